@@ -1,0 +1,88 @@
+// Shared declarations of the torchface addon.
+//
+// The addon is deliberately thin: tensors cross to JavaScript as Napi::External
+// handles around a heap-allocated at::Tensor (a "TensorBox"); every ATen
+// operator is reached generically through the c10 dispatcher (dispatch.cc), so
+// adding an op to the TypeScript API needs no C++ at all. Argument checking
+// that TypeScript can do happens in lib/; what remains here is conversion and
+// turning every C++ exception into a JavaScript Error.
+#pragma once
+
+#include <napi.h>
+#include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/stack.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace torchface {
+
+// One live tensor handle. `tensor` is reset by dispose(); the box itself is
+// freed by the External's finalizer when JavaScript drops the handle.
+struct TensorBox {
+  at::Tensor tensor;
+  int64_t accountedBytes = 0;  // bytes reported to V8 and to memory()
+};
+
+struct Program;  // dispatch.cc
+
+// Cached view of one dispatcher operator: the handle plus argument kinds, so a
+// call does not re-inspect the schema.
+struct OpEntry {
+  c10::OperatorHandle handle;
+  std::string name;  // "aten::add.Tensor", used in error messages
+  std::vector<c10::Argument> args;
+  size_t numReturns;
+};
+
+// Per-environment state (the addon is context-aware: it loads in worker threads).
+struct Instance {
+  std::vector<OpEntry> ops;
+  std::unordered_map<std::string, uint32_t> opIndex;
+  int64_t liveTensors = 0;
+  int64_t liveBytes = 0;
+  int64_t peakBytes = 0;
+  std::unique_ptr<struct Trace> trace;  // non-null while a trace is recorded
+  Instance();
+  ~Instance();  // both in dispatch.cc, where Trace is complete
+};
+
+Instance& instance(Napi::Env env);
+
+// Handles --------------------------------------------------------------------
+Napi::Value wrapTensor(Napi::Env env, at::Tensor t);
+// The tensor behind a handle; throws a JS TypeError for anything else and for
+// a disposed handle.
+at::Tensor& unwrapTensor(Napi::Env env, const Napi::Value& v, const char* what = "tensor");
+bool isTensorHandle(const Napi::Value& v);
+
+// Errors ---------------------------------------------------------------------
+[[noreturn]] void throwTorch(Napi::Env env, const std::string& where, const std::exception& e);
+
+// Runs fn, converting libtorch and standard exceptions into JS errors.
+template <typename F>
+auto guarded(Napi::Env env, const char* where, F&& fn) -> decltype(fn()) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw Napi::Error::New(env, std::string(where) + ": " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, std::string(where) + ": " + e.what());
+  }
+}
+
+// Conversions ----------------------------------------------------------------
+std::vector<int64_t> toIntVector(const Napi::Value& v);
+Napi::Array fromIntArray(Napi::Env env, at::IntArrayRef a);
+Napi::Value fromIValue(Napi::Env env, const c10::IValue& v);
+
+// Module parts ---------------------------------------------------------------
+void initTensor(Napi::Env env, Napi::Object exports);
+void initDispatch(Napi::Env env, Napi::Object exports);
+
+}  // namespace torchface

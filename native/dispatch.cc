@@ -1,0 +1,462 @@
+// Generic access to every ATen operator through the c10 dispatcher, and
+// "programs": a recorded sequence of operator calls that can be replayed on a
+// worker thread, so that a whole network forward is one async native call.
+//
+// Why the dispatcher: it is the registry behind torch.ops in Python. One
+// boxed entry point serves all operators (with autograd, since the dispatcher
+// routes through the Autograd key), so the TypeScript layer names ops by their
+// schema ("aten::conv2d") and the C++ side stays a converter.
+#include "common.h"
+
+#include <ATen/Parallel.h>
+
+namespace torchface {
+
+namespace {
+
+bool isIntLike(c10::TypeKind k) {
+  return k == c10::TypeKind::IntType || k == c10::TypeKind::SymIntType || k == c10::TypeKind::ScalarTypeType ||
+         k == c10::TypeKind::LayoutType || k == c10::TypeKind::MemoryFormatType;
+}
+
+[[noreturn]] void argError(Napi::Env env, const c10::Argument& arg, const char* expected) {
+  throw Napi::TypeError::New(env, "argument '" + arg.name() + "': expected " + expected);
+}
+
+int64_t toInt(Napi::Env env, const Napi::Value& v, const c10::Argument& arg) {
+  if (v.IsNumber()) return v.As<Napi::Number>().Int64Value();
+  if (v.IsBoolean()) return v.ToBoolean() ? 1 : 0;
+  argError(env, arg, "an integer");
+}
+
+c10::IValue toIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr& type, const c10::Argument& arg);
+
+c10::IValue listToIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr& elem, const c10::Argument& arg) {
+  auto k = elem->kind();
+  // PyTorch accepts a single int for "int[2] stride" and expands it.
+  if (v.IsNumber() && isIntLike(k)) {
+    size_t n = arg.N() ? *arg.N() : 1;
+    return c10::IValue(std::vector<int64_t>(n, v.As<Napi::Number>().Int64Value()));
+  }
+  if (!v.IsArray()) argError(env, arg, "an array");
+  auto a = v.As<Napi::Array>();
+  uint32_t n = a.Length();
+  if (isIntLike(k)) {
+    std::vector<int64_t> out(n);
+    for (uint32_t i = 0; i < n; i++) out[i] = toInt(env, a.Get(i), arg);
+    return c10::IValue(out);
+  }
+  if (k == c10::TypeKind::FloatType) {
+    std::vector<double> out(n);
+    for (uint32_t i = 0; i < n; i++) {
+      Napi::Value e = a.Get(i);
+      if (!e.IsNumber()) argError(env, arg, "an array of numbers");
+      out[i] = e.As<Napi::Number>().DoubleValue();
+    }
+    return c10::IValue(out);
+  }
+  if (k == c10::TypeKind::BoolType) {
+    c10::List<bool> out;
+    for (uint32_t i = 0; i < n; i++) out.push_back(a.Get(i).ToBoolean());
+    return c10::IValue(out);
+  }
+  if (k == c10::TypeKind::TensorType) {
+    c10::List<at::Tensor> out;
+    out.reserve(n);
+    for (uint32_t i = 0; i < n; i++) out.push_back(unwrapTensor(env, a.Get(i), arg.name().c_str()));
+    return c10::IValue(out);
+  }
+  if (k == c10::TypeKind::OptionalType) {
+    c10::List<c10::optional<at::Tensor>> out;
+    for (uint32_t i = 0; i < n; i++) {
+      Napi::Value e = a.Get(i);
+      if (e.IsNull() || e.IsUndefined()) out.push_back(c10::nullopt);
+      else out.push_back(unwrapTensor(env, e, arg.name().c_str()));
+    }
+    return c10::IValue(out);
+  }
+  argError(env, arg, ("a supported list, not " + elem->str()).c_str());
+}
+
+c10::IValue toIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr& type, const c10::Argument& arg) {
+  auto k = type->kind();
+  if (k == c10::TypeKind::OptionalType) {
+    if (v.IsNull() || v.IsUndefined()) return c10::IValue();
+    return toIValue(env, v, type->castRaw<c10::OptionalType>()->getElementType(), arg);
+  }
+  switch (k) {
+    case c10::TypeKind::TensorType:
+      return unwrapTensor(env, v, arg.name().c_str());
+    case c10::TypeKind::IntType:
+    case c10::TypeKind::SymIntType:
+    case c10::TypeKind::ScalarTypeType:
+    case c10::TypeKind::LayoutType:
+    case c10::TypeKind::MemoryFormatType:
+      return toInt(env, v, arg);
+    case c10::TypeKind::FloatType:
+    case c10::TypeKind::SymFloatType:
+      if (!v.IsNumber()) argError(env, arg, "a number");
+      return v.As<Napi::Number>().DoubleValue();
+    case c10::TypeKind::BoolType:
+      if (!v.IsBoolean()) argError(env, arg, "a boolean");
+      return v.ToBoolean().Value();
+    case c10::TypeKind::NumberType: {  // at::Scalar: integers stay integral, like Python literals
+      if (v.IsBoolean()) return v.ToBoolean().Value();
+      if (!v.IsNumber()) argError(env, arg, "a number");
+      double d = v.As<Napi::Number>().DoubleValue();
+      if (std::nearbyint(d) == d && std::abs(d) < 9007199254740992.0) return static_cast<int64_t>(d);
+      return d;
+    }
+    case c10::TypeKind::StringType:
+      if (!v.IsString()) argError(env, arg, "a string");
+      return v.As<Napi::String>().Utf8Value();
+    case c10::TypeKind::DeviceObjType:
+      if (!v.IsString()) argError(env, arg, "a device string");
+      return c10::Device(v.As<Napi::String>().Utf8Value());
+    case c10::TypeKind::GeneratorType:
+      return c10::IValue();
+    case c10::TypeKind::ListType:
+      return listToIValue(env, v, type->castRaw<c10::ListType>()->getElementType(), arg);
+    default:
+      argError(env, arg, ("a value of unsupported type " + type->str()).c_str());
+  }
+}
+
+}  // namespace
+
+Napi::Value fromIValue(Napi::Env env, const c10::IValue& v) {
+  if (v.isTensor()) {
+    const auto& t = v.toTensor();
+    return t.defined() ? wrapTensor(env, t) : env.Null();
+  }
+  if (v.isNone()) return env.Null();
+  if (v.isInt()) return Napi::Number::New(env, static_cast<double>(v.toInt()));
+  if (v.isDouble()) return Napi::Number::New(env, v.toDouble());
+  if (v.isBool()) return Napi::Boolean::New(env, v.toBool());
+  if (v.isString()) return Napi::String::New(env, v.toStringRef());
+  if (v.isScalar()) return Napi::Number::New(env, v.toScalar().toDouble());
+  if (v.isTuple() || v.isList()) {
+    auto elems = v.isTuple() ? v.toTupleRef().elements().vec() : v.toListRef().vec();
+    auto out = Napi::Array::New(env, elems.size());
+    for (size_t i = 0; i < elems.size(); i++) out.Set(i, fromIValue(env, elems[i]));
+    return out;
+  }
+  throw Napi::TypeError::New(env, "cannot convert a result of type " + v.tagKind());
+}
+
+// Tracing ------------------------------------------------------------------------
+
+// An argument of a recorded call: a constant, a slot, or a list whose tensors
+// may be slots.
+struct RecordedArg {
+  c10::IValue constant;
+  int slot = -1;
+  bool isTensorList = false, optionalList = false;
+  std::vector<int> listSlots;         // -1 where the element is a constant
+  std::vector<c10::IValue> listItems;  // the constant elements
+};
+
+struct Instruction {
+  uint32_t op;
+  std::vector<RecordedArg> args;
+  std::vector<int> outSlots;  // one per tensor return
+};
+
+struct Program {
+  std::vector<c10::OperatorHandle> handles;  // by instruction
+  std::vector<std::string> names;
+  std::vector<Instruction> code;
+  int numInputs = 0, numSlots = 0;
+  std::vector<RecordedArg> outputs;
+};
+
+struct Trace {
+  std::unordered_map<const c10::TensorImpl*, int> slotOf;
+  std::vector<at::Tensor> keepAlive;  // so that no address is reused while recording
+  Program program;
+
+  int slotFor(const at::Tensor& t) {
+    if (!t.defined()) return -1;
+    auto it = slotOf.find(t.unsafeGetTensorImpl());
+    return it == slotOf.end() ? -1 : it->second;
+  }
+  RecordedArg record(const c10::IValue& v) {
+    RecordedArg a;
+    if (v.isTensor()) {
+      a.slot = slotFor(v.toTensor());
+      if (a.slot < 0) a.constant = v;
+    } else if (v.isTensorList() || (v.isList() && v.toListRef().size() > 0 && (v.toListRef()[0].isTensor() || v.toListRef()[0].isNone()))) {
+      a.isTensorList = true;
+      a.optionalList = !v.isTensorList();
+      for (const auto& e : v.toListRef()) {
+        int s = e.isTensor() ? slotFor(e.toTensor()) : -1;
+        a.listSlots.push_back(s);
+        a.listItems.push_back(s < 0 ? e : c10::IValue());
+      }
+    } else {
+      a.constant = v;
+    }
+    return a;
+  }
+  int addSlot(const at::Tensor& t) {
+    int s = program.numSlots++;
+    slotOf[t.unsafeGetTensorImpl()] = s;
+    keepAlive.push_back(t);
+    return s;
+  }
+};
+
+Instance::Instance() = default;
+Instance::~Instance() = default;
+
+namespace {
+
+const napi_type_tag kProgramTag = {0x3c5d7e9f1a2b4c6dULL, 0x8e0f1a2b3c4d5e6fULL};
+
+std::shared_ptr<Program> unwrapProgram(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsExternal() || !v.As<Napi::External<std::shared_ptr<Program>>>().CheckTypeTag(&kProgramTag))
+    throw Napi::TypeError::New(env, "expected a program handle");
+  return *v.As<Napi::External<std::shared_ptr<Program>>>().Data();
+}
+
+c10::IValue materialize(const RecordedArg& a, const std::vector<at::Tensor>& slots) {
+  if (a.slot >= 0) return slots[a.slot];
+  if (!a.isTensorList) return a.constant;
+  if (a.optionalList) {
+    c10::List<c10::optional<at::Tensor>> out;
+    for (size_t i = 0; i < a.listSlots.size(); i++) {
+      if (a.listSlots[i] >= 0) out.push_back(slots[a.listSlots[i]]);
+      else if (a.listItems[i].isNone()) out.push_back(c10::nullopt);
+      else out.push_back(a.listItems[i].toTensor());
+    }
+    return out;
+  }
+  c10::List<at::Tensor> out;
+  for (size_t i = 0; i < a.listSlots.size(); i++)
+    out.push_back(a.listSlots[i] >= 0 ? slots[a.listSlots[i]] : a.listItems[i].toTensor());
+  return out;
+}
+
+// op(name, overload) -> id. Looked up once by lib/ at load time.
+Napi::Value Op(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "op", [&]() -> Napi::Value {
+    auto name = info[0].As<Napi::String>().Utf8Value();
+    auto overload = info[1].As<Napi::String>().Utf8Value();
+    auto key = name + "." + overload;
+    auto& inst = instance(env);
+    auto found = inst.opIndex.find(key);
+    if (found != inst.opIndex.end()) return Napi::Number::New(env, found->second);
+    auto handle = c10::Dispatcher::singleton().findSchema({name, overload});
+    if (!handle) throw Napi::Error::New(env, "op: no operator " + key + " in this libtorch");
+    const auto& schema = handle->schema();
+    OpEntry e{*handle, overload.empty() ? name : key, schema.arguments(), schema.returns().size()};
+    inst.ops.push_back(std::move(e));
+    uint32_t id = static_cast<uint32_t>(inst.ops.size() - 1);
+    inst.opIndex[key] = id;
+    return Napi::Number::New(env, id);
+  });
+}
+
+// schema(id) -> the operator's schema text (for documentation and debugging).
+Napi::Value Schema(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto& inst = instance(env);
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  if (id >= inst.ops.size()) throw Napi::RangeError::New(env, "schema: unknown op id");
+  std::ostringstream s;
+  s << inst.ops[id].handle.schema();
+  return Napi::String::New(env, s.str());
+}
+
+// call(id, ...args): runs one operator synchronously. Missing trailing
+// arguments take the schema's defaults.
+Napi::Value Call(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto& inst = instance(env);
+  uint32_t id = info[0].As<Napi::Number>().Uint32Value();
+  if (id >= inst.ops.size()) throw Napi::RangeError::New(env, "call: unknown op id");
+  const OpEntry& op = inst.ops[id];
+  size_t given = info.Length() - 1;
+  if (given > op.args.size()) throw Napi::TypeError::New(env, op.name + ": too many arguments");
+  torch::jit::Stack stack;
+  stack.reserve(op.args.size());
+  try {
+    for (size_t i = 0; i < op.args.size(); i++) {
+      const auto& arg = op.args[i];
+      Napi::Value v = i < given ? info[i + 1] : env.Undefined();
+      if (v.IsUndefined() && arg.default_value()) stack.push_back(*arg.default_value());
+      else if (v.IsUndefined() && arg.type()->kind() != c10::TypeKind::OptionalType)
+        throw Napi::TypeError::New(env, "argument '" + arg.name() + "' is required");
+      else stack.push_back(toIValue(env, v, arg.type(), arg));
+    }
+  } catch (const Napi::Error& e) {
+    throw Napi::TypeError::New(env, op.name + ": " + e.Message());
+  }
+  Trace* trace = inst.trace.get();
+  std::vector<RecordedArg> recorded;
+  if (trace) {
+    recorded.reserve(stack.size());
+    for (const auto& v : stack) recorded.push_back(trace->record(v));
+  }
+  try {
+    op.handle.callBoxed(stack);
+  } catch (const c10::Error& e) {
+    throw Napi::Error::New(env, op.name + ": " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, op.name + ": " + e.what());
+  }
+  if (trace) {
+    Instruction ins{static_cast<uint32_t>(trace->program.code.size()), std::move(recorded), {}};
+    for (const auto& r : stack) {
+      if (r.isTensor()) ins.outSlots.push_back(trace->addSlot(r.toTensor()));
+      else if (r.isTuple()) {
+        for (const auto& e : r.toTupleRef().elements()) ins.outSlots.push_back(e.isTensor() ? trace->addSlot(e.toTensor()) : -1);
+      } else ins.outSlots.push_back(-1);
+    }
+    trace->program.handles.push_back(op.handle);
+    trace->program.names.push_back(op.name);
+    trace->program.code.push_back(std::move(ins));
+  }
+  if (op.numReturns == 0) return env.Undefined();
+  if (stack.size() == 1) return fromIValue(env, stack[0]);
+  auto out = Napi::Array::New(env, stack.size());
+  for (size_t i = 0; i < stack.size(); i++) out.Set(i, fromIValue(env, stack[i]));
+  return out;
+}
+
+// traceBegin(inputs[]): start recording the ops applied to these tensors.
+Napi::Value TraceBegin(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto& inst = instance(env);
+  if (inst.trace) throw Napi::Error::New(env, "traceBegin: a trace is already being recorded");
+  auto trace = std::make_unique<Trace>();
+  auto inputs = info[0].As<Napi::Array>();
+  for (uint32_t i = 0; i < inputs.Length(); i++) trace->addSlot(unwrapTensor(env, inputs.Get(i), "input"));
+  trace->program.numInputs = static_cast<int>(inputs.Length());
+  inst.trace = std::move(trace);
+  return env.Undefined();
+}
+
+// traceEnd(outputs[] | null) -> program handle (or undefined when outputs is null: abort)
+Napi::Value TraceEnd(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto& inst = instance(env);
+  if (!inst.trace) throw Napi::Error::New(env, "traceEnd: no trace is being recorded");
+  std::unique_ptr<Trace> trace = std::move(inst.trace);
+  if (info[0].IsNull() || info[0].IsUndefined()) return env.Undefined();
+  auto outputs = info[0].As<Napi::Array>();
+  auto program = std::make_shared<Program>(std::move(trace->program));
+  for (uint32_t i = 0; i < outputs.Length(); i++) program->outputs.push_back(trace->record(unwrapTensor(env, outputs.Get(i), "output")));
+  auto* holder = new std::shared_ptr<Program>(program);
+  auto ext = Napi::External<std::shared_ptr<Program>>::New(env, holder, [](Napi::Env, std::shared_ptr<Program>* p) { delete p; });
+  ext.TypeTag(&kProgramTag);
+  return ext;
+}
+
+Napi::Value ProgramInfo(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto program = unwrapProgram(env, info[0]);
+  auto& p = *program;
+  auto out = Napi::Object::New(env);
+  out.Set("instructions", Napi::Number::New(env, static_cast<double>(p.code.size())));
+  out.Set("inputs", Napi::Number::New(env, p.numInputs));
+  out.Set("outputs", Napi::Number::New(env, static_cast<double>(p.outputs.size())));
+  auto names = Napi::Array::New(env, p.names.size());
+  for (size_t i = 0; i < p.names.size(); i++) names.Set(i, Napi::String::New(env, p.names[i]));
+  out.Set("ops", names);
+  return out;
+}
+
+// Replays a program on a libuv worker thread, without autograd.
+class ProgramWorker : public Napi::AsyncWorker {
+ public:
+  ProgramWorker(Napi::Env env, std::shared_ptr<Program> program, std::vector<at::Tensor> inputs)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), program_(std::move(program)), inputs_(std::move(inputs)) {}
+
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      at::init_num_threads();  // OpenMP thread counts are per calling thread
+      at::NoGradGuard noGrad;
+      const Program& p = *program_;
+      std::vector<at::Tensor> slots(p.numSlots);
+      for (size_t i = 0; i < inputs_.size(); i++) slots[i] = inputs_[i];
+      inputs_.clear();
+      torch::jit::Stack stack;
+      for (size_t k = 0; k < p.code.size(); k++) {
+        const auto& ins = p.code[k];
+        stack.clear();
+        for (const auto& a : ins.args) stack.push_back(materialize(a, slots));
+        try {
+          p.handles[k].callBoxed(stack);
+        } catch (const c10::Error& e) {
+          throw std::runtime_error(p.names[k] + ": " + e.what_without_backtrace());
+        }
+        size_t o = 0;
+        for (auto& r : stack) {
+          if (r.isTensor()) {
+            int s = ins.outSlots[o++];
+            if (s >= 0) slots[s] = r.toTensor();
+          } else if (r.isTuple()) {
+            for (const auto& e : r.toTupleRef().elements()) {
+              int s = ins.outSlots[o++];
+              if (s >= 0) slots[s] = e.toTensor();
+            }
+          } else {
+            o++;
+          }
+        }
+      }
+      for (const auto& a : p.outputs) results_.push_back(a.slot >= 0 ? slots[a.slot] : a.constant.toTensor());
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+
+  void OnOK() override {
+    auto env = Env();
+    auto out = Napi::Array::New(env, results_.size());
+    for (size_t i = 0; i < results_.size(); i++) out.Set(i, wrapTensor(env, results_[i]));
+    deferred_.Resolve(out);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::shared_ptr<Program> program_;
+  std::vector<at::Tensor> inputs_;
+  std::vector<at::Tensor> results_;
+};
+
+// programRun(program, inputs[]) -> Promise<handle[]>
+Napi::Value ProgramRun(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "programRun", [&]() -> Napi::Value {
+    auto program = unwrapProgram(env, info[0]);
+    auto arr = info[1].As<Napi::Array>();
+    if (static_cast<int>(arr.Length()) != program->numInputs)
+      throw Napi::TypeError::New(env, "programRun: expected " + std::to_string(program->numInputs) + " inputs");
+    std::vector<at::Tensor> inputs;
+    for (uint32_t i = 0; i < arr.Length(); i++) inputs.push_back(unwrapTensor(env, arr.Get(i), "input"));
+    auto* worker = new ProgramWorker(env, program, std::move(inputs));
+    auto promise = worker->promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+}  // namespace
+
+void initDispatch(Napi::Env env, Napi::Object exports) {
+  exports.Set("op", Napi::Function::New(env, Op));
+  exports.Set("schema", Napi::Function::New(env, Schema));
+  exports.Set("call", Napi::Function::New(env, Call));
+  exports.Set("traceBegin", Napi::Function::New(env, TraceBegin));
+  exports.Set("traceEnd", Napi::Function::New(env, TraceEnd));
+  exports.Set("programInfo", Napi::Function::New(env, ProgramInfo));
+  exports.Set("programRun", Napi::Function::New(env, ProgramRun));
+}
+
+}  // namespace torchface

@@ -1,0 +1,363 @@
+// Tensor handles, creation from and copy to JavaScript memory, autograd entry
+// points, runtime settings and PyTorch state-dict loading.
+#include "common.h"
+
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/jit/serialization/pickle.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <fstream>
+
+namespace torchface {
+
+namespace {
+// Type tag that marks our Externals, so a foreign External is rejected
+// instead of being reinterpreted as a TensorBox.
+const napi_type_tag kTensorTag = {0x7f1c0a3b5e6d4c21ULL, 0x9a8b7c6d5e4f3a2bULL};
+
+int64_t nbytesOf(const at::Tensor& t) {
+  return t.defined() ? static_cast<int64_t>(t.numel() * t.element_size()) : 0;
+}
+
+void release(Napi::Env env, TensorBox* box) {
+  if (!box->tensor.defined()) return;
+  auto& inst = instance(env);
+  inst.liveTensors -= 1;
+  inst.liveBytes -= box->accountedBytes;
+  Napi::MemoryManagement::AdjustExternalMemory(env, -box->accountedBytes);
+  box->accountedBytes = 0;
+  box->tensor.reset();
+}
+}  // namespace
+
+Napi::Value wrapTensor(Napi::Env env, at::Tensor t) {
+  auto* box = new TensorBox{std::move(t), 0};
+  auto& inst = instance(env);
+  box->accountedBytes = nbytesOf(box->tensor);
+  inst.liveTensors += 1;
+  inst.liveBytes += box->accountedBytes;
+  if (inst.liveBytes > inst.peakBytes) inst.peakBytes = inst.liveBytes;
+  // Tell V8 about native memory so that garbage collection (and with it the
+  // finalizer safety net) runs under memory pressure.
+  Napi::MemoryManagement::AdjustExternalMemory(env, box->accountedBytes);
+  auto ext = Napi::External<TensorBox>::New(env, box, [](Napi::Env env, TensorBox* b) {
+    release(env, b);
+    delete b;
+  });
+  ext.TypeTag(&kTensorTag);
+  return ext;
+}
+
+bool isTensorHandle(const Napi::Value& v) {
+  return v.IsExternal() && v.As<Napi::External<TensorBox>>().CheckTypeTag(&kTensorTag);
+}
+
+at::Tensor& unwrapTensor(Napi::Env env, const Napi::Value& v, const char* what) {
+  if (!isTensorHandle(v)) throw Napi::TypeError::New(env, std::string(what) + ": expected a tensor handle");
+  auto* box = v.As<Napi::External<TensorBox>>().Data();
+  if (!box->tensor.defined()) throw Napi::Error::New(env, std::string(what) + ": tensor was disposed");
+  return box->tensor;
+}
+
+std::vector<int64_t> toIntVector(const Napi::Value& v) {
+  std::vector<int64_t> out;
+  if (v.IsNumber()) {
+    out.push_back(v.As<Napi::Number>().Int64Value());
+    return out;
+  }
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), "expected an array of integers");
+  auto a = v.As<Napi::Array>();
+  out.reserve(a.Length());
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value e = a.Get(i);
+    if (!e.IsNumber()) throw Napi::TypeError::New(v.Env(), "expected an array of integers");
+    out.push_back(e.As<Napi::Number>().Int64Value());
+  }
+  return out;
+}
+
+Napi::Array fromIntArray(Napi::Env env, at::IntArrayRef a) {
+  auto out = Napi::Array::New(env, a.size());
+  for (size_t i = 0; i < a.size(); i++) out.Set(i, Napi::Number::New(env, static_cast<double>(a[i])));
+  return out;
+}
+
+namespace {
+
+// fromBuffer(view: ArrayBufferView, shape: number[], dtype: number) -> handle
+// Copies the bytes (the JS buffer may be reused or collected afterwards).
+Napi::Value FromBuffer(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "fromBuffer", [&]() -> Napi::Value {
+    auto view = info[0].As<Napi::TypedArray>();
+    auto shape = toIntVector(info[1]);
+    auto dtype = static_cast<at::ScalarType>(info[2].As<Napi::Number>().Int32Value());
+    auto ab = view.ArrayBuffer();
+    auto* data = static_cast<uint8_t*>(ab.Data()) + view.ByteOffset();
+    auto t = at::empty(shape, at::TensorOptions().dtype(dtype));
+    if (static_cast<size_t>(t.nbytes()) != view.ByteLength())
+      throw Napi::RangeError::New(env, "fromBuffer: byte length does not match shape and dtype");
+    if (t.nbytes() > 0) std::memcpy(t.data_ptr(), data, t.nbytes());
+    return wrapTensor(env, std::move(t));
+  });
+}
+
+// toBuffer(handle) -> ArrayBuffer with the tensor's elements, contiguous, on CPU.
+Napi::Value ToBuffer(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "toBuffer", [&]() -> Napi::Value {
+    auto t = unwrapTensor(env, info[0]).detach().to(at::kCPU).contiguous();
+    auto ab = Napi::ArrayBuffer::New(env, t.nbytes());
+    if (t.nbytes() > 0) std::memcpy(ab.Data(), t.data_ptr(), t.nbytes());
+    return ab;
+  });
+}
+
+// meta(handle) -> [shape, dtype, device, requiresGrad]: one call for what the
+// Tensor class caches.
+Napi::Value Meta(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "meta", [&]() -> Napi::Value {
+    auto& t = unwrapTensor(env, info[0]);
+    auto out = Napi::Array::New(env, 4);
+    out.Set(0u, fromIntArray(env, t.sizes()));
+    out.Set(1u, Napi::Number::New(env, static_cast<int>(t.scalar_type())));
+    out.Set(2u, Napi::String::New(env, t.device().str()));
+    out.Set(3u, Napi::Boolean::New(env, t.requires_grad()));
+    return out;
+  });
+}
+
+Napi::Value Dispose(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  if (isTensorHandle(info[0])) release(env, info[0].As<Napi::External<TensorBox>>().Data());
+  return env.Undefined();
+}
+
+Napi::Value IsDisposed(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  if (!isTensorHandle(info[0])) return Napi::Boolean::New(env, true);
+  return Napi::Boolean::New(env, !info[0].As<Napi::External<TensorBox>>().Data()->tensor.defined());
+}
+
+Napi::Value Memory(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto& inst = instance(env);
+  auto out = Napi::Object::New(env);
+  out.Set("tensors", Napi::Number::New(env, static_cast<double>(inst.liveTensors)));
+  out.Set("bytes", Napi::Number::New(env, static_cast<double>(inst.liveBytes)));
+  out.Set("peakBytes", Napi::Number::New(env, static_cast<double>(inst.peakBytes)));
+  return out;
+}
+
+// Autograd ---------------------------------------------------------------------
+
+Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "requiresGrad_", [&]() -> Napi::Value {
+    unwrapTensor(env, info[0]).set_requires_grad(info[1].ToBoolean());
+    return env.Undefined();
+  });
+}
+
+Napi::Value Grad(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "grad", [&]() -> Napi::Value {
+    const auto& g = unwrapTensor(env, info[0]).grad();
+    if (!g.defined()) return env.Null();
+    return wrapTensor(env, g);
+  });
+}
+
+// setGrad(handle, grad | null): what optimizer.zeroGrad(setToNone) needs.
+Napi::Value SetGrad(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "setGrad", [&]() -> Napi::Value {
+    auto& t = unwrapTensor(env, info[0]);
+    t.mutable_grad() = info[1].IsNull() || info[1].IsUndefined() ? at::Tensor() : unwrapTensor(env, info[1]);
+    return env.Undefined();
+  });
+}
+
+Napi::Value GradFn(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "gradFn", [&]() -> Napi::Value {
+    auto& t = unwrapTensor(env, info[0]);
+    auto fn = t.grad_fn();
+    if (!fn) return env.Null();
+    return Napi::String::New(env, fn->name());
+  });
+}
+
+Napi::Value IsLeaf(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "isLeaf", [&]() -> Napi::Value { return Napi::Boolean::New(env, unwrapTensor(env, info[0]).is_leaf()); });
+}
+
+Napi::Value RetainGrad(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "retainGrad", [&]() -> Napi::Value {
+    unwrapTensor(env, info[0]).retain_grad();
+    return env.Undefined();
+  });
+}
+
+std::vector<at::Tensor> tensorList(Napi::Env env, const Napi::Value& v, bool allowNull) {
+  std::vector<at::Tensor> out;
+  auto a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value e = a.Get(i);
+    if (allowNull && (e.IsNull() || e.IsUndefined())) out.emplace_back();
+    else out.push_back(unwrapTensor(env, e));
+  }
+  return out;
+}
+
+// backward(outputs[], grads[] (null entries allowed), retainGraph, createGraph)
+Napi::Value Backward(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "backward", [&]() -> Napi::Value {
+    auto outputs = tensorList(env, info[0], false);
+    auto grads = tensorList(env, info[1], true);
+    bool retain = info[2].ToBoolean();
+    bool create = info[3].ToBoolean();
+    torch::autograd::backward(outputs, grads, retain, create);
+    return env.Undefined();
+  });
+}
+
+// grad(outputs[], inputs[], gradOutputs[], retainGraph, createGraph, allowUnused) -> (handle|null)[]
+Napi::Value AutogradGrad(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "grad", [&]() -> Napi::Value {
+    auto outputs = tensorList(env, info[0], false);
+    auto inputs = tensorList(env, info[1], false);
+    auto gradOutputs = tensorList(env, info[2], true);
+    bool create = info[4].ToBoolean();
+    c10::optional<bool> retain;
+    if (info[3].IsBoolean()) retain = info[3].ToBoolean().Value();
+    auto res = torch::autograd::grad(outputs, inputs, gradOutputs, retain, create, info[5].ToBoolean());
+    auto out = Napi::Array::New(env, res.size());
+    for (size_t i = 0; i < res.size(); i++) out.Set(i, res[i].defined() ? wrapTensor(env, res[i]) : env.Null());
+    return out;
+  });
+}
+
+// Grad mode is thread-local in libtorch, so this affects only the calling thread.
+Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
+  bool previous = at::GradMode::is_enabled();
+  at::GradMode::set_enabled(info[0].ToBoolean());
+  return Napi::Boolean::New(info.Env(), previous);
+}
+
+Napi::Value IsGradEnabled(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), at::GradMode::is_enabled()); }
+
+// Runtime --------------------------------------------------------------------
+
+Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "manualSeed", [&]() -> Napi::Value {
+    auto seed = static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+    at::manual_seed(seed);
+    return env.Undefined();
+  });
+}
+
+Napi::Value SetNumThreads(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "setNumThreads", [&]() -> Napi::Value {
+    at::set_num_threads(info[0].As<Napi::Number>().Int32Value());
+    return env.Undefined();
+  });
+}
+
+Napi::Value GetNumThreads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), at::get_num_threads()); }
+
+Napi::Value CudaIsAvailable(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), "cuda.isAvailable", [&]() -> Napi::Value { return Napi::Boolean::New(info.Env(), torch::cuda::is_available()); });
+}
+
+Napi::Value CudaDeviceCount(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), "cuda.deviceCount", [&]() -> Napi::Value {
+    return Napi::Number::New(info.Env(), static_cast<double>(torch::cuda::device_count()));
+  });
+}
+
+Napi::Value CudaSynchronize(const Napi::CallbackInfo& info) {
+  return guarded(info.Env(), "cuda.synchronize", [&]() -> Napi::Value {
+    if (torch::cuda::is_available()) torch::cuda::synchronize();
+    return info.Env().Undefined();
+  });
+}
+
+Napi::Value Versions(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  auto out = Napi::Object::New(env);
+  out.Set("libtorch", Napi::String::New(env, TORCH_VERSION));
+  out.Set("parallel", Napi::String::New(env, at::get_parallel_info()));
+  return out;
+}
+
+// loadPickled(bytes: Uint8Array) -> { name: handle } for a torch.save'd state
+// dict (zip or legacy format). libtorch's unpickler only rebuilds tensors and
+// plain containers; it never runs code from the file.
+void collectTensors(Napi::Env env, const c10::IValue& v, const std::string& prefix, Napi::Object out) {
+  if (v.isTensor()) {
+    out.Set(prefix, wrapTensor(env, v.toTensor()));
+  } else if (v.isGenericDict()) {
+    for (const auto& kv : v.toGenericDict()) {
+      std::string key = kv.key().isString() ? kv.key().toStringRef() : kv.key().tagKind();
+      collectTensors(env, kv.value(), prefix.empty() ? key : prefix + "." + key, out);
+    }
+  } else if (v.isList() || v.isTuple()) {
+    auto elems = v.isList() ? v.toListRef().vec() : v.toTupleRef().elements().vec();
+    for (size_t i = 0; i < elems.size(); i++)
+      collectTensors(env, elems[i], prefix.empty() ? std::to_string(i) : prefix + "." + std::to_string(i), out);
+  }
+}
+
+Napi::Value LoadPickled(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "loadPt", [&]() -> Napi::Value {
+    auto buf = info[0].As<Napi::Uint8Array>();
+    std::vector<char> data(reinterpret_cast<char*>(buf.Data()), reinterpret_cast<char*>(buf.Data()) + buf.ByteLength());
+    auto value = torch::jit::pickle_load(data);
+    auto out = Napi::Object::New(env);
+    collectTensors(env, value, "", out);
+    return out;
+  });
+}
+
+}  // namespace
+
+void initTensor(Napi::Env env, Napi::Object exports) {
+  exports.Set("fromBuffer", Napi::Function::New(env, FromBuffer));
+  exports.Set("toBuffer", Napi::Function::New(env, ToBuffer));
+  exports.Set("meta", Napi::Function::New(env, Meta));
+  exports.Set("dispose", Napi::Function::New(env, Dispose));
+  exports.Set("isDisposed", Napi::Function::New(env, IsDisposed));
+  exports.Set("memory", Napi::Function::New(env, Memory));
+  exports.Set("setRequiresGrad", Napi::Function::New(env, SetRequiresGrad));
+  exports.Set("grad", Napi::Function::New(env, Grad));
+  exports.Set("setGrad", Napi::Function::New(env, SetGrad));
+  exports.Set("gradFn", Napi::Function::New(env, GradFn));
+  exports.Set("isLeaf", Napi::Function::New(env, IsLeaf));
+  exports.Set("retainGrad", Napi::Function::New(env, RetainGrad));
+  exports.Set("backward", Napi::Function::New(env, Backward));
+  exports.Set("autogradGrad", Napi::Function::New(env, AutogradGrad));
+  exports.Set("setGradEnabled", Napi::Function::New(env, SetGradEnabled));
+  exports.Set("isGradEnabled", Napi::Function::New(env, IsGradEnabled));
+  exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
+  exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
+  exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
+  exports.Set("cudaIsAvailable", Napi::Function::New(env, CudaIsAvailable));
+  exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));
+  exports.Set("cudaSynchronize", Napi::Function::New(env, CudaSynchronize));
+  exports.Set("versions", Napi::Function::New(env, Versions));
+  exports.Set("loadPickled", Napi::Function::New(env, LoadPickled));
+}
+
+}  // namespace torchface
