@@ -1,0 +1,79 @@
+// Error types of torchface, and the one helper that reports a bad argument by
+// naming the parameter, what was expected and what was given (as sharp does).
+import type { ZodError } from 'zod';
+
+/** Base class of every error torchface throws on purpose. */
+export class TorchfaceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** libtorch rejected an operation; `op` is the ATen operator (e.g. "aten::mm"). */
+export class TorchError extends TorchfaceError {
+  constructor(
+    readonly op: string,
+    message: string,
+  ) {
+    super(message.startsWith(op) ? message : `${op}: ${message}`);
+  }
+}
+
+/** A caller passed an invalid argument; caught in TypeScript before reaching libtorch. */
+export class ArgumentError extends TorchfaceError {
+  constructor(
+    readonly parameter: string,
+    readonly expected: string,
+    readonly actual: unknown,
+  ) {
+    super(`Expected ${expected} for ${parameter} but received ${describe(actual)}`);
+  }
+}
+
+/** A tensor was used after dispose(). */
+export class DisposedError extends TorchfaceError {}
+
+/** Image bytes could not be decoded, or the image breaks a limit. */
+export class ImageError extends TorchfaceError {}
+
+/** Face detection found no face where one was required. */
+export class NoFaceError extends TorchfaceError {}
+
+/** A model, gallery or file does not match what the caller expects. */
+export class ModelMismatchError extends TorchfaceError {}
+
+/** A weights or model file is malformed. */
+export class FileFormatError extends TorchfaceError {}
+
+export function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (v === undefined) return 'undefined';
+  if (typeof v === 'string') return `'${v.length > 60 ? v.slice(0, 57) + '...' : v}' (string)`;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${String(v)} (${typeof v})`;
+  if (Array.isArray(v)) return `an array of length ${v.length}`;
+  if (ArrayBuffer.isView(v)) return `a ${v.constructor.name} of length ${(v as unknown as { length?: number }).length ?? v.byteLength}`;
+  if (typeof v === 'function') return 'a function';
+  const name = (v as object).constructor?.name;
+  return name && name !== 'Object' ? `a ${name}` : 'an object';
+}
+
+/** Throws an ArgumentError: `invalid('kernelSize', 'a positive integer', -1)`. */
+export function invalid(parameter: string, expected: string, actual: unknown): never {
+  throw new ArgumentError(parameter, expected, actual);
+}
+
+/** Turns a zod validation failure into an ArgumentError naming the first bad option. */
+export function fromZod(error: ZodError, root: string): ArgumentError {
+  const issue = error.issues[0];
+  const where = [root, ...issue.path].join('.');
+  const received = 'received' in issue ? (issue as { received: unknown }).received : undefined;
+  return new ArgumentError(where, issue.message.replace(/^Expected /, '').replace(/, received .*$/, ''), received);
+}
+
+/** Validates `value` with a zod schema; on failure throws an ArgumentError naming the option. */
+export function parseOptions<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: ZodError } }, value: unknown, root = 'options'): T {
+  const r = schema.safeParse(value ?? {});
+  if (!r.success) throw fromZod(r.error, root);
+  return r.data;
+}

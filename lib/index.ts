@@ -1,0 +1,40 @@
+// torchface: tensors and autograd over libtorch, nn modules and optimizers,
+// and face verification, recognition, training and style transfer on top.
+import { native } from './native';
+import { checkDevice } from './tensor';
+
+export * from './tensor';
+export * from './ops';
+export * from './errors';
+export { trace, traced } from './jit';
+export type { TracedFunction } from './jit';
+export * as nn from './nn';
+
+/** Number of threads libtorch uses for intra-op parallelism. Default: all available cores. */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`Expected a positive integer for n but received ${n}`);
+  native.setNumThreads(n);
+}
+export function getNumThreads(): number {
+  return native.getNumThreads();
+}
+
+export const cuda = {
+  isAvailable: (): boolean => native.cudaIsAvailable(),
+  deviceCount: (): number => native.cudaDeviceCount(),
+  synchronize: (): void => native.cudaSynchronize(),
+};
+
+/** Versions of torchface and of the libtorch it was built against. */
+export function versions(): { torchface: string; libtorch: string } {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const pkg = require('../../package.json') as { version: string };
+  return { torchface: pkg.version, libtorch: native.versions().libtorch };
+}
+
+/** Text of libtorch's parallel configuration (threads, OpenMP, oneDNN). */
+export function parallelInfo(): string {
+  return native.versions().parallel;
+}
+
+export { checkDevice };

@@ -1,0 +1,69 @@
+// Traced functions: record the ATen calls a TypeScript function makes on
+// example inputs once, then replay them in native code on a worker thread.
+// This is how inference stays off the event loop: one async native call per
+// forward pass instead of hundreds of synchronous op calls.
+//
+// Like torch.jit.trace, a trace records operators, not control flow: the
+// function must not branch on tensor values (shapes are fine, and a new trace is
+// made for each new input shape).
+import type { ProgramHandle } from '../binding';
+import { TorchfaceError } from './errors';
+import { native } from './native';
+import { Tensor, handleOf, noGrad } from './tensor';
+
+export interface TracedFunction {
+  /** Runs the traced computation on a worker thread. Inputs must have the traced shapes. */
+  (...inputs: Tensor[]): Promise<Tensor[]>;
+  /** Number of recorded operator calls and their names (for inspection). */
+  info(): { instructions: number; ops: string[] };
+}
+
+/** Records fn applied to example inputs (without autograd) and returns an async replay. */
+export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInputs: Tensor[]): TracedFunction {
+  const handles = exampleInputs.map((t, i) => handleOf(t, `exampleInputs[${i}]`));
+  let program: ProgramHandle | undefined;
+  native.traceBegin(handles);
+  let outputs: Tensor[] = [];
+  try {
+    const r = noGrad(() => fn(...exampleInputs));
+    outputs = Array.isArray(r) ? r : [r];
+    program = native.traceEnd(outputs.map((t, i) => handleOf(t, `outputs[${i}]`)));
+  } finally {
+    if (!program) native.traceEnd(null);
+    for (const t of outputs) if (!exampleInputs.includes(t)) t.dispose();
+  }
+  const p = program!;
+  const run = async (...inputs: Tensor[]): Promise<Tensor[]> => {
+    const result = await native.programRun(
+      p,
+      inputs.map((t, i) => handleOf(t, `inputs[${i}]`)),
+    );
+    return result.map((h) => new Tensor(h));
+  };
+  return Object.assign(run, { info: () => native.programInfo(p) });
+}
+
+/**
+ * Caches one trace per input-shape signature: `const f = traced(forward)`,
+ * then `await f(x)` traces on first sight of x's shape and replays afterwards.
+ */
+export function traced(fn: (...inputs: Tensor[]) => Tensor | Tensor[], options: { maxCached?: number } = {}): (...inputs: Tensor[]) => Promise<Tensor[]> {
+  const cache = new Map<string, TracedFunction>();
+  const maxCached = options.maxCached ?? 16;
+  return async (...inputs: Tensor[]) => {
+    const key = inputs.map((t) => `${t.dtype}@${t.device}[${t.shape.join(',')}]`).join(';');
+    let f = cache.get(key);
+    if (!f) {
+      if (cache.size >= maxCached) cache.delete(cache.keys().next().value as string);
+      // Tracing runs the function once on the calling thread with the real inputs.
+      try {
+        f = trace(fn, inputs);
+      } catch (e) {
+        if (e instanceof TorchfaceError) throw e;
+        throw new TorchfaceError(`tracing failed: ${(e as Error).message}`);
+      }
+      cache.set(key, f);
+    }
+    return f(...inputs);
+  };
+}

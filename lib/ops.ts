@@ -1,0 +1,433 @@
+// Tensor operators with PyTorch's semantics and names (camelCase). Each is a
+// thin call into an ATen operator through the dispatcher; TypeScript checks the
+// argument kinds, libtorch checks shapes and broadcasting and its messages are
+// passed on in a TorchError.
+import type { NativeArg, TensorHandle } from '../binding';
+import { invalid } from './errors';
+// eslint-disable-next-line import/no-cycle
+import { DType, Op, Tensor, dtypeCode, handleOf } from './tensor';
+
+const h = handleOf;
+const isTensor = (v: unknown): v is Tensor => v instanceof Tensor;
+
+function int(v: unknown, parameter: string): number {
+  if (!Number.isInteger(v)) invalid(parameter, 'an integer', v);
+  return v as number;
+}
+function ints(v: unknown, parameter: string): number[] {
+  if (typeof v === 'number') return [int(v, parameter)];
+  if (!Array.isArray(v)) invalid(parameter, 'an integer or an array of integers', v);
+  for (const e of v) int(e, parameter);
+  return v as number[];
+}
+function num(v: unknown, parameter: string): number {
+  if (typeof v !== 'number' || Number.isNaN(v)) invalid(parameter, 'a number', v);
+  return v;
+}
+function tensors(v: unknown, parameter: string): TensorHandle[] {
+  if (!Array.isArray(v)) invalid(parameter, 'an array of tensors', v);
+  return v.map((t, i) => h(t, `${parameter}[${i}]`));
+}
+
+// Ops are created once; ids are resolved on first use.
+const ops = new Map<string, Op>();
+function op(name: string, overload = ''): Op {
+  const key = `${name}.${overload}`;
+  let o = ops.get(key);
+  if (!o) ops.set(key, (o = new Op(name, overload)));
+  return o;
+}
+
+/** Calls any ATen operator by schema name, for what has no wrapper yet: callOp('aten::erf', '', x). */
+export function callOp(name: string, overload: string, ...args: (Tensor | NativeArg)[]): unknown {
+  const r = op(name, overload).call(...args.map((a) => (isTensor(a) ? a.handle : a)));
+  const wrapAll = (v: unknown): unknown => (Array.isArray(v) ? v.map(wrapAll) : v !== null && typeof v === 'object' ? new Tensor(v as TensorHandle) : v);
+  return wrapAll(r);
+}
+
+// Arithmetic -----------------------------------------------------------------------
+
+function binary(name: string, a: Tensor, b: Tensor | number, ...extra: NativeArg[]): Tensor {
+  if (typeof b === 'number') return op(name, 'Scalar').t(h(a, 'input'), b, ...extra);
+  return op(name, 'Tensor').t(h(a, 'input'), h(b, 'other'), ...extra);
+}
+
+export const add = (a: Tensor, b: Tensor | number, alpha = 1): Tensor => binary('aten::add', a, b, num(alpha, 'alpha'));
+export const sub = (a: Tensor, b: Tensor | number, alpha = 1): Tensor => binary('aten::sub', a, b, num(alpha, 'alpha'));
+export const mul = (a: Tensor, b: Tensor | number): Tensor => binary('aten::mul', a, b);
+export const div = (a: Tensor, b: Tensor | number): Tensor => binary('aten::div', a, b);
+export const remainder = (a: Tensor, b: Tensor | number): Tensor => binary('aten::remainder', a, b);
+export const maximum = (a: Tensor, b: Tensor): Tensor => op('aten::maximum').t(h(a, 'input'), h(b, 'other'));
+export const minimum = (a: Tensor, b: Tensor): Tensor => op('aten::minimum').t(h(a, 'input'), h(b, 'other'));
+export function pow(a: Tensor | number, exponent: Tensor | number): Tensor {
+  if (typeof a === 'number') return op('aten::pow', 'Scalar').t(a, h(exponent, 'exponent'));
+  if (typeof exponent === 'number') return op('aten::pow', 'Tensor_Scalar').t(h(a, 'input'), exponent);
+  return op('aten::pow', 'Tensor_Tensor').t(h(a, 'input'), h(exponent, 'exponent'));
+}
+/** In place: a += alpha * b. */
+export function add_(a: Tensor, b: Tensor | number, alpha = 1): Tensor {
+  if (typeof b === 'number') op('aten::add_', 'Scalar').call(h(a, 'input'), b, alpha);
+  else op('aten::add_', 'Tensor').call(h(a, 'input'), h(b, 'other'), alpha);
+  return a;
+}
+export function mul_(a: Tensor, b: Tensor | number): Tensor {
+  if (typeof b === 'number') op('aten::mul_', 'Scalar').call(h(a, 'input'), b);
+  else op('aten::mul_', 'Tensor').call(h(a, 'input'), h(b, 'other'));
+  return a;
+}
+export function copy_(dst: Tensor, src: Tensor): Tensor {
+  op('aten::copy_').call(h(dst, 'self'), h(src, 'src'));
+  return dst;
+}
+export function zero_(t: Tensor): Tensor {
+  op('aten::zero_').call(h(t, 'input'));
+  return t;
+}
+export function fill_(t: Tensor, value: number): Tensor {
+  op('aten::fill_', 'Scalar').call(h(t, 'input'), num(value, 'value'));
+  return t;
+}
+/** In place: t += value * t1 * t2 (as Adam needs). */
+export function addcmul_(t: Tensor, t1: Tensor, t2: Tensor, value = 1): Tensor {
+  op('aten::addcmul_').call(h(t, 'input'), h(t1, 'tensor1'), h(t2, 'tensor2'), value);
+  return t;
+}
+/** In place: t += value * t1 / t2. */
+export function addcdiv_(t: Tensor, t1: Tensor, t2: Tensor, value = 1): Tensor {
+  op('aten::addcdiv_').call(h(t, 'input'), h(t1, 'tensor1'), h(t2, 'tensor2'), value);
+  return t;
+}
+/** In place linear interpolation: t += weight * (end - t). */
+export function lerp_(t: Tensor, end: Tensor, weight: number): Tensor {
+  op('aten::lerp_', 'Scalar').call(h(t, 'input'), h(end, 'end'), weight);
+  return t;
+}
+
+const unary = (name: string) => (x: Tensor): Tensor => op(name).t(h(x, 'input'));
+export const neg = unary('aten::neg');
+export const exp = unary('aten::exp');
+export const log = unary('aten::log');
+export const log1p = unary('aten::log1p');
+export const sqrt = unary('aten::sqrt');
+export const rsqrt = unary('aten::rsqrt');
+export const abs = unary('aten::abs');
+export const sign = unary('aten::sign');
+export const square = unary('aten::square');
+export const sin = unary('aten::sin');
+export const cos = unary('aten::cos');
+export const floor = unary('aten::floor');
+export const ceil = unary('aten::ceil');
+export const round = unary('aten::round');
+export const reciprocal = unary('aten::reciprocal');
+export const isnan = unary('aten::isnan');
+export const relu = unary('aten::relu');
+export const sigmoid = unary('aten::sigmoid');
+export const tanh = unary('aten::tanh');
+export const logicalNot = unary('aten::logical_not');
+
+export function clamp(x: Tensor, min?: number | null, max?: number | null): Tensor {
+  if (min != null) num(min, 'min');
+  if (max != null) num(max, 'max');
+  return op('aten::clamp').t(h(x, 'input'), min ?? null, max ?? null);
+}
+export const leakyRelu = (x: Tensor, negativeSlope = 0.01): Tensor => op('aten::leaky_relu').t(h(x, 'input'), num(negativeSlope, 'negativeSlope'));
+export const prelu = (x: Tensor, weight: Tensor): Tensor => op('aten::prelu').t(h(x, 'input'), h(weight, 'weight'));
+export const elu = (x: Tensor, alpha = 1): Tensor => op('aten::elu').t(h(x, 'input'), alpha);
+export const gelu = (x: Tensor, approximate: 'none' | 'tanh' = 'none'): Tensor => op('aten::gelu').t(h(x, 'input'), approximate);
+export const softplus = (x: Tensor, beta = 1, threshold = 20): Tensor => op('aten::softplus').t(h(x, 'input'), beta, threshold);
+export const hardtanh = (x: Tensor, minVal = -1, maxVal = 1): Tensor => op('aten::hardtanh').t(h(x, 'input'), minVal, maxVal);
+export const softmax = (x: Tensor, dim: number): Tensor => op('aten::softmax', 'int').t(h(x, 'input'), int(dim, 'dim'), null);
+export const logSoftmax = (x: Tensor, dim: number): Tensor => op('aten::log_softmax', 'int').t(h(x, 'input'), int(dim, 'dim'), null);
+
+// Comparison --------------------------------------------------------------------------
+
+export const eq = (a: Tensor, b: Tensor | number): Tensor => binary('aten::eq', a, b);
+export const ne = (a: Tensor, b: Tensor | number): Tensor => binary('aten::ne', a, b);
+export const lt = (a: Tensor, b: Tensor | number): Tensor => binary('aten::lt', a, b);
+export const le = (a: Tensor, b: Tensor | number): Tensor => binary('aten::le', a, b);
+export const gt = (a: Tensor, b: Tensor | number): Tensor => binary('aten::gt', a, b);
+export const ge = (a: Tensor, b: Tensor | number): Tensor => binary('aten::ge', a, b);
+export const logicalAnd = (a: Tensor, b: Tensor): Tensor => op('aten::logical_and').t(h(a, 'input'), h(b, 'other'));
+export const logicalOr = (a: Tensor, b: Tensor): Tensor => op('aten::logical_or').t(h(a, 'input'), h(b, 'other'));
+export const allclose = (a: Tensor, b: Tensor, rtol = 1e-5, atol = 1e-8): boolean => op('aten::allclose').call(h(a, 'input'), h(b, 'other'), rtol, atol, false) as boolean;
+
+/** where(condition, x, y): x where condition holds, else y. Numbers become scalars of the other side's dtype. */
+export function where(condition: Tensor, x: Tensor | number, y: Tensor | number): Tensor {
+  if (typeof x === 'number' && typeof y === 'number') return op('aten::where', 'Scalar').t(h(condition, 'condition'), x, y);
+  if (typeof x === 'number') return op('aten::where', 'ScalarSelf').t(h(condition, 'condition'), x, h(y, 'other'));
+  if (typeof y === 'number') return op('aten::where', 'ScalarOther').t(h(condition, 'condition'), h(x, 'input'), y);
+  return op('aten::where', 'self').t(h(condition, 'condition'), h(x, 'input'), h(y, 'other'));
+}
+export const maskedFill = (x: Tensor, mask: Tensor, value: number): Tensor => op('aten::masked_fill', 'Scalar').t(h(x, 'input'), h(mask, 'mask'), num(value, 'value'));
+export const maskedSelect = (x: Tensor, mask: Tensor): Tensor => op('aten::masked_select').t(h(x, 'input'), h(mask, 'mask'));
+
+// Linear algebra ------------------------------------------------------------------------
+
+export const matmul = (a: Tensor, b: Tensor): Tensor => op('aten::matmul').t(h(a, 'input'), h(b, 'other'));
+export const mm = (a: Tensor, b: Tensor): Tensor => op('aten::mm').t(h(a, 'input'), h(b, 'mat2'));
+export const bmm = (a: Tensor, b: Tensor): Tensor => op('aten::bmm').t(h(a, 'input'), h(b, 'mat2'));
+export const outer = (a: Tensor, b: Tensor): Tensor => op('aten::outer').t(h(a, 'input'), h(b, 'vec2'));
+export const einsum = (equation: string, ...operands: Tensor[]): Tensor => op('aten::einsum').t(equation, tensors(operands, 'operands'));
+/** Pairwise p-norm distances between the rows of x1 (B x P x M) and x2 (B x R x M). */
+export const cdist = (x1: Tensor, x2: Tensor, p = 2): Tensor => op('aten::cdist').t(h(x1, 'x1'), h(x2, 'x2'), num(p, 'p'), null);
+
+// Reductions -------------------------------------------------------------------------------
+
+const dims = (dim: number | number[] | undefined): number[] | null => (dim === undefined ? null : ints(dim, 'dim'));
+
+export function sum(x: Tensor, dim?: number | number[], keepdim = false): Tensor {
+  if (dim === undefined && !keepdim) return op('aten::sum').t(h(x, 'input'), null);
+  return op('aten::sum', 'dim_IntList').t(h(x, 'input'), dims(dim) ?? [], keepdim, null);
+}
+export function mean(x: Tensor, dim?: number | number[], keepdim = false): Tensor {
+  if (dim === undefined && !keepdim) return op('aten::mean').t(h(x, 'input'), null);
+  return op('aten::mean', 'dim').t(h(x, 'input'), dims(dim) ?? [], keepdim, null);
+}
+export function prod(x: Tensor, dim?: number, keepdim = false): Tensor {
+  if (dim === undefined) return op('aten::prod').t(h(x, 'input'), null);
+  return op('aten::prod', 'dim_int').t(h(x, 'input'), int(dim, 'dim'), keepdim, null);
+}
+export function max(x: Tensor): Tensor;
+export function max(x: Tensor, dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
+export function max(x: Tensor, dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
+  if (dim === undefined) return op('aten::max').t(h(x, 'input'));
+  const [values, indices] = op('aten::max', 'dim').ts(h(x, 'input'), int(dim, 'dim'), keepdim);
+  return { values, indices };
+}
+export function min(x: Tensor): Tensor;
+export function min(x: Tensor, dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
+export function min(x: Tensor, dim?: number, keepdim = false): Tensor | { values: Tensor; indices: Tensor } {
+  if (dim === undefined) return op('aten::min').t(h(x, 'input'));
+  const [values, indices] = op('aten::min', 'dim').ts(h(x, 'input'), int(dim, 'dim'), keepdim);
+  return { values, indices };
+}
+export const argmax = (x: Tensor, dim?: number, keepdim = false): Tensor => op('aten::argmax').t(h(x, 'input'), dim === undefined ? null : int(dim, 'dim'), keepdim);
+export const argmin = (x: Tensor, dim?: number, keepdim = false): Tensor => op('aten::argmin').t(h(x, 'input'), dim === undefined ? null : int(dim, 'dim'), keepdim);
+export const any = (x: Tensor): Tensor => op('aten::any').t(h(x, 'input'));
+export const all = (x: Tensor): Tensor => op('aten::all').t(h(x, 'input'));
+export const logsumexp = (x: Tensor, dim: number | number[], keepdim = false): Tensor => op('aten::logsumexp').t(h(x, 'input'), ints(dim, 'dim'), keepdim);
+/** Vector p-norm over all elements or the given dims. */
+export const norm = (x: Tensor, p = 2, dim?: number | number[], keepdim = false): Tensor =>
+  op('aten::linalg_vector_norm').t(h(x, 'input'), num(p, 'p'), dims(dim), keepdim, null);
+export function variance(x: Tensor, dim?: number | number[], options: { unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
+  return op('aten::var', 'correction').t(h(x, 'input'), dims(dim), options.unbiased === false ? 0 : 1, !!options.keepdim);
+}
+export function std(x: Tensor, dim?: number | number[], options: { unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
+  return op('aten::std', 'correction').t(h(x, 'input'), dims(dim), options.unbiased === false ? 0 : 1, !!options.keepdim);
+}
+export function topk(x: Tensor, k: number, dim = -1, largest = true, sorted = true): { values: Tensor; indices: Tensor } {
+  const [values, indices] = op('aten::topk').ts(h(x, 'input'), int(k, 'k'), int(dim, 'dim'), largest, sorted);
+  return { values, indices };
+}
+export function sort(x: Tensor, dim = -1, descending = false): { values: Tensor; indices: Tensor } {
+  const [values, indices] = op('aten::sort').ts(h(x, 'input'), int(dim, 'dim'), descending);
+  return { values, indices };
+}
+export const argsort = (x: Tensor, dim = -1, descending = false): Tensor => op('aten::argsort').t(h(x, 'input'), int(dim, 'dim'), descending);
+export const cumsum = (x: Tensor, dim: number): Tensor => op('aten::cumsum').t(h(x, 'input'), int(dim, 'dim'), null);
+
+// Shapes ---------------------------------------------------------------------------------
+
+export const reshape = (x: Tensor, shape: number[]): Tensor => op('aten::reshape').t(h(x, 'input'), ints(shape, 'shape'));
+export const view = (x: Tensor, shape: number[]): Tensor => op('aten::view').t(h(x, 'input'), ints(shape, 'shape'));
+export const permute = (x: Tensor, dimsOrder: number[]): Tensor => op('aten::permute').t(h(x, 'input'), ints(dimsOrder, 'dims'));
+export const transpose = (x: Tensor, dim0: number, dim1: number): Tensor => op('aten::transpose', 'int').t(h(x, 'input'), int(dim0, 'dim0'), int(dim1, 'dim1'));
+export const squeeze = (x: Tensor, dim?: number): Tensor =>
+  dim === undefined ? op('aten::squeeze').t(h(x, 'input')) : op('aten::squeeze', 'dim').t(h(x, 'input'), int(dim, 'dim'));
+export const unsqueeze = (x: Tensor, dim: number): Tensor => op('aten::unsqueeze').t(h(x, 'input'), int(dim, 'dim'));
+export const flatten = (x: Tensor, startDim = 0, endDim = -1): Tensor => op('aten::flatten', 'using_ints').t(h(x, 'input'), int(startDim, 'startDim'), int(endDim, 'endDim'));
+export const unflatten = (x: Tensor, dim: number, sizes: number[]): Tensor => op('aten::unflatten', 'int').t(h(x, 'input'), int(dim, 'dim'), ints(sizes, 'sizes'));
+export const expand = (x: Tensor, shape: number[]): Tensor => op('aten::expand').t(h(x, 'input'), ints(shape, 'shape'), false);
+export const repeat = (x: Tensor, repeats: number[]): Tensor => op('aten::repeat').t(h(x, 'input'), ints(repeats, 'repeats'));
+export const flip = (x: Tensor, dimsToFlip: number[]): Tensor => op('aten::flip').t(h(x, 'input'), ints(dimsToFlip, 'dims'));
+export const cat = (xs: Tensor[], dim = 0): Tensor => op('aten::cat').t(tensors(xs, 'tensors'), int(dim, 'dim'));
+export const stack = (xs: Tensor[], dim = 0): Tensor => op('aten::stack').t(tensors(xs, 'tensors'), int(dim, 'dim'));
+export function split(x: Tensor, splitSize: number | number[], dim = 0): Tensor[] {
+  if (Array.isArray(splitSize)) return op('aten::split_with_sizes').ts(h(x, 'input'), ints(splitSize, 'splitSizes'), int(dim, 'dim'));
+  if (!Number.isInteger(splitSize) || splitSize <= 0) invalid('splitSize', 'a positive integer or an array of sizes', splitSize);
+  return op('aten::split', 'Tensor').ts(h(x, 'input'), splitSize, int(dim, 'dim'));
+}
+export const chunk = (x: Tensor, chunks: number, dim = 0): Tensor[] => op('aten::chunk').ts(h(x, 'input'), int(chunks, 'chunks'), int(dim, 'dim'));
+/** x[start:end:step] along dim (null for open ends, negatives count from the end). */
+export const slice = (x: Tensor, dim: number, start: number | null = null, end: number | null = null, step = 1): Tensor =>
+  op('aten::slice', 'Tensor').t(h(x, 'input'), int(dim, 'dim'), start === null ? null : int(start, 'start'), end === null ? null : int(end, 'end'), int(step, 'step'));
+export const narrow = (x: Tensor, dim: number, start: number, length: number): Tensor => op('aten::narrow').t(h(x, 'input'), int(dim, 'dim'), int(start, 'start'), int(length, 'length'));
+export const select = (x: Tensor, dim: number, index: number): Tensor => op('aten::select', 'int').t(h(x, 'input'), int(dim, 'dim'), int(index, 'index'));
+export const indexSelect = (x: Tensor, dim: number, index: Tensor): Tensor => op('aten::index_select').t(h(x, 'input'), int(dim, 'dim'), h(index, 'index'));
+export const gather = (x: Tensor, dim: number, index: Tensor): Tensor => op('aten::gather').t(h(x, 'input'), int(dim, 'dim'), h(index, 'index'), false);
+export const scatter = (x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor => op('aten::scatter', 'src').t(h(x, 'input'), int(dim, 'dim'), h(index, 'index'), h(src, 'src'));
+/** Advanced indexing x[i0, i1, ...] with index tensors (null for a full slice). */
+export const index = (x: Tensor, indices: (Tensor | null)[]): Tensor => op('aten::index', 'Tensor').t(h(x, 'input'), indices.map((t, i) => (t === null ? null : h(t, `indices[${i}]`))));
+export const tril = (x: Tensor, diagonal = 0): Tensor => op('aten::tril').t(h(x, 'input'), int(diagonal, 'diagonal'));
+export const triu = (x: Tensor, diagonal = 0): Tensor => op('aten::triu').t(h(x, 'input'), int(diagonal, 'diagonal'));
+export const diagonal = (x: Tensor, offset = 0, dim1 = 0, dim2 = 1): Tensor => op('aten::diagonal').t(h(x, 'input'), int(offset, 'offset'), int(dim1, 'dim1'), int(dim2, 'dim2'));
+export const cast = (x: Tensor, dtype: DType): Tensor => x.to(dtype);
+export const dtypeOf = (dtype: DType): number => dtypeCode(dtype);
+
+// Padding and resampling ----------------------------------------------------------------------
+
+/** pad(x, [left, right, top, bottom, ...]) with mode 'constant' | 'reflect' | 'replicate' | 'circular'. */
+export function pad(x: Tensor, padding: number[], mode: 'constant' | 'reflect' | 'replicate' | 'circular' = 'constant', value = 0): Tensor {
+  if (!['constant', 'reflect', 'replicate', 'circular'].includes(mode)) invalid('mode', "'constant', 'reflect', 'replicate' or 'circular'", mode);
+  if (mode === 'constant') return op('aten::constant_pad_nd').t(h(x, 'input'), ints(padding, 'pad'), num(value, 'value'));
+  return op('aten::pad').t(h(x, 'input'), ints(padding, 'pad'), mode, null);
+}
+
+export interface InterpolateOptions {
+  size?: number | number[];
+  scaleFactor?: number | number[];
+  mode?: 'nearest' | 'linear' | 'bilinear' | 'bicubic' | 'trilinear';
+  alignCorners?: boolean;
+}
+/** Resizes N x C x (L | H x W | D x H x W) inputs, like torch.nn.functional.interpolate. */
+export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
+  const spatial = x.ndim - 2;
+  if (spatial < 1 || spatial > 3) invalid('input', 'a 3-D, 4-D or 5-D tensor (N, C, spatial...)', `shape [${x.shape}]`);
+  const mode = options.mode ?? 'nearest';
+  const expand = (v: number | number[] | undefined, name: string, isInt: boolean): number[] | null => {
+    if (v === undefined) return null;
+    const arr = Array.isArray(v) ? v : new Array(spatial).fill(v);
+    if (arr.length !== spatial || arr.some((e) => (isInt ? !Number.isInteger(e) || e <= 0 : typeof e !== 'number' || !(e > 0))))
+      invalid(name, `${spatial} positive ${isInt ? 'integers' : 'numbers'}`, v);
+    return arr;
+  };
+  const size = expand(options.size, 'size', true);
+  const scale = size ? null : expand(options.scaleFactor, 'scaleFactor', false);
+  if (!size && !scale) invalid('options', 'size or scaleFactor', options);
+  const align = !!options.alignCorners;
+  const input = h(x, 'input');
+  if (mode === 'nearest') return op(`aten::upsample_nearest${spatial}d`, 'vec').t(input, size, scale);
+  const expected = { linear: 1, bilinear: 2, bicubic: 2, trilinear: 3 }[mode];
+  if (expected !== spatial) invalid('mode', `a mode for ${spatial} spatial dimension(s)`, mode);
+  const name = { linear: 'upsample_linear1d', bilinear: 'upsample_bilinear2d', bicubic: 'upsample_bicubic2d', trilinear: 'upsample_trilinear3d' }[mode];
+  return op(`aten::${name}`, 'vec').t(input, size, align, scale);
+}
+
+// Convolution and pooling ------------------------------------------------------------------------
+
+export interface ConvOptions {
+  stride?: number | number[];
+  /** Numbers, or 'same' / 'valid' (stride 1 only for 'same', as in PyTorch). */
+  padding?: number | number[] | 'same' | 'valid';
+  dilation?: number | number[];
+  groups?: number;
+}
+
+function conv(nd: number, x: Tensor, weight: Tensor, bias: Tensor | null | undefined, o: ConvOptions = {}): Tensor {
+  if (x instanceof Tensor && x.ndim !== nd + 2 && x.ndim !== nd + 1) invalid('input', `a ${nd + 2}-D tensor (N, C, spatial...) or ${nd + 1}-D unbatched`, `shape [${x.shape}]`);
+  const stride = ints(o.stride ?? 1, 'stride');
+  const dilation = ints(o.dilation ?? 1, 'dilation');
+  const groups = int(o.groups ?? 1, 'groups');
+  const b = bias ? h(bias, 'bias') : null;
+  if (o.padding === 'same' || o.padding === 'valid') {
+    return op(`aten::conv${nd}d`, 'padding').t(h(x, 'input'), h(weight, 'weight'), b, stride, o.padding, dilation, groups);
+  }
+  return op(`aten::conv${nd}d`).t(h(x, 'input'), h(weight, 'weight'), b, stride, ints(o.padding ?? 0, 'padding'), dilation, groups);
+}
+export const conv1d = (x: Tensor, weight: Tensor, bias?: Tensor | null, options?: ConvOptions): Tensor => conv(1, x, weight, bias, options);
+export const conv2d = (x: Tensor, weight: Tensor, bias?: Tensor | null, options?: ConvOptions): Tensor => conv(2, x, weight, bias, options);
+export const conv3d = (x: Tensor, weight: Tensor, bias?: Tensor | null, options?: ConvOptions): Tensor => conv(3, x, weight, bias, options);
+
+export interface ConvTransposeOptions {
+  stride?: number | number[];
+  padding?: number | number[];
+  outputPadding?: number | number[];
+  groups?: number;
+  dilation?: number | number[];
+}
+function convTranspose(nd: number, x: Tensor, weight: Tensor, bias: Tensor | null | undefined, o: ConvTransposeOptions = {}): Tensor {
+  return op(`aten::conv_transpose${nd}d`, 'input').t(
+    h(x, 'input'),
+    h(weight, 'weight'),
+    bias ? h(bias, 'bias') : null,
+    ints(o.stride ?? 1, 'stride'),
+    ints(o.padding ?? 0, 'padding'),
+    ints(o.outputPadding ?? 0, 'outputPadding'),
+    int(o.groups ?? 1, 'groups'),
+    ints(o.dilation ?? 1, 'dilation'),
+  );
+}
+export const convTranspose1d = (x: Tensor, w: Tensor, b?: Tensor | null, o?: ConvTransposeOptions): Tensor => convTranspose(1, x, w, b, o);
+export const convTranspose2d = (x: Tensor, w: Tensor, b?: Tensor | null, o?: ConvTransposeOptions): Tensor => convTranspose(2, x, w, b, o);
+export const convTranspose3d = (x: Tensor, w: Tensor, b?: Tensor | null, o?: ConvTransposeOptions): Tensor => convTranspose(3, x, w, b, o);
+
+export interface PoolOptions {
+  stride?: number | number[];
+  padding?: number | number[];
+  dilation?: number | number[];
+  ceilMode?: boolean;
+  /** avg pooling only */
+  countIncludePad?: boolean;
+}
+function maxPool(nd: number, x: Tensor, kernelSize: number | number[], o: PoolOptions = {}): Tensor {
+  return op(`aten::max_pool${nd}d`).t(h(x, 'input'), ints(kernelSize, 'kernelSize'), o.stride === undefined ? [] : ints(o.stride, 'stride'), ints(o.padding ?? 0, 'padding'), ints(o.dilation ?? 1, 'dilation'), !!o.ceilMode);
+}
+function avgPool(nd: number, x: Tensor, kernelSize: number | number[], o: PoolOptions = {}): Tensor {
+  const args: NativeArg[] = [h(x, 'input'), ints(kernelSize, 'kernelSize'), o.stride === undefined ? [] : ints(o.stride, 'stride'), ints(o.padding ?? 0, 'padding'), !!o.ceilMode, o.countIncludePad ?? true];
+  if (nd > 1) args.push(null); // divisor_override
+  return op(`aten::avg_pool${nd}d`).t(...args);
+}
+export const maxPool1d = (x: Tensor, k: number | number[], o?: PoolOptions): Tensor => maxPool(1, x, k, o);
+export const maxPool2d = (x: Tensor, k: number | number[], o?: PoolOptions): Tensor => maxPool(2, x, k, o);
+export const maxPool3d = (x: Tensor, k: number | number[], o?: PoolOptions): Tensor => maxPool(3, x, k, o);
+export const avgPool1d = (x: Tensor, k: number | number[], o?: PoolOptions): Tensor => avgPool(1, x, k, o);
+export const avgPool2d = (x: Tensor, k: number | number[], o?: PoolOptions): Tensor => avgPool(2, x, k, o);
+export const avgPool3d = (x: Tensor, k: number | number[], o?: PoolOptions): Tensor => avgPool(3, x, k, o);
+export const adaptiveAvgPool1d = (x: Tensor, size: number | number[]): Tensor => op('aten::adaptive_avg_pool1d').t(h(x, 'input'), ints(size, 'outputSize'));
+export const adaptiveAvgPool2d = (x: Tensor, size: number | number[]): Tensor => op('aten::adaptive_avg_pool2d').t(h(x, 'input'), typeof size === 'number' ? [size, size] : ints(size, 'outputSize'));
+export const adaptiveAvgPool3d = (x: Tensor, size: number | number[]): Tensor => op('aten::adaptive_avg_pool3d').t(h(x, 'input'), typeof size === 'number' ? [size, size, size] : ints(size, 'outputSize'));
+export const adaptiveMaxPool1d = (x: Tensor, size: number | number[]): Tensor => op('aten::adaptive_max_pool1d').ts(h(x, 'input'), ints(size, 'outputSize'))[0];
+export const adaptiveMaxPool2d = (x: Tensor, size: number | number[]): Tensor => op('aten::adaptive_max_pool2d').ts(h(x, 'input'), typeof size === 'number' ? [size, size] : ints(size, 'outputSize'))[0];
+export const adaptiveMaxPool3d = (x: Tensor, size: number | number[]): Tensor => op('aten::adaptive_max_pool3d').ts(h(x, 'input'), typeof size === 'number' ? [size, size, size] : ints(size, 'outputSize'))[0];
+
+// Normalisation, dropout, linear ---------------------------------------------------------------------
+
+export interface BatchNormOptions {
+  weight?: Tensor | null;
+  bias?: Tensor | null;
+  training?: boolean;
+  momentum?: number;
+  eps?: number;
+}
+/** Batch normalisation; in training mode the running statistics are updated in place. */
+export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, o: BatchNormOptions = {}): Tensor {
+  const opt = (t: Tensor | null | undefined, n: string) => (t ? h(t, n) : null);
+  return op('aten::batch_norm').t(h(x, 'input'), opt(o.weight, 'weight'), opt(o.bias, 'bias'), opt(runningMean, 'runningMean'), opt(runningVar, 'runningVar'), !!o.training, o.momentum ?? 0.1, o.eps ?? 1e-5, true);
+}
+export function layerNorm(x: Tensor, normalizedShape: number[], o: { weight?: Tensor | null; bias?: Tensor | null; eps?: number } = {}): Tensor {
+  return op('aten::layer_norm').t(h(x, 'input'), ints(normalizedShape, 'normalizedShape'), o.weight ? h(o.weight, 'weight') : null, o.bias ? h(o.bias, 'bias') : null, o.eps ?? 1e-5, true);
+}
+export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
+  if (typeof p !== 'number' || p < 0 || p > 1) invalid('p', 'a probability in [0, 1]', p);
+  return op('aten::dropout').t(h(x, 'input'), p, !!training);
+}
+export const linear = (x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor => op('aten::linear').t(h(x, 'input'), h(weight, 'weight'), bias ? h(bias, 'bias') : null);
+/** L2-normalises along dim (x / max(||x||, eps)), like torch.nn.functional.normalize. */
+export function normalize(x: Tensor, p = 2, dim = 1, eps = 1e-12): Tensor {
+  const n = norm(x, p, dim, true);
+  const c = clamp(n, eps);
+  n.dispose();
+  const out = div(x, c);
+  c.dispose();
+  return out;
+}
+
+// Losses ---------------------------------------------------------------------------------
+
+export type Reduction = 'none' | 'mean' | 'sum';
+function reduction(r: Reduction | undefined): number {
+  const code = { none: 0, mean: 1, sum: 2 }[r ?? 'mean'];
+  if (code === undefined) invalid('reduction', "'none', 'mean' or 'sum'", r);
+  return code;
+}
+export const mseLoss = (input: Tensor, target: Tensor, r?: Reduction): Tensor => op('aten::mse_loss').t(h(input, 'input'), h(target, 'target'), reduction(r));
+export const l1Loss = (input: Tensor, target: Tensor, r?: Reduction): Tensor => op('aten::l1_loss').t(h(input, 'input'), h(target, 'target'), reduction(r));
+export const binaryCrossEntropy = (input: Tensor, target: Tensor, o: { weight?: Tensor; reduction?: Reduction } = {}): Tensor =>
+  op('aten::binary_cross_entropy').t(h(input, 'input'), h(target, 'target'), o.weight ? h(o.weight, 'weight') : null, reduction(o.reduction));
+export const binaryCrossEntropyWithLogits = (input: Tensor, target: Tensor, o: { weight?: Tensor; posWeight?: Tensor; reduction?: Reduction } = {}): Tensor =>
+  op('aten::binary_cross_entropy_with_logits').t(h(input, 'input'), h(target, 'target'), o.weight ? h(o.weight, 'weight') : null, o.posWeight ? h(o.posWeight, 'posWeight') : null, reduction(o.reduction));
+/** Cross-entropy of logits against class indices (int64) or class probabilities. */
+export const crossEntropy = (input: Tensor, target: Tensor, o: { weight?: Tensor; reduction?: Reduction; ignoreIndex?: number; labelSmoothing?: number } = {}): Tensor =>
+  op('aten::cross_entropy_loss').t(h(input, 'input'), h(target, 'target'), o.weight ? h(o.weight, 'weight') : null, reduction(o.reduction), o.ignoreIndex ?? -100, o.labelSmoothing ?? 0);
+export const nllLoss = (input: Tensor, target: Tensor, o: { weight?: Tensor; reduction?: Reduction; ignoreIndex?: number } = {}): Tensor =>
+  op('aten::nll_loss_nd').t(h(input, 'input'), h(target, 'target'), o.weight ? h(o.weight, 'weight') : null, reduction(o.reduction), o.ignoreIndex ?? -100);

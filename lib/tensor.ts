@@ -1,0 +1,843 @@
+// The Tensor class: creation, reading back, devices and dtypes, memory
+// management (dispose / tidy / finalizer) and autograd. The operators live in
+// ops.ts and are mirrored here as methods, PyTorch style: x.mul(w).sum().
+import type { NativeArg, NativeResult, TensorHandle } from '../binding';
+import { ArgumentError, DisposedError, TorchError, describe, invalid } from './errors';
+import { native } from './native';
+// eslint-disable-next-line import/no-cycle
+import * as F from './ops';
+
+export type DType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int8' | 'int16' | 'int32' | 'int64' | 'uint8' | 'bool';
+export type Device = 'cpu' | 'cuda' | `cuda:${number}`;
+export type TypedArray = Float32Array | Float64Array | Int8Array | Int16Array | Int32Array | BigInt64Array | Uint8Array;
+export type NestedArray<T> = T | NestedArray<T>[];
+
+// c10::ScalarType codes (stable across libtorch versions).
+const DTYPE_CODE: Record<DType, number> = { uint8: 0, int8: 1, int16: 2, int32: 3, int64: 4, float16: 5, float32: 6, float64: 7, bool: 11, bfloat16: 15 };
+const CODE_DTYPE: Record<number, DType> = Object.fromEntries(Object.entries(DTYPE_CODE).map(([k, v]) => [v, k as DType]));
+export const DTYPES = Object.keys(DTYPE_CODE) as DType[];
+
+export function dtypeCode(dtype: DType): number {
+  const code = DTYPE_CODE[dtype];
+  if (code === undefined) invalid('dtype', `one of ${DTYPES.join(', ')}`, dtype);
+  return code;
+}
+
+export function isFloatingDType(dtype: DType): boolean {
+  return dtype === 'float32' || dtype === 'float64' || dtype === 'float16' || dtype === 'bfloat16';
+}
+
+const DEVICE_RE = /^(cpu|cuda(:\d+)?)$/;
+export function checkDevice(device: unknown, parameter = 'device'): Device {
+  if (typeof device !== 'string' || !DEVICE_RE.test(device)) invalid(parameter, "'cpu', 'cuda' or 'cuda:N'", device);
+  if (device !== 'cpu') {
+    const count = native.cudaDeviceCount();
+    const index = device.includes(':') ? Number(device.split(':')[1]) : 0;
+    if (count === 0) throw new ArgumentError(parameter, "'cpu' (CUDA is not available: this libtorch build or machine has no GPU)", device);
+    if (index >= count) invalid(parameter, `a CUDA device index below ${count}`, device);
+  }
+  return device as Device;
+}
+
+// Memory scopes -------------------------------------------------------------
+
+const scopes: Set<Tensor>[] = [];
+
+// Safety net for tensors nobody disposed: when a Tensor wrapper is collected,
+// its handle is released. (The native External's own finalizer would free it
+// too; this one frees it as soon as the wrapper dies, not when V8 gets to the
+// External.)
+const registry = new FinalizationRegistry<TensorHandle>((handle) => native.dispose(handle));
+
+/**
+ * Runs fn and disposes every tensor created inside it except those it returns
+ * (in an array, object or Map as well). fn must be synchronous.
+ */
+export function tidy<T>(fn: () => T): T {
+  scopes.push(new Set());
+  let result: T;
+  try {
+    result = fn();
+    if (result instanceof Promise) throw new ArgumentError('tidy(fn)', 'a synchronous function', 'a function returning a Promise');
+  } finally {
+    const scope = scopes.pop()!;
+    const kept = new Set<Tensor>();
+    // eslint-disable-next-line no-unsafe-finally
+    collectTensors(result!, kept);
+    const parent = scopes[scopes.length - 1];
+    for (const t of scope) {
+      if (kept.has(t)) parent?.add(t);
+      else t.dispose();
+    }
+  }
+  return result;
+}
+
+/** Keeps a tensor alive past the enclosing tidy() scopes. */
+export function keep<T extends Tensor>(t: T): T {
+  for (const s of scopes) s.delete(t);
+  return t;
+}
+
+function collectTensors(v: unknown, out: Set<Tensor>, depth = 0): void {
+  if (depth > 8 || v === null || typeof v !== 'object') return;
+  if (v instanceof Tensor) out.add(v);
+  else if (Array.isArray(v)) for (const e of v) collectTensors(e, out, depth + 1);
+  else if (v instanceof Map) for (const e of v.values()) collectTensors(e, out, depth + 1);
+  else if (Object.getPrototypeOf(v) === Object.prototype) for (const e of Object.values(v)) collectTensors(e, out, depth + 1);
+}
+
+/** Disposes tensors (and tensors inside arrays / plain objects). */
+export function dispose(...values: unknown[]): void {
+  const found = new Set<Tensor>();
+  for (const v of values) collectTensors(v, found);
+  for (const t of found) t.dispose();
+}
+
+/** Live native tensors and the bytes they hold (views count their own size). */
+export function memory(): { tensors: number; bytes: number; peakBytes: number } {
+  return native.memory();
+}
+
+// Wrapping ----------------------------------------------------------------------
+
+export function wrap(h: TensorHandle): Tensor {
+  return new Tensor(h);
+}
+
+/** Converts a native result (handle, list of handles, tuple) to tensors. */
+export function wrapResult(r: NativeResult): unknown {
+  if (r === null || typeof r !== 'object') return r;
+  if (Array.isArray(r)) return r.map(wrapResult);
+  return new Tensor(r);
+}
+
+/** The handle of a tensor argument, rejecting anything else with a clear error. */
+export function handleOf(t: unknown, parameter = 'tensor'): TensorHandle {
+  if (!(t instanceof Tensor)) invalid(parameter, 'a Tensor', t);
+  return t.handle;
+}
+
+/** An ATen operator, resolved once on first use. */
+export class Op {
+  private id = -1;
+  constructor(
+    readonly name: string,
+    readonly overload = '',
+  ) {}
+  call(...args: NativeArg[]): NativeResult {
+    if (this.id < 0) this.id = native.op(this.name, this.overload);
+    try {
+      return native.call(this.id, ...args);
+    } catch (e) {
+      throw new TorchError(this.overload ? `${this.name}.${this.overload}` : this.name, (e as Error).message);
+    }
+  }
+  /** Calls the op and wraps its single tensor result. */
+  t(...args: NativeArg[]): Tensor {
+    return new Tensor(this.call(...args) as TensorHandle);
+  }
+  /** Calls the op and wraps a tuple/list result. */
+  ts(...args: NativeArg[]): Tensor[] {
+    return (this.call(...args) as TensorHandle[]).map((h) => new Tensor(h));
+  }
+  schema(): string {
+    if (this.id < 0) this.id = native.op(this.name, this.overload);
+    return native.schema(this.id);
+  }
+}
+
+const OP = {
+  to: new Op('aten::to', 'dtype_layout'),
+  contiguous: new Op('aten::contiguous'),
+  clone: new Op('aten::clone'),
+  detach: new Op('aten::detach'),
+  zeros: new Op('aten::zeros'),
+  ones: new Op('aten::ones'),
+  full: new Op('aten::full'),
+  rand: new Op('aten::rand'),
+  randn: new Op('aten::randn'),
+  randint: new Op('aten::randint', 'low'),
+  randperm: new Op('aten::randperm'),
+  arange: new Op('aten::arange', 'start_step'),
+  linspace: new Op('aten::linspace'),
+  eye: new Op('aten::eye'),
+  empty: new Op('aten::empty', 'memory_format'),
+  requiresGrad_: new Op('aten::requires_grad_'),
+};
+
+// Creation -------------------------------------------------------------------------
+
+export interface TensorOptions {
+  dtype?: DType;
+  device?: Device;
+  requiresGrad?: boolean;
+}
+
+export interface TensorFromDataOptions extends TensorOptions {
+  /** Shape of the tensor; required to give a flat TypedArray more than one dimension. */
+  shape?: number[];
+}
+
+function typedArrayDType(a: ArrayBufferView): DType | undefined {
+  if (a instanceof Float32Array) return 'float32';
+  if (a instanceof Float64Array) return 'float64';
+  if (a instanceof Int32Array) return 'int32';
+  if (a instanceof BigInt64Array) return 'int64';
+  if (a instanceof Int16Array) return 'int16';
+  if (a instanceof Int8Array) return 'int8';
+  if (a instanceof Uint8Array || a instanceof Uint8ClampedArray) return 'uint8';
+  return undefined;
+}
+
+function checkShape(shape: unknown, parameter = 'shape'): number[] {
+  if (!Array.isArray(shape)) invalid(parameter, 'an array of non-negative integers', shape);
+  for (const d of shape) if (!Number.isInteger(d) || d < 0) invalid(parameter, 'an array of non-negative integers', shape);
+  return shape as number[];
+}
+
+function inferShape(data: unknown, parameter: string): number[] {
+  const shape: number[] = [];
+  let cur = data;
+  while (Array.isArray(cur)) {
+    shape.push(cur.length);
+    if (cur.length === 0) break;
+    cur = cur[0];
+  }
+  return shape.length ? shape : (invalid(parameter, 'a nested array', data) as never);
+}
+
+function flatten(data: unknown, shape: number[], out: number[], depth: number, parameter: string): void {
+  if (depth === shape.length) {
+    if (typeof data === 'number') out.push(data);
+    else if (typeof data === 'boolean') out.push(data ? 1 : 0);
+    else invalid(parameter, 'numbers or booleans', data);
+    return;
+  }
+  if (!Array.isArray(data) || data.length !== shape[depth]) invalid(parameter, `a rectangular nested array (length ${shape[depth]} at depth ${depth})`, data);
+  for (const e of data) flatten(e, shape, out, depth + 1, parameter);
+}
+
+const product = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+function bufferFor(values: ArrayLike<number>, dtype: DType): ArrayBufferView {
+  switch (dtype) {
+    case 'float64':
+      return Float64Array.from(values);
+    case 'int32':
+      return Int32Array.from(values);
+    case 'int64':
+      return BigInt64Array.from(Array.from(values, (v) => BigInt(Math.trunc(v))));
+    case 'int16':
+      return Int16Array.from(values);
+    case 'int8':
+      return Int8Array.from(values);
+    case 'uint8':
+    case 'bool':
+      return Uint8Array.from(values, (v) => (dtype === 'bool' ? (v ? 1 : 0) : v));
+    default:
+      return Float32Array.from(values); // float32, and float16/bfloat16 via a cast below
+  }
+}
+
+/**
+ * Creates a tensor from a TypedArray, Buffer, nested array of numbers or
+ * booleans, or a single number. Nested number arrays become float32 (JS has no
+ * integer literals), boolean arrays bool, TypedArrays keep their type.
+ */
+export function tensor(data: TypedArray | Buffer | NestedArray<number> | NestedArray<boolean>, options: TensorFromDataOptions = {}): Tensor {
+  if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+  let shape: number[];
+  let view: ArrayBufferView;
+  let dtype: DType;
+  if (ArrayBuffer.isView(data)) {
+    const natural = typedArrayDType(data);
+    if (!natural) invalid('data', 'a TypedArray of a tensor dtype', data);
+    const length = (data as TypedArray).length;
+    shape = options.shape !== undefined ? checkShape(options.shape) : [length];
+    if (product(shape) !== length) invalid('shape', `a shape with ${length} elements`, options.shape);
+    view = data;
+    dtype = natural;
+  } else if (typeof data === 'number' || typeof data === 'boolean') {
+    shape = options.shape !== undefined ? checkShape(options.shape) : [];
+    if (product(shape) !== 1) invalid('shape', 'a shape with 1 element', options.shape);
+    dtype = typeof data === 'boolean' ? 'bool' : 'float32';
+    view = bufferFor([Number(data)], dtype);
+  } else if (Array.isArray(data)) {
+    const inferred = inferShape(data, 'data');
+    const values: number[] = [];
+    flatten(data, inferred, values, 0, 'data');
+    let first: unknown = data;
+    while (Array.isArray(first)) first = first[0];
+    dtype = typeof first === 'boolean' ? 'bool' : 'float32';
+    shape = options.shape !== undefined ? checkShape(options.shape) : inferred;
+    if (product(shape) !== values.length) invalid('shape', `a shape with ${values.length} elements`, options.shape);
+    view = bufferFor(values, options.dtype && options.dtype !== 'float16' && options.dtype !== 'bfloat16' ? options.dtype : dtype);
+    if (options.dtype && options.dtype !== 'float16' && options.dtype !== 'bfloat16') dtype = options.dtype;
+  } else {
+    return invalid('data', 'a TypedArray, Buffer, nested array of numbers or a number', data);
+  }
+  let t = new Tensor(native.fromBuffer(view, shape, DTYPE_CODE[dtype]));
+  if ((options.dtype && options.dtype !== dtype) || (options.device && options.device !== 'cpu')) {
+    const moved = t.to({ dtype: options.dtype, device: options.device });
+    t.dispose();
+    t = moved;
+  }
+  if (options.requiresGrad) t.requiresGrad_(true);
+  return t;
+}
+
+function factoryArgs(options: TensorOptions | undefined, defaultDType?: DType): [number | null, null, string | null, null] {
+  const o = options ?? {};
+  if (typeof o !== 'object') invalid('options', 'an object', o);
+  const dtype = o.dtype ?? defaultDType;
+  return [dtype === undefined ? null : dtypeCode(dtype), null, o.device === undefined ? null : checkDevice(o.device), null];
+}
+
+function finishFactory(t: Tensor, options: TensorOptions | undefined): Tensor {
+  if (options?.requiresGrad) t.requiresGrad_(true);
+  return t;
+}
+
+export function zeros(shape: number[], options?: TensorOptions): Tensor {
+  return finishFactory(OP.zeros.t(checkShape(shape), ...factoryArgs(options, 'float32')), options);
+}
+export function ones(shape: number[], options?: TensorOptions): Tensor {
+  return finishFactory(OP.ones.t(checkShape(shape), ...factoryArgs(options, 'float32')), options);
+}
+export function full(shape: number[], value: number | boolean, options?: TensorOptions): Tensor {
+  if (typeof value !== 'number' && typeof value !== 'boolean') invalid('value', 'a number or boolean', value);
+  return finishFactory(OP.full.t(checkShape(shape), value, ...factoryArgs(options, typeof value === 'boolean' ? 'bool' : 'float32')), options);
+}
+export function empty(shape: number[], options?: TensorOptions): Tensor {
+  return finishFactory(OP.empty.t(checkShape(shape), ...factoryArgs(options, 'float32')), options);
+}
+/** Uniform on [0, 1). */
+export function rand(shape: number[], options?: TensorOptions): Tensor {
+  return finishFactory(OP.rand.t(checkShape(shape), ...factoryArgs(options, 'float32')), options);
+}
+/** Standard normal. */
+export function randn(shape: number[], options?: TensorOptions): Tensor {
+  return finishFactory(OP.randn.t(checkShape(shape), ...factoryArgs(options, 'float32')), options);
+}
+/** Integers uniform in [low, high). */
+export function randint(low: number, high: number, shape: number[], options?: TensorOptions): Tensor {
+  if (!Number.isInteger(low) || !Number.isInteger(high) || high <= low) invalid('low, high', 'integers with low < high', [low, high]);
+  return OP.randint.t(low, high, checkShape(shape), ...factoryArgs(options, 'int64'));
+}
+export function randperm(n: number, options?: TensorOptions): Tensor {
+  if (!Number.isInteger(n) || n < 0) invalid('n', 'a non-negative integer', n);
+  return OP.randperm.t(n, ...factoryArgs(options, 'int64'));
+}
+/** arange(end) or arange(start, end, step); integers give int64 like PyTorch, unless dtype says otherwise. */
+export function arange(start: number, end?: number, step = 1, options?: TensorOptions): Tensor {
+  if (end === undefined) [start, end] = [0, start];
+  for (const [n, v] of [['start', start], ['end', end], ['step', step]] as const) if (typeof v !== 'number' || !Number.isFinite(v)) invalid(n, 'a finite number', v);
+  if (step === 0) invalid('step', 'a non-zero number', step);
+  const integral = Number.isInteger(start) && Number.isInteger(end) && Number.isInteger(step);
+  return finishFactory(OP.arange.t(start, end, step, ...factoryArgs(options, integral ? 'int64' : 'float32')), options);
+}
+export function linspace(start: number, end: number, steps: number, options?: TensorOptions): Tensor {
+  if (!Number.isInteger(steps) || steps < 0) invalid('steps', 'a non-negative integer', steps);
+  return finishFactory(OP.linspace.t(start, end, steps, ...factoryArgs(options, 'float32')), options);
+}
+export function eye(n: number, options?: TensorOptions): Tensor {
+  if (!Number.isInteger(n) || n < 0) invalid('n', 'a non-negative integer', n);
+  return finishFactory(OP.eye.t(n, ...factoryArgs(options, 'float32')), options);
+}
+export function zerosLike(t: Tensor, options?: TensorOptions): Tensor {
+  return zeros(t.shape, { dtype: t.dtype, device: t.device, ...options });
+}
+export function onesLike(t: Tensor, options?: TensorOptions): Tensor {
+  return ones(t.shape, { dtype: t.dtype, device: t.device, ...options });
+}
+export function randnLike(t: Tensor, options?: TensorOptions): Tensor {
+  return randn(t.shape, { dtype: t.dtype, device: t.device, ...options });
+}
+
+/** Seeds libtorch's random generators (CPU and CUDA). */
+export function manualSeed(seed: number): void {
+  if (!Number.isInteger(seed) || seed < 0) invalid('seed', 'a non-negative integer', seed);
+  native.manualSeed(seed);
+}
+
+// The Tensor ----------------------------------------------------------------------
+
+export class Tensor {
+  /** @internal */
+  readonly #handle: TensorHandle;
+  #meta: [number[], number, string, boolean] | undefined;
+  #disposed = false;
+
+  /** @internal Tensors are made by factory functions and ops, not with `new`. */
+  constructor(handle: TensorHandle) {
+    this.#handle = handle;
+    registry.register(this, handle, this);
+    const scope = scopes[scopes.length - 1];
+    if (scope) scope.add(this);
+  }
+
+  /** @internal */
+  get handle(): TensorHandle {
+    if (this.#disposed) throw new DisposedError('Tensor was disposed; it cannot be used any more');
+    return this.#handle;
+  }
+
+  private meta(): [number[], number, string, boolean] {
+    return (this.#meta ??= native.meta(this.handle));
+  }
+
+  get shape(): number[] {
+    return this.meta()[0].slice();
+  }
+  get dtype(): DType {
+    return CODE_DTYPE[this.meta()[1]] ?? (`unsupported(${this.meta()[1]})` as DType);
+  }
+  get device(): Device {
+    return this.meta()[2] as Device;
+  }
+  get ndim(): number {
+    return this.meta()[0].length;
+  }
+  get numel(): number {
+    return product(this.meta()[0]);
+  }
+  /** Size of one dimension (negative counts from the end). */
+  size(dim?: number): number {
+    const s = this.meta()[0];
+    if (dim === undefined) return product(s);
+    const d = dim < 0 ? dim + s.length : dim;
+    if (!Number.isInteger(d) || d < 0 || d >= s.length) invalid('dim', `an integer in [${-s.length}, ${s.length - 1}]`, dim);
+    return s[d];
+  }
+  get isDisposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Releases the native memory now. Idempotent. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    registry.unregister(this);
+    native.dispose(this.#handle);
+  }
+
+  // Reading back -------------------------------------------------------------------
+
+  /** A copy of the elements as a TypedArray (float16/bfloat16 read as Float32Array, bool as Uint8Array). */
+  data(): TypedArray {
+    const dtype = this.dtype;
+    if (dtype === 'float16' || dtype === 'bfloat16') {
+      const f = this.to('float32');
+      try {
+        return f.data();
+      } finally {
+        f.dispose();
+      }
+    }
+    const buf = native.toBuffer(this.handle);
+    switch (dtype) {
+      case 'float32':
+        return new Float32Array(buf);
+      case 'float64':
+        return new Float64Array(buf);
+      case 'int32':
+        return new Int32Array(buf);
+      case 'int64':
+        return new BigInt64Array(buf);
+      case 'int16':
+        return new Int16Array(buf);
+      case 'int8':
+        return new Int8Array(buf);
+      default:
+        return new Uint8Array(buf);
+    }
+  }
+
+  /** The elements as nested arrays of numbers (booleans for bool tensors). */
+  toArray(): NestedArray<number> | NestedArray<boolean> {
+    const flat = this.data();
+    const isBool = this.dtype === 'bool';
+    const values: (number | boolean)[] = Array.from(flat as ArrayLike<number | bigint>, (v) => (isBool ? v !== 0 : Number(v)));
+    const shape = this.shape;
+    if (shape.length === 0) return values[0] as number;
+    let i = 0;
+    const build = (d: number): unknown[] => {
+      const out: unknown[] = [];
+      for (let k = 0; k < shape[d]; k++) out.push(d === shape.length - 1 ? values[i++] : build(d + 1));
+      return out;
+    };
+    return build(0) as NestedArray<number>;
+  }
+
+  /** The value of a one-element tensor. */
+  item(): number {
+    if (this.numel !== 1) invalid('tensor', 'a tensor with exactly one element', `shape [${this.shape}]`);
+    const v = this.data()[0];
+    return Number(v);
+  }
+
+  toString(): string {
+    if (this.#disposed) return 'Tensor(disposed)';
+    const grad = this.requiresGrad ? ', requiresGrad' : '';
+    const body = this.numel <= 64 ? JSON.stringify(this.toArray()) : `[${this.numel} elements]`;
+    return `Tensor(${body}, shape=[${this.shape}], dtype=${this.dtype}, device=${this.device}${grad})`;
+  }
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+
+  // Conversion -----------------------------------------------------------------------
+
+  /** Moves or casts: to('cuda'), to('float64'), to({ device, dtype }). Returns this tensor's data unchanged if nothing changes. */
+  to(target: Device | DType | { device?: Device; dtype?: DType; copy?: boolean; channelsLast?: boolean }): Tensor {
+    let device: Device | undefined;
+    let dtype: DType | undefined;
+    let copy = false;
+    let memoryFormat: number | null = null;
+    if (typeof target === 'string') {
+      if (DEVICE_RE.test(target)) device = target as Device;
+      else if (target in DTYPE_CODE) dtype = target as DType;
+      else invalid('to(target)', 'a device or dtype name', target);
+    } else if (target && typeof target === 'object') {
+      ({ device, dtype } = target);
+      copy = !!target.copy;
+      if (target.channelsLast !== undefined) memoryFormat = target.channelsLast ? 2 : 0;
+    } else invalid('to(target)', 'a device, a dtype or { device, dtype }', target);
+    return OP.to.t(this.handle, dtype === undefined ? null : dtypeCode(dtype), null, device === undefined ? null : checkDevice(device), null, false, copy, memoryFormat);
+  }
+  cpu(): Tensor {
+    return this.to('cpu');
+  }
+  cuda(index = 0): Tensor {
+    return this.to(`cuda:${index}`);
+  }
+  float(): Tensor {
+    return this.to('float32');
+  }
+  double(): Tensor {
+    return this.to('float64');
+  }
+  long(): Tensor {
+    return this.to('int64');
+  }
+  int(): Tensor {
+    return this.to('int32');
+  }
+  bool(): Tensor {
+    return this.to('bool');
+  }
+  contiguous(options: { channelsLast?: boolean } = {}): Tensor {
+    return OP.contiguous.t(this.handle, options.channelsLast ? 2 : 0);
+  }
+  clone(): Tensor {
+    return OP.clone.t(this.handle);
+  }
+
+  // Autograd -------------------------------------------------------------------------
+
+  get requiresGrad(): boolean {
+    return native.meta(this.handle)[3];
+  }
+  set requiresGrad(value: boolean) {
+    this.requiresGrad_(value);
+  }
+  /** Sets requiresGrad in place (leaf tensors only, as in PyTorch); returns this. */
+  requiresGrad_(value = true): this {
+    try {
+      native.setRequiresGrad(this.handle, !!value);
+    } catch (e) {
+      throw new TorchError('requiresGrad_', (e as Error).message);
+    }
+    return this;
+  }
+  /** The accumulated gradient, or null. Each access returns a new handle on the same memory. */
+  get grad(): Tensor | null {
+    const g = native.grad(this.handle);
+    return g ? new Tensor(g) : null;
+  }
+  set grad(value: Tensor | null) {
+    native.setGrad(this.handle, value === null ? null : handleOf(value, 'grad'));
+  }
+  get gradFn(): string | null {
+    return native.gradFn(this.handle);
+  }
+  get isLeaf(): boolean {
+    return native.isLeaf(this.handle);
+  }
+  retainGrad(): this {
+    native.retainGrad(this.handle);
+    return this;
+  }
+  /** Computes gradients of this tensor with respect to graph leaves. */
+  backward(gradient?: Tensor | null, options: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
+    if (!this.requiresGrad) throw new TorchError('backward', 'element 0 of tensors does not require grad and does not have a grad_fn');
+    if ((gradient === undefined || gradient === null) && this.numel !== 1)
+      invalid('backward(gradient)', 'a gradient tensor for a non-scalar output', gradient);
+    try {
+      native.backward([this.handle], [gradient ? handleOf(gradient, 'gradient') : null], !!options.retainGraph || !!options.createGraph, !!options.createGraph);
+    } catch (e) {
+      throw new TorchError('backward', (e as Error).message);
+    }
+  }
+  /** A tensor sharing storage, cut from the autograd graph. */
+  detach(): Tensor {
+    return OP.detach.t(this.handle);
+  }
+
+  // Operators (see ops.ts for documentation) ---------------------------------------------------------
+
+  add(other: Tensor | number, alpha?: number): Tensor {
+    return F.add(this, other, alpha);
+  }
+  sub(other: Tensor | number, alpha?: number): Tensor {
+    return F.sub(this, other, alpha);
+  }
+  mul(other: Tensor | number): Tensor {
+    return F.mul(this, other);
+  }
+  div(other: Tensor | number): Tensor {
+    return F.div(this, other);
+  }
+  pow(exponent: Tensor | number): Tensor {
+    return F.pow(this, exponent);
+  }
+  neg(): Tensor {
+    return F.neg(this);
+  }
+  add_(other: Tensor | number, alpha?: number): this {
+    F.add_(this, other, alpha);
+    return this;
+  }
+  sub_(other: Tensor | number, alpha?: number): this {
+    F.add_(this, other, -(alpha ?? 1));
+    return this;
+  }
+  mul_(other: Tensor | number): this {
+    F.mul_(this, other);
+    return this;
+  }
+  copy_(src: Tensor): this {
+    F.copy_(this, src);
+    return this;
+  }
+  zero_(): this {
+    F.zero_(this);
+    return this;
+  }
+  fill_(value: number): this {
+    F.fill_(this, value);
+    return this;
+  }
+  eq(other: Tensor | number): Tensor {
+    return F.eq(this, other);
+  }
+  ne(other: Tensor | number): Tensor {
+    return F.ne(this, other);
+  }
+  lt(other: Tensor | number): Tensor {
+    return F.lt(this, other);
+  }
+  le(other: Tensor | number): Tensor {
+    return F.le(this, other);
+  }
+  gt(other: Tensor | number): Tensor {
+    return F.gt(this, other);
+  }
+  ge(other: Tensor | number): Tensor {
+    return F.ge(this, other);
+  }
+  matmul(other: Tensor): Tensor {
+    return F.matmul(this, other);
+  }
+  mm(other: Tensor): Tensor {
+    return F.mm(this, other);
+  }
+  bmm(other: Tensor): Tensor {
+    return F.bmm(this, other);
+  }
+  sum(dim?: number | number[], keepdim?: boolean): Tensor {
+    return F.sum(this, dim, keepdim);
+  }
+  mean(dim?: number | number[], keepdim?: boolean): Tensor {
+    return F.mean(this, dim, keepdim);
+  }
+  max(): Tensor;
+  max(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
+  max(dim?: number, keepdim?: boolean): Tensor | { values: Tensor; indices: Tensor } {
+    return dim === undefined ? F.max(this) : F.max(this, dim, keepdim);
+  }
+  min(): Tensor;
+  min(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
+  min(dim?: number, keepdim?: boolean): Tensor | { values: Tensor; indices: Tensor } {
+    return dim === undefined ? F.min(this) : F.min(this, dim, keepdim);
+  }
+  argmax(dim?: number, keepdim?: boolean): Tensor {
+    return F.argmax(this, dim, keepdim);
+  }
+  argmin(dim?: number, keepdim?: boolean): Tensor {
+    return F.argmin(this, dim, keepdim);
+  }
+  norm(p?: number, dim?: number | number[], keepdim?: boolean): Tensor {
+    return F.norm(this, p, dim, keepdim);
+  }
+  var(dim?: number | number[], options?: { unbiased?: boolean; keepdim?: boolean }): Tensor {
+    return F.variance(this, dim, options);
+  }
+  std(dim?: number | number[], options?: { unbiased?: boolean; keepdim?: boolean }): Tensor {
+    return F.std(this, dim, options);
+  }
+  exp(): Tensor {
+    return F.exp(this);
+  }
+  log(): Tensor {
+    return F.log(this);
+  }
+  sqrt(): Tensor {
+    return F.sqrt(this);
+  }
+  rsqrt(): Tensor {
+    return F.rsqrt(this);
+  }
+  abs(): Tensor {
+    return F.abs(this);
+  }
+  sign(): Tensor {
+    return F.sign(this);
+  }
+  square(): Tensor {
+    return F.square(this);
+  }
+  clamp(min?: number | null, max?: number | null): Tensor {
+    return F.clamp(this, min, max);
+  }
+  relu(): Tensor {
+    return F.relu(this);
+  }
+  sigmoid(): Tensor {
+    return F.sigmoid(this);
+  }
+  tanh(): Tensor {
+    return F.tanh(this);
+  }
+  softmax(dim: number): Tensor {
+    return F.softmax(this, dim);
+  }
+  logSoftmax(dim: number): Tensor {
+    return F.logSoftmax(this, dim);
+  }
+  reshape(shape: number[]): Tensor {
+    return F.reshape(this, shape);
+  }
+  view(shape: number[]): Tensor {
+    return F.view(this, shape);
+  }
+  permute(dims: number[]): Tensor {
+    return F.permute(this, dims);
+  }
+  transpose(dim0: number, dim1: number): Tensor {
+    return F.transpose(this, dim0, dim1);
+  }
+  /** Transpose of a 2-D tensor. */
+  t(): Tensor {
+    return F.transpose(this, 0, 1);
+  }
+  squeeze(dim?: number): Tensor {
+    return F.squeeze(this, dim);
+  }
+  unsqueeze(dim: number): Tensor {
+    return F.unsqueeze(this, dim);
+  }
+  flatten(startDim?: number, endDim?: number): Tensor {
+    return F.flatten(this, startDim, endDim);
+  }
+  expand(shape: number[]): Tensor {
+    return F.expand(this, shape);
+  }
+  repeat(repeats: number[]): Tensor {
+    return F.repeat(this, repeats);
+  }
+  flip(dims: number[]): Tensor {
+    return F.flip(this, dims);
+  }
+  split(splitSize: number | number[], dim?: number): Tensor[] {
+    return F.split(this, splitSize, dim);
+  }
+  chunk(chunks: number, dim?: number): Tensor[] {
+    return F.chunk(this, chunks, dim);
+  }
+  slice(dim: number, start?: number | null, end?: number | null, step?: number): Tensor {
+    return F.slice(this, dim, start, end, step);
+  }
+  narrow(dim: number, start: number, length: number): Tensor {
+    return F.narrow(this, dim, start, length);
+  }
+  select(dim: number, index: number): Tensor {
+    return F.select(this, dim, index);
+  }
+  indexSelect(dim: number, index: Tensor): Tensor {
+    return F.indexSelect(this, dim, index);
+  }
+  gather(dim: number, index: Tensor): Tensor {
+    return F.gather(this, dim, index);
+  }
+  maskedFill(mask: Tensor, value: number): Tensor {
+    return F.maskedFill(this, mask, value);
+  }
+  maskedSelect(mask: Tensor): Tensor {
+    return F.maskedSelect(this, mask);
+  }
+  topk(k: number, dim?: number, largest?: boolean, sorted?: boolean): { values: Tensor; indices: Tensor } {
+    return F.topk(this, k, dim, largest, sorted);
+  }
+  sort(dim?: number, descending?: boolean): { values: Tensor; indices: Tensor } {
+    return F.sort(this, dim, descending);
+  }
+  argsort(dim?: number, descending?: boolean): Tensor {
+    return F.argsort(this, dim, descending);
+  }
+}
+
+/** Runs fn with autograd recording off on this thread (fn must be synchronous). */
+export function noGrad<T>(fn: () => T): T {
+  const previous = native.setGradEnabled(false);
+  try {
+    const r = fn();
+    if (r instanceof Promise) throw new ArgumentError('noGrad(fn)', 'a synchronous function', 'a function returning a Promise');
+    return r;
+  } finally {
+    native.setGradEnabled(previous);
+  }
+}
+
+export function isGradEnabled(): boolean {
+  return native.isGradEnabled();
+}
+
+/** Gradients of outputs with respect to inputs, like torch.autograd.grad. */
+export function grad(
+  outputs: Tensor | Tensor[],
+  inputs: Tensor | Tensor[],
+  options: { gradOutputs?: (Tensor | null)[]; retainGraph?: boolean; createGraph?: boolean; allowUnused?: boolean } = {},
+): (Tensor | null)[] {
+  const outs = Array.isArray(outputs) ? outputs : [outputs];
+  const ins = Array.isArray(inputs) ? inputs : [inputs];
+  const gradOutputs = options.gradOutputs ?? outs.map(() => null);
+  if (gradOutputs.length !== outs.length) invalid('gradOutputs', `an array of ${outs.length} tensors or nulls`, gradOutputs);
+  try {
+    const r = native.autogradGrad(
+      outs.map((t, i) => handleOf(t, `outputs[${i}]`)),
+      ins.map((t, i) => handleOf(t, `inputs[${i}]`)),
+      gradOutputs.map((g, i) => (g ? handleOf(g, `gradOutputs[${i}]`) : null)),
+      options.retainGraph ?? null,
+      !!options.createGraph,
+      !!options.allowUnused,
+    );
+    return r.map((h) => (h ? new Tensor(h) : null));
+  } catch (e) {
+    if (e instanceof ArgumentError) throw e;
+    throw new TorchError('grad', (e as Error).message);
+  }
+}
+
+export { describe };
