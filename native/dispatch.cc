@@ -292,6 +292,11 @@ Napi::Value Call(const Napi::CallbackInfo& info) {
     }
   } catch (const Napi::Error& e) {
     throw Napi::TypeError::New(env, op.name + ": " + e.Message());
+  } catch (const c10::Error& e) {
+    // e.g. c10::Device("nonsense"): a C++ exception escaping here would abort the process.
+    throw Napi::TypeError::New(env, op.name + ": " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    throw Napi::TypeError::New(env, op.name + ": " + e.what());
   }
   Trace* trace = inst.trace.get();
   std::vector<RecordedArg> recorded;
