@@ -38,3 +38,7 @@ export function parallelInfo(): string {
 }
 
 export { checkDevice };
+export { FaceDetector, looksLikeFaceCrop, FALLBACK_DEFAULTS } from './face/detector';
+export type { DetectedFace, DetectOptions, DetectionStage, DetectorModel, Box, Point } from './face/detector';
+export { MobileNetV1, MOBILENET_V1_LAYERS, MOBILENET_V1_LAYER_NAMES } from './models/mobilenet-v1';
+export type { LayerGeometry } from './models/mobilenet-v1';

@@ -1,0 +1,318 @@
+// Face detection as face-api does it, on libtorch: SSD-MobileNet-v1 (default,
+// face-api's defaults: minConfidence 0.5, maxResults 100, IoU 0.5, 512 x 512
+// input padded at the bottom/right) or the tiny face detector (faster), then the
+// 68-point landmark net on each detection's crop. Every forward is a traced
+// program replayed on a worker thread, so detect() keeps the event loop free.
+import { z } from 'zod';
+import { invalid, parseOptions } from '../errors';
+import { ImageInput, RgbImage, loadImage } from '../image';
+import { traced } from '../jit';
+import * as F from '../ops';
+import { Device, Tensor, checkDevice, tensor, tidy } from '../tensor';
+import { Box, FaceLandmark68Net, Point, detectLandmarks } from './landmarks';
+import { ImageTensor, reshapedDimensions } from './preprocess';
+import { SSD_INPUT_SIZE, SsdMobileNetV1, TINY_ANCHORS, TinyFaceDetectorNet } from './ssd';
+
+export type { Box, Point } from './landmarks';
+
+/** A face found in an image: box, score and 68 landmarks, all in image pixels. */
+export interface DetectedFace {
+  box: Box;
+  score: number;
+  landmarks: Point[];
+}
+
+/** Which step of the fallback chain found the face (see FaceDetector.detectLargest). */
+export type DetectionStage = 'ssd' | 'ssd-low' | 'tiny' | 'center';
+
+export type DetectorModel = 'ssd' | 'tiny';
+
+const detectOptions = z
+  .object({
+    /** Keep detections scoring above this (face-api: 0.5 for both detectors). */
+    minConfidence: z.number().min(0).max(1).optional(),
+    /** At most this many faces (SSD; face-api default 100). */
+    maxResults: z.number().int().positive().optional(),
+    /** Suppress a box overlapping a better one by more than this IoU (face-api: SSD 0.5, tiny 0.4). */
+    iouThreshold: z.number().min(0).max(1).optional(),
+    /** Tiny detector input side, a multiple of 32 (face-api default 416). */
+    inputSize: z.number().int().positive().multipleOf(32).optional(),
+    /** Which detector (default: the one the FaceDetector was loaded with). */
+    model: z.enum(['ssd', 'tiny']).optional(),
+    /** Run the landmark net (default true). Without it `landmarks` is empty. */
+    landmarks: z.boolean().optional(),
+  })
+  .strict();
+export type DetectOptions = z.input<typeof detectOptions>;
+
+const loadOptions = z.object({ model: z.enum(['ssd', 'tiny']).default('ssd'), device: z.string().default('cpu') }).strict();
+
+/** Default stages of detectLargest(): thresholds measured on LFW (scripts/detection-recall.ts). */
+export const FALLBACK_DEFAULTS = {
+  lowConfidence: 0.1,
+  tinyConfidence: 0.3,
+  tinyInputSize: 416,
+  /** Centred box used for inputs that are already face crops, relative to the image (x, y, w, h). */
+  centerBox: { x: 0.3, y: 0.28, width: 0.4, height: 0.5 },
+};
+
+/** Pairwise IoU of K boxes given as (y0, x0, y1, x1) (any corner order), computed with tensor ops. */
+export function iouMatrix(boxes: Tensor): Float32Array {
+  return tidy(() => {
+    const a = F.select(boxes, 1, 0);
+    const b = F.select(boxes, 1, 2);
+    const c = F.select(boxes, 1, 1);
+    const d = F.select(boxes, 1, 3);
+    const ymin = F.minimum(a, b);
+    const ymax = F.maximum(a, b);
+    const xmin = F.minimum(c, d);
+    const xmax = F.maximum(c, d);
+    const area = F.mul(F.sub(ymax, ymin), F.sub(xmax, xmin));
+    const col = (t: Tensor) => F.unsqueeze(t, 1);
+    const row = (t: Tensor) => F.unsqueeze(t, 0);
+    const ih = F.clamp(F.sub(F.minimum(col(ymax), row(ymax)), F.maximum(col(ymin), row(ymin))), 0);
+    const iw = F.clamp(F.sub(F.minimum(col(xmax), row(xmax)), F.maximum(col(xmin), row(xmin))), 0);
+    const inter = F.mul(ih, iw);
+    const iou = F.div(inter, F.sub(F.add(col(area), row(area)), inter));
+    const positive = F.logicalAnd(F.gt(col(area), 0), F.gt(row(area), 0));
+    return F.where(positive, iou, 0).contiguous().data() as Float32Array;
+  });
+}
+
+/**
+ * Greedy non-maximum suppression (face-api's SSD variant): candidates scoring
+ * above scoreThreshold, best first (stable), each kept unless it overlaps an
+ * already kept box by IoU > iouThreshold. Returns indices into boxes.
+ */
+export function nonMaxSuppression(boxes: Tensor, scores: ArrayLike<number>, options: { iouThreshold: number; scoreThreshold: number; maxResults?: number }): number[] {
+  const cand: number[] = [];
+  for (let i = 0; i < scores.length; i++) if (scores[i] > options.scoreThreshold) cand.push(i);
+  cand.sort((i, j) => scores[j] - scores[i] || i - j);
+  if (cand.length === 0) return [];
+  const idx = tensor(BigInt64Array.from(cand, (i) => BigInt(i)), { device: boxes.device });
+  const sel = F.indexSelect(boxes, 0, idx);
+  const selCpu = sel.to('cpu');
+  const iou = iouMatrix(selCpu);
+  for (const t of new Set([idx, sel, selCpu])) t.dispose();
+  const k = cand.length;
+  const kept: number[] = [];
+  const max = options.maxResults ?? Infinity;
+  for (let a = 0; a < k && kept.length < max; a++) {
+    if (kept.every((b) => iou[a * k + b] <= options.iouThreshold)) kept.push(a);
+  }
+  return kept.map((a) => cand[a]);
+}
+
+/**
+ * Face detector with face-api's networks and post-processing. `await
+ * FaceDetector.load({ model: 'ssd' })` then `await detector.detect(image)`.
+ */
+export class FaceDetector {
+  private ssdNet?: Promise<{ net: SsdMobileNetV1; run: (x: Tensor) => Promise<Tensor[]> }>;
+  private tinyNet?: Promise<{ net: TinyFaceDetectorNet; run: (x: Tensor) => Promise<Tensor[]> }>;
+  private landmarkNet?: Promise<{ net: FaceLandmark68Net; run: (x: Tensor) => Promise<Tensor[]> }>;
+
+  private constructor(
+    readonly model: DetectorModel,
+    readonly device: Device,
+  ) {}
+
+  /** Loads the detector (and the landmark net) from face-api's bundled weights. */
+  static async load(options: { model?: DetectorModel; device?: Device | string } = {}): Promise<FaceDetector> {
+    const o = parseOptions(loadOptions, options);
+    const d = new FaceDetector(o.model, checkDevice(o.device, 'options.device'));
+    await Promise.all([o.model === 'ssd' ? d.ssd() : d.tiny(), d.landmarks()]);
+    return d;
+  }
+
+  private ssd() {
+    this.ssdNet ??= SsdMobileNetV1.load().then((net) => {
+      net.to(this.device);
+      const f = traced((x: Tensor) => net.forward(x));
+      return { net, run: (x: Tensor) => f(x) };
+    });
+    return this.ssdNet;
+  }
+  private tiny() {
+    this.tinyNet ??= TinyFaceDetectorNet.load().then((net) => {
+      net.to(this.device);
+      const f = traced((x: Tensor) => net.forward(x));
+      return { net, run: (x: Tensor) => f(x) };
+    });
+    return this.tinyNet;
+  }
+  private landmarks() {
+    this.landmarkNet ??= FaceLandmark68Net.load().then((net) => {
+      net.to(this.device);
+      const f = traced((x: Tensor) => net.forward(x));
+      return { net, run: (x: Tensor) => f(x) };
+    });
+    return this.landmarkNet;
+  }
+
+  /** Every face: box, score and 68 landmarks in image pixels, best score first. */
+  async detect(input: ImageInput | RgbImage, options: DetectOptions = {}): Promise<DetectedFace[]> {
+    const o = parseOptions(detectOptions, options);
+    const img = await loadImage(input as ImageInput);
+    const it = new ImageTensor(img, this.device);
+    try {
+      const found = (o.model ?? this.model) === 'ssd' ? await this.ssdBoxes(it, o) : await this.tinyBoxes(it, o);
+      if (o.landmarks === false) return found.map((f) => ({ ...f, landmarks: [] }));
+      return await this.withLandmarks(it, found);
+    } finally {
+      it.dispose();
+    }
+  }
+
+  /** 68 landmarks for given boxes (face-api's crop of each box). */
+  async landmarksFor(input: ImageInput | RgbImage, boxes: Box[]): Promise<(Point[] | null)[]> {
+    const img = await loadImage(input as ImageInput);
+    const it = new ImageTensor(img, this.device);
+    try {
+      const { net, run } = await this.landmarks();
+      return await detectLandmarks(net, run, it, boxes);
+    } finally {
+      it.dispose();
+    }
+  }
+
+  /**
+   * The largest face, trying in turn: SSD at `minConfidence` (default 0.5), SSD at
+   * a low threshold, the tiny detector, and, only for images that look like face
+   * crops already (`assumeCrop`, default: square-ish and at most 400 px), a fixed
+   * centred box. Never the whole image. Returns null when every stage fails.
+   */
+  async detectLargest(
+    input: ImageInput | RgbImage,
+    options: { minConfidence?: number; fallback?: boolean; assumeCrop?: boolean } = {},
+  ): Promise<(DetectedFace & { stage: DetectionStage }) | null> {
+    const img = await loadImage(input as ImageInput);
+    const it = new ImageTensor(img, this.device);
+    try {
+      const largest = (faces: { box: Box; score: number }[]) => faces.reduce<{ box: Box; score: number } | null>((m, f) => (!m || f.box.width * f.box.height > m.box.width * m.box.height ? f : m), null);
+      const stages: [DetectionStage, () => Promise<{ box: Box; score: number }[]>][] = [['ssd', () => this.ssdBoxes(it, { minConfidence: options.minConfidence ?? 0.5 })]];
+      if (options.fallback !== false) {
+        stages.push(['ssd-low', () => this.ssdBoxes(it, { minConfidence: Math.min(FALLBACK_DEFAULTS.lowConfidence, options.minConfidence ?? 1) })]);
+        stages.push(['tiny', () => this.tinyBoxes(it, { minConfidence: FALLBACK_DEFAULTS.tinyConfidence, inputSize: FALLBACK_DEFAULTS.tinyInputSize })]);
+        const crop = options.assumeCrop ?? looksLikeFaceCrop(img);
+        if (crop) {
+          const c = FALLBACK_DEFAULTS.centerBox;
+          stages.push(['center', async () => [{ box: { x: c.x * img.width, y: c.y * img.height, width: c.width * img.width, height: c.height * img.height }, score: 0 }]]);
+        }
+      }
+      for (const [stage, run] of stages) {
+        const f = largest(await run());
+        if (!f) continue;
+        const [withLm] = await this.withLandmarks(it, [f]);
+        if (withLm) return { ...withLm, stage };
+      }
+      return null;
+    } finally {
+      it.dispose();
+    }
+  }
+
+  private async withLandmarks(it: ImageTensor, found: { box: Box; score: number }[]): Promise<DetectedFace[]> {
+    if (found.length === 0) return [];
+    const { net, run } = await this.landmarks();
+    const lms = await detectLandmarks(net, run, it, found.map((f) => f.box));
+    const out: DetectedFace[] = [];
+    found.forEach((f, i) => {
+      const lm = lms[i];
+      if (lm) out.push({ box: f.box, score: f.score, landmarks: lm }); // face-api drops empty crops
+    });
+    return out;
+  }
+
+  /** SSD boxes in image pixels (face-api SsdMobilenetv1.locateFaces). */
+  async ssdBoxes(it: ImageTensor, o: { minConfidence?: number; maxResults?: number; iouThreshold?: number }): Promise<{ box: Box; score: number }[]> {
+    const { run } = await this.ssd();
+    const x = await it.squareInput(SSD_INPUT_SIZE, false);
+    let boxes: Tensor;
+    let scores: Tensor;
+    try {
+      [boxes, scores] = await run(x);
+    } finally {
+      x.dispose();
+    }
+    try {
+      const b = F.select(boxes, 0, 0);
+      const s = scores.to('cpu');
+      const sd = s.data() as Float32Array;
+      s.dispose();
+      const keep = nonMaxSuppression(b, sd, { iouThreshold: o.iouThreshold ?? 0.5, scoreThreshold: o.minConfidence ?? 0.5, maxResults: o.maxResults ?? 100 });
+      const bc = b.to('cpu');
+      const bd = bc.data() as Float32Array;
+      bc.dispose();
+      b.dispose();
+      const { width: W, height: H } = it;
+      const r = reshapedDimensions(W, H, SSD_INPUT_SIZE);
+      const padX = SSD_INPUT_SIZE / r.width;
+      const padY = SSD_INPUT_SIZE / r.height;
+      return keep.map((i) => {
+        const top = Math.max(0, bd[i * 4]) * padY;
+        const left = Math.max(0, bd[i * 4 + 1]) * padX;
+        const bottom = Math.min(1, bd[i * 4 + 2]) * padY;
+        const right = Math.min(1, bd[i * 4 + 3]) * padX;
+        return { score: sd[i], box: { x: left * W, y: top * H, width: (right - left) * W, height: (bottom - top) * H } };
+      });
+    } finally {
+      boxes.dispose();
+      scores.dispose();
+    }
+  }
+
+  /** Tiny face detector boxes in image pixels (face-api TinyFaceDetector.locateFaces). */
+  async tinyBoxes(it: ImageTensor, o: { minConfidence?: number; inputSize?: number; iouThreshold?: number }): Promise<{ box: Box; score: number }[]> {
+    const { run } = await this.tiny();
+    const S = o.inputSize ?? 416;
+    if (S % 32 !== 0) invalid('options.inputSize', 'a multiple of 32', S);
+    const thr = o.minConfidence ?? 0.5;
+    const x = await it.squareInput(S, false);
+    let out: Tensor;
+    try {
+      [out] = await run(x);
+    } finally {
+      x.dispose();
+    }
+    const c = out.to('cpu');
+    const d = c.data() as Float32Array;
+    c.dispose();
+    const n = out.shape[2];
+    out.dispose();
+    const { width: W, height: H } = it;
+    const r = reshapedDimensions(W, H, S);
+    const cfx = Math.max(r.width, r.height) / r.width;
+    const cfy = Math.max(r.width, r.height) / r.height;
+    const sig = (v: number) => 1 / (1 + Math.exp(-v));
+    const at = (a: number, k: number, row: number, col: number) => d[(a * 5 + k) * n * n + row * n + col];
+    const found: { box: Box; score: number }[] = [];
+    for (let row = 0; row < n; row++)
+      for (let col = 0; col < n; col++)
+        for (let a = 0; a < TINY_ANCHORS.length; a++) {
+          const score = sig(at(a, 4, row, col));
+          if (thr && !(score > thr)) continue;
+          const cx = ((col + sig(at(a, 0, row, col))) / n) * cfx;
+          const cy = ((row + sig(at(a, 1, row, col))) / n) * cfy;
+          const w = ((Math.exp(at(a, 2, row, col)) * TINY_ANCHORS[a][0]) / n) * cfx;
+          const h = ((Math.exp(at(a, 3, row, col)) * TINY_ANCHORS[a][1]) / n) * cfy;
+          found.push({ score, box: { x: (cx - w / 2) * W, y: (cy - h / 2) * H, width: w * W, height: h * H } });
+        }
+    if (found.length === 0) return [];
+    const bt = tensor(Float32Array.from(found.flatMap((f) => [f.box.y / H, f.box.x / W, (f.box.y + f.box.height) / H, (f.box.x + f.box.width) / W].map((v) => v * S))), { shape: [found.length, 4] });
+    const keep = nonMaxSuppression(bt, found.map((f) => f.score), { iouThreshold: o.iouThreshold ?? 0.4, scoreThreshold: -1 });
+    bt.dispose();
+    return keep.map((i) => found[i]);
+  }
+
+  /** Releases the networks' weights. */
+  async dispose(): Promise<void> {
+    for (const p of [this.ssdNet, this.tinyNet, this.landmarkNet]) if (p) (await p).net.dispose();
+  }
+}
+
+/** An image that is probably a face crop already (LFW 250x250, AT&T 92x112 ...): square-ish and small. */
+export function looksLikeFaceCrop(img: { width: number; height: number }): boolean {
+  const r = img.width / img.height;
+  return Math.max(img.width, img.height) <= 400 && r >= 0.7 && r <= 1.43;
+}
