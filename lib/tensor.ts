@@ -164,6 +164,7 @@ const OP = {
   eye: new Op('aten::eye'),
   empty: new Op('aten::empty', 'memory_format'),
   requiresGrad_: new Op('aten::requires_grad_'),
+  setData: new Op('aten::set_data'),
 };
 
 // Creation -------------------------------------------------------------------------
@@ -247,6 +248,8 @@ function bufferFor(values: ArrayLike<number>, dtype: DType): ArrayBufferView {
  */
 export function tensor(data: TypedArray | Buffer | NestedArray<number> | NestedArray<boolean>, options: TensorFromDataOptions = {}): Tensor {
   if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+  if (options.dtype !== undefined) dtypeCode(options.dtype);
+  if (options.device !== undefined) checkDevice(options.device);
   let shape: number[];
   let view: ArrayBufferView;
   let dtype: DType;
@@ -361,6 +364,28 @@ export function manualSeed(seed: number): void {
   native.manualSeed(seed);
 }
 
+/**
+ * A CPU tensor from raw little-endian element bytes (any dtype, float16 and
+ * bfloat16 included: the bytes are the IEEE half / bfloat16 bit patterns).
+ * The bytes are copied.
+ */
+export function fromBytes(bytes: Uint8Array, shape: number[], dtype: DType): Tensor {
+  if (!(bytes instanceof Uint8Array)) invalid('bytes', 'a Uint8Array', bytes);
+  checkShape(shape);
+  const code = dtypeCode(dtype);
+  const size = ELEMENT_SIZE[dtype];
+  if (bytes.byteLength !== product(shape) * size) invalid('bytes', `${product(shape) * size} bytes for shape [${shape}] of ${dtype}`, `${bytes.byteLength} bytes`);
+  return new Tensor(native.fromBuffer(bytes, shape, code));
+}
+
+/** The tensor's elements as raw little-endian bytes (row-major, contiguous copy; float16/bfloat16 keep their bit patterns). */
+export function toBytes(t: Tensor): Uint8Array {
+  return new Uint8Array(native.toBuffer(handleOf(t, 'tensor')));
+}
+
+/** Bytes per element of each dtype. */
+export const ELEMENT_SIZE: Readonly<Record<DType, number>> = { uint8: 1, int8: 1, bool: 1, int16: 2, float16: 2, bfloat16: 2, int32: 4, float32: 4, int64: 8, float64: 8 };
+
 // The Tensor ----------------------------------------------------------------------
 
 export class Tensor {
@@ -420,6 +445,17 @@ export class Tensor {
     this.#disposed = true;
     registry.unregister(this);
     native.dispose(this.#handle);
+  }
+
+  /**
+   * @internal Replaces this tensor's data (storage, shape, dtype, device) with
+   * src's, keeping the tensor object and its autograd identity, like
+   * `param.data = src` in PyTorch. Used by Module.to() to keep parameter identity.
+   */
+  setData_(src: Tensor): this {
+    OP.setData.call(this.handle, handleOf(src, 'src'));
+    this.#meta = undefined;
+    return this;
   }
 
   // Reading back -------------------------------------------------------------------
