@@ -336,7 +336,8 @@ export interface ConvTransposeOptions {
   dilation?: number | number[];
 }
 function convTranspose(nd: number, x: Tensor, weight: Tensor, bias: Tensor | null | undefined, o: ConvTransposeOptions = {}): Tensor {
-  return op(`aten::conv_transpose${nd}d`, 'input').t(
+  // libtorch names the overloads conv_transpose1d (default), conv_transpose2d.input, conv_transpose3d.input.
+  return op(`aten::conv_transpose${nd}d`, nd === 1 ? '' : 'input').t(
     h(x, 'input'),
     h(weight, 'weight'),
     bias ? h(bias, 'bias') : null,

@@ -126,8 +126,8 @@ export class Op {
     readonly overload = '',
   ) {}
   call(...args: NativeArg[]): NativeResult {
-    if (this.id < 0) this.id = native.op(this.name, this.overload);
     try {
+      if (this.id < 0) this.id = native.op(this.name, this.overload);
       return native.call(this.id, ...args);
     } catch (e) {
       throw new TorchError(this.overload ? `${this.name}.${this.overload}` : this.name, (e as Error).message);
