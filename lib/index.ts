@@ -42,3 +42,5 @@ export { FaceDetector, looksLikeFaceCrop, FALLBACK_DEFAULTS } from './face/detec
 export type { DetectedFace, DetectOptions, DetectionStage, DetectorModel, Box, Point } from './face/detector';
 export { MobileNetV1, MOBILENET_V1_LAYERS, MOBILENET_V1_LAYER_NAMES } from './models/mobilenet-v1';
 export type { LayerGeometry } from './models/mobilenet-v1';
+export { alignFace, DLIB_TEMPLATE } from './face/align';
+export type { AlignMethod, AlignOptions } from './face/align';
