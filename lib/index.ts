@@ -9,6 +9,7 @@ export * from './errors';
 export { trace, traced } from './jit';
 export type { TracedFunction } from './jit';
 export * as nn from './nn';
+export * as optim from './optim';
 
 /** Number of threads libtorch uses for intra-op parallelism. Default: all available cores. */
 export function setNumThreads(n: number): void {
@@ -44,3 +45,6 @@ export { MobileNetV1, MOBILENET_V1_LAYERS, MOBILENET_V1_LAYER_NAMES } from './mo
 export type { LayerGeometry } from './models/mobilenet-v1';
 export { alignFace, DLIB_TEMPLATE } from './face/align';
 export type { AlignMethod, AlignOptions } from './face/align';
+// Triplet training, verification head, calibration and metrics (issue #4).
+export { tripletLoss, mineTriplets, pairwiseSquaredDistances, MINING_STRATEGIES } from './face/triplet';
+export type { TripletLossOptions, MiningOptions, MiningResult, MiningStrategy, MinedTriplets, TripletReduction } from './face/triplet';
