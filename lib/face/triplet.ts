@@ -120,6 +120,18 @@ function labelTensor(labels: ArrayLike<number> | Tensor, n: number, device: stri
   return tensor(arr, { device: device as 'cpu' });
 }
 
+/**
+ * max / min along a dim as { values, indices } via argmax + gather (values stay
+ * differentiable and flow to exactly the selected element). Measured here,
+ * aten::max.dim on a 32 x 32 input took 20-30 ms with 2 intra-op threads on a
+ * busy machine against 0.01 ms for argmax + gather.
+ */
+function pick(x: Tensor, dim: number, kind: 'max' | 'min'): { values: Tensor; indices: Tensor } {
+  const indices = kind === 'max' ? x.argmax(dim) : x.argmin(dim);
+  const values = x.gather(dim, indices.unsqueeze(dim)).squeeze(dim);
+  return { values, indices };
+}
+
 const toF64 = (t: Tensor): Float64Array => Float64Array.from(t.detach().data() as ArrayLike<number>);
 const toInt32 = (t: Tensor): Int32Array => Int32Array.from(t.data() as ArrayLike<number | bigint>, Number);
 
@@ -170,8 +182,8 @@ export function mineTriplets(embeddings: Tensor, labels: ArrayLike<number> | Ten
       return loss;
     }
     if (o.strategy === 'batch-hard') {
-      const hp = F.where(pos, d, -Infinity).max(1); // farthest positive per anchor
-      const hn = F.where(neg, d, Infinity).min(1); // closest negative per anchor
+      const hp = pick(F.where(pos, d, -Infinity), 1, 'max'); // farthest positive per anchor
+      const hn = pick(F.where(neg, d, Infinity), 1, 'min'); // closest negative per anchor
       const valid = F.logicalAnd(pos.sum(1).gt(0), neg.sum(1).gt(0)); // [a]
       const hpv = F.where(valid, hp.values, 0);
       const hnv = F.where(valid, hn.values, 0);
@@ -195,14 +207,14 @@ export function mineTriplets(embeddings: Tensor, labels: ArrayLike<number> | Ten
     const negB = neg.unsqueeze(1); // [a, 1, n]
     const semi = F.logicalAnd(F.logicalAnd(negB, dan.gt(dap)), dan.lt(dap.add(o.margin)));
     const hasSemi = semi.sum(2).gt(0); // [a, p]
-    const semiPick = F.where(semi, dan, Infinity).min(2);
+    const semiPick = pick(F.where(semi, dan, Infinity), 2, 'min');
     let chosen = semiPick.values;
     let chosenIdx = semiPick.indices;
     let have = hasSemi;
     if (o.fallback === 'hard') {
       const hard = F.logicalAnd(negB, dan.le(dap));
       const hasHard = hard.sum(2).gt(0);
-      const hardPick = F.where(hard, dan, -Infinity).max(2);
+      const hardPick = pick(F.where(hard, dan, -Infinity), 2, 'max');
       chosen = F.where(hasSemi, chosen, F.where(hasHard, hardPick.values, 0));
       chosenIdx = F.where(hasSemi, chosenIdx, hardPick.indices);
       have = F.logicalOr(hasSemi, hasHard);
