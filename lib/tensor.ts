@@ -580,6 +580,11 @@ export class Tensor {
   }
   /** Sets requiresGrad in place (leaf tensors only, as in PyTorch); returns this. */
   requiresGrad_(value = true): this {
+    // libtorch's C++ API silently ignores requires_grad = false on a non-leaf (it
+    // keeps its grad_fn); PyTorch raises, and so do we.
+    if (!value && !native.isLeaf(this.handle)) {
+      throw new TorchError('requiresGrad_', 'you can only change requires_grad flags of leaf variables; use detach() to get a tensor cut from the graph');
+    }
     try {
       native.setRequiresGrad(this.handle, !!value);
     } catch (e) {
