@@ -48,3 +48,5 @@ export type { AlignMethod, AlignOptions } from './face/align';
 // Triplet training, verification head, calibration and metrics (issue #4).
 export { tripletLoss, mineTriplets, pairwiseSquaredDistances, MINING_STRATEGIES } from './face/triplet';
 export type { TripletLossOptions, MiningOptions, MiningResult, MiningStrategy, MinedTriplets, TripletReduction } from './face/triplet';
+export { detectFaces, alignLargestFace, alignAllFaces, embedLargestFace, facesWithDescriptors, sharedDetector } from './face/pipeline';
+export type { AlignedFace } from './face/pipeline';

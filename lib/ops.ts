@@ -4,6 +4,7 @@
 // passed on in a TorchError.
 import type { NativeArg, TensorHandle } from '../binding';
 import { invalid } from './errors';
+import { native } from './native';
 // eslint-disable-next-line import/no-cycle
 import { DType, Op, Tensor, dtypeCode, handleOf } from './tensor';
 
@@ -64,42 +65,47 @@ export function pow(a: Tensor | number, exponent: Tensor | number): Tensor {
   if (typeof exponent === 'number') return op('aten::pow', 'Tensor_Scalar').t(h(a, 'input'), exponent);
   return op('aten::pow', 'Tensor_Tensor').t(h(a, 'input'), h(exponent, 'exponent'));
 }
+// In-place operators return an alias of their input; release that extra handle
+// at once rather than leaving it to the garbage collector.
+function release(r: unknown): void {
+  if (r !== null && typeof r === 'object' && !Array.isArray(r)) native.dispose(r as TensorHandle);
+}
 /** In place: a += alpha * b. */
 export function add_(a: Tensor, b: Tensor | number, alpha = 1): Tensor {
-  if (typeof b === 'number') op('aten::add_', 'Scalar').call(h(a, 'input'), b, alpha);
-  else op('aten::add_', 'Tensor').call(h(a, 'input'), h(b, 'other'), alpha);
+  if (typeof b === 'number') release(op('aten::add_', 'Scalar').call(h(a, 'input'), b, alpha));
+  else release(op('aten::add_', 'Tensor').call(h(a, 'input'), h(b, 'other'), alpha));
   return a;
 }
 export function mul_(a: Tensor, b: Tensor | number): Tensor {
-  if (typeof b === 'number') op('aten::mul_', 'Scalar').call(h(a, 'input'), b);
-  else op('aten::mul_', 'Tensor').call(h(a, 'input'), h(b, 'other'));
+  if (typeof b === 'number') release(op('aten::mul_', 'Scalar').call(h(a, 'input'), b));
+  else release(op('aten::mul_', 'Tensor').call(h(a, 'input'), h(b, 'other')));
   return a;
 }
 export function copy_(dst: Tensor, src: Tensor): Tensor {
-  op('aten::copy_').call(h(dst, 'self'), h(src, 'src'));
+  release(op('aten::copy_').call(h(dst, 'self'), h(src, 'src')));
   return dst;
 }
 export function zero_(t: Tensor): Tensor {
-  op('aten::zero_').call(h(t, 'input'));
+  release(op('aten::zero_').call(h(t, 'input')));
   return t;
 }
 export function fill_(t: Tensor, value: number): Tensor {
-  op('aten::fill_', 'Scalar').call(h(t, 'input'), num(value, 'value'));
+  release(op('aten::fill_', 'Scalar').call(h(t, 'input'), num(value, 'value')));
   return t;
 }
 /** In place: t += value * t1 * t2 (as Adam needs). */
 export function addcmul_(t: Tensor, t1: Tensor, t2: Tensor, value = 1): Tensor {
-  op('aten::addcmul_').call(h(t, 'input'), h(t1, 'tensor1'), h(t2, 'tensor2'), value);
+  release(op('aten::addcmul_').call(h(t, 'input'), h(t1, 'tensor1'), h(t2, 'tensor2'), value));
   return t;
 }
 /** In place: t += value * t1 / t2. */
 export function addcdiv_(t: Tensor, t1: Tensor, t2: Tensor, value = 1): Tensor {
-  op('aten::addcdiv_').call(h(t, 'input'), h(t1, 'tensor1'), h(t2, 'tensor2'), value);
+  release(op('aten::addcdiv_').call(h(t, 'input'), h(t1, 'tensor1'), h(t2, 'tensor2'), value));
   return t;
 }
 /** In place linear interpolation: t += weight * (end - t). */
 export function lerp_(t: Tensor, end: Tensor, weight: number): Tensor {
-  op('aten::lerp_', 'Scalar').call(h(t, 'input'), h(end, 'end'), weight);
+  release(op('aten::lerp_', 'Scalar').call(h(t, 'input'), h(end, 'end'), weight));
   return t;
 }
 

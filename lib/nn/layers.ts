@@ -3,7 +3,7 @@
 // forward() calls the functional op.
 import { invalid } from '../errors';
 import * as F from '../ops';
-import { DType, Device, Tensor, empty, ones, zeros } from '../tensor';
+import { DType, Device, Tensor, empty, full, ones, zeros } from '../tensor';
 import { Module, kaimingUniform_, fans, uniform_ } from './module';
 
 export interface FactoryOptions {
@@ -28,8 +28,6 @@ export class Identity extends Module {
 }
 
 export class Linear extends Module {
-  weight!: Tensor;
-  bias!: Tensor | null;
   constructor(
     readonly inFeatures: number,
     readonly outFeatures: number,
@@ -42,12 +40,18 @@ export class Linear extends Module {
   }
   reset(): void {
     const o = { device: this.options.device, dtype: this.options.dtype };
-    this.weight = this.registerParameter('weight', kaimingUniform_(empty([this.outFeatures, this.inFeatures], o), Math.sqrt(5)))!;
+    this.registerParameter('weight', kaimingUniform_(empty([this.outFeatures, this.inFeatures], o), Math.sqrt(5)));
     const bound = 1 / Math.sqrt(this.inFeatures);
-    this.bias = this.options.bias === false ? this.registerParameter('bias', null) : this.registerParameter('bias', uniform_(empty([this.outFeatures], o), -bound, bound));
+    this.registerParameter('bias', this.options.bias === false ? null : uniform_(empty([this.outFeatures], o), -bound, bound));
+  }
+  get weight(): Tensor {
+    return this.param('weight');
+  }
+  get bias(): Tensor | null {
+    return this._parameters.get('bias') ?? null;
   }
   forward(x: Tensor): Tensor {
-    return F.linear(x, this.param('weight'), this._parameters.get('bias') ?? null);
+    return F.linear(x, this.weight, this.bias);
   }
   extraRepr(): string {
     return `inFeatures=${this.inFeatures}, outFeatures=${this.outFeatures}, bias=${this.options.bias !== false}`;
@@ -108,9 +112,17 @@ abstract class ConvNd extends Module {
       return fn(x, this.weight, this.bias, { stride: o.stride, padding: o.padding as number | number[], outputPadding: this.outputPadding, groups: o.groups, dilation: o.dilation });
     }
     const fn = [F.conv1d, F.conv2d, F.conv3d][this.nd - 1];
-    if (o.paddingMode && o.paddingMode !== 'zeros' && typeof o.padding !== 'string') {
-      const p = tuple(o.padding ?? 0, this.nd, 'padding');
-      const pads = p.flatMap((v) => [v, v]).reverse();
+    if (o.paddingMode && o.paddingMode !== 'zeros' && o.padding !== 'valid') {
+      // PyTorch's _reversed_padding_repeated_twice: last dimension first, [left, right] each.
+      let pads: number[];
+      if (o.padding === 'same') {
+        const dil = tuple(o.dilation ?? 1, this.nd, 'dilation');
+        pads = [];
+        for (let d = this.nd - 1; d >= 0; d--) {
+          const total = dil[d] * (this.kernelSize[d] - 1);
+          pads.push(Math.floor(total / 2), total - Math.floor(total / 2));
+        }
+      } else pads = tuple(o.padding ?? 0, this.nd, 'padding').flatMap((v) => [v, v]).reverse();
       const padded = F.pad(x, pads, o.paddingMode === 'reflect' ? 'reflect' : o.paddingMode === 'replicate' ? 'replicate' : 'circular');
       const out = fn(padded, this.weight, this.bias, { stride: o.stride, dilation: o.dilation, groups: o.groups });
       padded.dispose();
@@ -158,7 +170,8 @@ export class ConvTranspose3d extends ConvNd {
 
 export interface BatchNormOptions extends FactoryOptions {
   eps?: number;
-  momentum?: number;
+  /** Weight of the new batch in the running statistics (default 0.1); null for a cumulative average, as in PyTorch. */
+  momentum?: number | null;
   affine?: boolean;
   trackRunningStats?: boolean;
 }
@@ -187,17 +200,23 @@ abstract class BatchNormNd extends Module {
     if (!this.expectedDims.includes(x.ndim)) invalid('input', `a ${this.expectedDims.join(' or ')}-D tensor`, `shape [${x.shape}]`);
     const runningMean = this.buffer('running_mean');
     const useBatchStats = this.training || !runningMean;
-    if (this.training && runningMean) this.buffer('num_batches_tracked')!.add_(1);
+    let momentum = this.options.momentum === undefined ? 0.1 : this.options.momentum ?? 0;
+    const tracked = this.buffer('num_batches_tracked');
+    if (this.training && tracked) {
+      tracked.add_(1);
+      if (this.options.momentum === null) momentum = 1 / tracked.item();
+    }
     return F.batchNorm(x, runningMean, this.buffer('running_var'), {
       weight: this._parameters.get('weight') ?? null,
       bias: this._parameters.get('bias') ?? null,
       training: useBatchStats,
-      momentum: this.options.momentum ?? 0.1,
+      momentum,
       eps: this.options.eps ?? 1e-5,
     });
   }
   extraRepr(): string {
-    return `${this.numFeatures}, eps=${this.options.eps ?? 1e-5}, momentum=${this.options.momentum ?? 0.1}`;
+    const o = this.options;
+    return `${this.numFeatures}, eps=${o.eps ?? 1e-5}, momentum=${o.momentum === undefined ? 0.1 : o.momentum}, affine=${o.affine ?? true}, trackRunningStats=${o.trackRunningStats ?? true}`;
   }
 }
 export class BatchNorm1d extends BatchNormNd {
@@ -262,6 +281,7 @@ export class ReLU extends Module {
 export class LeakyReLU extends Module {
   constructor(readonly negativeSlope = 0.01) {
     super();
+    if (typeof negativeSlope !== 'number' || !Number.isFinite(negativeSlope)) invalid('negativeSlope', 'a finite number', negativeSlope);
   }
   forward(x: Tensor): Tensor {
     return F.leakyRelu(x, this.negativeSlope);
@@ -270,20 +290,29 @@ export class LeakyReLU extends Module {
     return `negativeSlope=${this.negativeSlope}`;
   }
 }
+/** PReLU(numParams = 1, init = 0.25): one learnt slope, or one per channel (dimension 1). */
 export class PReLU extends Module {
   constructor(
-    readonly numParameters_ = 1,
+    readonly numParams = 1,
     readonly init = 0.25,
     readonly options: FactoryOptions = {},
   ) {
     super();
+    positiveInt(numParams, 'numParams');
+    if (typeof init !== 'number' || !Number.isFinite(init)) invalid('init', 'a finite number', init);
     this.reset();
   }
   reset(): void {
-    this.registerParameter('weight', F.mul(ones([this.numParameters_], this.options), this.init));
+    this.registerParameter('weight', full([this.numParams], this.init, this.options));
+  }
+  get weight(): Tensor {
+    return this.param('weight');
   }
   forward(x: Tensor): Tensor {
-    return F.prelu(x, this.param('weight'));
+    return F.prelu(x, this.weight);
+  }
+  extraRepr(): string {
+    return `numParams=${this.numParams}`;
   }
 }
 export class Sigmoid extends Module {
@@ -314,7 +343,7 @@ abstract class PoolNd extends Module {
     readonly options: PoolOptions = {},
   ) {
     super();
-    tuple(kernelSize, nd, 'kernelSize');
+    if (tuple(kernelSize, nd, 'kernelSize').some((k) => k < 1)) invalid('kernelSize', `a positive integer or ${nd} of them`, kernelSize);
   }
   forward(x: Tensor): Tensor {
     const fn = this.kind === 'max' ? [F.maxPool1d, F.maxPool2d, F.maxPool3d][this.nd - 1] : [F.avgPool1d, F.avgPool2d, F.avgPool3d][this.nd - 1];

@@ -4,7 +4,7 @@
 // move between Python and torchface unchanged.
 import { ArgumentError, ModelMismatchError, invalid } from '../errors';
 import * as F from '../ops';
-import { DType, Device, Tensor, noGrad } from '../tensor';
+import { DTYPES, DType, Device, Tensor, checkDevice, isFloatingDType, noGrad } from '../tensor';
 
 export type StateDict = Map<string, Tensor>;
 
@@ -88,29 +88,41 @@ export abstract class Module {
   }
 
   /**
-   * Moves or casts parameters and buffers (floating-point ones only for dtype),
-   * in place on the module. Create optimizers after moving a model, as in PyTorch.
+   * Moves or casts parameters and buffers in place, keeping every tensor object
+   * (like `param.data = ...` in PyTorch), so optimizers and references made
+   * before stay valid. `dtype` casts floating-point tensors only (BatchNorm's
+   * int64 num_batches_tracked stays). `channelsLast: true` stores 4-D tensors
+   * (2-D convolution weights) in channels-last (NHWC) memory order; libtorch then
+   * runs those convolutions through oneDNN and keeps activations channels-last.
+   * On CPU that is much faster for batch-1 inference with 3x3 kernels on small
+   * images, which otherwise take libtorch's slow im2col path (see
+   * scripts/bench/channels-last.ts); give channels-last inputs too
+   * (`x.contiguous({ channelsLast: true })`) for the full benefit.
    */
   to(target: Device | DType | { device?: Device; dtype?: DType; channelsLast?: boolean }): this {
-    const opts = typeof target === 'string' ? (target.startsWith('cpu') || target.startsWith('cuda') ? { device: target as Device } : { dtype: target as DType }) : target;
+    let opts: { device?: Device; dtype?: DType; channelsLast?: boolean };
+    if (typeof target === 'string') opts = /^(cpu|cuda)/.test(target) ? { device: checkDevice(target, 'to(device)') } : { dtype: target as DType };
+    else if (target && typeof target === 'object') opts = target;
+    else return invalid('to(target)', 'a device, a dtype or { device, dtype, channelsLast }', target);
+    if (opts.dtype !== undefined && !DTYPES.includes(opts.dtype)) invalid('to(dtype)', `one of ${DTYPES.join(', ')}`, opts.dtype);
+    if (opts.dtype !== undefined && !isFloatingDType(opts.dtype)) invalid('to(dtype)', 'a floating-point dtype', opts.dtype);
+    if (opts.device !== undefined) checkDevice(opts.device, 'to(device)');
     noGrad(() => {
       for (const [, m] of this.namedModules()) {
-        for (const [name, p] of m._parameters) {
-          if (!p) continue;
-          const moved = convert(p, opts);
-          if (moved === p) continue;
-          const leaf = moved.detach();
+        for (const t of [...m._parameters.values(), ...m._buffers.values()]) {
+          if (!t) continue;
+          const moved = convert(t, opts);
+          if (moved === t) continue;
+          t.setData_(moved);
           moved.dispose();
-          leaf.requiresGrad_(p.requiresGrad);
-          p.dispose();
-          m._parameters.set(name, leaf);
-        }
-        for (const [name, b] of m._buffers) {
-          if (!b) continue;
-          const moved = convert(b, opts);
-          if (moved !== b) {
-            b.dispose();
-            m._buffers.set(name, moved);
+          const g = t.grad;
+          if (g) {
+            const mg = convert(g, opts);
+            if (mg !== g) {
+              t.grad = mg;
+              mg.dispose();
+            }
+            g.dispose();
           }
         }
       }
@@ -141,50 +153,74 @@ export abstract class Module {
   }
 
   /**
-   * Copies values into the module's parameters and buffers. With strict (the
-   * default) missing or unexpected names and shape mismatches are errors.
+   * Copies values into the module's parameters and buffers, by PyTorch's dotted
+   * names (e.g. `layer1.0.bn1.running_var`). With strict (the default) missing or
+   * unexpected names are errors; shape mismatches always are, and nothing is
+   * copied unless every shape matches. Values are cast to the module's dtype and
+   * device. As in PyTorch for old checkpoints, a missing BatchNorm
+   * `num_batches_tracked` is not an error (it is reset to 0).
    */
   loadStateDict(dict: StateDict | Record<string, Tensor>, options: { strict?: boolean } = {}): { missing: string[]; unexpected: string[] } {
+    if (!(dict instanceof Map) && (dict === null || typeof dict !== 'object')) invalid('dict', 'a Map or object of tensors', dict);
     const strict = options.strict ?? true;
     const source = dict instanceof Map ? dict : new Map(Object.entries(dict));
     const own = this.stateDict();
-    const missing = [...own.keys()].filter((k) => !source.has(k));
+    const tolerated = (k: string) => k === 'num_batches_tracked' || k.endsWith('.num_batches_tracked');
+    const missing = [...own.keys()].filter((k) => !source.has(k) && !tolerated(k));
     const unexpected = [...source.keys()].filter((k) => !own.has(k));
+    const list = (names: string[]) => `${names.slice(0, 8).join(', ')}${names.length > 8 ? ` (+${names.length - 8} more)` : ''}`;
     if (strict && (missing.length || unexpected.length)) {
       throw new ModelMismatchError(
-        `loadStateDict: ${missing.length ? `missing ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ` (+${missing.length - 8} more)` : ''}` : ''}` +
-          `${missing.length && unexpected.length ? '; ' : ''}${unexpected.length ? `unexpected ${unexpected.slice(0, 8).join(', ')}${unexpected.length > 8 ? ` (+${unexpected.length - 8} more)` : ''}` : ''}`,
+        `loadStateDict(${this.constructor.name}): ${missing.length ? `missing ${list(missing)}` : ''}${missing.length && unexpected.length ? '; ' : ''}${unexpected.length ? `unexpected ${list(unexpected)}` : ''}`,
       );
     }
+    const mismatched: string[] = [];
+    for (const [name, target] of own) {
+      const src = source.get(name);
+      if (src === undefined) continue;
+      if (!(src instanceof Tensor)) invalid(`dict['${name}']`, 'a Tensor', src);
+      if (src.shape.join('x') !== target.shape.join('x')) mismatched.push(`'${name}' has shape [${src.shape}] in the state dict but [${target.shape}] in the model`);
+    }
+    if (mismatched.length) throw new ModelMismatchError(`loadStateDict(${this.constructor.name}): ${mismatched.slice(0, 8).join('; ')}${mismatched.length > 8 ? ` (+${mismatched.length - 8} more)` : ''}`);
     noGrad(() => {
       for (const [name, target] of own) {
         const src = source.get(name);
-        if (!src) continue;
-        const a = target.shape.join('x');
-        const b = src.shape.join('x');
-        if (a !== b) throw new ModelMismatchError(`loadStateDict: '${name}' has shape [${src.shape}] in the file but [${target.shape}] in the model`);
-        target.copy_(src);
+        if (src) target.copy_(src);
+        else if (tolerated(name)) target.zero_();
       }
     });
     return { missing, unexpected };
   }
 
-  /** A readable summary with parameter counts, like printing a PyTorch module. */
+  /**
+   * A readable summary like printing a PyTorch module, with parameter counts:
+   * each leaf shows its own count, each container its subtree's, and a total
+   * line ends the text.
+   */
   toString(): string {
     const lines: string[] = [];
+    const fmt = (n: number) => n.toLocaleString('en-US');
+    const count = (m: Module) => {
+      let n = 0;
+      for (const [, p] of m.namedParameters()) n += p.numel;
+      return n;
+    };
     const render = (m: Module, name: string, indent: string) => {
-      const own = [...m._parameters.values()].reduce((n, p) => n + (p ? p.numel : 0), 0);
       const extra = m.extraRepr();
-      const head = `${indent}${name ? `(${name}): ` : ''}${m.constructor.name}(${extra})`;
-      if (m._modules.size === 0) lines.push(`${head}${own ? `  # ${own.toLocaleString('en-US')} params` : ''}`);
+      const label = `${indent}${name ? `(${name}): ` : ''}${m.constructor.name}`;
+      const n = count(m);
+      const note = n ? `  # ${fmt(n)} params` : '';
+      if (m._modules.size === 0) lines.push(`${label}(${extra})${note}`);
       else {
-        lines.push(`${head.slice(0, -1)}`);
-        for (const [n, c] of m._modules) render(c, n, indent + '  ');
+        lines.push(`${label}(${extra ? `${extra},` : ''}${note}`);
+        for (const [k, c] of m._modules) render(c, k, indent + '  ');
         lines.push(`${indent})`);
       }
     };
     render(this, '', '');
-    lines.push(`Total parameters: ${this.numParameters().toLocaleString('en-US')} (${this.parameters().filter((p) => p.requiresGrad).reduce((n, p) => n + p.numel, 0).toLocaleString('en-US')} trainable)`);
+    const params = this.parameters();
+    const trainable = params.filter((p) => p.requiresGrad).reduce((a, p) => a + p.numel, 0);
+    lines.push(`Total parameters: ${fmt(this.numParameters())} (${fmt(trainable)} trainable)`);
     return lines.join('\n');
   }
   [Symbol.for('nodejs.util.inspect.custom')](): string {
@@ -208,23 +244,48 @@ function checkName(name: string, _map: Map<string, unknown>): void {
   if (typeof name !== 'string' || name === '' || name.includes('.')) invalid('name', 'a non-empty name without dots', name);
 }
 
+/** Strides of a tensor, in elements. */
+export function strides(t: Tensor): number[] {
+  return t.shape.map((_, d) => F.callOp('aten::stride', 'int', t, d) as number);
+}
+
+/** Whether a tensor is dense in row-major (NCHW) order, or with channelsLast in NHWC order (4-D only). */
+export function isContiguous(t: Tensor, channelsLast = false): boolean {
+  const shape = t.shape;
+  const st = strides(t);
+  const order = channelsLast ? (shape.length === 4 ? [1, 3, 2, 0] : invalid('tensor', 'a 4-D tensor for channels-last', `shape [${shape}]`)) : shape.map((_, i) => shape.length - 1 - i);
+  let expected = 1;
+  for (const d of order) {
+    if (shape[d] !== 1 && st[d] !== expected) return false;
+    expected *= shape[d];
+  }
+  return true;
+}
+
 function convert(t: Tensor, opts: { device?: Device; dtype?: DType; channelsLast?: boolean }): Tensor {
-  const castDtype = opts.dtype && (t.dtype === 'float32' || t.dtype === 'float64' || t.dtype === 'float16' || t.dtype === 'bfloat16') ? opts.dtype : undefined;
-  const channelsLast = opts.channelsLast !== undefined && t.ndim === 4 ? opts.channelsLast : undefined;
-  if ((!opts.device || opts.device === t.device) && (!castDtype || castDtype === t.dtype) && channelsLast === undefined) return t;
-  return t.to({ device: opts.device, dtype: castDtype, channelsLast });
+  const castDtype = opts.dtype && isFloatingDType(t.dtype) && opts.dtype !== t.dtype ? opts.dtype : undefined;
+  const device = opts.device && opts.device !== t.device ? opts.device : undefined;
+  let channelsLast: boolean | undefined;
+  if (opts.channelsLast !== undefined && t.ndim === 4) {
+    const isCL = isContiguous(t, true);
+    const isC = isContiguous(t, false);
+    // A tensor with a size-1 channel or spatial extent can be both; only copy when needed.
+    if (opts.channelsLast ? !isCL : !isC) channelsLast = opts.channelsLast;
+  }
+  if (!castDtype && !device && channelsLast === undefined) return t;
+  return t.to({ device, dtype: castDtype, channelsLast });
 }
 
 // Initialisation helpers (torch.nn.init), in place and without autograd.
 
 /** Fills t with U(low, high). */
 export function uniform_(t: Tensor, low: number, high: number): Tensor {
-  noGrad(() => F.callOp('aten::uniform_', '', t, low, high, null));
+  noGrad(() => (F.callOp('aten::uniform_', '', t, low, high, null) as Tensor).dispose());
   return t;
 }
 /** Fills t with N(mean, std^2). */
 export function normal_(t: Tensor, mean = 0, std = 1): Tensor {
-  noGrad(() => F.callOp('aten::normal_', '', t, mean, std, null));
+  noGrad(() => (F.callOp('aten::normal_', '', t, mean, std, null) as Tensor).dispose());
   return t;
 }
 export function constant_(t: Tensor, value: number): Tensor {
