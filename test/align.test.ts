@@ -2,7 +2,7 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { FaceDetector, alignFace } from '../lib';
+import { FaceDetector, NoFaceError, alignFace, alignLargestFace, detectFaces, facesWithDescriptors } from '../lib';
 import { faceApiDescriptorRect, similarityTransform } from '../lib/face/align';
 import { loadImage, RgbImage } from '../lib/image';
 
@@ -101,5 +101,23 @@ describe('face alignment', function () {
     const img = { data: new Uint8Array(30 * 30 * 3), width: 30, height: 30, channels: 3 as const };
     await assert.rejects(alignFace(img, [{ x: 1, y: 2 }]), /68 points/);
     await assert.rejects(alignFace(img, new Array(68).fill({ x: 3, y: 3 }), { method: 'similarity' }), /distinct points/);
+  });
+
+  it('pipeline: detectFaces, alignLargestFace (NoFaceError, centred fallback only for crops), facesWithDescriptors', async () => {
+    const faces = await detectFaces(demo('demo/sample4.jpg'));
+    assert.strictEqual(faces.length, 4);
+    const largest = await alignLargestFace(demo('demo/sample4.jpg'));
+    const maxArea = Math.max(...faces.map((f) => f.box.width * f.box.height));
+    assert.strictEqual(largest.box.width * largest.box.height, maxArea);
+    assert.strictEqual(largest.stage, 'ssd');
+    assert.strictEqual(largest.aligned.width, 150);
+    const grey = (w: number, h: number) => ({ data: new Uint8Array(w * h * 3).fill(128), width: w, height: h, channels: 3 as const });
+    await assert.rejects(alignLargestFace(grey(800, 500)), NoFaceError);
+    await assert.rejects(alignLargestFace(grey(250, 250), { fallback: false }), NoFaceError);
+    const c = await alignLargestFace(grey(250, 250));
+    assert.strictEqual(c.stage, 'center');
+    const withDesc = await facesWithDescriptors(async (crop) => crop.width * 1000 + crop.height, demo('demo/sample1.jpg'));
+    assert.strictEqual(withDesc.length, 3);
+    assert.ok(withDesc.every((f) => f.descriptor === 150150 && f.landmarks.length === 68));
   });
 });
