@@ -50,3 +50,5 @@ export { tripletLoss, mineTriplets, pairwiseSquaredDistances, MINING_STRATEGIES 
 export type { TripletLossOptions, MiningOptions, MiningResult, MiningStrategy, MinedTriplets, TripletReduction } from './face/triplet';
 export { detectFaces, alignLargestFace, alignAllFaces, embedLargestFace, facesWithDescriptors, sharedDetector } from './face/pipeline';
 export type { AlignedFace } from './face/pipeline';
+export { rocCurve, auc, equalErrorRate, thresholdAtFar, accuracyAt, bestAccuracyThreshold, kFoldAccuracy, calibrate, thinRoc, parseLfwPairs, readLfwPairs, lfwImagePath } from './face/metrics';
+export type { ScoredPair, RocPoint, FoldResult, Calibration, CalibrateOptions, LfwPair } from './face/metrics';
