@@ -9,7 +9,7 @@
 import type { ProgramHandle } from '../binding';
 import { TorchfaceError } from './errors';
 import { native } from './native';
-import { Tensor, handleOf, noGrad } from './tensor';
+import { Tensor, handleOf, noGrad, tidy } from './tensor';
 
 export interface TracedFunction {
   /** Runs the traced computation on a worker thread. Inputs must have the traced shapes. */
@@ -25,7 +25,8 @@ export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInp
   native.traceBegin(handles);
   let outputs: Tensor[] = [];
   try {
-    const r = noGrad(() => fn(...exampleInputs));
+    // tidy: the intermediates of the example run are not needed (the trace holds its own references).
+    const r = noGrad(() => tidy(() => fn(...exampleInputs)));
     outputs = Array.isArray(r) ? r : [r];
     program = native.traceEnd(outputs.map((t, i) => handleOf(t, `outputs[${i}]`)));
   } finally {
