@@ -52,3 +52,18 @@ export { detectFaces, alignLargestFace, alignAllFaces, embedLargestFace, facesWi
 export type { AlignedFace } from './face/pipeline';
 export { rocCurve, auc, equalErrorRate, thresholdAtFar, accuracyAt, bestAccuracyThreshold, kFoldAccuracy, calibrate, thinRoc, parseLfwPairs, readLfwPairs, lfwImagePath } from './face/metrics';
 export type { ScoredPair, RocPoint, FoldResult, Calibration, CalibrateOptions, LfwPair } from './face/metrics';
+export { VerificationHead, trainVerificationHead } from './face/head';
+export type { HeadVariant, HeadMetadata, TrainHeadOptions, TrainHeadResult, HeadSetMetrics } from './face/head';
+
+export {
+  saveStateDict,
+  saveStateDictSync,
+  loadStateDict,
+  loadPytorchStateDict,
+  loadTfjsWeights,
+  saveOptimizer,
+  loadOptimizer,
+  tensorToRaw,
+  rawToTensor,
+} from './io/model-file';
+export type { ModelMetadata, LoadedStateDict } from './io/model-file';
