@@ -9,7 +9,13 @@ import { native } from './native';
 import { DType, Op, Tensor, dtypeCode, handleOf } from './tensor';
 
 const h = handleOf;
-const isTensor = (v: unknown): v is Tensor => v instanceof Tensor;
+const isTensor = (v: unknown): v is Tensor => Tensor.isTensor(v);
+/** An options argument: undefined gives {}; anything but an object is an ArgumentError (not a TypeError on o.x). */
+function opts<T extends object>(o: T | undefined, parameter = 'options'): T {
+  if (o === undefined) return {} as T;
+  if (o === null || typeof o !== 'object' || Array.isArray(o)) invalid(parameter, 'an options object', o);
+  return o;
+}
 
 function int(v: unknown, parameter: string): number {
   if (!Number.isInteger(v)) invalid(parameter, 'an integer', v);
@@ -41,6 +47,8 @@ function op(name: string, overload = ''): Op {
 
 /** Calls any ATen operator by schema name, for what has no wrapper yet: callOp('aten::erf', '', x). */
 export function callOp(name: string, overload: string, ...args: (Tensor | NativeArg)[]): unknown {
+  if (typeof name !== 'string') invalid('name', "an operator name such as 'aten::erf'", name);
+  if (typeof overload !== 'string') invalid('overload', "an overload name ('' for the default)", overload);
   const r = op(name, overload).call(...args.map((a) => (isTensor(a) ? a.handle : a)));
   const wrapAll = (v: unknown): unknown => (Array.isArray(v) ? v.map(wrapAll) : v !== null && typeof v === 'object' ? new Tensor(v as TensorHandle) : v);
   return wrapAll(r);
@@ -216,9 +224,11 @@ export const logsumexp = (x: Tensor, dim: number | number[], keepdim = false): T
 export const norm = (x: Tensor, p = 2, dim?: number | number[], keepdim = false): Tensor =>
   op('aten::linalg_vector_norm').t(h(x, 'input'), num(p, 'p'), dims(dim), keepdim, null);
 export function variance(x: Tensor, dim?: number | number[], options: { unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
+  options = opts(options);
   return op('aten::var', 'correction').t(h(x, 'input'), dims(dim), options.unbiased === false ? 0 : 1, !!options.keepdim);
 }
 export function std(x: Tensor, dim?: number | number[], options: { unbiased?: boolean; keepdim?: boolean } = {}): Tensor {
+  options = opts(options);
   return op('aten::std', 'correction').t(h(x, 'input'), dims(dim), options.unbiased === false ? 0 : 1, !!options.keepdim);
 }
 export function topk(x: Tensor, k: number, dim = -1, largest = true, sorted = true): { values: Tensor; indices: Tensor } {
@@ -263,11 +273,12 @@ export const indexSelect = (x: Tensor, dim: number, index: Tensor): Tensor => op
 export const gather = (x: Tensor, dim: number, index: Tensor): Tensor => op('aten::gather').t(h(x, 'input'), int(dim, 'dim'), h(index, 'index'), false);
 export const scatter = (x: Tensor, dim: number, index: Tensor, src: Tensor): Tensor => op('aten::scatter', 'src').t(h(x, 'input'), int(dim, 'dim'), h(index, 'index'), h(src, 'src'));
 /** Advanced indexing x[i0, i1, ...] with index tensors (null for a full slice). */
-export const index = (x: Tensor, indices: (Tensor | null)[]): Tensor => op('aten::index', 'Tensor').t(h(x, 'input'), indices.map((t, i) => (t === null ? null : h(t, `indices[${i}]`))));
+export const index = (x: Tensor, indices: (Tensor | null)[]): Tensor =>
+  op('aten::index', 'Tensor').t(h(x, 'input'), (Array.isArray(indices) ? indices : invalid('indices', 'an array of index tensors or nulls', indices)).map((t, i) => (t === null ? null : h(t, `indices[${i}]`))));
 export const tril = (x: Tensor, diagonal = 0): Tensor => op('aten::tril').t(h(x, 'input'), int(diagonal, 'diagonal'));
 export const triu = (x: Tensor, diagonal = 0): Tensor => op('aten::triu').t(h(x, 'input'), int(diagonal, 'diagonal'));
 export const diagonal = (x: Tensor, offset = 0, dim1 = 0, dim2 = 1): Tensor => op('aten::diagonal').t(h(x, 'input'), int(offset, 'offset'), int(dim1, 'dim1'), int(dim2, 'dim2'));
-export const cast = (x: Tensor, dtype: DType): Tensor => x.to(dtype);
+export const cast = (x: Tensor, dtype: DType): Tensor => (h(x, 'input'), x.to(dtype));
 export const dtypeOf = (dtype: DType): number => dtypeCode(dtype);
 
 // Padding and resampling ----------------------------------------------------------------------
@@ -287,6 +298,8 @@ export interface InterpolateOptions {
 }
 /** Resizes N x C x (L | H x W | D x H x W) inputs, like torch.nn.functional.interpolate. */
 export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
+  h(x, 'input');
+  if (options === null || typeof options !== 'object') invalid('options', 'an object with size or scaleFactor', options);
   const spatial = x.ndim - 2;
   if (spatial < 1 || spatial > 3) invalid('input', 'a 3-D, 4-D or 5-D tensor (N, C, spatial...)', `shape [${x.shape}]`);
   const mode = options.mode ?? 'nearest';
@@ -319,8 +332,9 @@ export interface ConvOptions {
   groups?: number;
 }
 
-function conv(nd: number, x: Tensor, weight: Tensor, bias: Tensor | null | undefined, o: ConvOptions = {}): Tensor {
-  if (x instanceof Tensor && x.ndim !== nd + 2 && x.ndim !== nd + 1) invalid('input', `a ${nd + 2}-D tensor (N, C, spatial...) or ${nd + 1}-D unbatched`, `shape [${x.shape}]`);
+function conv(nd: number, x: Tensor, weight: Tensor, bias: Tensor | null | undefined, o?: ConvOptions): Tensor {
+  o = opts(o);
+  if (Tensor.isTensor(x) && x.ndim !== nd + 2 && x.ndim !== nd + 1) invalid('input', `a ${nd + 2}-D tensor (N, C, spatial...) or ${nd + 1}-D unbatched`, `shape [${x.shape}]`);
   const stride = ints(o.stride ?? 1, 'stride');
   const dilation = ints(o.dilation ?? 1, 'dilation');
   const groups = int(o.groups ?? 1, 'groups');
@@ -341,7 +355,8 @@ export interface ConvTransposeOptions {
   groups?: number;
   dilation?: number | number[];
 }
-function convTranspose(nd: number, x: Tensor, weight: Tensor, bias: Tensor | null | undefined, o: ConvTransposeOptions = {}): Tensor {
+function convTranspose(nd: number, x: Tensor, weight: Tensor, bias: Tensor | null | undefined, o?: ConvTransposeOptions): Tensor {
+  o = opts(o);
   // libtorch names the overloads conv_transpose1d (default), conv_transpose2d.input, conv_transpose3d.input.
   return op(`aten::conv_transpose${nd}d`, nd === 1 ? '' : 'input').t(
     h(x, 'input'),
@@ -366,10 +381,12 @@ export interface PoolOptions {
   /** avg pooling only */
   countIncludePad?: boolean;
 }
-function maxPool(nd: number, x: Tensor, kernelSize: number | number[], o: PoolOptions = {}): Tensor {
+function maxPool(nd: number, x: Tensor, kernelSize: number | number[], o?: PoolOptions): Tensor {
+  o = opts(o);
   return op(`aten::max_pool${nd}d`).t(h(x, 'input'), ints(kernelSize, 'kernelSize'), o.stride === undefined ? [] : ints(o.stride, 'stride'), ints(o.padding ?? 0, 'padding'), ints(o.dilation ?? 1, 'dilation'), !!o.ceilMode);
 }
-function avgPool(nd: number, x: Tensor, kernelSize: number | number[], o: PoolOptions = {}): Tensor {
+function avgPool(nd: number, x: Tensor, kernelSize: number | number[], o?: PoolOptions): Tensor {
+  o = opts(o);
   const args: NativeArg[] = [h(x, 'input'), ints(kernelSize, 'kernelSize'), o.stride === undefined ? [] : ints(o.stride, 'stride'), ints(o.padding ?? 0, 'padding'), !!o.ceilMode, o.countIncludePad ?? true];
   if (nd > 1) args.push(null); // divisor_override
   return op(`aten::avg_pool${nd}d`).t(...args);
@@ -397,11 +414,13 @@ export interface BatchNormOptions {
   eps?: number;
 }
 /** Batch normalisation; in training mode the running statistics are updated in place. */
-export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, o: BatchNormOptions = {}): Tensor {
+export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, o?: BatchNormOptions): Tensor {
+  o = opts(o);
   const opt = (t: Tensor | null | undefined, n: string) => (t ? h(t, n) : null);
   return op('aten::batch_norm').t(h(x, 'input'), opt(o.weight, 'weight'), opt(o.bias, 'bias'), opt(runningMean, 'runningMean'), opt(runningVar, 'runningVar'), !!o.training, o.momentum ?? 0.1, o.eps ?? 1e-5, true);
 }
-export function layerNorm(x: Tensor, normalizedShape: number[], o: { weight?: Tensor | null; bias?: Tensor | null; eps?: number } = {}): Tensor {
+export function layerNorm(x: Tensor, normalizedShape: number[], o?: { weight?: Tensor | null; bias?: Tensor | null; eps?: number }): Tensor {
+  o = opts(o);
   return op('aten::layer_norm').t(h(x, 'input'), ints(normalizedShape, 'normalizedShape'), o.weight ? h(o.weight, 'weight') : null, o.bias ? h(o.bias, 'bias') : null, o.eps ?? 1e-5, true);
 }
 export function dropout(x: Tensor, p = 0.5, training = true): Tensor {
@@ -429,12 +448,12 @@ function reduction(r: Reduction | undefined): number {
 }
 export const mseLoss = (input: Tensor, target: Tensor, r?: Reduction): Tensor => op('aten::mse_loss').t(h(input, 'input'), h(target, 'target'), reduction(r));
 export const l1Loss = (input: Tensor, target: Tensor, r?: Reduction): Tensor => op('aten::l1_loss').t(h(input, 'input'), h(target, 'target'), reduction(r));
-export const binaryCrossEntropy = (input: Tensor, target: Tensor, o: { weight?: Tensor; reduction?: Reduction } = {}): Tensor =>
-  op('aten::binary_cross_entropy').t(h(input, 'input'), h(target, 'target'), o.weight ? h(o.weight, 'weight') : null, reduction(o.reduction));
-export const binaryCrossEntropyWithLogits = (input: Tensor, target: Tensor, o: { weight?: Tensor; posWeight?: Tensor; reduction?: Reduction } = {}): Tensor =>
-  op('aten::binary_cross_entropy_with_logits').t(h(input, 'input'), h(target, 'target'), o.weight ? h(o.weight, 'weight') : null, o.posWeight ? h(o.posWeight, 'posWeight') : null, reduction(o.reduction));
+export const binaryCrossEntropy = (input: Tensor, target: Tensor, o?: { weight?: Tensor; reduction?: Reduction }): Tensor =>
+  (o = opts(o)) && op('aten::binary_cross_entropy').t(h(input, 'input'), h(target, 'target'), o.weight ? h(o.weight, 'weight') : null, reduction(o.reduction));
+export const binaryCrossEntropyWithLogits = (input: Tensor, target: Tensor, o?: { weight?: Tensor; posWeight?: Tensor; reduction?: Reduction }): Tensor =>
+  (o = opts(o)) && op('aten::binary_cross_entropy_with_logits').t(h(input, 'input'), h(target, 'target'), o.weight ? h(o.weight, 'weight') : null, o.posWeight ? h(o.posWeight, 'posWeight') : null, reduction(o.reduction));
 /** Cross-entropy of logits against class indices (int64) or class probabilities. */
-export const crossEntropy = (input: Tensor, target: Tensor, o: { weight?: Tensor; reduction?: Reduction; ignoreIndex?: number; labelSmoothing?: number } = {}): Tensor =>
-  op('aten::cross_entropy_loss').t(h(input, 'input'), h(target, 'target'), o.weight ? h(o.weight, 'weight') : null, reduction(o.reduction), o.ignoreIndex ?? -100, o.labelSmoothing ?? 0);
-export const nllLoss = (input: Tensor, target: Tensor, o: { weight?: Tensor; reduction?: Reduction; ignoreIndex?: number } = {}): Tensor =>
-  op('aten::nll_loss_nd').t(h(input, 'input'), h(target, 'target'), o.weight ? h(o.weight, 'weight') : null, reduction(o.reduction), o.ignoreIndex ?? -100);
+export const crossEntropy = (input: Tensor, target: Tensor, o?: { weight?: Tensor; reduction?: Reduction; ignoreIndex?: number; labelSmoothing?: number }): Tensor =>
+  (o = opts(o)) && op('aten::cross_entropy_loss').t(h(input, 'input'), h(target, 'target'), o.weight ? h(o.weight, 'weight') : null, reduction(o.reduction), o.ignoreIndex ?? -100, o.labelSmoothing ?? 0);
+export const nllLoss = (input: Tensor, target: Tensor, o?: { weight?: Tensor; reduction?: Reduction; ignoreIndex?: number }): Tensor =>
+  (o = opts(o)) && op('aten::nll_loss_nd').t(h(input, 'input'), h(target, 'target'), o.weight ? h(o.weight, 'weight') : null, reduction(o.reduction), o.ignoreIndex ?? -100);

@@ -18,7 +18,8 @@ const CODE_DTYPE: Record<number, DType> = Object.fromEntries(Object.entries(DTYP
 export const DTYPES = Object.keys(DTYPE_CODE) as DType[];
 
 export function dtypeCode(dtype: DType): number {
-  const code = DTYPE_CODE[dtype];
+  // hasOwn: 'toString' in DTYPE_CODE is true, and a non-string key would be converted.
+  const code = typeof dtype === 'string' && Object.hasOwn(DTYPE_CODE, dtype) ? DTYPE_CODE[dtype] : undefined;
   if (code === undefined) invalid('dtype', `one of ${DTYPES.join(', ')}`, dtype);
   return code;
 }
@@ -29,6 +30,7 @@ export function isFloatingDType(dtype: DType): boolean {
 
 const DEVICE_RE = /^(cpu|cuda(:\d+)?)$/;
 export function checkDevice(device: unknown, parameter = 'device'): Device {
+  if (typeof parameter !== 'string') parameter = 'device';
   if (typeof device !== 'string' || !DEVICE_RE.test(device)) invalid(parameter, "'cpu', 'cuda' or 'cuda:N'", device);
   if (device !== 'cpu') {
     const count = native.cudaDeviceCount();
@@ -81,7 +83,7 @@ export function keep<T extends Tensor>(t: T): T {
 
 function collectTensors(v: unknown, out: Set<Tensor>, depth = 0): void {
   if (depth > 8 || v === null || typeof v !== 'object') return;
-  if (v instanceof Tensor) out.add(v);
+  if (Tensor.isTensor(v)) out.add(v);
   else if (Array.isArray(v)) for (const e of v) collectTensors(e, out, depth + 1);
   else if (v instanceof Map) for (const e of v.values()) collectTensors(e, out, depth + 1);
   else if (Object.getPrototypeOf(v) === Object.prototype) for (const e of Object.values(v)) collectTensors(e, out, depth + 1);
@@ -114,7 +116,7 @@ export function wrapResult(r: NativeResult): unknown {
 
 /** The handle of a tensor argument, rejecting anything else with a clear error. */
 export function handleOf(t: unknown, parameter = 'tensor'): TensorHandle {
-  if (!(t instanceof Tensor)) invalid(parameter, 'a Tensor', t);
+  if (!Tensor.isTensor(t)) invalid(parameter, 'a Tensor', t);
   return t.handle;
 }
 
@@ -247,7 +249,7 @@ function bufferFor(values: ArrayLike<number>, dtype: DType): ArrayBufferView {
  * integer literals), boolean arrays bool, TypedArrays keep their type.
  */
 export function tensor(data: TypedArray | Buffer | NestedArray<number> | NestedArray<boolean>, options: TensorFromDataOptions = {}): Tensor {
-  if (options === null || typeof options !== 'object') invalid('options', 'an object', options);
+  if (options === null || typeof options !== 'object' || options instanceof Tensor) invalid('options', 'an object', options);
   if (options.dtype !== undefined) dtypeCode(options.dtype);
   if (options.device !== undefined) checkDevice(options.device);
   let shape: number[];
@@ -349,12 +351,15 @@ export function eye(n: number, options?: TensorOptions): Tensor {
   return finishFactory(OP.eye.t(n, ...factoryArgs(options, 'float32')), options);
 }
 export function zerosLike(t: Tensor, options?: TensorOptions): Tensor {
+  handleOf(t, 'input');
   return zeros(t.shape, { dtype: t.dtype, device: t.device, ...options });
 }
 export function onesLike(t: Tensor, options?: TensorOptions): Tensor {
+  handleOf(t, 'input');
   return ones(t.shape, { dtype: t.dtype, device: t.device, ...options });
 }
 export function randnLike(t: Tensor, options?: TensorOptions): Tensor {
+  handleOf(t, 'input');
   return randn(t.shape, { dtype: t.dtype, device: t.device, ...options });
 }
 
@@ -402,6 +407,15 @@ export class Tensor {
     if (scope) scope.add(this);
   }
 
+  /**
+   * A brand check: true only for tensors this class constructed (unlike
+   * instanceof, which Object.create(Tensor.prototype) fools, after which the
+   * private fields throw plain TypeErrors).
+   */
+  static isTensor(v: unknown): v is Tensor {
+    return typeof v === 'object' && v !== null && #handle in v;
+  }
+
   /** @internal */
   get handle(): TensorHandle {
     if (this.#disposed) throw new DisposedError('Tensor was disposed; it cannot be used any more');
@@ -431,6 +445,7 @@ export class Tensor {
   size(dim?: number): number {
     const s = this.meta()[0];
     if (dim === undefined) return product(s);
+    if (typeof dim !== 'number') invalid('dim', `an integer in [${-s.length}, ${s.length - 1}]`, dim);
     const d = dim < 0 ? dim + s.length : dim;
     if (!Number.isInteger(d) || d < 0 || d >= s.length) invalid('dim', `an integer in [${-s.length}, ${s.length - 1}]`, dim);
     return s[d];
@@ -526,15 +541,19 @@ export class Tensor {
   // Conversion -----------------------------------------------------------------------
 
   /** Moves or casts: to('cuda'), to('float64'), to({ device, dtype }). Returns this tensor's data unchanged if nothing changes. */
-  to(target: Device | DType | { device?: Device; dtype?: DType; copy?: boolean; channelsLast?: boolean }): Tensor {
+  to(target: Device | DType | Tensor | { device?: Device; dtype?: DType; copy?: boolean; channelsLast?: boolean }): Tensor {
     let device: Device | undefined;
     let dtype: DType | undefined;
     let copy = false;
     let memoryFormat: number | null = null;
     if (typeof target === 'string') {
       if (DEVICE_RE.test(target)) device = target as Device;
-      else if (target in DTYPE_CODE) dtype = target as DType;
+      else if (Object.hasOwn(DTYPE_CODE, target)) dtype = target as DType;
       else invalid('to(target)', 'a device or dtype name', target);
+    } else if (target instanceof Tensor) {
+      // like PyTorch's x.to(other): other's dtype and device
+      if (!Tensor.isTensor(target)) invalid('to(target)', 'a device, a dtype, a Tensor or { device, dtype }', target);
+      ({ device, dtype } = target);
     } else if (target && typeof target === 'object') {
       ({ device, dtype } = target);
       copy = !!target.copy;
@@ -546,6 +565,7 @@ export class Tensor {
     return this.to('cpu');
   }
   cuda(index = 0): Tensor {
+    if (!Number.isInteger(index) || index < 0) invalid('index', 'a non-negative integer CUDA device index', index);
     return this.to(`cuda:${index}`);
   }
   float(): Tensor {
@@ -564,7 +584,7 @@ export class Tensor {
     return this.to('bool');
   }
   contiguous(options: { channelsLast?: boolean } = {}): Tensor {
-    return OP.contiguous.t(this.handle, options.channelsLast ? 2 : 0);
+    return OP.contiguous.t(this.handle, options?.channelsLast ? 2 : 0);
   }
   clone(): Tensor {
     return OP.clone.t(this.handle);
@@ -598,7 +618,11 @@ export class Tensor {
     return g ? new Tensor(g) : null;
   }
   set grad(value: Tensor | null) {
-    native.setGrad(this.handle, value === null ? null : handleOf(value, 'grad'));
+    const g = value === null || value === undefined ? null : handleOf(value, 'grad');
+    // As PyTorch: the C++ setter would accept a gradient that later breaks backward().
+    if (value && (value.dtype !== this.dtype || value.shape.join() !== this.shape.join()))
+      throw new TorchError('grad', `assigned grad has data of a different size or type: [${value.shape}] ${value.dtype} for a [${this.shape}] ${this.dtype} tensor`);
+    native.setGrad(this.handle, g);
   }
   get gradFn(): string | null {
     return native.gradFn(this.handle);
@@ -607,11 +631,16 @@ export class Tensor {
     return native.isLeaf(this.handle);
   }
   retainGrad(): this {
-    native.retainGrad(this.handle);
+    try {
+      native.retainGrad(this.handle);
+    } catch (e) {
+      throw new TorchError('retainGrad', (e as Error).message.replace(/^retainGrad: /, ''));
+    }
     return this;
   }
   /** Computes gradients of this tensor with respect to graph leaves. */
   backward(gradient?: Tensor | null, options: { retainGraph?: boolean; createGraph?: boolean } = {}): void {
+    options ??= {};
     if (!this.requiresGrad) throw new TorchError('backward', 'element 0 of tensors does not require grad and does not have a grad_fn');
     if ((gradient === undefined || gradient === null) && this.numel !== 1)
       invalid('backward(gradient)', 'a gradient tensor for a non-scalar output', gradient);
@@ -651,6 +680,7 @@ export class Tensor {
     return this;
   }
   sub_(other: Tensor | number, alpha?: number): this {
+    if (alpha !== undefined && typeof alpha !== 'number') invalid('alpha', 'a number', alpha);
     F.add_(this, other, -(alpha ?? 1));
     return this;
   }
@@ -863,8 +893,9 @@ export function grad(
 ): (Tensor | null)[] {
   const outs = Array.isArray(outputs) ? outputs : [outputs];
   const ins = Array.isArray(inputs) ? inputs : [inputs];
+  options ??= {};
   const gradOutputs = options.gradOutputs ?? outs.map(() => null);
-  if (gradOutputs.length !== outs.length) invalid('gradOutputs', `an array of ${outs.length} tensors or nulls`, gradOutputs);
+  if (!Array.isArray(gradOutputs) || gradOutputs.length !== outs.length) invalid('gradOutputs', `an array of ${outs.length} tensors or nulls`, gradOutputs);
   try {
     const r = native.autogradGrad(
       outs.map((t, i) => handleOf(t, `outputs[${i}]`)),
