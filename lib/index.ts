@@ -10,6 +10,8 @@ export { trace, traced } from './jit';
 export type { TracedFunction } from './jit';
 export * as nn from './nn';
 export * as optim from './optim';
+export { ResNet, BasicBlock, resnet18, resnet34 } from './models/resnet';
+export type { ResNetOptions } from './models/resnet';
 
 /** Number of threads libtorch uses for intra-op parallelism. Default: all available cores. */
 export function setNumThreads(n: number): void {
