@@ -2,7 +2,7 @@
 // management (dispose / tidy / finalizer) and autograd. The operators live in
 // ops.ts and are mirrored here as methods, PyTorch style: x.mul(w).sum().
 import type { NativeArg, NativeResult, TensorHandle } from '../binding';
-import { ArgumentError, DisposedError, TorchError, describe, invalid } from './errors';
+import { ArgumentError, DisposedError, TorchError, TorchfaceError, describe, invalid } from './errors';
 import { native } from './native';
 // eslint-disable-next-line import/no-cycle
 import * as F from './ops';
@@ -647,6 +647,7 @@ export class Tensor {
     try {
       native.backward([this.handle], [gradient ? handleOf(gradient, 'gradient') : null], !!options.retainGraph || !!options.createGraph, !!options.createGraph);
     } catch (e) {
+      if (e instanceof TorchfaceError) throw e;
       throw new TorchError('backward', (e as Error).message);
     }
   }
@@ -907,7 +908,7 @@ export function grad(
     );
     return r.map((h) => (h ? new Tensor(h) : null));
   } catch (e) {
-    if (e instanceof ArgumentError) throw e;
+    if (e instanceof TorchfaceError) throw e; // ArgumentError / DisposedError from handleOf
     throw new TorchError('grad', (e as Error).message);
   }
 }
