@@ -69,3 +69,10 @@ export {
   rawToTensor,
 } from './io/model-file';
 export type { ModelMetadata, LoadedStateDict } from './io/model-file';
+export { trainFaceModel, trainFaceModelIter, learningRateAt, checkpointPaths, embedFiles, validatePairs, makeValidationPairs, scratchEmbedder } from './face/train';
+export type { TrainFaceModelOptions, TrainEvent, TrainResult, EpochRecord, ValidationMetrics, TrainableEmbedder } from './face/train';
+export { scanIdentities, splitByIdentity, PKSampler, loadFaceImage, imagesToBatch, prefetchBatches, prepareAlignedDataset, LFW_FACE_REGION } from './face/dataset';
+export type { Identity, BatchSpec, AugmentOptions } from './face/dataset';
+export { EmbeddingNet, EMBEDDING_ARCHITECTURES } from './face/embedding-net';
+export type { EmbeddingArchitecture, EmbeddingNetOptions } from './face/embedding-net';
+export { renderTrainingPlot } from './face/plot';

@@ -1,0 +1,113 @@
+// A tiny raster plotter (no dependencies): lines on a white canvas with axes
+// and a grid, for the training report PNG — left panel the training loss per
+// step (raw in light blue, moving average in dark blue), right panel the
+// validation ROC curves of each epoch (light to dark red; chance diagonal grey).
+import type { RgbImage } from '../image';
+import type { RocPoint } from './metrics';
+
+type Rgb = [number, number, number];
+
+export class Canvas {
+  readonly data: Uint8Array;
+  constructor(
+    readonly width: number,
+    readonly height: number,
+  ) {
+    this.data = new Uint8Array(width * height * 3).fill(255);
+  }
+  set(x: number, y: number, c: Rgb): void {
+    x = Math.round(x);
+    y = Math.round(y);
+    if (x < 0 || y < 0 || x >= this.width || y >= this.height) return;
+    const i = (y * this.width + x) * 3;
+    this.data[i] = c[0];
+    this.data[i + 1] = c[1];
+    this.data[i + 2] = c[2];
+  }
+  /** A line of the given thickness (square brush). */
+  line(x0: number, y0: number, x1: number, y1: number, c: Rgb, thickness = 1): void {
+    const n = Math.max(1, Math.ceil(Math.max(Math.abs(x1 - x0), Math.abs(y1 - y0))));
+    const r = (thickness - 1) / 2;
+    for (let i = 0; i <= n; i++) {
+      const x = x0 + ((x1 - x0) * i) / n;
+      const y = y0 + ((y1 - y0) * i) / n;
+      for (let dx = -Math.floor(r); dx <= Math.ceil(r); dx++) for (let dy = -Math.floor(r); dy <= Math.ceil(r); dy++) this.set(x + dx, y + dy, c);
+    }
+  }
+  image(): RgbImage {
+    return { data: this.data, width: this.width, height: this.height, channels: 3 };
+  }
+}
+
+interface Panel {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+function axes(c: Canvas, p: Panel, ticks = 5): void {
+  const grid: Rgb = [225, 225, 225];
+  for (let i = 1; i < ticks; i++) {
+    const gx = p.x + (p.w * i) / ticks;
+    const gy = p.y + (p.h * i) / ticks;
+    c.line(gx, p.y, gx, p.y + p.h, grid);
+    c.line(p.x, gy, p.x + p.w, gy, grid);
+  }
+  const black: Rgb = [0, 0, 0];
+  c.line(p.x, p.y + p.h, p.x + p.w, p.y + p.h, black, 2); // x axis
+  c.line(p.x, p.y, p.x, p.y + p.h, black, 2); // y axis
+  for (let i = 0; i <= ticks; i++) {
+    const gx = p.x + (p.w * i) / ticks;
+    const gy = p.y + (p.h * i) / ticks;
+    c.line(gx, p.y + p.h, gx, p.y + p.h + 5, black);
+    c.line(p.x - 5, gy, p.x, gy, black);
+  }
+}
+
+function polyline(c: Canvas, p: Panel, xs: number[], ys: number[], xr: [number, number], yr: [number, number], color: Rgb, thickness: number): void {
+  const px = (x: number) => p.x + ((x - xr[0]) / (xr[1] - xr[0] || 1)) * p.w;
+  const py = (y: number) => p.y + p.h - ((y - yr[0]) / (yr[1] - yr[0] || 1)) * p.h;
+  for (let i = 1; i < xs.length; i++) c.line(px(xs[i - 1]), py(ys[i - 1]), px(xs[i]), py(ys[i]), color, thickness);
+}
+
+/** The training report: loss per step (left; y from 0 to the largest loss) and ROC curves per epoch (right; both axes 0..1). */
+export function renderTrainingPlot(stepLoss: number[], rocs: (RocPoint[] | null)[], options: { width?: number; height?: number } = {}): RgbImage {
+  const W = options.width ?? 960;
+  const H = options.height ?? 420;
+  const c = new Canvas(W, H);
+  const m = 40;
+  const left: Panel = { x: m, y: m / 2, w: W / 2 - 1.5 * m, h: H - 1.5 * m };
+  const right: Panel = { x: W / 2 + m / 2, y: m / 2, w: W / 2 - 1.5 * m, h: H - 1.5 * m };
+  axes(c, left);
+  axes(c, right);
+  if (stepLoss.length > 1) {
+    const xs = stepLoss.map((_, i) => i);
+    const maxLoss = Math.max(...stepLoss.filter(Number.isFinite), 1e-6);
+    polyline(c, left, xs, stepLoss, [0, stepLoss.length - 1], [0, maxLoss], [160, 190, 240], 1);
+    const win = Math.max(1, Math.round(stepLoss.length / 30));
+    const smooth = stepLoss.map((_, i) => {
+      const s = stepLoss.slice(Math.max(0, i - win + 1), i + 1);
+      return s.reduce((a, b) => a + b, 0) / s.length;
+    });
+    polyline(c, left, xs, smooth, [0, stepLoss.length - 1], [0, maxLoss], [20, 60, 170], 2);
+  }
+  c.line(right.x, right.y + right.h, right.x + right.w, right.y, [170, 170, 170]); // chance
+  const valid = rocs.map((r, i) => [r, i] as const).filter(([r]) => r && r.length > 1);
+  valid.forEach(([roc, i], k) => {
+    const t = valid.length === 1 ? 1 : k / (valid.length - 1);
+    const color: Rgb = [Math.round(250 - 70 * t), Math.round(200 - 190 * t), Math.round(200 - 190 * t)];
+    void i;
+    polyline(
+      c,
+      right,
+      roc!.map((p) => p.far),
+      roc!.map((p) => p.tar),
+      [0, 1],
+      [0, 1],
+      color,
+      k === valid.length - 1 ? 3 : 1,
+    );
+  });
+  return c.image();
+}

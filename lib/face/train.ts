@@ -1,0 +1,438 @@
+// Training face embedding networks with triplet loss (FaceNet), as a library
+// call and an async iterator, so that a service can run it and report progress.
+//
+//   for await (const ev of trainFaceModelIter(options)) ...   // step / epoch / done events
+//   const result = await trainFaceModel({ ...options, onProgress })
+//
+// Each step: P x K images (decoded and augmented by sharp on libuv's threads,
+// the next batch prefetched while this one trains) -> embeddings -> in-batch
+// triplet mining -> backward -> Adam step, with a warm-up + cosine learning-rate
+// schedule. After each epoch: validation on held-out identities (accuracy, ROC
+// AUC, TAR@FAR 1e-3) and an atomic checkpoint (model, optimizer, epoch, seed)
+// from which `resume: true` continues exactly.
+//
+// Event loop: a step's tensor work is synchronous libtorch calls on the calling
+// thread (autograd cannot be replayed by the traced worker-thread programs). The
+// loop yields to the event loop with setImmediate after every step and every
+// validation batch, so a service stays responsive with latency bounded by one
+// step (measured and reported as `maxBlockMs`; about 0.1-1 s for the small
+// networks here on 2 cores). Image decoding never blocks: it runs in sharp.
+import * as fs from 'fs';
+import * as path from 'path';
+import { z } from 'zod';
+import { ArgumentError, invalid, parseOptions } from '../errors';
+import { RgbImage } from '../image';
+import { loadOptimizer, loadStateDict, saveOptimizer, saveStateDict } from '../io/model-file';
+import { Module } from '../nn/module';
+import { Adam, Optimizer } from '../optim';
+import { Device, Tensor, checkDevice, manualSeed, noGrad, tidy } from '../tensor';
+import { native } from '../native';
+
+const setNumThreads = (n: number) => native.setNumThreads(n);
+import { Identity, PKSampler, imagesToBatch, loadFaceImage, mixSeed, prefetchBatches, scanIdentities, seededRandom, shuffle, splitByIdentity } from './dataset';
+import { EMBEDDING_ARCHITECTURES, EmbeddingArchitecture, EmbeddingNet } from './embedding-net';
+import { calibrate, thinRoc, RocPoint, ScoredPair } from './metrics';
+import { mineTriplets } from './triplet';
+import { renderTrainingPlot } from './plot';
+import { savePng } from '../image';
+import { writeFileAtomic } from '../io/atomic';
+
+/** A network being trained: maps N x 3 x S x S (0..255) to N x D embeddings. */
+export interface TrainableEmbedder {
+  module: Module;
+  inputSize: number;
+  embeddingDim: number;
+  /** Forward pass (train or eval mode is set on `module` by the trainer). */
+  embed(x: Tensor): Tensor;
+  /** Parameters to optimise (fine-tuning may freeze some). */
+  trainableParameters(): Tensor[];
+  /** Metadata stored in the model file to rebuild it. */
+  metadata(): Record<string, unknown>;
+}
+
+export function scratchEmbedder(net: EmbeddingNet): TrainableEmbedder {
+  return {
+    module: net,
+    inputSize: net.inputSize,
+    embeddingDim: net.embeddingDim,
+    embed: (x) => net.forward(x),
+    trainableParameters: () => net.parameters().filter((p) => p.requiresGrad),
+    metadata: () => ({ architecture: 'torchface-embedding', hyperParameters: net.config() }),
+  };
+}
+
+const trainSchema = z
+  .object({
+    /** Data set folders (one sub-folder per identity), combined. */
+    data: z.union([z.string(), z.array(z.string()).nonempty()]),
+    /** The model file to write (.safetensors); checkpoints go beside it. */
+    out: z.string().min(1),
+    /** 'scratch' (default) or 'pretrained' (fine-tune FaceModel.pretrained(); needs `embedder`). */
+    from: z.enum(['scratch', 'pretrained']).default('scratch'),
+    architecture: z.enum(Object.keys(EMBEDDING_ARCHITECTURES) as [EmbeddingArchitecture, ...EmbeddingArchitecture[]]).default('resnet10'),
+    embeddingDim: z.number().int().min(2).max(4096).default(128),
+    inputSize: z.number().int().min(32).max(256).default(96),
+    stem: z.enum(['imagenet', 'small']).default('imagenet'),
+    mining: z.enum(['batch-all', 'batch-hard', 'semi-hard']).default('semi-hard'),
+    margin: z.number().positive().default(0.2),
+    epochs: z.number().int().positive().default(10),
+    batchP: z.number().int().min(2).default(8),
+    batchK: z.number().int().min(2).default(4),
+    /** Steps per epoch (default: about one pass over the training images). */
+    stepsPerEpoch: z.number().int().positive().optional(),
+    lr: z.number().positive().default(1e-3),
+    weightDecay: z.number().nonnegative().default(5e-4),
+    /** Linear warm-up length in epochs (may be fractional), then cosine decay to lr * minLrFactor. */
+    warmupEpochs: z.number().nonnegative().default(1),
+    minLrFactor: z.number().min(0).max(1).default(0.01),
+    device: z.string().default('cpu'),
+    seed: z.number().int().nonnegative().default(0),
+    validationFraction: z.number().min(0).max(0.9).default(0.15),
+    /** At most this many same (and as many different) validation pairs. */
+    validationPairs: z.number().int().positive().default(1000),
+    maxPerIdentity: z.number().int().positive().optional(),
+    minImages: z.number().int().min(2).default(2),
+    augment: z.boolean().default(true),
+    resume: z.boolean().default(false),
+    /** Write checkpoints each epoch (default true). */
+    checkpoint: z.boolean().default(true),
+    /** Write the metrics JSON and PNG plot at the end (default true). */
+    report: z.boolean().default(true),
+    prefetch: z.number().int().min(1).max(8).default(2),
+    /** libtorch intra-op threads for the run (default: unchanged). On a loaded machine 1 is often fastest: measured here, 2 threads made a resnet-mini step ~10x slower under contention. */
+    threads: z.number().int().positive().optional(),
+    /** Also validate the untrained network (result.initial), to see what training added. */
+    validateInitial: z.boolean().default(false),
+    /** The image region to use before resizing (e.g. LFW_FACE_REGION), for data that is not face crops. */
+    region: z.object({ x: z.number(), y: z.number(), width: z.number(), height: z.number() }).optional(),
+  })
+  .strict();
+export type TrainFaceModelOptions = z.input<typeof trainSchema> & {
+  /** A network to train instead of a new EmbeddingNet (fine-tuning: FaceModel.pretrained()'s recognition net). */
+  embedder?: TrainableEmbedder;
+  /** Called for every event (step, epoch, done). */
+  onProgress?: (event: TrainEvent) => void;
+  /** Stops after the current step when aborted (a checkpoint of the last full epoch stays). */
+  signal?: AbortSignal;
+};
+
+export interface ValidationMetrics {
+  pairs: { same: number; different: number };
+  /** 10-fold accuracy (threshold chosen on the other 9 folds). */
+  accuracy: number;
+  bestAccuracy: number;
+  threshold: number;
+  auc: number;
+  eer: number;
+  tarAtFar1e3: number;
+  achievedFar: number;
+  roc: RocPoint[];
+}
+
+export type TrainEvent =
+  | { type: 'step'; epoch: number; step: number; stepsPerEpoch: number; globalStep: number; loss: number; triplets: number; candidates: number; lr: number; imagesPerSecond: number; stepMs: number; waitedMs: number }
+  | { type: 'epoch'; epoch: number; epochs: number; trainLoss: number; validation: ValidationMetrics | null; seconds: number; imagesPerSecond: number; checkpoint: string | null }
+  | { type: 'done'; result: TrainResult };
+
+export interface EpochRecord {
+  epoch: number;
+  trainLoss: number;
+  tripletsPerStep: number;
+  imagesPerSecond: number;
+  seconds: number;
+  lr: number;
+  validation: ValidationMetrics | null;
+}
+
+export interface TrainResult {
+  modelFile: string;
+  metricsFile: string | null;
+  plotFile: string | null;
+  epochs: EpochRecord[];
+  /** Per-step training loss (whole run, resumed parts included). */
+  stepLoss: number[];
+  identities: { train: number; validation: number };
+  images: { train: number; validation: number };
+  seconds: number;
+  imagesPerSecond: number;
+  /** Longest synchronous stretch between event-loop turns (ms). */
+  maxBlockMs: number;
+  resumedFromEpoch: number | null;
+  /** With validateInitial: the untrained network's validation metrics. */
+  initial: ValidationMetrics | null;
+  final: ValidationMetrics | null;
+}
+
+/** Paths of the checkpoint files of a model file. */
+export function checkpointPaths(out: string): { model: string; optimizer: string } {
+  const base = out.replace(/\.safetensors$/, '');
+  return { model: `${base}.ckpt.safetensors`, optimizer: `${base}.ckpt-optim.safetensors` };
+}
+
+/** Learning rate at a global step: linear warm-up from lr/warmupSteps to lr, then cosine to lr * minFactor. */
+export function learningRateAt(step: number, total: number, lr: number, warmupSteps: number, minFactor: number): number {
+  if (warmupSteps > 0 && step < warmupSteps) return (lr * (step + 1)) / warmupSteps;
+  const span = Math.max(1, total - warmupSteps);
+  const t = Math.min(1, (step - warmupSteps) / span);
+  return lr * (minFactor + ((1 - minFactor) * (1 + Math.cos(Math.PI * t))) / 2);
+}
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Same and different pairs of images of the given identities (seeded; at most maxPairs of each kind). */
+export function makeValidationPairs(identities: Identity[], maxPairs: number, seed: number): { a: string; b: string; same: boolean }[] {
+  const random = seededRandom(mixSeed(seed, 0x7a11d));
+  const same: { a: string; b: string; same: boolean }[] = [];
+  for (const id of identities) for (let i = 0; i < id.files.length; i++) for (let j = i + 1; j < id.files.length; j++) same.push({ a: id.files[i], b: id.files[j], same: true });
+  const sameSel = shuffle(same, random).slice(0, maxPairs);
+  const diff: { a: string; b: string; same: boolean }[] = [];
+  const seen = new Set<string>();
+  const eligible = identities.filter((i) => i.files.length > 0);
+  if (eligible.length < 2) return sameSel;
+  let guard = 0;
+  while (diff.length < sameSel.length && guard++ < sameSel.length * 20) {
+    const x = Math.floor(random() * eligible.length);
+    let y = Math.floor(random() * (eligible.length - 1));
+    if (y >= x) y++;
+    const a = eligible[x].files[Math.floor(random() * eligible[x].files.length)];
+    const b = eligible[y].files[Math.floor(random() * eligible[y].files.length)];
+    const key = a < b ? `${a}|${b}` : `${b}|${a}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    diff.push({ a, b, same: false });
+  }
+  return [...sameSel, ...diff];
+}
+
+/**
+ * Embeddings of image files (evaluation: centre crop, no augmentation), in
+ * batches, yielding to the event loop between batches. Decoding of the next
+ * batch overlaps the current forward pass.
+ */
+export async function embedFiles(
+  embedder: Pick<TrainableEmbedder, 'module' | 'embed' | 'inputSize'>,
+  files: string[],
+  options: { batchSize?: number; device?: Device; region?: { x: number; y: number; width: number; height: number }; load?: (file: string) => Promise<RgbImage> } = {},
+): Promise<Map<string, Float32Array>> {
+  const bs = options.batchSize ?? 64;
+  const unique = [...new Set(files)];
+  const out = new Map<string, Float32Array>();
+  const wasTraining = embedder.module.training;
+  embedder.module.eval();
+  const load = options.load ?? ((f: string) => loadFaceImage(f, 0, { size: embedder.inputSize, augment: false, region: options.region }));
+  const batches: string[][] = [];
+  for (let i = 0; i < unique.length; i += bs) batches.push(unique.slice(i, i + bs));
+  try {
+    let pending: Promise<RgbImage[]> | null = batches.length ? Promise.all(batches[0].map(load)) : null;
+    for (let b = 0; b < batches.length; b++) {
+      const images = await pending!;
+      pending = b + 1 < batches.length ? Promise.all(batches[b + 1].map(load)) : null;
+      pending?.catch(() => undefined);
+      const emb = noGrad(() =>
+        tidy(() => {
+          const x = imagesToBatch(images).to({ device: options.device ?? 'cpu' });
+          return embedder.embed(x).to('cpu').data() as Float32Array;
+        }),
+      );
+      const D = emb.length / images.length;
+      batches[b].forEach((f, k) => out.set(f, emb.slice(k * D, (k + 1) * D)));
+      await yieldToLoop();
+    }
+  } finally {
+    embedder.module.train(wasTraining);
+  }
+  return out;
+}
+
+export function squaredDistance(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i] - b[i]) ** 2;
+  return s;
+}
+
+/** Validation metrics of an embedder on file pairs. */
+export async function validatePairs(embedder: Pick<TrainableEmbedder, 'module' | 'embed' | 'inputSize'>, pairs: { a: string; b: string; same: boolean }[], options: { device?: Device; region?: LoadRegion } = {}): Promise<ValidationMetrics> {
+  const emb = await embedFiles(embedder, pairs.flatMap((p) => [p.a, p.b]), options);
+  const scored: ScoredPair[] = pairs.map((p) => ({ score: squaredDistance(emb.get(p.a)!, emb.get(p.b)!), same: p.same }));
+  const c = calibrate(scored, { far: [1e-3] });
+  return {
+    pairs: c.pairs,
+    accuracy: c.kFold.mean,
+    bestAccuracy: c.bestAccuracy,
+    threshold: c.bestAccuracyThreshold,
+    auc: c.auc,
+    eer: c.eer,
+    tarAtFar1e3: c.thresholdAtFar[0].tar,
+    achievedFar: c.thresholdAtFar[0].achievedFar,
+    roc: thinRoc(c.roc, 200),
+  };
+}
+type LoadRegion = { x: number; y: number; width: number; height: number };
+
+interface CheckpointMeta {
+  epoch: number;
+  globalStep: number;
+  seed: number;
+  options: Record<string, unknown>;
+  history: EpochRecord[];
+  stepLoss: number[];
+}
+
+/** The training loop as an async iterator of events; the generator's return value is the result. */
+export async function* trainFaceModelIter(options: TrainFaceModelOptions): AsyncGenerator<TrainEvent, TrainResult> {
+  const { embedder: givenEmbedder, onProgress, signal, ...rest } = options ?? ({} as TrainFaceModelOptions);
+  const o = parseOptions(trainSchema, rest);
+  const device = checkDevice(o.device, 'options.device');
+  if (o.from === 'pretrained' && !givenEmbedder) throw new ArgumentError('options.embedder', "a TrainableEmbedder for from: 'pretrained' (see FaceModel.pretrained().trainable())", undefined);
+  const t0 = Date.now();
+  const dataDirs = Array.isArray(o.data) ? o.data : [o.data];
+  let identities: Identity[] = [];
+  for (const d of dataDirs) identities.push(...scanIdentities(d, { minImages: o.minImages, maxPerIdentity: o.maxPerIdentity, prefix: dataDirs.length > 1 ? path.basename(path.resolve(d)) : undefined }));
+  if (identities.length < 3) invalid('options.data', 'folders with at least 3 identities of 2+ images', dataDirs);
+  const { train, validation } = splitByIdentity(identities, { validationFraction: o.validationFraction, seed: o.seed });
+  identities = [];
+  const sampler = new PKSampler(train, Math.min(o.batchP, train.length), o.batchK, o.seed);
+  const steps = o.stepsPerEpoch ?? sampler.stepsPerEpoch();
+  const valPairs = validation.length >= 2 ? makeValidationPairs(validation, o.validationPairs, o.seed) : [];
+
+  if (o.threads) setNumThreads(o.threads);
+  manualSeed(o.seed);
+  const embedder = givenEmbedder ?? scratchEmbedder(new EmbeddingNet({ architecture: o.architecture, embeddingDim: o.embeddingDim, inputSize: o.inputSize, stem: o.stem }));
+  embedder.module.to(device);
+  const params = embedder.trainableParameters();
+  const opt: Optimizer = new Adam(params, { lr: o.lr, weightDecay: o.weightDecay });
+  const ckpt = checkpointPaths(o.out);
+  let startEpoch = 0;
+  let globalStep = 0;
+  let history: EpochRecord[] = [];
+  let stepLoss: number[] = [];
+  let resumedFromEpoch: number | null = null;
+  if (o.resume && fs.existsSync(ckpt.model) && fs.existsSync(ckpt.optimizer)) {
+    const loaded = await loadStateDict(ckpt.model);
+    const meta = loaded.metadata.checkpoint as CheckpointMeta;
+    if (!meta) throw new ArgumentError('resume', `a checkpoint written by trainFaceModel at ${ckpt.model}`, 'a file without checkpoint metadata');
+    if (meta.seed !== o.seed) throw new ArgumentError('options.seed', `the checkpoint's seed ${meta.seed} to resume exactly`, o.seed);
+    embedder.module.loadStateDict(loaded.stateDict);
+    for (const t of loaded.stateDict.values()) t.dispose();
+    const extra = (await loadOptimizer(ckpt.optimizer, opt)) as { epoch: number };
+    if (extra?.epoch !== meta.epoch) throw new ArgumentError('resume', `optimizer and model checkpoints of the same epoch`, `model epoch ${meta.epoch}, optimizer epoch ${extra?.epoch}`);
+    startEpoch = meta.epoch + 1;
+    globalStep = meta.globalStep;
+    history = meta.history;
+    stepLoss = meta.stepLoss;
+    resumedFromEpoch = meta.epoch;
+  }
+  const totalSteps = o.epochs * steps;
+  const warmupSteps = Math.round(o.warmupEpochs * steps);
+  const emit = function* (ev: TrainEvent) {
+    onProgress?.(ev);
+    yield ev;
+  };
+  const initial = o.validateInitial && valPairs.length && resumedFromEpoch === null ? await validatePairs(embedder, valPairs, { device, region: o.region }) : null;
+  let maxBlockMs = 0;
+  let trainedImages = 0;
+  let trainedMs = 0;
+  for (let epoch = startEpoch; epoch < o.epochs; epoch++) {
+    if (signal?.aborted) break;
+    const te = Date.now();
+    embedder.module.train();
+    let lossSum = 0;
+    let tripletSum = 0;
+    let epochImages = 0;
+    let epochComputeMs = 0;
+    const specs = sampler.epoch(epoch, steps);
+    let step = 0;
+    for await (const { spec, images, waitedMs } of prefetchBatches(specs, { size: embedder.inputSize, augment: o.augment, prefetch: o.prefetch, region: o.region })) {
+      const ts = Date.now();
+      const lr = learningRateAt(globalStep, totalSteps, o.lr, warmupSteps, o.minLrFactor);
+      for (const g of opt.paramGroups) g.lr = lr;
+      const r = tidy(() => {
+        const x = imagesToBatch(images).to({ device });
+        const emb = embedder.embed(x);
+        const m = mineTriplets(emb, spec.labels, { strategy: o.mining, margin: o.margin, normalize: true });
+        opt.zeroGrad();
+        m.loss.backward();
+        opt.step();
+        return { loss: m.loss.item(), triplets: m.triplets, candidates: m.candidates };
+      });
+      const stepMs = Date.now() - ts;
+      maxBlockMs = Math.max(maxBlockMs, stepMs);
+      if (!Number.isFinite(r.loss)) throw new Error(`training diverged: loss ${r.loss} at epoch ${epoch} step ${step}`);
+      lossSum += r.loss;
+      tripletSum += r.triplets;
+      stepLoss.push(r.loss);
+      epochImages += images.length;
+      epochComputeMs += stepMs + waitedMs;
+      globalStep++;
+      const ev: TrainEvent = { type: 'step', epoch, step, stepsPerEpoch: steps, globalStep, loss: r.loss, triplets: r.triplets, candidates: r.candidates, lr, imagesPerSecond: images.length / ((stepMs + waitedMs) / 1000 || 1e-3), stepMs, waitedMs };
+      yield* emit(ev);
+      step++;
+      await yieldToLoop();
+      if (signal?.aborted) break;
+    }
+    if (signal?.aborted && step < steps) break;
+    trainedImages += epochImages;
+    trainedMs += epochComputeMs;
+    const validationMetrics = valPairs.length ? await validatePairs(embedder, valPairs, { device, region: o.region }) : null;
+    const record: EpochRecord = {
+      epoch,
+      trainLoss: lossSum / Math.max(1, step),
+      tripletsPerStep: tripletSum / Math.max(1, step),
+      imagesPerSecond: epochImages / (epochComputeMs / 1000 || 1e-3),
+      seconds: (Date.now() - te) / 1000,
+      lr: opt.paramGroups[0].lr,
+      validation: validationMetrics,
+    };
+    history.push(record);
+    let checkpointFile: string | null = null;
+    if (o.checkpoint) {
+      // Optimizer first, model second: the model checkpoint names the epoch, and
+      // resume refuses a pair whose epochs differ (a crash between the writes).
+      await saveOptimizer(ckpt.optimizer, opt, { epoch });
+      const meta: CheckpointMeta = { epoch, globalStep, seed: o.seed, options: { ...o }, history, stepLoss };
+      await saveStateDict(ckpt.model, embedder.module.stateDict(), { ...embedder.metadata(), checkpoint: meta });
+      checkpointFile = ckpt.model;
+    }
+    yield* emit({ type: 'epoch', epoch, epochs: o.epochs, trainLoss: record.trainLoss, validation: validationMetrics, seconds: record.seconds, imagesPerSecond: record.imagesPerSecond, checkpoint: checkpointFile });
+  }
+  opt.dispose();
+  const final = history.length ? history[history.length - 1].validation : null;
+  const meta = {
+    ...embedder.metadata(),
+    threshold: final?.threshold ?? null,
+    thresholdSource: final ? 'validation best-accuracy (squared L2 distance)' : null,
+    training: { data: dataDirs, mining: o.mining, margin: o.margin, epochs: history.length, batchP: o.batchP, batchK: o.batchK, lr: o.lr, inputSize: embedder.inputSize, seed: o.seed, from: o.from, validation: final ? { accuracy: final.accuracy, auc: final.auc, tarAtFar1e3: final.tarAtFar1e3 } : null },
+  };
+  await saveStateDict(o.out, embedder.module.stateDict(), meta);
+  const base = o.out.replace(/\.safetensors$/, '');
+  const result: TrainResult = {
+    modelFile: o.out,
+    metricsFile: o.report ? `${base}.metrics.json` : null,
+    plotFile: o.report ? `${base}.plot.png` : null,
+    epochs: history,
+    stepLoss,
+    identities: { train: train.length, validation: validation.length },
+    images: { train: sampler.images, validation: validation.reduce((n, i) => n + i.files.length, 0) },
+    seconds: (Date.now() - t0) / 1000,
+    imagesPerSecond: trainedImages / (trainedMs / 1000 || 1e-3),
+    maxBlockMs,
+    resumedFromEpoch,
+    initial,
+    final,
+  };
+  if (o.report) {
+    await writeFileAtomic(result.metricsFile!, JSON.stringify({ ...result, options: o }, null, 1));
+    await savePng(result.plotFile!, renderTrainingPlot(stepLoss, history.map((h) => h.validation?.roc ?? null)));
+  }
+  yield* emit({ type: 'done', result });
+  return result;
+}
+
+/** Runs trainFaceModelIter to the end, reporting through options.onProgress; resolves to the result. */
+export async function trainFaceModel(options: TrainFaceModelOptions): Promise<TrainResult> {
+  const it = trainFaceModelIter(options);
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return r.value;
+  }
+}
