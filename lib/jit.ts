@@ -7,7 +7,7 @@
 // function must not branch on tensor values (shapes are fine, and a new trace is
 // made for each new input shape).
 import type { ProgramHandle } from '../binding';
-import { TorchfaceError } from './errors';
+import { TorchError, TorchfaceError, invalid } from './errors';
 import { native } from './native';
 import { Tensor, handleOf, noGrad, tidy } from './tensor';
 
@@ -22,7 +22,12 @@ export interface TracedFunction {
 export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInputs: Tensor[]): TracedFunction {
   const handles = exampleInputs.map((t, i) => handleOf(t, `exampleInputs[${i}]`));
   let program: ProgramHandle | undefined;
-  native.traceBegin(handles);
+  try {
+    native.traceBegin(handles);
+  } catch (e) {
+    // e.g. trace() called from inside a traced function: one trace at a time
+    throw new TorchfaceError(`trace: ${(e as Error).message}`);
+  }
   let outputs: Tensor[] = [];
   try {
     // tidy: the intermediates of the example run are not needed (the trace holds its own references).
@@ -31,14 +36,24 @@ export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInp
     program = native.traceEnd(outputs.map((t, i) => handleOf(t, `outputs[${i}]`)));
   } finally {
     if (!program) native.traceEnd(null);
-    for (const t of outputs) if (!exampleInputs.includes(t)) t.dispose();
+    for (const t of outputs) if (Tensor.isTensor(t) && !exampleInputs.includes(t)) t.dispose();
   }
   const p = program!;
+  const arity = exampleInputs.length;
   const run = async (...inputs: Tensor[]): Promise<Tensor[]> => {
-    const result = await native.programRun(
-      p,
-      inputs.map((t, i) => handleOf(t, `inputs[${i}]`)),
-    );
+    if (inputs.length !== arity) invalid('inputs', `${arity} tensor(s), as traced`, inputs);
+    let result;
+    try {
+      result = await native.programRun(
+        p,
+        inputs.map((t, i) => handleOf(t, `inputs[${i}]`)),
+      );
+    } catch (e) {
+      if (e instanceof TorchfaceError) throw e;
+      // The worker reports "aten::conv2d: <libtorch's message>" for the failing instruction.
+      const message = (e as Error).message;
+      throw new TorchError(/^(aten::[\w.]+): /.exec(message)?.[1] ?? 'program', message);
+    }
     return result.map((h) => new Tensor(h));
   };
   return Object.assign(run, { info: () => native.programInfo(p) });
