@@ -76,3 +76,7 @@ export type { Identity, BatchSpec, AugmentOptions } from './face/dataset';
 export { EmbeddingNet, EMBEDDING_ARCHITECTURES } from './face/embedding-net';
 export type { EmbeddingArchitecture, EmbeddingNetOptions } from './face/embedding-net';
 export { renderTrainingPlot } from './face/plot';
+// Face embeddings and verification (issue #8).
+export { FaceModel, embeddingDistance, DISTANCE_METRICS } from './face/model';
+export type { FaceModelSpec, EmbeddingModule, EmbedOptions, EmbedBatchOptions, PretrainedOptions, VerifyResult, DistanceMetric, FaceOrEmbedding, InputPreprocessing } from './face/model';
+export { FaceRecognitionNet, FusedFaceRecognitionNet, RECOGNITION_INPUT_SIZE, DESCRIPTOR_SIZE, recognitionMacs } from './face/recognition-net';

@@ -1,0 +1,485 @@
+// FaceModel: images -> embeddings -> distances and same/different decisions.
+//
+//   const model = await FaceModel.pretrained();            // face-api's 128-d ResNet
+//   const a = await model.embed('alice.jpg', { detect: true });
+//   const { same, distance } = await model.verify(a, 'bob.jpg', { detect: true });
+//
+// A FaceModel wraps any embedding Module (N x 3 x S x S, values 0..255 -> N x D)
+// with its input size, preprocessing, metric, decision threshold and an
+// optional learned verification head. pretrained() builds one around
+// FaceRecognitionNet; FaceModel.create() / model files (the training side) build
+// others through the same constructor (FaceModelSpec).
+//
+// Inference never blocks the event loop: images are decoded by sharp (async),
+// resized on a libtorch worker thread, and the forward pass is one traced program
+// replayed on a worker thread per batch. The program is traced once per input
+// layout (dtype and C x H x W, at batch 1, when the model is built) and replayed
+// for any batch size, so several embedBatch() calls can run at once.
+import * as crypto from 'crypto';
+import { z } from 'zod';
+import { ArgumentError, invalid, parseOptions } from '../errors';
+import { DEFAULT_MAX_PIXELS, ImageInput, RgbImage, loadImage } from '../image';
+import { TracedFunction, trace } from '../jit';
+import { Module } from '../nn/module';
+import * as F from '../ops';
+import { Device, Tensor, checkDevice, noGrad, tensor, tidy, toBytes, zeros } from '../tensor';
+import type { AlignMethod } from './align';
+import type { VerificationHead } from './head';
+import { alignLargestFace } from './pipeline';
+import { ImageTensor } from './preprocess';
+import { DESCRIPTOR_SIZE, FaceRecognitionNet, RECOGNITION_INPUT_SIZE } from './recognition-net';
+
+export type DistanceMetric = 'euclidean' | 'squared' | 'cosine';
+export const DISTANCE_METRICS: DistanceMetric[] = ['euclidean', 'squared', 'cosine'];
+
+/** An embedding network: forward(N x 3 x S x S float, 0..255) -> N x D. */
+export interface EmbeddingModule extends Module {
+  forward(x: Tensor): Tensor;
+}
+
+/**
+ * How a decoded image becomes the S x S network input:
+ * 'faceapi': zero padding to a centred square, then TF's legacy bilinear resize
+ * (align_corners = false, half_pixel_centers = false), as face-api's
+ * computeFaceDescriptor does. (Other schemes can be added here.)
+ */
+export type InputPreprocessing = 'faceapi';
+
+/** Everything a FaceModel is made of: the extension point for FaceModel.create() and model files. */
+export interface FaceModelSpec {
+  /** Model name recorded by galleries (with weightsHash). */
+  name: string;
+  /** The embedding network (trainable). */
+  net: EmbeddingModule;
+  /** Optional inference-only equivalent of `net` (e.g. folded BatchNorm); used until trainable() is called. */
+  inference?: EmbeddingModule | null;
+  inputSize: number;
+  embeddingDim: number;
+  preprocessing?: InputPreprocessing;
+  /** Distance used by verify() and the default of distance(). */
+  metric?: DistanceMetric;
+  /** "Same person" when distance <= threshold (in `metric` units). */
+  threshold: number;
+  /** Optional learned head: verify() then decides on its probability. */
+  head?: VerificationHead | null;
+  device?: Device;
+  /** Feed the network channels-last (NHWC) batches; set when its weights are channels-last. */
+  channelsLast?: boolean;
+  /** Extra metadata (stored in model files, returned by metadata()). */
+  metadata?: Record<string, unknown>;
+}
+
+const pretrainedOptions = z
+  .object({
+    device: z.string().default('cpu'),
+    /** Fold the scale layers into the convs for inference (default true; same results to ~1e-6). */
+    fused: z.boolean().default(true),
+    /** Channels-last weights and activations (default true on CPU: oneDNN is faster there, see scripts/bench/descriptors.ts). */
+    channelsLast: z.boolean().optional(),
+    /** A face-api recognition weights manifest (default: the one bundled with @vladmandic/face-api). */
+    manifest: z.string().optional(),
+  })
+  .strict();
+export type PretrainedOptions = z.input<typeof pretrainedOptions>;
+
+const embedOptions = z
+  .object({
+    /** Find the largest face, align it, embed the crop (default false: the input is a face crop already). */
+    detect: z.boolean().default(false),
+    /** Alignment of detected faces (default: lib/face/align.ts's default, 'similarity'). */
+    align: z.enum(['similarity', 'box']).optional(),
+    /** With detect: try lower thresholds, the tiny detector and a centred box before giving up (default true). */
+    fallback: z.boolean().default(true),
+    /** Reject images with more pixels than this. */
+    maxPixels: z.number().int().positive().default(DEFAULT_MAX_PIXELS),
+  })
+  .strict();
+export type EmbedOptions = z.input<typeof embedOptions>;
+
+const batchOptions = embedOptions.extend({
+  /** Images per forward pass (default 32). */
+  batchSize: z.number().int().min(1).max(1024).default(32),
+});
+export type EmbedBatchOptions = z.input<typeof batchOptions>;
+
+export interface VerifyResult {
+  same: boolean;
+  distance: number;
+  threshold: number;
+  metric: DistanceMetric;
+  /** With a verification head: its probability that both are the same person (the decision then uses it). */
+  probability?: number;
+}
+
+/** A descriptor (Float32Array or number[]) or a picture to embed. */
+export type FaceOrEmbedding = ImageInput | Float32Array | number[];
+
+/** Distance between two embeddings: 'euclidean' (L2), 'squared' (L2²) or 'cosine' (1 - cos). */
+export function embeddingDistance(a: ArrayLike<number>, b: ArrayLike<number>, metric: DistanceMetric = 'euclidean'): number {
+  if (!isVector(a)) invalid('a', 'an embedding (Float32Array or number[])', a);
+  if (!isVector(b)) invalid('b', 'an embedding (Float32Array or number[])', b);
+  if (a.length !== b.length) invalid('b', `an embedding of length ${a.length}`, `length ${b.length}`);
+  if (!DISTANCE_METRICS.includes(metric)) invalid('metric', DISTANCE_METRICS.map((m) => `'${m}'`).join(', '), metric);
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  let sq = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i] - b[i];
+    sq += d * d;
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
+  if (metric === 'squared') return sq;
+  if (metric === 'euclidean') return Math.sqrt(sq);
+  const denom = Math.sqrt(na) * Math.sqrt(nb);
+  return denom > 0 ? 1 - dot / denom : 1;
+}
+
+function isVector(v: unknown): v is ArrayLike<number> {
+  return v instanceof Float32Array || v instanceof Float64Array || (Array.isArray(v) && v.every((e) => typeof e === 'number'));
+}
+
+/**
+ * A traced forward pass that is replayed for any batch size: traced once per
+ * (dtype, per-image shape) with a batch-1 example. Valid because the recorded
+ * function never uses the batch size (no reshape to N; every op is per-sample).
+ */
+class BatchProgram {
+  private readonly cache = new Map<string, TracedFunction>();
+  constructor(private readonly fn: (x: Tensor) => Tensor) {}
+  prepare(dtype: 'uint8' | 'float32', shape: number[], device: Device): void {
+    const example = zeros([1, ...shape], { dtype, device });
+    try {
+      this.get(example);
+    } finally {
+      example.dispose();
+    }
+  }
+  private get(x: Tensor): TracedFunction {
+    const key = `${x.dtype}@${x.device}[${x.shape.slice(1).join(',')}]`;
+    let f = this.cache.get(key);
+    if (!f) {
+      const one = x.shape[0] === 1 ? x : x.narrow(0, 0, 1);
+      try {
+        f = trace(this.fn, [one]);
+      } finally {
+        if (one !== x) one.dispose();
+      }
+      this.cache.set(key, f);
+    }
+    return f;
+  }
+  async run(x: Tensor): Promise<Tensor> {
+    const [out] = await this.get(x)(x);
+    return out;
+  }
+}
+
+/** A face embedding model: embed, compare and verify faces. */
+export class FaceModel {
+  readonly name: string;
+  readonly net: EmbeddingModule;
+  readonly inputSize: number;
+  readonly embeddingDim: number;
+  readonly preprocessing: InputPreprocessing;
+  readonly metric: DistanceMetric;
+  /** "Same person" when distance (in `metric` units) <= threshold. */
+  threshold: number;
+  head: VerificationHead | null;
+  readonly device: Device;
+  readonly channelsLast: boolean;
+  private inference: EmbeddingModule | null;
+  private program: BatchProgram | null;
+  private readonly meta: Record<string, unknown>;
+  private hash?: string;
+  private disposed = false;
+
+  /** Builds a model from its parts (see FaceModelSpec); pretrained() and create() call this. */
+  constructor(spec: FaceModelSpec) {
+    if (!spec || typeof spec !== 'object') invalid('spec', 'a FaceModelSpec', spec);
+    if (!(spec.net instanceof Module)) invalid('spec.net', 'an embedding Module', spec.net);
+    if (typeof spec.name !== 'string' || !spec.name) invalid('spec.name', 'a non-empty string', spec.name);
+    if (!Number.isInteger(spec.inputSize) || spec.inputSize < 16) invalid('spec.inputSize', 'an integer >= 16', spec.inputSize);
+    if (!Number.isInteger(spec.embeddingDim) || spec.embeddingDim < 1) invalid('spec.embeddingDim', 'a positive integer', spec.embeddingDim);
+    if (typeof spec.threshold !== 'number' || !(spec.threshold >= 0)) invalid('spec.threshold', 'a non-negative number', spec.threshold);
+    const metric = spec.metric ?? 'euclidean';
+    if (!DISTANCE_METRICS.includes(metric)) invalid('spec.metric', DISTANCE_METRICS.join(', '), metric);
+    const preprocessing = spec.preprocessing ?? 'faceapi';
+    if (preprocessing !== 'faceapi') invalid('spec.preprocessing', "'faceapi'", preprocessing);
+    this.name = spec.name;
+    this.net = spec.net;
+    this.inference = spec.inference ?? null;
+    this.inputSize = spec.inputSize;
+    this.embeddingDim = spec.embeddingDim;
+    this.preprocessing = preprocessing;
+    this.metric = metric;
+    this.threshold = spec.threshold;
+    this.head = spec.head ?? null;
+    this.device = checkDevice(spec.device ?? 'cpu', 'spec.device');
+    this.channelsLast = !!spec.channelsLast;
+    this.meta = { ...(spec.metadata ?? {}) };
+    this.program = this.makeProgram();
+  }
+
+  /**
+   * face-api's face recognition network (dlib ResNet-34, 128-d, bundled weights).
+   * Descriptors equal face-api's computeFaceDescriptor (L2 difference < 1e-4);
+   * two faces are the same person at Euclidean distance <= 0.6.
+   */
+  static async pretrained(options: PretrainedOptions = {}): Promise<FaceModel> {
+    const o = parseOptions(pretrainedOptions, options);
+    const device = checkDevice(o.device, 'options.device');
+    const channelsLast = o.channelsLast ?? device === 'cpu';
+    const net = await FaceRecognitionNet.load(o.manifest);
+    net.to(device);
+    net.requiresGrad_(false);
+    const inference = o.fused ? net.fuse({ channelsLast }) : null;
+    if (!o.fused && channelsLast) net.to({ channelsLast: true });
+    return new FaceModel({
+      name: 'faceapi-recognition-resnet34',
+      net,
+      inference,
+      inputSize: RECOGNITION_INPUT_SIZE,
+      embeddingDim: DESCRIPTOR_SIZE,
+      preprocessing: 'faceapi',
+      metric: 'euclidean',
+      threshold: 0.6,
+      device,
+      channelsLast,
+      metadata: { architecture: 'faceapi-recognition', source: '@vladmandic/face-api face_recognition_model' },
+    });
+  }
+
+  /** Embedding length (what galleries call `dim`). */
+  get dim(): number {
+    return this.embeddingDim;
+  }
+
+  /** SHA-256 of the network's parameters and buffers (names, shapes, bytes); identifies the weights. */
+  get weightsHash(): string {
+    if (!this.hash) {
+      const h = crypto.createHash('sha256');
+      for (const [name, t] of this.net.stateDict()) {
+        h.update(`${name}:${t.dtype}:${t.shape.join('x')};`);
+        const c = t.device === 'cpu' ? t : t.to('cpu');
+        h.update(toBytes(c));
+        if (c !== t) c.dispose();
+      }
+      this.hash = h.digest('hex');
+    }
+    return this.hash;
+  }
+
+  metadata(): Record<string, unknown> {
+    return { ...this.meta, name: this.name, inputSize: this.inputSize, embeddingDim: this.embeddingDim, preprocessing: this.preprocessing, metric: this.metric, threshold: this.threshold };
+  }
+
+  private makeProgram(): BatchProgram {
+    const module = this.inference ?? this.net;
+    const channelsLast = this.channelsLast;
+    const program = new BatchProgram((x: Tensor) =>
+      tidy(() => {
+        // uint8 N x S x S x 3 (packed pixels) or float N x 3 x S x S (resampled)
+        let y = x.dtype === 'uint8' ? x.permute([0, 3, 1, 2]).to('float32') : x;
+        y = y.contiguous({ channelsLast });
+        return module.forward(y);
+      }),
+    );
+    // Trace now (batch 1, main thread) so that embedding calls only replay.
+    noGrad(() => {
+      program.prepare('uint8', [this.inputSize, this.inputSize, 3], this.device);
+      program.prepare('float32', [3, this.inputSize, this.inputSize], this.device);
+    });
+    return program;
+  }
+
+  /**
+   * For fine-tuning: the trainable network as a TrainableEmbedder (lib/face/train.ts).
+   * Unfreezes its parameters; from now on embed() runs the trainable network
+   * (so it sees the updated weights) instead of the folded inference copy.
+   */
+  trainable(options: { freeze?: (name: string) => boolean } = {}): {
+    module: Module;
+    inputSize: number;
+    embeddingDim: number;
+    embed(x: Tensor): Tensor;
+    trainableParameters(): Tensor[];
+    metadata(): Record<string, unknown>;
+  } {
+    this.checkAlive();
+    for (const [name, p] of this.net.namedParameters()) p.requiresGrad_(!(options.freeze?.(name) ?? false));
+    if (this.inference) {
+      this.inference.dispose();
+      this.inference = null;
+      if (this.channelsLast) this.net.to({ channelsLast: false });
+      (this as { channelsLast: boolean }).channelsLast = false;
+      this.program = this.makeProgram();
+    }
+    this.hash = undefined;
+    const net = this.net;
+    return {
+      module: net,
+      inputSize: this.inputSize,
+      embeddingDim: this.embeddingDim,
+      embed: (x: Tensor) => net.forward(x),
+      trainableParameters: () => net.parameters().filter((p) => p.requiresGrad),
+      metadata: () => ({ architecture: this.meta.architecture ?? this.name, hyperParameters: { inputSize: this.inputSize, embeddingDim: this.embeddingDim }, model: this.metadata() }),
+    };
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new ArgumentError('model', 'a FaceModel that has not been disposed', 'a disposed FaceModel');
+  }
+
+  /** The descriptor of one face: a face crop (default) or, with `detect: true`, the largest face in a photo. */
+  async embed(input: ImageInput, options: EmbedOptions = {}): Promise<Float32Array> {
+    const o = parseOptions(embedOptions, options);
+    const [e] = await this.embedImages([input], { ...o, batchSize: 1 });
+    return e;
+  }
+
+  /** Descriptors of many faces, `batchSize` images per forward pass. Same values as embed() on each. */
+  async embedBatch(inputs: ImageInput[], options: EmbedBatchOptions = {}): Promise<Float32Array[]> {
+    if (!Array.isArray(inputs)) invalid('inputs', 'an array of images', inputs);
+    return this.embedImages(inputs, parseOptions(batchOptions, options));
+  }
+
+  private async embedImages(inputs: ImageInput[], o: z.output<typeof batchOptions>): Promise<Float32Array[]> {
+    this.checkAlive();
+    const out: Float32Array[] = [];
+    for (let start = 0; start < inputs.length; start += o.batchSize) {
+      const chunk = inputs.slice(start, start + o.batchSize);
+      const images = await Promise.all(chunk.map((input) => this.faceImage(input, o)));
+      out.push(...(await this.embedRgb(images)));
+    }
+    return out;
+  }
+
+  private async faceImage(input: ImageInput, o: z.output<typeof embedOptions>): Promise<RgbImage> {
+    const img = await loadImage(input, { maxPixels: o.maxPixels });
+    if (!o.detect) return img;
+    const face = await alignLargestFace(img, { method: o.align as AlignMethod | undefined, size: this.inputSize, fallback: o.fallback, device: this.device });
+    return face.aligned;
+  }
+
+  /** Descriptors of decoded face crops (any size; padded to a centred square and resized as face-api does). */
+  async embedRgb(images: RgbImage[]): Promise<Float32Array[]> {
+    this.checkAlive();
+    const S = this.inputSize;
+    const result: Float32Array[] = new Array(images.length);
+    const direct: number[] = [];
+    const resized: number[] = [];
+    images.forEach((img, i) => (img.width === S && img.height === S ? direct : resized).push(i));
+    const jobs: Promise<void>[] = [];
+    if (direct.length) {
+      // S x S crops: packed as uint8 N x S x S x 3; the program converts to float NCHW.
+      const px = new Uint8Array(direct.length * S * S * 3);
+      direct.forEach((i, k) => px.set(images[i].data, k * S * S * 3));
+      const x = tensor(px, { shape: [direct.length, S, S, 3], device: this.device });
+      jobs.push(this.forward(x).then((rows) => direct.forEach((i, k) => (result[i] = rows[k]))));
+    }
+    if (resized.length) {
+      jobs.push(
+        (async () => {
+          const parts = await Promise.all(resized.map((i) => this.squareInput(images[i])));
+          const x = parts.length === 1 ? parts[0] : F.cat(parts, 0);
+          if (x !== parts[0]) for (const p of parts) p.dispose();
+          const rows = await this.forward(x);
+          resized.forEach((i, k) => (result[i] = rows[k]));
+        })(),
+      );
+    }
+    await Promise.all(jobs);
+    return result;
+  }
+
+  /**
+   * Descriptors of an already prepared batch: float N x 3 x S x S with values
+   * 0..255 (no rounding to 8-bit pixels, no resize). The tensor is not disposed.
+   */
+  async embedTensor(x: Tensor): Promise<Float32Array[]> {
+    this.checkAlive();
+    const S = this.inputSize;
+    if (!(x instanceof Tensor) || x.ndim !== 4 || x.shape[1] !== 3 || x.shape[2] !== S || x.shape[3] !== S) invalid('x', `a float N x 3 x ${S} x ${S} tensor`, x instanceof Tensor ? `shape [${x.shape}]` : x);
+    const f = x.dtype === 'float32' && x.device === this.device ? x : x.to({ dtype: 'float32', device: this.device });
+    try {
+      return await this.forward(f, false);
+    } finally {
+      if (f !== x) f.dispose();
+    }
+  }
+
+  /** face-api's toBatchTensor for one image: centred zero padToSquare + legacy bilinear. */
+  private async squareInput(img: RgbImage): Promise<Tensor> {
+    const it = new ImageTensor(img, this.device);
+    try {
+      return await it.squareInput(this.inputSize, true);
+    } finally {
+      it.dispose();
+    }
+  }
+
+  /** Runs the traced program on a batch (disposing it unless keep is false) and returns one row per image. */
+  private async forward(x: Tensor, dispose = true): Promise<Float32Array[]> {
+    let y: Tensor;
+    try {
+      if (!this.program) throw new ArgumentError('model', 'a FaceModel that has not been disposed', 'a disposed FaceModel');
+      y = await this.program.run(x);
+    } finally {
+      if (dispose) x.dispose();
+    }
+    try {
+      const c = y.device === 'cpu' ? y : y.to('cpu');
+      const data = c.data() as Float32Array;
+      if (c !== y) c.dispose();
+      const D = y.shape[1];
+      const rows: Float32Array[] = [];
+      for (let i = 0; i < y.shape[0]; i++) rows.push(data.slice(i * D, (i + 1) * D));
+      return rows;
+    } finally {
+      y.dispose();
+    }
+  }
+
+  /** Distance between two embeddings (default: the model's metric). */
+  distance(a: ArrayLike<number>, b: ArrayLike<number>, metric: DistanceMetric = this.metric): number {
+    return embeddingDistance(a, b, metric);
+  }
+
+  /**
+   * Same person? `a` and `b` are embeddings or pictures (embedded with `options`,
+   * e.g. `{ detect: true }`). Decides by `distance <= threshold` in the model's
+   * metric, or by the verification head's probability when the model has one.
+   */
+  async verify(a: FaceOrEmbedding, b: FaceOrEmbedding, options: EmbedOptions & { threshold?: number } = {}): Promise<VerifyResult> {
+    const { threshold: t, ...embedOpts } = options ?? {};
+    if (t !== undefined && (typeof t !== 'number' || !(t >= 0))) invalid('options.threshold', 'a non-negative number', t);
+    const toEmbedding = (v: FaceOrEmbedding, name: string): Promise<Float32Array> | Float32Array => {
+      if (v instanceof Float32Array || Array.isArray(v)) {
+        if (v.length !== this.embeddingDim) invalid(name, `an embedding of length ${this.embeddingDim} or an image`, v);
+        return v instanceof Float32Array ? v : Float32Array.from(v);
+      }
+      return this.embed(v, embedOpts);
+    };
+    const [ea, eb] = await Promise.all([toEmbedding(a, 'a'), toEmbedding(b, 'b')]);
+    const distance = this.distance(ea, eb);
+    if (this.head && t === undefined) {
+      const [p] = this.head.predict([{ a: ea, b: eb }]);
+      return { same: p >= this.head.threshold, distance, threshold: this.threshold, metric: this.metric, probability: p };
+    }
+    const threshold = t ?? this.threshold;
+    return { same: distance <= threshold, distance, threshold, metric: this.metric };
+  }
+
+  /** Releases the network weights (and the head's). The model cannot be used afterwards. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.program = null; // the traced programs hold the weights natively until collected
+    this.inference?.dispose();
+    this.net.dispose();
+    this.head?.dispose();
+  }
+}

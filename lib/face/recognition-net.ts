@@ -1,0 +1,339 @@
+// face-api's face recognition network (dlib's ResNet-34-like "metric" net, 128-d
+// descriptor) as torchface Modules, with PyTorch-layout parameters:
+// docs/faceapi-architecture.md (a).
+//
+// Parameter names mirror face-api's TF names with '/' -> '.':
+//   conv32_down/conv/filters  [7,7,3,32] (HWIO)  -> conv32_down.conv.weight  [32,3,7,7] (OIHW)
+//   conv32_1/conv1/conv/bias                     -> conv32_1.conv1.conv.bias
+//   conv32_1/conv1/scale/weights | biases        -> conv32_1.conv1.scale.weight | bias
+//   fc [256,128] (x @ W)                         -> fc.weight [128,256] (F.linear, no bias)
+//
+// FaceRecognitionNet is trainable (conv, bias and the per-channel scale layers
+// are all parameters). fuse() returns FusedFaceRecognitionNet, the inference
+// fast path: each scale layer (a frozen BatchNorm) and the input normalisation
+// folded into the preceding conv's weight and bias.
+//
+// Quirks reproduced (they are what face-api computes):
+//  * "down" convs are 3x3 stride 2 with NO padding, the shortcut a 2x2/2 avg-pool;
+//  * in conv256_down / conv256_down_out the conv branch is one pixel smaller than
+//    the pooled shortcut and is zero-padded at the bottom/right;
+//  * the shortcut of a block that doubles the channels gets zero channels appended;
+//  * the head is a global mean then a 256x128 matmul, without normalisation.
+import * as path from 'path';
+import { ModelMismatchError, invalid } from '../errors';
+import { faceApiModelDir, readTfjsWeights } from '../io/tfjs';
+import { TfWeights } from '../models/tf-layers';
+import { Conv2d, Linear } from '../nn/layers';
+import { Module } from '../nn/module';
+import * as F from '../ops';
+import { Tensor, noGrad, ones, tensor, tidy, zeros } from '../tensor';
+
+/** Side of the square input the network was trained on. */
+export const RECOGNITION_INPUT_SIZE = 150;
+/** Length of the descriptor. */
+export const DESCRIPTOR_SIZE = 128;
+/** Per-channel RGB mean face-api subtracts before dividing by 255. */
+export const RECOGNITION_MEAN_RGB = [122.782, 117.001, 104.298];
+
+/** [name, input channels, output channels, downsampling block] after the 7x7 stem, in order. */
+export const RECOGNITION_BLOCKS: [string, number, number, boolean][] = [
+  ['conv32_1', 32, 32, false],
+  ['conv32_2', 32, 32, false],
+  ['conv32_3', 32, 32, false],
+  ['conv64_down', 32, 64, true],
+  ['conv64_1', 64, 64, false],
+  ['conv64_2', 64, 64, false],
+  ['conv64_3', 64, 64, false],
+  ['conv128_down', 64, 128, true],
+  ['conv128_1', 128, 128, false],
+  ['conv128_2', 128, 128, false],
+  ['conv256_down', 128, 256, true],
+  ['conv256_1', 256, 256, false],
+  ['conv256_2', 256, 256, false],
+  ['conv256_down_out', 256, 256, true],
+];
+
+/** Per-channel affine `x * weight + bias` (face-api's "scale layer": a BatchNorm folded at export). */
+export class Scale extends Module {
+  constructor(readonly channels: number) {
+    super();
+    this.registerParameter('weight', ones([channels]));
+    this.registerParameter('bias', zeros([channels]));
+  }
+  forward(x: Tensor): Tensor {
+    return tidy(() => {
+      const shape = [1, this.channels, 1, 1];
+      return F.add(F.mul(x, this.param('weight').view(shape)), this.param('bias').view(shape));
+    });
+  }
+  extraRepr(): string {
+    return `${this.channels}`;
+  }
+}
+
+/** face-api convLayer: conv (+bias) -> scale -> optional ReLU. Padding 1 ('same' for 3x3 stride 1) or 0 ('valid'). */
+export class ConvLayer extends Module {
+  readonly conv: Conv2d;
+  readonly scale: Scale;
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    readonly kernelSize: number,
+    readonly stride: number,
+    readonly relu: boolean,
+  ) {
+    super();
+    // stride 1: TF 'same' (symmetric for 3x3); stride 2: TF 'valid'
+    const padding = stride === 1 ? (kernelSize - 1) / 2 : 0;
+    this.conv = this.registerModule('conv', new Conv2d(inChannels, outChannels, kernelSize, { stride, padding }));
+    this.scale = this.registerModule('scale', new Scale(outChannels));
+  }
+  forward(x: Tensor): Tensor {
+    return tidy(() => {
+      const y = this.scale.forward(this.conv.forward(x));
+      return this.relu ? F.relu(y) : y;
+    });
+  }
+  /** conv weight and bias with the scale layer folded in (detached copies). */
+  fused(): { weight: Tensor; bias: Tensor } {
+    return noGrad(() =>
+      tidy(() => {
+        const s = this.scale.param('weight');
+        const weight = F.mul(this.conv.weight, s.view([-1, 1, 1, 1])).contiguous();
+        const bias = F.add(F.mul(this.conv.bias!, s), this.scale.param('bias')).contiguous();
+        return { weight, bias };
+      }),
+    );
+  }
+}
+
+/** Residual block: relu(conv2(conv1(x)) + shortcut(x)); "down" blocks use stride 2 and an avg-pool shortcut. */
+export class ResidualBlock extends Module {
+  readonly conv1: ConvLayer;
+  readonly conv2: ConvLayer;
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    readonly down: boolean,
+  ) {
+    super();
+    if (!down && inChannels !== outChannels) invalid('outChannels', `${inChannels} (a block that is not "down" keeps the channel count)`, outChannels);
+    if (down && outChannels !== inChannels && outChannels !== 2 * inChannels) invalid('outChannels', `${inChannels} or ${2 * inChannels}`, outChannels);
+    this.conv1 = this.registerModule('conv1', new ConvLayer(inChannels, outChannels, 3, down ? 2 : 1, true));
+    this.conv2 = this.registerModule('conv2', new ConvLayer(outChannels, outChannels, 3, 1, false));
+  }
+  forward(x: Tensor): Tensor {
+    return tidy(() => residualJoin(x, this.conv2.forward(this.conv1.forward(x)), this.down));
+  }
+  extraRepr(): string {
+    return `${this.inChannels} -> ${this.outChannels}${this.down ? ', down' : ''}`;
+  }
+}
+
+/** relu(branch + shortcut(x)) with face-api's padding quirks for "down" blocks. */
+function residualJoin(x: Tensor, branch: Tensor, down: boolean): Tensor {
+  if (!down) return F.relu(F.add(branch, x));
+  let sc = F.avgPool2d(x, 2, { stride: 2 });
+  let out = branch;
+  const dh = sc.shape[2] - out.shape[2];
+  const dw = sc.shape[3] - out.shape[3];
+  if (dh || dw) out = F.pad(out, [0, dw, 0, dh]); // zero column right, zero row bottom
+  const dc = out.shape[1] - sc.shape[1];
+  if (dc) sc = F.pad(sc, [0, 0, 0, 0, 0, dc]); // zero channels appended
+  return F.relu(F.add(sc, out));
+}
+
+function checkInput(x: unknown): asserts x is Tensor {
+  if (!(x instanceof Tensor) || x.ndim !== 4 || x.shape[1] !== 3) invalid('x', 'an N x 3 x H x W image batch (values 0..255)', x instanceof Tensor ? `shape [${x.shape}]` : x);
+  if (x.shape[2] < 64 || x.shape[3] < 64) invalid('x', 'images of at least 64 x 64 pixels (the network is built for 150 x 150)', `shape [${x.shape}]`);
+}
+
+/**
+ * The recognition network. forward(x): x is N x 3 x 150 x 150 RGB with values
+ * 0..255 (already padded to square and resized, see FaceModel); returns the
+ * N x 128 descriptors (not normalised; face-api compares them by Euclidean distance).
+ */
+export class FaceRecognitionNet extends Module {
+  readonly conv32_down: ConvLayer;
+  readonly blocks: [string, ResidualBlock][] = [];
+  readonly fc: Linear;
+
+  /** A randomly initialised network (scale layers = identity). Use load() for face-api's weights. */
+  constructor() {
+    super();
+    this.registerBuffer('mean', tensor(RECOGNITION_MEAN_RGB, { shape: [1, 3, 1, 1] }));
+    this.conv32_down = this.registerModule('conv32_down', new ConvLayer(3, 32, 7, 2, true));
+    for (const [name, cin, cout, down] of RECOGNITION_BLOCKS) this.blocks.push([name, this.registerModule(name, new ResidualBlock(cin, cout, down))]);
+    this.fc = this.registerModule('fc', new Linear(256, DESCRIPTOR_SIZE, { bias: false }));
+  }
+
+  /** face-api's faceRecognitionNet with its bundled weights (or another manifest of the same layout). */
+  static async load(manifest = path.join(faceApiModelDir(), 'face_recognition_model-weights_manifest.json')): Promise<FaceRecognitionNet> {
+    const w = new TfWeights(await readTfjsWeights(manifest), 'face_recognition_model');
+    const net = new FaceRecognitionNet();
+    const dict = new Map<string, Tensor>();
+    try {
+      for (const [name] of net.namedParameters()) dict.set(name, tfWeight(w, name));
+      net.loadStateDict(dict, { strict: false }); // 'mean' is a constant buffer, not in the manifest
+    } catch (e) {
+      net.dispose();
+      throw e;
+    } finally {
+      for (const t of dict.values()) t.dispose();
+    }
+    const extra = [...w.map.keys()].filter((k) => !dict.has(torchName(k)));
+    if (extra.length) {
+      net.dispose();
+      throw new ModelMismatchError(`face_recognition_model: unexpected weights ${extra.slice(0, 5).join(', ')}`);
+    }
+    return net.eval();
+  }
+
+  forward(x: Tensor): Tensor {
+    checkInput(x);
+    return tidy(() => {
+      let out = F.div(F.sub(x, this.buffer('mean')!), 255);
+      out = this.conv32_down.forward(out);
+      out = F.maxPool2d(out, 3, { stride: 2 });
+      for (const [, block] of this.blocks) out = block.forward(out);
+      return this.fc.forward(F.mean(out, [2, 3]));
+    });
+  }
+
+  /**
+   * The inference fast path: the same function with every scale layer and the
+   * input normalisation folded into the convolutions (fresh tensors; later
+   * changes to this network are not reflected).
+   */
+  fuse(options: { channelsLast?: boolean } = {}): FusedFaceRecognitionNet {
+    return new FusedFaceRecognitionNet(this, options);
+  }
+}
+
+/** TF manifest name of a torchface parameter name, and back. */
+export function tfName(torch: string): string {
+  if (torch === 'fc.weight') return 'fc';
+  return torch
+    .replace(/\.conv\.weight$/, '.conv.filters')
+    .replace(/\.scale\.weight$/, '.scale.weights')
+    .replace(/\.scale\.bias$/, '.scale.biases')
+    .replace(/\./g, '/');
+}
+export function torchName(tf: string): string {
+  if (tf === 'fc') return 'fc.weight';
+  return tf
+    .replace(/\/conv\/filters$/, '/conv/weight')
+    .replace(/\/scale\/weights$/, '/scale/weight')
+    .replace(/\/scale\/biases$/, '/scale/bias')
+    .replace(/\//g, '.');
+}
+
+function tfWeight(w: TfWeights, name: string): Tensor {
+  const tf = tfName(name);
+  if (name === 'fc.weight') return w.get(tf, 'fc');
+  return w.get(tf, name.endsWith('.conv.weight') ? 'conv' : 'vector');
+}
+
+/** A conv with the scale layer folded in: weight OIHW, bias; stride, padding, relu. */
+class FusedConv extends Module {
+  constructor(
+    weight: Tensor,
+    bias: Tensor,
+    readonly stride: number,
+    readonly padding: number,
+    readonly relu: boolean,
+  ) {
+    super();
+    this.registerParameter('weight', weight);
+    this.registerParameter('bias', bias);
+    this.requiresGrad_(false);
+  }
+  forward(x: Tensor): Tensor {
+    const y = F.conv2d(x, this.param('weight'), this.param('bias'), { stride: this.stride, padding: this.padding });
+    if (!this.relu) return y;
+    const r = F.relu(y);
+    y.dispose();
+    return r;
+  }
+  extraRepr(): string {
+    const [o, i, k] = this.param('weight').shape;
+    return `${i}, ${o}, kernelSize=${k}, stride=${this.stride}, padding=${this.padding}${this.relu ? ', relu' : ''}`;
+  }
+}
+
+class FusedBlock extends Module {
+  constructor(
+    readonly conv1: FusedConv,
+    readonly conv2: FusedConv,
+    readonly down: boolean,
+  ) {
+    super();
+    this.registerModule('conv1', conv1);
+    this.registerModule('conv2', conv2);
+  }
+  forward(x: Tensor): Tensor {
+    return tidy(() => residualJoin(x, this.conv2.forward(this.conv1.forward(x)), this.down));
+  }
+}
+
+/**
+ * Inference-only FaceRecognitionNet: parameters `conv32_down.weight/bias`,
+ * `conv32_1.conv1.weight/bias`, ..., `fc.weight` (all frozen). forward(x) takes the same
+ * N x 3 x 150 x 150 0..255 input (float; channels-last memory is fine and, with
+ * channelsLast weights, what oneDNN runs fastest) and returns N x 128.
+ */
+export class FusedFaceRecognitionNet extends Module {
+  private readonly stem: FusedConv;
+  private readonly blocks: FusedBlock[] = [];
+  private readonly fc: Linear;
+
+  constructor(net: FaceRecognitionNet, options: { channelsLast?: boolean } = {}) {
+    super();
+    // Input normalisation (x - mean) / 255 folded into the 7x7 stem conv. Exact up to
+    // rounding because that conv has no padding (no zero cells would need the mean).
+    const stem = noGrad(() =>
+      tidy(() => {
+        const { weight, bias } = net.conv32_down.fused();
+        const w = F.div(weight, 255);
+        const shift = F.sum(F.mul(w, net.buffer('mean')!.view([1, 3, 1, 1])), [1, 2, 3]);
+        return { weight: w.contiguous(), bias: F.sub(bias, shift).contiguous() };
+      }),
+    );
+    this.stem = this.registerModule('conv32_down', new FusedConv(stem.weight, stem.bias, 2, 0, true));
+    for (const [name, block] of net.blocks) {
+      const c1 = block.conv1.fused();
+      const c2 = block.conv2.fused();
+      const b = new FusedBlock(new FusedConv(c1.weight, c1.bias, block.conv1.stride, block.down ? 0 : 1, true), new FusedConv(c2.weight, c2.bias, 1, 1, false), block.down);
+      this.blocks.push(this.registerModule(name, b));
+    }
+    this.fc = this.registerModule('fc', new Linear(256, DESCRIPTOR_SIZE, { bias: false }));
+    noGrad(() => this.fc.weight.copy_(net.fc.weight));
+    this.requiresGrad_(false);
+    this.eval();
+    if (options.channelsLast) this.to({ channelsLast: true });
+  }
+
+  forward(x: Tensor): Tensor {
+    checkInput(x);
+    return tidy(() => {
+      let out = this.stem.forward(x);
+      out = F.maxPool2d(out, 3, { stride: 2 });
+      for (const b of this.blocks) out = b.forward(out);
+      return this.fc.forward(F.mean(out, [2, 3]));
+    });
+  }
+}
+
+/** Multiply-adds of one forward pass for an S x S input (convolutions, pools ignored). */
+export function recognitionMacs(size = RECOGNITION_INPUT_SIZE): number {
+  const out = (n: number, k: number, s: number, p: number) => Math.floor((n + 2 * p - k) / s) + 1;
+  let n = out(size, 7, 2, 0);
+  let macs = n * n * 32 * 3 * 49;
+  n = out(n, 3, 2, 0);
+  for (const [, cin, cout, down] of RECOGNITION_BLOCKS) {
+    const m = down ? out(n, 3, 2, 0) : n;
+    macs += m * m * cout * cin * 9 + m * m * cout * cout * 9;
+    n = down ? Math.floor(n / 2) : n;
+  }
+  return macs + 256 * DESCRIPTOR_SIZE;
+}
