@@ -1,0 +1,754 @@
+// Face recognition 1:K: a durable gallery of enrolled people. FaceGallery keeps
+// its records in a SQLite file and searches an in-memory tensor index;
+// PgVectorGallery (store-pgvector.ts) keeps both in PostgreSQL + pgvector. The
+// public behaviour (validation, embedding, thresholds, the verification head,
+// export/import, typed errors) lives here in GalleryBase, once; the two differ
+// only in their GalleryBackend.
+import * as path from 'path';
+import { z } from 'zod';
+import { ArgumentError, ModelMismatchError, FileFormatError, TorchfaceError, describe, invalid, parseOptions } from '../errors';
+import type { ImageInput } from '../image';
+import { encodeSafetensors, decodeSafetensors, packMetadata, unpackMetadata, toTypedArray, fromTypedArray } from '../io/safetensors';
+import { writeFileAtomic } from '../io/atomic';
+import * as fs from 'fs';
+import { EmbeddingIndex } from './index-search';
+import { PersonRow, SqliteStore, StoredModel } from './store-sqlite';
+
+// Errors ---------------------------------------------------------------------------
+
+/** enroll() of an id that is already enrolled, without `{ append: true }`. */
+export class DuplicateIdError extends TorchfaceError {
+  constructor(readonly id: string) {
+    super(`person '${id}' is already enrolled (pass { append: true } to add images to them)`);
+  }
+}
+
+/** A person id that is not in the gallery. */
+export class UnknownIdError extends TorchfaceError {
+  constructor(readonly id: string) {
+    super(`person '${id}' is not enrolled in this gallery`);
+  }
+}
+
+// The model, as the gallery sees it ----------------------------------------------------
+
+/**
+ * A verification head: the probability that two embeddings show the same
+ * person (lib/face/head.ts's VerificationHead has this shape).
+ */
+export interface GalleryHead {
+  predict(pairs: { a: Float32Array; b: Float32Array }[]): Float32Array | number[] | Promise<Float32Array | number[]>;
+  /** Decision threshold on the probability (default 0.5). */
+  threshold?: number;
+}
+
+/**
+ * What a gallery needs from a face model. FaceModel satisfies it; tests use
+ * small fakes. `name` + `weightsHash` identify the model: a gallery records
+ * them and refuses a different model (ModelMismatchError).
+ */
+export interface Embedder {
+  readonly name: string;
+  readonly weightsHash: string;
+  /** Embedding length. */
+  readonly dim: number;
+  /** Default Euclidean distance threshold for "same person". */
+  readonly threshold?: number;
+  readonly device?: string;
+  embedBatch(inputs: ImageInput[], options: { detect: boolean }): Promise<Float32Array[]>;
+  readonly head?: GalleryHead | null;
+}
+
+export interface ModelIdentity {
+  name: string;
+  hash: string;
+  dim: number;
+}
+
+/** Euclidean distance threshold used when neither the options nor the model give one (face-api's 0.6). */
+export const DEFAULT_THRESHOLD = 0.6;
+
+/** The identity of a model: `{ name, hash, dim }` (accepts `identity`, `weightsHash` or `hash`). */
+export function modelIdentity(model: unknown): ModelIdentity {
+  const m = model as Record<string, unknown> & { identity?: Record<string, unknown> };
+  if (!m || typeof m !== 'object' || typeof m.embedBatch !== 'function') invalid('options.model', 'a face model (with embedBatch, name, weightsHash and dim)', model);
+  const id = m.identity && typeof m.identity === 'object' ? m.identity : m;
+  const name = id.name ?? m.name;
+  const hash = id.weightsHash ?? id.hash ?? m.weightsHash ?? m.hash;
+  const dim = m.dim ?? id.dim;
+  if (typeof name !== 'string' || !name) invalid('options.model.name', 'a non-empty string', name);
+  if (typeof hash !== 'string' || !hash) invalid('options.model.weightsHash', 'a non-empty string (hash of the weights)', hash);
+  if (!Number.isInteger(dim) || (dim as number) <= 0) invalid('options.model.dim', 'a positive integer', dim);
+  return { name, hash, dim: dim as number };
+}
+
+function sameModel(a: ModelIdentity, b: ModelIdentity): boolean {
+  return a.name === b.name && a.hash === b.hash && a.dim === b.dim;
+}
+function showModel(m: ModelIdentity): string {
+  return `${m.name} (weights ${m.hash.slice(0, 16)}, ${m.dim}-d)`;
+}
+
+// Records and results --------------------------------------------------------------
+
+export interface Person {
+  id: string;
+  metadata: Record<string, unknown>;
+  /** Number of embeddings (enrolled images). */
+  embeddings: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Candidate {
+  id: string;
+  /** Euclidean distance to the person's closest enrolled embedding. */
+  distance: number;
+}
+
+export interface IdentifyResult {
+  /** The recognised person, or null ("not recognized"). */
+  id: string | null;
+  /** Distance to the closest person (Infinity for an empty gallery). */
+  distance: number;
+  threshold: number;
+  candidates: Candidate[];
+  /** The verification head's probability for the best candidate, when the model has a head. */
+  probability?: number;
+}
+
+export interface VerifyResult {
+  id: string;
+  same: boolean;
+  distance: number;
+  threshold: number;
+  probability?: number;
+}
+
+export interface GalleryJson {
+  format: 'torchface-gallery';
+  version: 1;
+  model: ModelIdentity | null;
+  people: { id: string; metadata: Record<string, unknown>; createdAt?: string; embeddings: number[][] }[];
+}
+
+/** What a backend stores per person when importing / enrolling. */
+export interface PersonData {
+  id: string;
+  metadata: Record<string, unknown>;
+  createdAt?: string;
+  embeddings: Float32Array[];
+}
+
+/** The storage + search half of a gallery. */
+export interface GalleryBackend {
+  readModel(): Promise<ModelIdentity | null>;
+  writeModel(m: ModelIdentity): Promise<void>;
+  /** Adds embeddings; creates the person unless they exist. Atomic. Throws DuplicateIdError when they exist and !append. */
+  enroll(id: string, metadata: Record<string, unknown> | undefined, vectors: Float32Array[], append: boolean): Promise<void>;
+  /** Inserts many people in one transaction; replace: clear first. Throws DuplicateIdError (nothing written) on a clash unless append. */
+  importPeople(people: PersonData[], replace: boolean, append: boolean): Promise<void>;
+  remove(id: string): Promise<boolean>;
+  list(): Promise<Person[]>;
+  get(id: string): Promise<Person | null>;
+  embeddingsOf(id: string): Promise<Float32Array[] | null>;
+  all(): Promise<PersonData[]>;
+  search(queries: Float32Array[], k: number): Promise<Candidate[][]>;
+  counts(): Promise<{ people: number; embeddings: number }>;
+  close(): Promise<void>;
+}
+
+// Options ----------------------------------------------------------------------------
+
+const ID_RE = /^[^\u0000-\u001f\u007f]{1,256}$/;
+export function checkId(id: unknown, parameter = 'id'): string {
+  if (typeof id !== 'string' || !ID_RE.test(id) || id.trim() !== id) invalid(parameter, 'a person id: 1 to 256 characters, no control characters or surrounding spaces', id);
+  return id;
+}
+
+const metadataSchema = z.record(z.unknown()).refine((m) => JSON.stringify(m).length <= 65536, { message: 'Expected metadata of at most 64 KiB as JSON' });
+const enrollOptions = z.object({ metadata: metadataSchema.optional(), append: z.boolean().default(false), detect: z.boolean().default(true) }).strict();
+const identifyOptions = z.object({ k: z.number().int().min(1).max(1000).default(5), threshold: z.number().positive().optional(), detect: z.boolean().default(true) }).strict();
+const verifyOptions = z.object({ threshold: z.number().positive().optional(), detect: z.boolean().default(true) }).strict();
+const importOptions = z.object({ replace: z.boolean().default(false), append: z.boolean().default(false), force: z.boolean().default(false) }).strict();
+export const galleryOptions = z
+  .object({
+    model: z.unknown().optional(),
+    threshold: z.number().positive().optional(),
+    /** Use the model's verification head (when it has one) to confirm identify/verify matches. Default true. */
+    useHead: z.boolean().default(true),
+    head: z.unknown().optional(),
+  })
+  .passthrough();
+
+export type EnrollOptions = z.input<typeof enrollOptions>;
+export type IdentifyOptions = z.input<typeof identifyOptions>;
+export type VerifyOptions = z.input<typeof verifyOptions>;
+export type ImportOptions = z.input<typeof importOptions>;
+export interface GalleryOptions {
+  /** The face model (required to enroll / identify / verify images; optional to list, remove, export). */
+  model?: Embedder;
+  /** Euclidean distance threshold; default: the model's threshold, else 0.6. */
+  threshold?: number;
+  useHead?: boolean;
+  /** A verification head to use instead of model.head. */
+  head?: GalleryHead;
+}
+
+function asInputs(inputs: ImageInput | ImageInput[], parameter: string): ImageInput[] {
+  const list = Array.isArray(inputs) ? inputs : [inputs];
+  if (list.length === 0) invalid(parameter, 'at least one image', inputs);
+  if (list.length > 1000) invalid(parameter, 'at most 1000 images per call', `${list.length} images`);
+  return list;
+}
+
+function headOf(model: Embedder | undefined, explicit: unknown): GalleryHead | null {
+  const h = (explicit ?? model?.head ?? null) as Record<string, unknown> | null;
+  if (!h) return null;
+  if (typeof h.predict === 'function') return h as unknown as GalleryHead;
+  if (explicit !== undefined) invalid('options.head', 'a verification head with predict([{ a, b }])', explicit);
+  return null; // a model head of another shape: not used
+}
+
+// The gallery ------------------------------------------------------------------------
+
+export abstract class GalleryBase {
+  protected model: Embedder | undefined;
+  protected identity: ModelIdentity | null = null;
+  protected head: GalleryHead | null = null;
+  protected thresholdOverride: number | undefined;
+  protected closed = false;
+
+  protected constructor(protected backend: GalleryBackend) {}
+
+  /** Checks / records the model identity. */
+  protected async init(options: GalleryOptions): Promise<void> {
+    const o = parseOptions(galleryOptions, options);
+    this.thresholdOverride = o.threshold;
+    const model = o.model as Embedder | undefined;
+    const stored = await this.backend.readModel();
+    if (model !== undefined) {
+      const mine = modelIdentity(model);
+      if (stored && !sameModel(stored, mine)) {
+        throw new ModelMismatchError(`this gallery was enrolled with ${showModel(stored)}; it cannot be used with ${showModel(mine)}: embeddings of different models are not comparable (re-enroll into a new gallery)`);
+      }
+      if (!stored) await this.backend.writeModel(mine);
+      this.model = model;
+      this.identity = mine;
+    } else {
+      this.identity = stored;
+    }
+    this.head = o.useHead ? headOf(model, o.head) : null;
+  }
+
+  /** Model identity recorded with the gallery (null for a new gallery opened without a model). */
+  get modelIdentity(): ModelIdentity | null {
+    return this.identity;
+  }
+  /** Embedding length, once known. */
+  get dim(): number | null {
+    return this.identity?.dim ?? null;
+  }
+  /** Default Euclidean distance threshold. */
+  get threshold(): number {
+    return this.thresholdOverride ?? this.model?.threshold ?? DEFAULT_THRESHOLD;
+  }
+
+  protected requireModel(what: string): Embedder {
+    this.checkOpen();
+    if (!this.model) throw new ArgumentError('options.model', `a face model to ${what} (FaceGallery.open(path, { model }))`, undefined);
+    return this.model;
+  }
+  protected checkOpen(): void {
+    if (this.closed) throw new TorchfaceError('the gallery is closed');
+  }
+
+  protected checkVectors(vectors: Float32Array[], parameter: string): Float32Array[] {
+    const dim = this.identity?.dim;
+    vectors.forEach((v, i) => {
+      if (!(v instanceof Float32Array)) invalid(`${parameter}[${i}]`, 'a Float32Array', v);
+      if (dim !== undefined && v.length !== dim) throw new ModelMismatchError(`${parameter}[${i}] has ${v.length} values; this gallery holds ${dim}-d embeddings of ${this.identity ? showModel(this.identity) : 'its model'}`);
+      for (let j = 0; j < v.length; j++) if (!Number.isFinite(v[j])) invalid(`${parameter}[${i}]`, 'finite values', v[j]);
+    });
+    return vectors;
+  }
+
+  protected async embed(inputs: ImageInput[], detect: boolean, parameter: string): Promise<Float32Array[]> {
+    const model = this.requireModel('embed images');
+    const out = await model.embedBatch(inputs, { detect });
+    if (!Array.isArray(out) || out.length !== inputs.length) throw new TorchfaceError(`the model returned ${describe(out)} for ${inputs.length} images`);
+    return this.checkVectors(out, parameter);
+  }
+
+  /**
+   * Enrolls a person from one or more photos (one is enough). By default each
+   * photo's largest face is detected and aligned (`detect: false` for face
+   * crops). An id that is already enrolled is a DuplicateIdError unless
+   * `append: true`, which adds the images to that person (and replaces the
+   * metadata when given). Nothing is written when any image fails
+   * (NoFaceError, ImageError). Returns the person.
+   */
+  async enroll(id: string, inputs: ImageInput | ImageInput[], options: EnrollOptions = {}): Promise<Person> {
+    checkId(id);
+    const o = parseOptions(enrollOptions, options);
+    const list = asInputs(inputs, 'inputs');
+    this.requireModel('enroll images');
+    // Fail fast on a duplicate before paying for the embeddings (checked again atomically on write).
+    if (!o.append && (await this.backend.get(id))) throw new DuplicateIdError(id);
+    const vectors = await this.embed(list, o.detect, 'embeddings');
+    await this.backend.enroll(id, o.metadata, vectors, o.append);
+    return (await this.backend.get(id))!;
+  }
+
+  /** Enrolls precomputed embeddings (same rules as enroll). */
+  async enrollEmbeddings(id: string, embeddings: Float32Array | Float32Array[], options: Omit<EnrollOptions, 'detect'> = {}): Promise<Person> {
+    this.checkOpen();
+    checkId(id);
+    const o = parseOptions(enrollOptions, options);
+    const vectors = this.checkVectors(Array.isArray(embeddings) ? embeddings : [embeddings], 'embeddings');
+    if (vectors.length === 0) invalid('embeddings', 'at least one embedding', embeddings);
+    if (!this.identity) {
+      // A gallery without a model learns its dimension from the first embeddings.
+      this.identity = { name: 'embeddings', hash: 'none', dim: vectors[0].length };
+      this.checkVectors(vectors, 'embeddings');
+      await this.backend.writeModel(this.identity);
+    }
+    await this.backend.enroll(id, o.metadata, vectors, o.append);
+    return (await this.backend.get(id))!;
+  }
+
+  /**
+   * Who is this? The k closest people (each by their closest embedding). `id`
+   * is null ("not recognized") when the best distance is above the threshold,
+   * or when the verification head says the faces differ.
+   */
+  async identify(input: ImageInput, options: IdentifyOptions = {}): Promise<IdentifyResult> {
+    const o = parseOptions(identifyOptions, options);
+    const [q] = await this.embed(asInputs(input, 'input').slice(0, 1), o.detect, 'query');
+    return (await this.decide([q], o.k, o.threshold))[0];
+  }
+
+  /** identify() for several images, searched together (one matrix product). */
+  async identifyBatch(inputs: ImageInput[], options: IdentifyOptions = {}): Promise<IdentifyResult[]> {
+    const o = parseOptions(identifyOptions, options);
+    const qs = await this.embed(asInputs(inputs, 'inputs'), o.detect, 'queries');
+    return this.decide(qs, o.k, o.threshold);
+  }
+
+  /** identify() for precomputed embeddings. */
+  async identifyEmbeddings(queries: Float32Array[], options: Omit<IdentifyOptions, 'detect'> = {}): Promise<IdentifyResult[]> {
+    this.checkOpen();
+    const o = parseOptions(identifyOptions, options);
+    return this.decide(this.checkVectors(queries, 'queries'), o.k, o.threshold);
+  }
+
+  protected async decide(queries: Float32Array[], k: number, threshold = this.threshold): Promise<IdentifyResult[]> {
+    const found = await this.backend.search(queries, k);
+    const out: IdentifyResult[] = [];
+    for (let i = 0; i < queries.length; i++) {
+      const candidates = found[i];
+      const best = candidates[0];
+      const r: IdentifyResult = { id: null, distance: best ? best.distance : Infinity, threshold, candidates };
+      if (best && best.distance <= threshold) {
+        r.id = best.id;
+        if (this.head) {
+          const p = await this.headProbability(queries[i], best.id);
+          r.probability = p;
+          if (p < (this.head.threshold ?? 0.5)) r.id = null;
+        }
+      }
+      out.push(r);
+    }
+    return out;
+  }
+
+  private async headProbability(q: Float32Array, id: string): Promise<number> {
+    const embs = (await this.backend.embeddingsOf(id)) ?? [];
+    if (embs.length === 0) return 0;
+    const ps = await this.head!.predict(embs.map((b) => ({ a: q, b })));
+    return Math.max(...Array.from(ps));
+  }
+
+  /** 1:1: is this the claimed person? UnknownIdError when the id is not enrolled. */
+  async verify(input: ImageInput, claimedId: string, options: VerifyOptions = {}): Promise<VerifyResult> {
+    checkId(claimedId, 'claimedId');
+    const o = parseOptions(verifyOptions, options);
+    this.requireModel('verify images');
+    const embs = await this.backend.embeddingsOf(claimedId);
+    if (!embs) throw new UnknownIdError(claimedId);
+    const [q] = await this.embed(asInputs(input, 'input').slice(0, 1), o.detect, 'query');
+    return this.verifyAgainst(q, claimedId, embs, o.threshold ?? this.threshold);
+  }
+
+  /** verify() for a precomputed embedding. */
+  async verifyEmbedding(query: Float32Array, claimedId: string, options: Omit<VerifyOptions, 'detect'> = {}): Promise<VerifyResult> {
+    this.checkOpen();
+    checkId(claimedId, 'claimedId');
+    const o = parseOptions(verifyOptions, options);
+    const [q] = this.checkVectors([query], 'query');
+    const embs = await this.backend.embeddingsOf(claimedId);
+    if (!embs) throw new UnknownIdError(claimedId);
+    return this.verifyAgainst(q, claimedId, embs, o.threshold ?? this.threshold);
+  }
+
+  private async verifyAgainst(q: Float32Array, id: string, embs: Float32Array[], threshold: number): Promise<VerifyResult> {
+    let distance = Infinity;
+    for (const e of embs) distance = Math.min(distance, euclidean(q, e));
+    const r: VerifyResult = { id, same: distance <= threshold, distance, threshold };
+    if (this.head && r.same) {
+      r.probability = await this.headProbability(q, id);
+      r.same = r.probability >= (this.head.threshold ?? 0.5);
+    }
+    return r;
+  }
+
+  /** Removes a person and their embeddings. UnknownIdError when not enrolled. */
+  async remove(id: string): Promise<void> {
+    this.checkOpen();
+    checkId(id);
+    if (!(await this.backend.remove(id))) throw new UnknownIdError(id);
+  }
+
+  /** Every enrolled person, by id. */
+  async list(): Promise<Person[]> {
+    this.checkOpen();
+    return this.backend.list();
+  }
+
+  /** One person, or null when not enrolled. */
+  async get(id: string): Promise<Person | null> {
+    this.checkOpen();
+    checkId(id);
+    return this.backend.get(id);
+  }
+
+  async has(id: string): Promise<boolean> {
+    return (await this.get(id)) !== null;
+  }
+
+  /** Number of people and embeddings. */
+  async counts(): Promise<{ people: number; embeddings: number }> {
+    this.checkOpen();
+    return this.backend.counts();
+  }
+
+  /** The enrolled embeddings of one person (copies), or null. */
+  async embeddingsOf(id: string): Promise<Float32Array[] | null> {
+    this.checkOpen();
+    checkId(id);
+    return this.backend.embeddingsOf(id);
+  }
+
+  /**
+   * Everything in the gallery: `{ format: 'json' }` (default) gives a
+   * GalleryJson object, `{ format: 'safetensors' }` the bytes of a safetensors
+   * file (tensor `embeddings` [N, dim] float32 and `person` int32 [N]; people,
+   * metadata and the model identity in the header metadata).
+   */
+  async export(options?: { format?: 'json' }): Promise<GalleryJson>;
+  async export(options: { format: 'safetensors' }): Promise<Uint8Array>;
+  async export(options: { format?: 'json' | 'safetensors' } = {}): Promise<GalleryJson | Uint8Array> {
+    this.checkOpen();
+    const format = options.format ?? 'json';
+    if (format !== 'json' && format !== 'safetensors') invalid('options.format', "'json' or 'safetensors'", format);
+    const people = await this.backend.all();
+    if (format === 'json') {
+      return {
+        format: 'torchface-gallery',
+        version: 1,
+        model: this.identity,
+        people: people.map((p) => ({ id: p.id, metadata: p.metadata, createdAt: p.createdAt, embeddings: p.embeddings.map((e) => Array.from(e)) })),
+      };
+    }
+    const dim = this.identity?.dim ?? 0;
+    const n = people.reduce((s, p) => s + p.embeddings.length, 0);
+    const flat = new Float32Array(n * dim);
+    const owner = new Int32Array(n);
+    let r = 0;
+    people.forEach((p, i) => {
+      for (const e of p.embeddings) {
+        flat.set(e, r * dim);
+        owner[r++] = i;
+      }
+    });
+    return encodeSafetensors(
+      { embeddings: fromTypedArray('float32', [n, dim], flat), person: fromTypedArray('int32', [n], owner) },
+      packMetadata({ format: 'torchface-gallery', version: 1, model: this.identity, people: people.map((p) => ({ id: p.id, metadata: p.metadata, createdAt: p.createdAt })) }),
+    );
+  }
+
+  /** Writes export() to a file atomically: `.json` as JSON, anything else as safetensors. */
+  async exportFile(file: string): Promise<void> {
+    const json = path.extname(file).toLowerCase() === '.json';
+    const data = json ? JSON.stringify(await this.export({ format: 'json' })) : await this.export({ format: 'safetensors' });
+    await writeFileAtomic(file, data);
+  }
+
+  /**
+   * Adds the people of an export (GalleryJson, its JSON text, or safetensors
+   * bytes) in one transaction. A different model is a ModelMismatchError
+   * (unless force); an id already enrolled is a DuplicateIdError unless
+   * `append` (add the embeddings) or `replace` (empty the gallery first).
+   * Returns the number of people imported.
+   */
+  async import(data: GalleryJson | string | Uint8Array, options: ImportOptions = {}): Promise<number> {
+    this.checkOpen();
+    const o = parseOptions(importOptions, options);
+    const { model, people } = parseExport(data);
+    if (model && this.identity && !sameModel(model, this.identity) && !o.force) {
+      throw new ModelMismatchError(`the export was made with ${showModel(model)}; this gallery holds ${showModel(this.identity)}`);
+    }
+    const dim = this.identity?.dim ?? model?.dim ?? people[0]?.embeddings[0]?.length;
+    for (const p of people) {
+      checkId(p.id, 'people[].id');
+      for (const e of p.embeddings) {
+        if (e.length !== dim) throw new ModelMismatchError(`the export holds ${e.length}-d embeddings for '${p.id}'; this gallery holds ${dim}-d embeddings`);
+        for (let j = 0; j < e.length; j++) if (!Number.isFinite(e[j])) throw new FileFormatError(`the export holds a non-finite value in '${p.id}'`);
+      }
+    }
+    if (!this.identity && dim !== undefined) {
+      this.identity = model ?? { name: 'embeddings', hash: 'none', dim };
+      await this.backend.writeModel(this.identity);
+    }
+    await this.backend.importPeople(people, o.replace, o.append);
+    return people.length;
+  }
+
+  /** import() from a file written by exportFile() (JSON or safetensors). */
+  async importFile(file: string, options: ImportOptions = {}): Promise<number> {
+    const bytes = await fs.promises.readFile(file);
+    return this.import(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), options);
+  }
+
+  /** Closes the store and frees the index. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.backend.close();
+  }
+}
+
+export function euclidean(a: Float32Array, b: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = a[i] - b[i];
+    s += d * d;
+  }
+  return Math.sqrt(s);
+}
+
+const jsonExport = z.object({
+  format: z.literal('torchface-gallery'),
+  version: z.literal(1),
+  model: z.object({ name: z.string(), hash: z.string(), dim: z.number().int().positive() }).nullable(),
+  people: z.array(z.object({ id: z.string(), metadata: z.record(z.unknown()).default({}), createdAt: z.string().optional(), embeddings: z.array(z.array(z.number())) })),
+});
+
+function parseExport(data: GalleryJson | string | Uint8Array): { model: ModelIdentity | null; people: PersonData[] } {
+  if (data instanceof Uint8Array && data[0] !== 0x7b) {
+    let dec;
+    try {
+      dec = decodeSafetensors(data);
+    } catch (e) {
+      throw new FileFormatError(`not a gallery export: ${(e as Error).message}`);
+    }
+    const meta = unpackMetadata(dec.metadata ?? {});
+    const embT = dec.tensors.get('embeddings');
+    const ownT = dec.tensors.get('person');
+    if (meta.format !== 'torchface-gallery' || !embT || !ownT || embT.dtype !== 'float32' || ownT.dtype !== 'int32' || embT.shape.length !== 2) {
+      throw new FileFormatError('not a torchface gallery export (expected tensors embeddings float32 [N, dim] and person int32 [N] and format metadata)');
+    }
+    const list = meta.people as { id: string; metadata?: Record<string, unknown>; createdAt?: string }[];
+    if (!Array.isArray(list)) throw new FileFormatError('gallery export: people metadata missing');
+    const [n, dim] = embT.shape;
+    const flat = toTypedArray(embT as typeof embT & { dtype: 'float32' });
+    const own = toTypedArray(ownT as typeof ownT & { dtype: 'int32' });
+    if (own.length !== n) throw new FileFormatError('gallery export: person has a different length than embeddings');
+    const people: PersonData[] = list.map((p) => ({ id: p.id, metadata: p.metadata ?? {}, createdAt: p.createdAt, embeddings: [] }));
+    for (let r = 0; r < n; r++) {
+      const p = people[own[r]];
+      if (!p) throw new FileFormatError(`gallery export: row ${r} belongs to person ${own[r]}, which is not listed`);
+      p.embeddings.push(flat.slice(r * dim, (r + 1) * dim));
+    }
+    return { model: (meta.model as ModelIdentity | null) ?? null, people };
+  }
+  let obj: unknown = data;
+  if (typeof data === 'string' || data instanceof Uint8Array) {
+    try {
+      obj = JSON.parse(typeof data === 'string' ? data : Buffer.from(data).toString('utf8'));
+    } catch (e) {
+      throw new FileFormatError(`not a gallery export: ${(e as Error).message}`);
+    }
+  }
+  const r = jsonExport.safeParse(obj);
+  if (!r.success) throw new FileFormatError(`not a torchface gallery export: ${r.error.issues[0].path.join('.')}: ${r.error.issues[0].message}`);
+  return {
+    model: r.data.model,
+    people: r.data.people.map((p) => ({ id: p.id, metadata: p.metadata, createdAt: p.createdAt, embeddings: p.embeddings.map((e) => Float32Array.from(e)) })),
+  };
+}
+
+// FaceGallery: SQLite + in-memory index ----------------------------------------------------
+
+class SqliteBackend implements GalleryBackend {
+  index: EmbeddingIndex | null = null;
+  constructor(
+    readonly store: SqliteStore,
+    readonly device: string,
+  ) {}
+
+  private ensureIndex(dim: number): EmbeddingIndex {
+    if (!this.index) this.index = new EmbeddingIndex(dim, this.device as 'cpu');
+    return this.index;
+  }
+
+  /** Loads every stored embedding into the index. */
+  load(dim: number): void {
+    const index = this.ensureIndex(dim);
+    index.reserve(this.store.counts().embeddings);
+    const CHUNK = 8192;
+    let ids: string[] = [];
+    let keys: number[] = [];
+    let flat = new Float32Array(CHUNK * dim);
+    for (const r of this.store.iterateEmbeddings(dim)) {
+      flat.set(r.vector, ids.length * dim);
+      ids.push(r.id);
+      keys.push(r.key);
+      if (ids.length === CHUNK) {
+        index.addRows(ids, flat, keys);
+        ids = [];
+        keys = [];
+        flat = new Float32Array(CHUNK * dim);
+      }
+    }
+    index.addRows(ids, flat.subarray(0, ids.length * dim), keys);
+  }
+
+  async readModel(): Promise<ModelIdentity | null> {
+    return this.store.readModel();
+  }
+  async writeModel(m: ModelIdentity): Promise<void> {
+    this.store.writeModel(m as StoredModel);
+    if (!this.index) this.load(m.dim);
+  }
+
+  async enroll(id: string, metadata: Record<string, unknown> | undefined, vectors: Float32Array[], append: boolean): Promise<void> {
+    const index = this.ensureIndex(vectors[0].length);
+    const now = new Date().toISOString();
+    const keys = this.store.transaction(() => {
+      if (!append && this.store.has(id)) throw new DuplicateIdError(id);
+      return this.store.insert(id, metadata, vectors, now);
+    });
+    try {
+      index.add(id, vectors, keys);
+    } catch (e) {
+      // Keep store and index in step: undo the committed rows.
+      this.store.transaction(() => {
+        const del = this.store.db.prepare('DELETE FROM embeddings WHERE key = ?');
+        for (const k of keys) del.run(k);
+        this.store.db.prepare('DELETE FROM people WHERE id = ? AND NOT EXISTS (SELECT 1 FROM embeddings WHERE person_id = ?)').run(id, id);
+      });
+      throw e;
+    }
+  }
+
+  async importPeople(people: PersonData[], replace: boolean, append: boolean): Promise<void> {
+    const seen = new Set<string>();
+    for (const p of people) {
+      if (seen.has(p.id) && !append) throw new DuplicateIdError(p.id);
+      seen.add(p.id);
+    }
+    const added = this.store.transaction(() => {
+      if (replace) this.store.clear();
+      const out: { id: string; vectors: Float32Array[]; keys: number[] }[] = [];
+      for (const p of people) {
+        if (!append && this.store.has(p.id)) throw new DuplicateIdError(p.id);
+        const now = new Date().toISOString();
+        out.push({ id: p.id, vectors: p.embeddings, keys: this.store.insert(p.id, p.metadata, p.embeddings, p.createdAt ?? now) });
+      }
+      return out;
+    });
+    if (replace) {
+      this.index?.dispose();
+      this.index = null;
+      this.load(this.store.readModel()?.dim ?? people[0]?.embeddings[0]?.length ?? 1);
+      return;
+    }
+    const dim = people.find((p) => p.embeddings.length)?.embeddings[0].length;
+    if (dim === undefined) return;
+    const index = this.ensureIndex(dim);
+    for (const a of added) index.add(a.id, a.vectors, a.keys);
+  }
+
+  async remove(id: string): Promise<boolean> {
+    const gone = this.store.transaction(() => this.store.remove(id));
+    if (gone) this.index?.remove(id);
+    return gone;
+  }
+  async list(): Promise<Person[]> {
+    return this.store.list();
+  }
+  async get(id: string): Promise<Person | null> {
+    return this.store.get(id);
+  }
+  async embeddingsOf(id: string): Promise<Float32Array[] | null> {
+    if (this.index?.has(id)) return this.index.embeddingsOf(id);
+    return this.store.has(id) ? [] : null;
+  }
+  async all(): Promise<PersonData[]> {
+    const dim = this.store.readModel()?.dim;
+    const people = new Map<string, PersonData>();
+    for (const p of this.store.list()) people.set(p.id, { id: p.id, metadata: p.metadata, createdAt: p.createdAt, embeddings: [] });
+    if (dim) for (const r of this.store.iterateEmbeddings(dim)) people.get(r.id)?.embeddings.push(r.vector);
+    return [...people.values()];
+  }
+  async search(queries: Float32Array[], k: number): Promise<Candidate[][]> {
+    if (!this.index) return queries.map(() => []);
+    return this.index.search(queries, k).map((r) => r.map(({ id, distance }) => ({ id, distance })));
+  }
+  async counts(): Promise<{ people: number; embeddings: number }> {
+    return this.store.counts();
+  }
+  async close(): Promise<void> {
+    this.index?.dispose();
+    this.index = null;
+    this.store.close();
+  }
+}
+
+/**
+ * The embedded gallery: a SQLite file (WAL, one transaction per write) plus
+ * an in-memory tensor index on the model's device, kept in step.
+ */
+export class FaceGallery extends GalleryBase {
+  private constructor(
+    private readonly sqlite: SqliteBackend,
+    readonly path: string,
+  ) {
+    super(sqlite);
+  }
+
+  /** Opens (or creates) a gallery file; ':memory:' for a gallery that lives only in this process. */
+  static async open(file: string, options: GalleryOptions = {}): Promise<FaceGallery> {
+    if (typeof file !== 'string' || file.length === 0) invalid('path', "a file path or ':memory:'", file);
+    const device = String((options.model as { device?: string } | undefined)?.device ?? 'cpu');
+    const store = new SqliteStore(file);
+    const g = new FaceGallery(new SqliteBackend(store, device), file);
+    try {
+      await g.init(options);
+      const dim = g.identity?.dim;
+      if (dim && !g.sqlite.index) g.sqlite.load(dim);
+    } catch (e) {
+      store.close();
+      throw e;
+    }
+    return g;
+  }
+
+  /** The in-memory index (for benchmarks and bulk loads). */
+  get index(): EmbeddingIndex | null {
+    return this.sqlite.index;
+  }
+}
+
+export type { PersonRow };

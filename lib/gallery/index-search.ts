@@ -1,0 +1,349 @@
+// Exact nearest-neighbour search over enrolled embeddings, held in memory as
+// one contiguous [capacity, dim] float32 tensor on the model's device (grown
+// in chunks), with the squared norms of the rows beside it. A search is a
+// matrix product, d^2 = ||q||^2 - 2 q.E^T + ||e||^2 (one addmm per block of
+// rows), then topk; candidates are aggregated per person (a person's distance
+// is the minimum over their embeddings) and the final distances are recomputed
+// exactly from the stored rows.
+import { ArgumentError, invalid } from '../errors';
+import { callOp, copy_, narrow, topk, indexSelect } from '../ops';
+import { Device, Tensor, full, tensor, zeros, dispose } from '../tensor';
+
+/** Rows searched per addmm + topk: bounds the temporary distance matrix to m x BLOCK floats. */
+export const SEARCH_BLOCK = 262144;
+const MIN_CAPACITY = 1024;
+
+export interface Neighbour {
+  /** The person's id. */
+  id: string;
+  /** Euclidean distance from the query to the person's nearest embedding. */
+  distance: number;
+  /** The store key of that nearest embedding. */
+  key: number;
+}
+
+function rowsToFloat32(rows: readonly Float32Array[] | Float32Array, dim: number): Float32Array {
+  if (rows instanceof Float32Array) {
+    if (rows.length % dim !== 0) invalid('embeddings', `a multiple of ${dim} values`, rows.length);
+    return rows;
+  }
+  const out = new Float32Array(rows.length * dim);
+  rows.forEach((r, i) => {
+    if (!(r instanceof Float32Array) || r.length !== dim) invalid(`embeddings[${i}]`, `a Float32Array of length ${dim}`, r);
+    out.set(r, i * dim);
+  });
+  return out;
+}
+
+/**
+ * The in-memory index. Rows are identified by a numeric key (the store's row
+ * id) and belong to a person id. Removing swaps the last row into the hole, so
+ * rows [0, size) are always the live ones.
+ */
+export class EmbeddingIndex {
+  private E: Tensor | null = null;
+  /** Squared norms; +Infinity for unused rows so that they never win a topk. */
+  private sq: Tensor | null = null;
+  private capacity = 0;
+  private count = 0;
+  private owner = new Int32Array(0);
+  private keys = new Float64Array(0);
+  private personIds: (string | undefined)[] = [];
+  private personNumber = new Map<string, number>();
+  private slotsOf = new Map<number, number[]>();
+  private freeNumbers: number[] = [];
+
+  constructor(
+    readonly dim: number,
+    readonly device: Device = 'cpu',
+  ) {
+    if (!Number.isInteger(dim) || dim <= 0) invalid('dim', 'a positive integer', dim);
+  }
+
+  /** Number of embeddings. */
+  get size(): number {
+    return this.count;
+  }
+  /** Number of people with at least one embedding. */
+  get people(): number {
+    return this.slotsOf.size;
+  }
+  /** Bytes held by the tensors (capacity, not size). */
+  get bytes(): number {
+    return this.capacity * (this.dim + 1) * 4;
+  }
+  has(id: string): boolean {
+    return this.personNumber.has(id);
+  }
+  countOf(id: string): number {
+    const n = this.personNumber.get(id);
+    return n === undefined ? 0 : this.slotsOf.get(n)!.length;
+  }
+
+  /** Makes room for `total` rows without further growth. */
+  reserve(total: number): void {
+    if (total <= this.capacity) return;
+    let cap: number;
+    if (total <= SEARCH_BLOCK) {
+      cap = MIN_CAPACITY;
+      while (cap < total) cap *= 2;
+    } else {
+      cap = Math.ceil(total / SEARCH_BLOCK) * SEARCH_BLOCK;
+    }
+    const E = zeros([cap, this.dim], { device: this.device });
+    const sq = full([cap], Infinity, { device: this.device });
+    try {
+      if (this.count > 0) {
+        const dst = narrow(E, 0, 0, this.count);
+        const src = narrow(this.E!, 0, 0, this.count);
+        const dsq = narrow(sq, 0, 0, this.count);
+        const ssq = narrow(this.sq!, 0, 0, this.count);
+        copy_(dst, src);
+        copy_(dsq, ssq);
+        dispose(dst, src, dsq, ssq);
+      }
+    } catch (e) {
+      dispose(E, sq);
+      throw e;
+    }
+    dispose(this.E, this.sq);
+    this.E = E;
+    this.sq = sq;
+    const owner = new Int32Array(cap);
+    owner.set(this.owner.subarray(0, this.count));
+    const keys = new Float64Array(cap);
+    keys.set(this.keys.subarray(0, this.count));
+    this.owner = owner;
+    this.keys = keys;
+    this.capacity = cap;
+  }
+
+  /**
+   * Adds embeddings of one person (rows: n arrays of dim floats, or one flat
+   * Float32Array of n*dim) with their store keys. Atomic: on error nothing changed.
+   */
+  add(id: string, rows: readonly Float32Array[] | Float32Array, keys: readonly number[]): void {
+    const flat = rowsToFloat32(rows, this.dim);
+    this.addRows(new Array<string>(flat.length / this.dim).fill(id), flat, keys);
+  }
+
+  /** Adds rows that belong to possibly different people: ids[i] owns row i of flat (n*dim floats). Atomic. */
+  addRows(ids: readonly string[], flat: Float32Array, keys: readonly number[]): void {
+    const n = ids.length;
+    if (flat.length !== n * this.dim) invalid('embeddings', `${n * this.dim} values (${n} x ${this.dim})`, flat.length);
+    if (keys.length !== n) invalid('keys', `${n} keys`, keys.length);
+    if (n === 0) return;
+    const sqv = new Float32Array(n);
+    for (let r = 0; r < n; r++) {
+      let s = 0;
+      for (let j = r * this.dim; j < (r + 1) * this.dim; j++) {
+        const v = flat[j];
+        if (!Number.isFinite(v)) invalid('embeddings', 'finite values', v);
+        s += v * v;
+      }
+      sqv[r] = s;
+    }
+    if (this.count + n > this.capacity) this.reserve(Math.max(this.count + n, Math.ceil(this.capacity * 1.5)));
+    const src = tensor(flat, { shape: [n, this.dim], device: this.device });
+    const srcSq = tensor(sqv, { device: this.device });
+    const dst = narrow(this.E!, 0, this.count, n);
+    const dstSq = narrow(this.sq!, 0, this.count, n);
+    try {
+      copy_(dst, src);
+      copy_(dstSq, srcSq);
+    } finally {
+      dispose(src, srcSq, dst, dstSq);
+    }
+    for (let r = 0; r < n; r++) {
+      const id = ids[r];
+      let num = this.personNumber.get(id);
+      if (num === undefined) {
+        num = this.freeNumbers.pop() ?? this.personIds.length;
+        this.personIds[num] = id;
+        this.personNumber.set(id, num);
+        this.slotsOf.set(num, []);
+      }
+      this.owner[this.count] = num;
+      this.keys[this.count] = keys[r];
+      this.slotsOf.get(num)!.push(this.count);
+      this.count++;
+    }
+  }
+
+  /** Removes all rows of a person; returns how many were removed. */
+  remove(id: string): number {
+    const num = this.personNumber.get(id);
+    if (num === undefined) return 0;
+    const slots = [...this.slotsOf.get(num)!].sort((a, b) => b - a);
+    for (const s of slots) this.removeSlot(s);
+    this.slotsOf.delete(num);
+    this.personNumber.delete(id);
+    this.personIds[num] = undefined;
+    this.freeNumbers.push(num);
+    return slots.length;
+  }
+
+  private removeSlot(s: number): void {
+    const last = this.count - 1;
+    if (s !== last) {
+      const dst = narrow(this.E!, 0, s, 1);
+      const src = narrow(this.E!, 0, last, 1);
+      const dsq = narrow(this.sq!, 0, s, 1);
+      const ssq = narrow(this.sq!, 0, last, 1);
+      copy_(dst, src);
+      copy_(dsq, ssq);
+      dispose(dst, src, dsq, ssq);
+      const movedOwner = this.owner[last];
+      this.owner[s] = movedOwner;
+      this.keys[s] = this.keys[last];
+      const list = this.slotsOf.get(movedOwner)!;
+      list[list.indexOf(last)] = s;
+    }
+    const lsq = narrow(this.sq!, 0, last, 1);
+    const lE = narrow(this.E!, 0, last, 1);
+    lsq.fill_(Infinity);
+    lE.zero_();
+    dispose(lsq, lE);
+    this.count--;
+  }
+
+  /** Removes everything (keeps the allocation). */
+  clear(): void {
+    for (const id of [...this.personNumber.keys()]) this.remove(id);
+  }
+
+  /** Frees the tensors. */
+  dispose(): void {
+    dispose(this.E, this.sq);
+    this.E = this.sq = null;
+    this.capacity = this.count = 0;
+    this.personNumber.clear();
+    this.slotsOf.clear();
+    this.personIds = [];
+    this.freeNumbers = [];
+  }
+
+  /** Rows (embeddings) at the given slots, read back from the device. */
+  private rowsAt(slots: number[]): Float32Array {
+    if (slots.length === 0) return new Float32Array(0);
+    const idx = tensor(BigInt64Array.from(slots, (s) => BigInt(s)), { device: this.device });
+    const rows = indexSelect(this.E!, 0, idx);
+    try {
+      return rows.data() as Float32Array;
+    } finally {
+      dispose(idx, rows);
+    }
+  }
+
+  /** The embeddings of one person (copies), or null if unknown. */
+  embeddingsOf(id: string): Float32Array[] | null {
+    const num = this.personNumber.get(id);
+    if (num === undefined) return null;
+    const slots = this.slotsOf.get(num)!;
+    const flat = this.rowsAt(slots);
+    return slots.map((_, i) => flat.slice(i * this.dim, (i + 1) * this.dim));
+  }
+
+  /**
+   * For each query (m rows of dim floats), the k nearest people by their
+   * nearest embedding, closest first. Exact.
+   */
+  search(queries: readonly Float32Array[] | Float32Array, k: number): Neighbour[][] {
+    if (!Number.isInteger(k) || k < 1) invalid('k', 'a positive integer', k);
+    const q = rowsToFloat32(queries, this.dim);
+    const m = q.length / this.dim;
+    for (let i = 0; i < q.length; i++) if (!Number.isFinite(q[i])) throw new ArgumentError('query', 'finite values', q[i]);
+    if (m === 0) return [];
+    if (this.count === 0) return Array.from({ length: m }, () => []);
+    const want = Math.min(k, this.people);
+    const qt = tensor(q, { shape: [m, this.dim], device: this.device });
+    try {
+      // Candidate rows per query (matrix form, ascending), re-ranked by exact
+      // distance, must cover `want` distinct people; else fetch more.
+      let kRows = Math.min(this.count, Math.max(32, want * 2 + 8));
+      for (;;) {
+        const rows = this.topRows(qt, m, kRows);
+        const vecs = this.rowsAt(rows.flat());
+        let p = 0;
+        let short = false;
+        const result: Neighbour[][] = rows.map((slots, i) => {
+          const exact = slots.map((slot) => {
+            let s = 0;
+            for (let j = 0; j < this.dim; j++) {
+              const d = q[i * this.dim + j] - vecs[p * this.dim + j];
+              s += d * d;
+            }
+            p++;
+            return { slot, d: Math.sqrt(s) };
+          });
+          exact.sort((a, b) => a.d - b.d || a.slot - b.slot);
+          const seen = new Set<number>();
+          const best: Neighbour[] = [];
+          for (const { slot, d } of exact) {
+            const num = this.owner[slot];
+            if (seen.has(num)) continue;
+            seen.add(num);
+            best.push({ id: this.personIds[num]!, distance: d, key: this.keys[slot] });
+            if (best.length === want) break;
+          }
+          if (best.length < want) short = true;
+          return best;
+        });
+        if (short && kRows < this.count) {
+          kRows = Math.min(this.count, kRows * 4);
+          continue;
+        }
+        return result;
+      }
+    } finally {
+      qt.dispose();
+    }
+  }
+
+  /** Slots of the kRows nearest rows for each query, nearest first. */
+  private topRows(qt: Tensor, m: number, kRows: number): number[][] {
+    const cand: { d: number; s: number }[][] = Array.from({ length: m }, () => []);
+    // For a few queries E_b q^T (gemv over contiguous rows) is the faster product;
+    // for many, q E_b^T. Both give sq_b - 2 q.e (||q||^2 does not change the ranking).
+    const tall = m <= 4;
+    for (let start = 0; start < this.count; start += SEARCH_BLOCK) {
+      const rows = Math.min(SEARCH_BLOCK, this.capacity - start);
+      const kb = Math.min(kRows, rows);
+      const temps: Tensor[] = [];
+      try {
+        const Eb = narrow(this.E!, 0, start, rows);
+        const sqb = narrow(this.sq!, 0, start, rows);
+        temps.push(Eb, sqb);
+        let d: Tensor;
+        if (tall) {
+          const qT = qt.t();
+          const sqc = sqb.unsqueeze(1);
+          temps.push(qT, sqc);
+          d = callOp('aten::addmm', '', sqc, Eb, qT, 1, -2) as Tensor; // [rows, m]
+        } else {
+          const Ebt = Eb.t();
+          temps.push(Ebt);
+          d = callOp('aten::addmm', '', sqb, qt, Ebt, 1, -2) as Tensor; // [m, rows]
+        }
+        temps.push(d);
+        const { values, indices } = topk(d, kb, tall ? 0 : 1, false, true);
+        temps.push(values, indices);
+        const v = values.data() as Float32Array;
+        const ix = indices.data() as BigInt64Array;
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < kb; j++) {
+            const at = tall ? j * m + i : i * kb + j;
+            const s = start + Number(ix[at]);
+            if (s < this.count) cand[i].push({ d: v[at], s });
+          }
+        }
+      } finally {
+        dispose(temps);
+      }
+    }
+    return cand.map((c) => {
+      if (this.count > SEARCH_BLOCK) c.sort((a, b) => a.d - b.d);
+      return c.slice(0, kRows).map((e) => e.s);
+    });
+  }
+}

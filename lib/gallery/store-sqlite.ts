@@ -1,0 +1,154 @@
+// The embedded gallery store: one SQLite file (better-sqlite3), WAL journal,
+// synchronous=FULL, every write in one transaction. Embeddings are float32
+// little-endian BLOBs. Synchronous by design (better-sqlite3): a write either
+// commits before the call returns or leaves nothing behind.
+import Database from 'better-sqlite3';
+import { FileFormatError } from '../errors';
+
+export interface StoredModel {
+  name: string;
+  hash: string;
+  dim: number;
+}
+
+export interface PersonRow {
+  id: string;
+  metadata: Record<string, unknown>;
+  embeddings: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+const SCHEMA_VERSION = '1';
+
+function toBlob(v: Float32Array): Buffer {
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}
+function fromBlob(b: Buffer, dim: number): Float32Array {
+  if (b.byteLength !== dim * 4) throw new FileFormatError(`gallery embedding has ${b.byteLength} bytes, expected ${dim * 4}`);
+  const out = new Float32Array(dim);
+  new Uint8Array(out.buffer).set(b);
+  return out;
+}
+
+export class SqliteStore {
+  readonly db: Database.Database;
+
+  constructor(readonly path: string) {
+    try {
+      this.db = new Database(path);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('foreign_keys = ON');
+      this.db.pragma('busy_timeout = 5000');
+      this.db.exec(`
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS people (
+          id TEXT PRIMARY KEY,
+          metadata TEXT NOT NULL DEFAULT '{}',
+          created_at TEXT NOT NULL,
+          updated_at TEXT NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS embeddings (
+          key INTEGER PRIMARY KEY AUTOINCREMENT,
+          person_id TEXT NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+          vector BLOB NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS embeddings_person ON embeddings(person_id);
+      `);
+      const v = this.getMeta('schema');
+      if (v === null) this.setMeta('schema', SCHEMA_VERSION);
+      else if (v !== SCHEMA_VERSION) throw new FileFormatError(`gallery '${path}' has schema version ${v}; this torchface reads version ${SCHEMA_VERSION}`);
+    } catch (e) {
+      if (e instanceof FileFormatError) throw e;
+      const err = e as { code?: string; message: string };
+      throw new FileFormatError(`cannot open gallery '${path}': ${err.code ?? ''} ${err.message}`.replace(/\s+/g, ' '));
+    }
+  }
+
+  getMeta(key: string): string | null {
+    const r = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    return r ? r.value : null;
+  }
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  readModel(): StoredModel | null {
+    const s = this.getMeta('model');
+    return s ? (JSON.parse(s) as StoredModel) : null;
+  }
+  writeModel(m: StoredModel): void {
+    this.setMeta('model', JSON.stringify(m));
+  }
+
+  /** Runs fn in one IMMEDIATE transaction (all or nothing). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate();
+  }
+
+  has(id: string): boolean {
+    return !!this.db.prepare('SELECT 1 FROM people WHERE id = ?').get(id);
+  }
+
+  /** Inserts (or touches) a person and their embeddings; returns the new keys. Call inside transaction(). */
+  insert(id: string, metadata: Record<string, unknown> | undefined, vectors: Float32Array[], now: string): number[] {
+    const exists = this.has(id);
+    if (!exists) this.db.prepare('INSERT INTO people (id, metadata, created_at, updated_at) VALUES (?, ?, ?, ?)').run(id, JSON.stringify(metadata ?? {}), now, now);
+    else if (metadata !== undefined) this.db.prepare('UPDATE people SET metadata = ?, updated_at = ? WHERE id = ?').run(JSON.stringify(metadata), now, id);
+    else this.db.prepare('UPDATE people SET updated_at = ? WHERE id = ?').run(now, id);
+    const ins = this.db.prepare('INSERT INTO embeddings (person_id, vector) VALUES (?, ?)');
+    return vectors.map((v) => Number(ins.run(id, toBlob(v)).lastInsertRowid));
+  }
+
+  remove(id: string): boolean {
+    return this.db.prepare('DELETE FROM people WHERE id = ?').run(id).changes > 0;
+  }
+
+  clear(): void {
+    this.db.exec('DELETE FROM embeddings; DELETE FROM people;');
+  }
+
+  list(): PersonRow[] {
+    const rows = this.db
+      .prepare(
+        `SELECT p.id, p.metadata, p.created_at AS createdAt, p.updated_at AS updatedAt,
+                (SELECT count(*) FROM embeddings e WHERE e.person_id = p.id) AS embeddings
+         FROM people p ORDER BY p.id`,
+      )
+      .all() as (Omit<PersonRow, 'metadata'> & { metadata: string })[];
+    return rows.map((r) => ({ ...r, metadata: JSON.parse(r.metadata) as Record<string, unknown> }));
+  }
+
+  get(id: string): PersonRow | null {
+    const r = this.db
+      .prepare(
+        `SELECT p.id, p.metadata, p.created_at AS createdAt, p.updated_at AS updatedAt,
+                (SELECT count(*) FROM embeddings e WHERE e.person_id = p.id) AS embeddings
+         FROM people p WHERE p.id = ?`,
+      )
+      .get(id) as (Omit<PersonRow, 'metadata'> & { metadata: string }) | undefined;
+    return r ? { ...r, metadata: JSON.parse(r.metadata) as Record<string, unknown> } : null;
+  }
+
+  embeddingsOf(id: string, dim: number): Float32Array[] {
+    const rows = this.db.prepare('SELECT vector FROM embeddings WHERE person_id = ? ORDER BY key').all(id) as { vector: Buffer }[];
+    return rows.map((r) => fromBlob(r.vector, dim));
+  }
+
+  /** Streams every embedding in key order: (key, person id, vector). */
+  *iterateEmbeddings(dim: number): Generator<{ key: number; id: string; vector: Float32Array }> {
+    const it = this.db.prepare('SELECT key, person_id AS id, vector FROM embeddings ORDER BY key').iterate() as IterableIterator<{ key: number; id: string; vector: Buffer }>;
+    for (const r of it) yield { key: r.key, id: r.id, vector: fromBlob(r.vector, dim) };
+  }
+
+  counts(): { people: number; embeddings: number } {
+    const p = this.db.prepare('SELECT count(*) AS n FROM people').get() as { n: number };
+    const e = this.db.prepare('SELECT count(*) AS n FROM embeddings').get() as { n: number };
+    return { people: p.n, embeddings: e.n };
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,132 @@
+// Benchmark of gallery search: 1,000,000 enrolled 128-d embeddings (synthetic,
+// inserted straight into the in-memory index, not through images), one query
+// and a batch of 64. Reports ms per query and the process's resident memory.
+// `npm run bench` picks up run(); `node dist/scripts/bench/gallery.js` runs it alone.
+import { EmbeddingIndex } from '../../lib/gallery/index-search';
+
+export interface BenchRow {
+  case: string;
+  torchface: number;
+  peer: number | null;
+  unit: string;
+  ratio: number | null;
+  goal: string;
+}
+
+function randomUnitRows(n: number, dim: number, seed: number): Float32Array {
+  // xorshift32 + Box-Muller-free approximation: uniform in [-1, 1) then normalised.
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    let norm = 0;
+    for (let j = 0; j < dim; j++) {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      const v = (s >>> 0) / 2147483648 - 1;
+      out[i * dim + j] = v;
+      norm += v * v;
+    }
+    norm = Math.sqrt(norm);
+    for (let j = 0; j < dim; j++) out[i * dim + j] /= norm;
+  }
+  return out;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** Naive JS scan (the "peer"): one query against all rows, for the ratio column. */
+function naiveNearest(rows: Float32Array, dim: number, q: Float32Array): number {
+  let best = Infinity;
+  let arg = -1;
+  const n = rows.length / dim;
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < dim; j++) {
+      const d = rows[i * dim + j] - q[j];
+      s += d * d;
+    }
+    if (s < best) {
+      best = s;
+      arg = i;
+    }
+  }
+  return arg;
+}
+
+export async function run(options: { n?: number; dim?: number; repeats?: number; log?: (s: string) => void } = {}): Promise<BenchRow[]> {
+  const n = options.n ?? 1_000_000;
+  const dim = options.dim ?? 128;
+  const repeats = options.repeats ?? 20;
+  const log = options.log ?? (() => {});
+  const rss0 = process.memoryUsage().rss;
+  const index = new EmbeddingIndex(dim, 'cpu');
+  index.reserve(n);
+  const perPerson = 1; // one embedding per synthetic person
+  const batchRows = 50_000;
+  const t0 = performance.now();
+  for (let start = 0; start < n; start += batchRows) {
+    const m = Math.min(batchRows, n - start);
+    const rows = randomUnitRows(m, dim, 1234 + start);
+    const ids = Array.from({ length: m }, (_, i) => `p${start + Math.floor(i / perPerson) * perPerson}`);
+    index.addRows(ids, rows, Array.from({ length: m }, (_, i) => start + i));
+  }
+  const loadMs = performance.now() - t0;
+  log(`inserted ${n} x ${dim} in ${loadMs.toFixed(0)} ms`);
+  const rss1 = process.memoryUsage().rss;
+  // The same rows again, for the queries and the naive JS scan used as the peer.
+  const all = new Float32Array(n * dim);
+  for (let start = 0; start < n; start += batchRows) all.set(randomUnitRows(Math.min(batchRows, n - start), dim, 1234 + start), start * dim);
+
+  // Queries: noisy copies of enrolled rows, so that the right answer is known.
+  const target = 777_777 % n;
+  const q = all.slice(target * dim, (target + 1) * dim);
+  for (let j = 0; j < dim; j++) q[j] += 0.01 * Math.sin(j);
+  const r = index.search([q], 5);
+  if (r[0][0].id !== `p${target}`) throw new Error(`benchmark sanity: nearest is ${r[0][0].id}, expected p${target}`);
+
+  const single: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t = performance.now();
+    index.search([q], 5);
+    single.push(performance.now() - t);
+  }
+  const batch = 64;
+  const qs = Array.from({ length: batch }, (_, i) => all.slice(((i * 9973) % n) * dim, (((i * 9973) % n) + 1) * dim));
+  const batched: number[] = [];
+  for (let i = 0; i < Math.max(3, Math.floor(repeats / 4)); i++) {
+    const t = performance.now();
+    const res = index.search(qs, 5);
+    batched.push((performance.now() - t) / batch);
+    if (res[7][0].id !== `p${(7 * 9973) % n}`) throw new Error('benchmark sanity: batch answer wrong');
+  }
+  const tPeer = performance.now();
+  const arg = naiveNearest(all, dim, q);
+  const peerMs = performance.now() - tPeer;
+  if (arg !== target) throw new Error('benchmark sanity: naive scan disagrees');
+  const rss2 = process.memoryUsage().rss;
+  const singleMs = median(single);
+  const batchMs = median(batched);
+  log(`single ${singleMs.toFixed(2)} ms, batch ${batchMs.toFixed(3)} ms/query, naive JS ${peerMs.toFixed(1)} ms`);
+  index.dispose();
+  const mb = (b: number) => Math.round(b / 1048576);
+  return [
+    { case: `gallery identify, ${n} x ${dim}-d, 1 query (top-5 people)`, torchface: +singleMs.toFixed(2), peer: +peerMs.toFixed(1), unit: 'ms/query', ratio: +(peerMs / singleMs).toFixed(1), goal: '< 50 ms' },
+    { case: `gallery identify, ${n} x ${dim}-d, batch of ${batch}`, torchface: +batchMs.toFixed(3), peer: +peerMs.toFixed(1), unit: 'ms/query', ratio: +(peerMs / batchMs).toFixed(1), goal: 'faster per query than single' },
+    { case: `gallery RSS after loading ${n} x ${dim}-d`, torchface: mb(rss1 - rss0), peer: mb((n * dim * 4)), unit: 'MB (growth; peer = raw float32 bytes)', ratio: null, goal: '~ raw size' },
+    { case: 'gallery RSS at end (process)', torchface: mb(rss2), peer: null, unit: 'MB', ratio: null, goal: '' },
+  ];
+}
+
+if (require.main === module) {
+  const n = process.argv[2] ? Number(process.argv[2]) : undefined;
+  run({ n, log: (s) => console.error(s) })
+    .then((rows) => console.table(rows))
+    .catch((e) => {
+      console.error(e);
+      process.exit(1);
+    });
+}
