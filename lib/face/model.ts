@@ -28,6 +28,7 @@ import type { VerificationHead } from './head';
 import { alignLargestFace } from './pipeline';
 import { ImageTensor } from './preprocess';
 import { DESCRIPTOR_SIZE, FaceRecognitionNet, RECOGNITION_INPUT_SIZE } from './recognition-net';
+import { EmbeddingNet, EmbeddingNetOptions } from './embedding-net';
 
 export type DistanceMetric = 'euclidean' | 'squared' | 'cosine';
 export const DISTANCE_METRICS: DistanceMetric[] = ['euclidean', 'squared', 'cosine'];
@@ -221,6 +222,18 @@ export class FaceModel {
     this.channelsLast = !!spec.channelsLast;
     this.meta = { ...(spec.metadata ?? {}) };
     this.program = this.makeProgram();
+  }
+
+  /**
+   * A network to train from scratch (lib/face/embedding-net.ts: a small ResNet,
+   * L2-normalised embeddings), e.g. `trainFaceModel({ embedder: FaceModel.create({ architecture: 'resnet10', inputSize: 96 }).trainable(), ... })`.
+   * Its threshold is a squared-L2 distance (default 1.0; calibrate it on pairs).
+   */
+  static create(options: EmbeddingNetOptions & { threshold?: number; device?: Device } = {}): FaceModel {
+    const { threshold, device, ...netOptions } = options ?? {};
+    const net = new EmbeddingNet(netOptions);
+    if (device) net.to(checkDevice(device, 'options.device'));
+    return new FaceModel({ name: `torchface-${net.architecture}`, net, inputSize: net.inputSize, embeddingDim: net.embeddingDim, metric: 'squared', threshold: threshold ?? 1.0, device, metadata: { architecture: 'torchface-embedding', hyperParameters: net.config() } });
   }
 
   /**

@@ -1,0 +1,96 @@
+// Model files of trained (or fine-tuned) face embedders, with the optional
+// verification head and calibration stored alongside: one .safetensors file,
+// the network's parameters under their own names, the head's under `head.*`,
+// and the metadata (architecture + hyper-parameters, threshold, calibration,
+// head variant) in the file's JSON metadata.
+//
+// Architectures: 'torchface-embedding' (EmbeddingNet, trained from scratch),
+// 'faceapi-recognition' (face-api's recognition net, fine-tuned: all weights in
+// the file) and 'faceapi-pretrained' (face-api's bundled weights; the file only
+// holds a head and calibration, or `pretrained` alone means no file at all).
+import { ArgumentError, ModelMismatchError } from '../errors';
+import { LoadedStateDict, ModelMetadata, loadStateDict, saveStateDict } from '../io/model-file';
+import * as F from '../ops';
+import { Tensor, tidy } from '../tensor';
+import { EmbeddingNet, EmbeddingNetOptions } from './embedding-net';
+import { HeadMetadata, VerificationHead } from './head';
+import { FaceRecognitionNet, RECOGNITION_BLOCKS, RECOGNITION_INPUT_SIZE } from './recognition-net';
+import { TrainableEmbedder, scratchEmbedder } from './train';
+
+/**
+ * face-api's recognition network as a trainable embedder (150 px input). With
+ * `freeze` = n, the stem and the first n residual blocks (of 11) keep their
+ * weights: fine-tuning then only adapts the later layers. Embeddings are L2
+ * normalised unless `normalize: false` (face-api itself compares raw descriptors).
+ */
+export function recognitionEmbedder(net: FaceRecognitionNet, options: { freeze?: number; normalize?: boolean; pretrained?: boolean } = {}): TrainableEmbedder {
+  const freeze = options.freeze ?? 0;
+  if (!Number.isInteger(freeze) || freeze < 0 || freeze > RECOGNITION_BLOCKS.length) throw new ArgumentError('freeze', `an integer in [0, ${RECOGNITION_BLOCKS.length}]`, freeze);
+  const frozen = new Set<string>(['conv32_down', ...RECOGNITION_BLOCKS.slice(0, freeze).map((b) => b[0])]);
+  const normalize = options.normalize ?? true;
+  if (freeze > 0) for (const [name, p] of net.namedParameters()) if (frozen.has(name.split('.')[0])) p.requiresGrad_(false);
+  return {
+    module: net,
+    inputSize: RECOGNITION_INPUT_SIZE,
+    embeddingDim: 128,
+    embed: (x) => (normalize ? tidy(() => F.normalize(net.forward(x), 2, 1)) : net.forward(x)),
+    trainableParameters: () => net.parameters().filter((p) => p.requiresGrad),
+    metadata: () => ({ architecture: options.pretrained ? 'faceapi-pretrained' : 'faceapi-recognition', hyperParameters: { inputSize: RECOGNITION_INPUT_SIZE, embeddingDim: 128, normalize, freeze } }),
+  };
+}
+
+export interface TrainedModel {
+  embedder: TrainableEmbedder;
+  head: VerificationHead | null;
+  metadata: ModelMetadata;
+  /** The file it came from (null for 'pretrained'). */
+  file: string | null;
+}
+
+function splitHead(loaded: LoadedStateDict): { net: Map<string, Tensor>; head: Map<string, Tensor> } {
+  const net = new Map<string, Tensor>();
+  const head = new Map<string, Tensor>();
+  for (const [k, t] of loaded.stateDict) (k.startsWith('head.') ? head.set(k.slice(5), t) : net.set(k, t));
+  return { net, head };
+}
+
+/** Loads a model file, or face-api's pretrained network for 'pretrained'. */
+export async function loadTrainedModel(fileOrPretrained: string, options: { normalize?: boolean } = {}): Promise<TrainedModel> {
+  if (fileOrPretrained === 'pretrained') {
+    const net = await FaceRecognitionNet.load();
+    return { embedder: recognitionEmbedder(net, { normalize: options.normalize, pretrained: true }), head: null, metadata: { architecture: 'faceapi-pretrained' }, file: null };
+  }
+  const loaded = await loadStateDict(fileOrPretrained);
+  const { net: netState, head: headState } = splitHead(loaded);
+  const meta = loaded.metadata;
+  let embedder: TrainableEmbedder;
+  try {
+    if (meta.architecture === 'torchface-embedding') {
+      const net = new EmbeddingNet(meta.hyperParameters as EmbeddingNetOptions);
+      net.loadStateDict(netState);
+      embedder = scratchEmbedder(net);
+    } else if (meta.architecture === 'faceapi-recognition' || meta.architecture === 'faceapi-pretrained') {
+      const net = meta.architecture === 'faceapi-pretrained' ? await FaceRecognitionNet.load() : new FaceRecognitionNet();
+      if (meta.architecture === 'faceapi-recognition') net.loadStateDict(netState, { strict: false });
+      const hp = (meta.hyperParameters ?? {}) as { normalize?: boolean };
+      embedder = recognitionEmbedder(net, { normalize: options.normalize ?? hp.normalize, pretrained: meta.architecture === 'faceapi-pretrained' });
+    } else throw new ModelMismatchError(`${fileOrPretrained}: unknown architecture '${String(meta.architecture)}' (expected torchface-embedding, faceapi-recognition or faceapi-pretrained)`);
+    const head = meta.head && headState.size ? VerificationHead.fromStateDict(meta.head as HeadMetadata, headState) : null;
+    embedder.module.eval();
+    return { embedder, head, metadata: meta, file: fileOrPretrained };
+  } finally {
+    for (const t of loaded.stateDict.values()) t.dispose();
+  }
+}
+
+/** Writes a model file (atomically): the embedder's weights (none for 'faceapi-pretrained'), the head under head.*, and the metadata. */
+export async function saveTrainedModel(file: string, model: Pick<TrainedModel, 'embedder' | 'head' | 'metadata'>): Promise<void> {
+  const sd = new Map<string, Tensor>();
+  const arch = (model.metadata.architecture ?? model.embedder.metadata().architecture) as string;
+  if (arch !== 'faceapi-pretrained') for (const [k, t] of model.embedder.module.stateDict()) sd.set(k, t);
+  if (model.head) for (const [k, t] of model.head.stateDict()) sd.set(`head.${k}`, t);
+  const metadata: ModelMetadata = { ...model.embedder.metadata(), ...model.metadata, architecture: arch };
+  if (model.head) metadata.head = model.head.metadata();
+  else delete metadata.head;
+  await saveStateDict(file, sd, metadata);
+}

@@ -1,0 +1,151 @@
+// npm run train -- --data DIR[,DIR...] --out model.safetensors [--from scratch|pretrained] [--mining semi-hard]
+//   [--epochs N] [--batch-p P --batch-k K] [--lr LR] [--device cpu|cuda] [--detect] [--resume] ...
+// Triplet-loss training of a face embedding network (see lib/face/train.ts);
+// a progress bar with loss, triplets and images/s; per-epoch validation and
+// checkpoints; at the end the model file, <out>.metrics.json and <out>.plot.png.
+import * as path from 'path';
+import { z } from 'zod';
+import { ArgumentError, parseOptions } from '../lib/errors';
+import { prepareAlignedDataset, scanIdentities } from '../lib/face/dataset';
+import { EMBEDDING_ARCHITECTURES, EmbeddingArchitecture } from '../lib/face/embedding-net';
+import { alignLargestFace } from '../lib/face/pipeline';
+import { loadTrainedModel, recognitionEmbedder, saveTrainedModel } from '../lib/face/trained-model';
+import { FaceRecognitionNet } from '../lib/face/recognition-net';
+import { TrainEvent, trainFaceModelIter } from '../lib/face/train';
+import { ProgressBar } from '../lib/util/progress';
+import { parseArgs } from './cli';
+import { fail, usage } from './face-common';
+
+const HELP = `
+Usage: npm run train -- --data DIR[,DIR...] --out model.safetensors [options]
+  --data DIRS          identity-folder data sets, comma-separated (e.g. celeba299,yaleb,att)
+  --out FILE           model file to write (checkpoints: FILE.ckpt*.safetensors)
+  --from               scratch (default) | pretrained (fine-tune face-api's recognition net)
+  --architecture       ${Object.keys(EMBEDDING_ARCHITECTURES).join(' | ')} (scratch; default resnet10)
+  --input-size N       network input side (scratch; default 96)
+  --embedding-dim N    (scratch; default 128)
+  --mining             semi-hard (default) | batch-hard | batch-all
+  --margin M           triplet margin (default 0.2)
+  --epochs N           (default 10)
+  --batch-p P --batch-k K   identities per batch and images per identity (default 8 x 4)
+  --steps-per-epoch N  (default: about one pass over the training images)
+  --lr LR              peak learning rate (Adam; default 1e-3, warm-up 1 epoch, cosine decay)
+  --freeze N           fine-tuning: keep the stem and the first N of 11 residual blocks fixed
+  --device D           cpu (default) | cuda | cuda:N
+  --detect             detect + align faces first (cached PNGs under --cache)
+  --cache DIR          aligned-crop cache (default: <out dir>/.aligned)
+  --max-per-identity N use at most N images per identity
+  --resume             continue from the checkpoint next to --out
+  --threads N          libtorch threads (default 1)
+  --seed N             (default 0)`;
+
+const schema = z
+  .object({
+    data: z.string(),
+    out: z.string(),
+    from: z.enum(['scratch', 'pretrained']).default('scratch'),
+    architecture: z.enum(Object.keys(EMBEDDING_ARCHITECTURES) as [EmbeddingArchitecture, ...EmbeddingArchitecture[]]).default('resnet10'),
+    'input-size': z.coerce.number().int().min(32).max(256).default(96),
+    'embedding-dim': z.coerce.number().int().min(2).max(4096).default(128),
+    mining: z.enum(['semi-hard', 'batch-hard', 'batch-all']).default('semi-hard'),
+    margin: z.coerce.number().positive().default(0.2),
+    epochs: z.coerce.number().int().positive().default(10),
+    'batch-p': z.coerce.number().int().min(2).default(8),
+    'batch-k': z.coerce.number().int().min(2).default(4),
+    'steps-per-epoch': z.coerce.number().int().positive().optional(),
+    lr: z.coerce.number().positive().default(1e-3),
+    'warmup-epochs': z.coerce.number().nonnegative().default(1),
+    'weight-decay': z.coerce.number().nonnegative().default(5e-4),
+    freeze: z.coerce.number().int().min(0).max(11).default(0),
+    device: z.string().default('cpu'),
+    detect: z.boolean().default(false),
+    cache: z.string().optional(),
+    'max-per-identity': z.coerce.number().int().positive().optional(),
+    'validation-fraction': z.coerce.number().min(0).max(0.9).default(0.15),
+    resume: z.boolean().default(false),
+    threads: z.coerce.number().int().positive().default(1),
+    seed: z.coerce.number().int().nonnegative().default(0),
+    help: z.boolean().optional(),
+  })
+  .strict();
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  if (usage(HELP, args)) return;
+  const o = parseOptions(schema, args, 'args');
+  let dirs = o.data.split(',').map((d) => d.trim()).filter(Boolean);
+  const inputSize = o.from === 'pretrained' ? 150 : o['input-size'];
+  if (o.detect) {
+    const cache = o.cache ?? path.join(path.dirname(path.resolve(o.out)), '.aligned');
+    const aligned: string[] = [];
+    for (const d of dirs) {
+      const ids = scanIdentities(d, { maxPerIdentity: o['max-per-identity'] });
+      const total = ids.reduce((n, i) => n + i.files.length, 0);
+      const dst = path.join(cache, `${path.basename(path.resolve(d))}-${inputSize}`);
+      const bar = new ProgressBar({ total, label: `align ${path.basename(d)}` });
+      const r = await prepareAlignedDataset(ids, dst, async (f) => (await alignLargestFace(f, { size: Math.round(inputSize * 1.15) })).aligned, { onProgress: () => bar.tick(1) });
+      bar.done({ aligned: r.aligned, cached: r.cached, noFace: r.failed.length });
+      aligned.push(dst);
+    }
+    dirs = aligned;
+  }
+  let embedder;
+  if (o.from === 'pretrained') {
+    const net = await FaceRecognitionNet.load();
+    net.train();
+    embedder = recognitionEmbedder(net, { freeze: o.freeze });
+  }
+  let bar: ProgressBar | null = null;
+  const it = trainFaceModelIter({
+    data: dirs as [string, ...string[]],
+    out: o.out,
+    from: o.from,
+    embedder,
+    architecture: o.architecture,
+    inputSize,
+    embeddingDim: o['embedding-dim'],
+    mining: o.mining,
+    margin: o.margin,
+    epochs: o.epochs,
+    batchP: o['batch-p'],
+    batchK: o['batch-k'],
+    stepsPerEpoch: o['steps-per-epoch'],
+    lr: o.lr,
+    warmupEpochs: o['warmup-epochs'],
+    weightDecay: o['weight-decay'],
+    device: o.device,
+    validationFraction: o['validation-fraction'],
+    maxPerIdentity: o.detect ? undefined : o['max-per-identity'],
+    resume: o.resume,
+    threads: o.threads,
+    seed: o.seed,
+    validateInitial: true,
+  });
+  let result;
+  for (;;) {
+    const n = await it.next();
+    if (n.done) {
+      result = n.value;
+      break;
+    }
+    const ev: TrainEvent = n.value;
+    if (ev.type === 'step') {
+      bar ??= new ProgressBar({ total: ev.stepsPerEpoch, label: `epoch ${ev.epoch + 1}/${o.epochs}` });
+      bar.tick(1, { loss: ev.loss, triplets: ev.triplets, 'img/s': Math.round(ev.imagesPerSecond), lr: ev.lr });
+    } else if (ev.type === 'epoch') {
+      bar?.done();
+      bar = null;
+      const v = ev.validation;
+      console.log(`epoch ${ev.epoch + 1}: loss ${ev.trainLoss.toFixed(4)}  ${Math.round(ev.imagesPerSecond)} img/s  ${ev.seconds.toFixed(0)} s` + (v ? `  validation: accuracy ${v.accuracy.toFixed(3)}  AUC ${v.auc.toFixed(3)}  TAR@FAR1e-3 ${v.tarAtFar1e3.toFixed(3)} (FAR ${v.achievedFar.toFixed(4)})` : ''));
+    }
+  }
+  if (o.from === 'pretrained') {
+    // Rewrite the output through saveTrainedModel so the file names its architecture (faceapi-recognition).
+    const m = await loadTrainedModel(o.out);
+    await saveTrainedModel(o.out, m);
+  }
+  const init = result.initial;
+  console.log(JSON.stringify({ model: result.modelFile, metrics: result.metricsFile, plot: result.plotFile, seconds: result.seconds, imagesPerSecond: result.imagesPerSecond, maxBlockMs: result.maxBlockMs, identities: result.identities, images: result.images, initialValidation: init ? { accuracy: init.accuracy, auc: init.auc } : null, finalValidation: result.final ? { accuracy: result.final.accuracy, auc: result.final.auc, tarAtFar1e3: result.final.tarAtFar1e3 } : null }, null, 1));
+}
+
+main().catch((e) => (e instanceof ArgumentError ? (console.error(`${e.message}\n${HELP}`), process.exit(2)) : fail(e)));
