@@ -81,3 +81,4 @@ export { FaceModel, embeddingDistance, DISTANCE_METRICS } from './face/model';
 export type { FaceModelSpec, EmbeddingModule, EmbedOptions, EmbedBatchOptions, PretrainedOptions, VerifyResult, DistanceMetric, FaceOrEmbedding, InputPreprocessing } from './face/model';
 export { FaceRecognitionNet, FusedFaceRecognitionNet, RECOGNITION_INPUT_SIZE, DESCRIPTOR_SIZE, recognitionMacs } from './face/recognition-net';
 export * from './gallery';
+export * as style from './style';

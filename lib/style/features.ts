@@ -1,0 +1,274 @@
+// Feature networks for style transfer and unit visualisation: a common
+// interface over VGG-19 (torchvision layout, weights supplied by the user) and
+// the MobileNet-v1 backbone of face-api's SSD detector (weights ship in the
+// @vladmandic/face-api npm package, so it works with no download).
+import * as fs from 'fs';
+import { ArgumentError, FileFormatError, invalid } from '../errors';
+import { loadSafetensorsSync, toTypedArray } from '../io/safetensors';
+import { MOBILENET_V1_LAYERS, MobileNetV1 } from '../models/mobilenet-v1';
+import { native } from '../native';
+import { Module, StateDict } from '../nn/module';
+import { Conv2d, MaxPool2d, ReLU, Sequential } from '../nn/layers';
+import * as F from '../ops';
+import { Device, Tensor, noGrad, tensor, tidy } from '../tensor';
+
+/** Where a layer's units look in the input. */
+export interface LayerInfo {
+  name: string;
+  channels: number;
+  /** Input pixels between neighbouring units. */
+  stride: number;
+  /** Side of the square receptive field, in input pixels. */
+  receptiveField: number;
+  /** Input coordinate of the centre of unit (0, 0)'s receptive field; unit (i, j) is at offset + (i, j) * stride. */
+  offset: number;
+}
+
+/** Layers and weights a network suggests for style transfer. */
+export interface StylePreset {
+  contentLayer: string;
+  styleLayers: Record<string, number>;
+  alpha: number;
+  beta: number;
+  /** Adam learning rate in 0..255 pixel units. */
+  learningRate: number;
+}
+
+export interface FeatureNetwork {
+  readonly name: string;
+  /** Every layer features() can return, input to output. */
+  readonly layers: LayerInfo[];
+  readonly preset: StylePreset;
+  /** Activations of the named layers for x: N x 3 x H x W, RGB values 0..255 (normalisation is done inside). */
+  features(x: Tensor, layers: string[]): Map<string, Tensor>;
+  to(device: Device): this;
+  dispose(): void;
+}
+
+export function layerInfo(net: FeatureNetwork, name: string): LayerInfo {
+  const l = net.layers.find((e) => e.name === name);
+  if (!l) invalid('layer', `one of ${net.layers.map((e) => e.name).join(', ')} (network ${net.name})`, name);
+  return l;
+}
+
+/** Gatys et al.'s choice: content conv4_2, style conv1_1 ... conv5_1 with equal lambdas. alpha/beta for torchvision's ImageNet-normalised input (not tuned here: no VGG-19 weights on this machine). */
+export const VGG19_PRESET: StylePreset = Object.freeze({
+  contentLayer: 'conv4_2',
+  styleLayers: Object.freeze({ conv1_1: 0.2, conv2_1: 0.2, conv3_1: 0.2, conv4_1: 0.2, conv5_1: 0.2 }) as Record<string, number>,
+  alpha: 1,
+  beta: 1e6,
+  learningRate: 4,
+});
+
+/** MobileNet-v1 (face-api SSD backbone): the same idea at matching strides (2, 4, 8, 16), tuned on the generated images in docs/images. */
+export const MOBILENET_PRESET: StylePreset = Object.freeze({
+  contentLayer: 'conv_7',
+  styleLayers: Object.freeze({ conv_0: 0.2, conv_1: 0.2, conv_3: 0.2, conv_5: 0.2, conv_7: 0.2 }) as Record<string, number>,
+  alpha: 1,
+  beta: 1e4,
+  learningRate: 4,
+});
+
+/** Layer names of a network, without loading it. */
+export function networkLayerNames(name: FeatureNetworkName): string[] {
+  return name === 'vgg19' ? VGG19_LAYERS.map((l) => l.name) : MOBILENET_V1_LAYERS.map((l) => l.layer);
+}
+
+export function networkPreset(name: FeatureNetworkName): StylePreset {
+  return name === 'vgg19' ? VGG19_PRESET : MOBILENET_PRESET;
+}
+
+// VGG-19 ------------------------------------------------------------------------------
+
+/** torchvision's vgg19 `features` configuration (numbers: conv out channels, 'M': 2x2 max-pool). */
+const VGG19_CFG: (number | 'M')[] = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 256, 'M', 512, 512, 512, 512, 'M', 512, 512, 512, 512, 'M'];
+
+/** ImageNet mean and std (RGB, 0..1), as torchvision's models expect. */
+export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
+export const IMAGENET_STD = [0.229, 0.224, 0.225];
+
+/** conv{b}_{i}: the ReLU output after that conv (as Caffe's in-place ReLU gives); pool{b}: the max-pool output. Index into `features`. */
+export const VGG19_LAYERS: (LayerInfo & { index: number })[] = (() => {
+  const rows: (LayerInfo & { index: number })[] = [];
+  let idx = 0;
+  let block = 1;
+  let conv = 0;
+  let jump = 1;
+  let rf = 1;
+  let start = 0;
+  for (const v of VGG19_CFG) {
+    if (v === 'M') {
+      rf += jump; // k = 2: (k - 1) * jump
+      jump *= 2;
+      rows.push({ name: `pool${block}`, channels: rows[rows.length - 1].channels, stride: jump, receptiveField: rf, offset: start + (rf - 1) / 2, index: idx });
+      idx += 1;
+      block += 1;
+      conv = 0;
+    } else {
+      conv += 1;
+      rf += 2 * jump;
+      start -= jump; // padding 1
+      rows.push({ name: `conv${block}_${conv}`, channels: v, stride: jump, receptiveField: rf, offset: start + (rf - 1) / 2, index: idx + 1 });
+      idx += 2;
+    }
+  }
+  return rows;
+})();
+
+/**
+ * VGG-19's convolutional part with torchvision's module names (`features.0`
+ * ... `features.34`), so a torchvision `vgg19-*.pth` state dict loads as is
+ * (its `classifier.*` entries are ignored). Frozen; gradients flow to the input.
+ */
+export class Vgg19 extends Module implements FeatureNetwork {
+  readonly name = 'vgg19';
+  readonly layers: LayerInfo[] = VGG19_LAYERS.map(({ index: _i, ...l }) => l);
+  readonly preset: StylePreset = VGG19_PRESET;
+  readonly seq: Sequential;
+  constructor() {
+    super();
+    const mods: Module[] = [];
+    let cin = 3;
+    for (const v of VGG19_CFG) {
+      if (v === 'M') mods.push(new MaxPool2d(2, { stride: 2 }));
+      else {
+        mods.push(new Conv2d(cin, v, 3, { padding: 1 }), new ReLU());
+        cin = v;
+      }
+    }
+    this.seq = this.registerModule('features', new Sequential(...mods));
+    this.requiresGrad_(false);
+    this.eval();
+  }
+
+  /** Loads torchvision names (`features.N.weight`); other entries (classifier.*) are ignored. */
+  load(dict: StateDict | Record<string, Tensor>): this {
+    const src = dict instanceof Map ? dict : new Map(Object.entries(dict));
+    const own = new Map<string, Tensor>();
+    for (const [k, v] of src) if (k.startsWith('features.')) own.set(k, v);
+    if (own.size === 0) throw new FileFormatError("VGG-19 weights: no 'features.N.weight' entries (expected a torchvision vgg19 state dict)");
+    this.loadStateDict(own);
+    return this;
+  }
+
+  static normalize(x: Tensor): Tensor {
+    return tidy(() => {
+      const mean = tensor(IMAGENET_MEAN.map((m) => m * 255), { shape: [1, 3, 1, 1] }).to(x.device);
+      const std = tensor(IMAGENET_STD.map((s) => s * 255), { shape: [1, 3, 1, 1] }).to(x.device);
+      return F.div(F.sub(x, mean), std);
+    });
+  }
+
+  features(x: Tensor, layers: string[]): Map<string, Tensor> {
+    if (!(x instanceof Tensor) || x.ndim !== 4 || x.shape[1] !== 3) invalid('x', 'an N x 3 x H x W tensor', x instanceof Tensor ? `shape [${x.shape}]` : x);
+    const want = new Map<number, string>();
+    for (const name of layers) {
+      const l = VGG19_LAYERS.find((e) => e.name === name);
+      if (!l) invalid('layers', `VGG-19 layer names (${VGG19_LAYERS.map((e) => e.name).join(', ')})`, name);
+      want.set(l.index, name);
+    }
+    const last = Math.max(...want.keys());
+    return tidy(() => {
+      const out = new Map<string, Tensor>();
+      let h = Vgg19.normalize(x);
+      for (let i = 0; i <= last; i++) {
+        h = this.seq.at(i).forward(h) as Tensor;
+        const name = want.get(i);
+        if (name) out.set(name, h);
+      }
+      return out;
+    });
+  }
+
+  forward(x: Tensor): Tensor {
+    return this.features(x, ['pool5']).get('pool5')!;
+  }
+}
+
+/** Reads a state dict from .safetensors or a torch.save'd file (.pth/.pt), as tensors by dotted name. */
+export function readStateDict(file: string): StateDict {
+  if (typeof file !== 'string' || !fs.existsSync(file)) invalid('weights', 'the path of an existing .safetensors or .pth file', file);
+  const bytes = fs.readFileSync(file);
+  const out: StateDict = new Map();
+  const isSafetensors = file.endsWith('.safetensors') || (bytes.length > 8 && bytes[8] === 0x7b);
+  if (isSafetensors) {
+    const d = loadSafetensorsSync(file);
+    for (const [k, raw] of d.tensors) {
+      if (raw.dtype !== 'float32' && raw.dtype !== 'float64' && raw.dtype !== 'float16') continue;
+      const values = raw.dtype === 'float16' ? Float32Array.from(Array.from(toTypedArray(raw as never) as Uint16Array, (b) => halfToFloat(b))) : (toTypedArray(raw as never) as Float32Array | Float64Array);
+      const t = tensor(values.slice() as Float32Array, { shape: raw.shape });
+      out.set(k, t.dtype === 'float32' ? t : t.to('float32'));
+    }
+    return out;
+  }
+  let handles: ReturnType<typeof native.loadPickled>;
+  try {
+    handles = native.loadPickled(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
+  } catch (e) {
+    throw new FileFormatError(`${file}: neither safetensors nor a torch.save'd state dict (${(e as Error).message})`);
+  }
+  for (const [k, h] of Object.entries(handles)) {
+    const t = new Tensor(h);
+    out.set(k, t.dtype === 'float32' ? t : t.to('float32'));
+  }
+  return out;
+}
+
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * f * 2 ** -24;
+  if (e === 0x1f) return f ? NaN : s * Infinity;
+  return s * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+/** VGG-19 with weights from a torchvision state dict file (.pth) or safetensors with the same names. */
+export function loadVgg19(file: string): Vgg19 {
+  const dict = readStateDict(file);
+  const net = new Vgg19();
+  try {
+    net.load(dict);
+  } finally {
+    for (const t of dict.values()) t.dispose();
+  }
+  return net;
+}
+
+// MobileNet-v1 (face-api SSD backbone) -------------------------------------------------------
+
+/** The MobileNet-v1 backbone of face-api's SSD face detector as a FeatureNetwork (layers conv_0 ... conv_13). */
+export class MobileNetFeatures implements FeatureNetwork {
+  readonly name = 'mobilenet';
+  readonly layers: LayerInfo[] = MOBILENET_V1_LAYERS.map((l) => ({ name: l.layer, channels: l.channels, stride: l.stride, receptiveField: l.receptiveField, offset: l.offset }));
+  readonly preset: StylePreset = MOBILENET_PRESET;
+  constructor(readonly net: MobileNetV1) {}
+  static async load(options: { device?: Device } = {}): Promise<MobileNetFeatures> {
+    return new MobileNetFeatures(await MobileNetV1.pretrained(options));
+  }
+  features(x: Tensor, layers: string[]): Map<string, Tensor> {
+    return this.net.features(x, layers);
+  }
+  to(device: Device): this {
+    this.net.to(device);
+    return this;
+  }
+  dispose(): void {
+    this.net.dispose();
+  }
+}
+
+export type FeatureNetworkName = 'mobilenet' | 'vgg19';
+
+/** Loads a feature network by name: 'mobilenet' (bundled weights) or 'vgg19' (weights: a .pth / .safetensors path). */
+export async function loadFeatureNetwork(name: FeatureNetworkName = 'mobilenet', options: { weights?: string; device?: Device } = {}): Promise<FeatureNetwork> {
+  let net: FeatureNetwork;
+  if (name === 'mobilenet') net = await MobileNetFeatures.load();
+  else if (name === 'vgg19') {
+    if (!options.weights)
+      throw new ArgumentError('weights', "a VGG-19 weights file (torchvision 'vgg19-*.pth' or a .safetensors with features.N names): VGG-19 weights do not ship with torchface", undefined);
+    net = noGrad(() => loadVgg19(options.weights!));
+  } else return invalid('network', "'mobilenet' or 'vgg19'", name);
+  if (options.device && options.device !== 'cpu') net.to(options.device);
+  return net;
+}

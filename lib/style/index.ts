@@ -1,0 +1,5 @@
+// torchface.style: neural style transfer and "what are deep ConvNets learning" visualisations.
+export * from './costs';
+export * from './features';
+export * from './transfer';
+export * from './visualize';
