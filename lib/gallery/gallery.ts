@@ -117,7 +117,7 @@ export interface IdentifyResult {
   probability?: number;
 }
 
-export interface VerifyResult {
+export interface GalleryVerifyResult {
   id: string;
   same: boolean;
   distance: number;
@@ -251,7 +251,15 @@ export abstract class GalleryBase {
   }
   /** Default Euclidean distance threshold. */
   get threshold(): number {
-    return this.thresholdOverride ?? this.model?.threshold ?? DEFAULT_THRESHOLD;
+    if (this.thresholdOverride !== undefined) return this.thresholdOverride;
+    const t = this.model?.threshold;
+    if (t === undefined) return DEFAULT_THRESHOLD;
+    // Gallery distances are Euclidean; convert a model threshold given in another metric
+    // (cosine assumes unit-length embeddings, as face models produce).
+    const metric = (this.model as { metric?: string }).metric;
+    if (metric === 'squared') return Math.sqrt(t);
+    if (metric === 'cosine') return Math.sqrt(2 * t);
+    return t;
   }
 
   protected requireModel(what: string): Embedder {
@@ -370,7 +378,7 @@ export abstract class GalleryBase {
   }
 
   /** 1:1: is this the claimed person? UnknownIdError when the id is not enrolled. */
-  async verify(input: ImageInput, claimedId: string, options: VerifyOptions = {}): Promise<VerifyResult> {
+  async verify(input: ImageInput, claimedId: string, options: VerifyOptions = {}): Promise<GalleryVerifyResult> {
     checkId(claimedId, 'claimedId');
     const o = parseOptions(verifyOptions, options);
     this.requireModel('verify images');
@@ -381,7 +389,7 @@ export abstract class GalleryBase {
   }
 
   /** verify() for a precomputed embedding. */
-  async verifyEmbedding(query: Float32Array, claimedId: string, options: Omit<VerifyOptions, 'detect'> = {}): Promise<VerifyResult> {
+  async verifyEmbedding(query: Float32Array, claimedId: string, options: Omit<VerifyOptions, 'detect'> = {}): Promise<GalleryVerifyResult> {
     this.checkOpen();
     checkId(claimedId, 'claimedId');
     const o = parseOptions(verifyOptions, options);
@@ -391,10 +399,10 @@ export abstract class GalleryBase {
     return this.verifyAgainst(q, claimedId, embs, o.threshold ?? this.threshold);
   }
 
-  private async verifyAgainst(q: Float32Array, id: string, embs: Float32Array[], threshold: number): Promise<VerifyResult> {
+  private async verifyAgainst(q: Float32Array, id: string, embs: Float32Array[], threshold: number): Promise<GalleryVerifyResult> {
     let distance = Infinity;
     for (const e of embs) distance = Math.min(distance, euclidean(q, e));
-    const r: VerifyResult = { id, same: distance <= threshold, distance, threshold };
+    const r: GalleryVerifyResult = { id, same: distance <= threshold, distance, threshold };
     if (this.head && r.same) {
       r.probability = await this.headProbability(q, id);
       r.same = r.probability >= (this.head.threshold ?? 0.5);
