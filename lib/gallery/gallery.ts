@@ -410,6 +410,20 @@ export abstract class GalleryBase {
     return r;
   }
 
+  /** 1:1 between two photos (no gallery lookup): same person? Same threshold and head rules as verify(). */
+  async compare(a: ImageInput, b: ImageInput, options: VerifyOptions = {}): Promise<Omit<GalleryVerifyResult, 'id'>> {
+    const o = parseOptions(verifyOptions, options);
+    const [ea, eb] = await this.embed([a, b], o.detect, 'images');
+    const threshold = o.threshold ?? this.threshold;
+    const distance = euclidean(ea, eb);
+    const r: Omit<GalleryVerifyResult, 'id'> = { same: distance <= threshold, distance, threshold };
+    if (this.head && r.same) {
+      r.probability = Number((await this.head.predict([{ a: ea, b: eb }]))[0]);
+      r.same = r.probability >= (this.head.threshold ?? 0.5);
+    }
+    return r;
+  }
+
   /** Removes a person and their embeddings. UnknownIdError when not enrolled. */
   async remove(id: string): Promise<void> {
     this.checkOpen();

@@ -4,3 +4,5 @@ export { PgVectorGallery, pgPoolClient, pgliteClient } from './store-pgvector';
 export type { SqlClient, PGliteLike, PgVectorGalleryOptions } from './store-pgvector';
 export { EmbeddingIndex } from './index-search';
 export { PixelEmbedder } from './pixel-embedder';
+export { createServer } from './server';
+export type { ServerOptions } from './server';

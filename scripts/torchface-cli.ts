@@ -1,0 +1,220 @@
+// The `torchface` command (bin/torchface.js): verify two photos, enroll people
+// into a gallery file, identify a photo, list / remove people, and serve the
+// HTTP API. `--json` prints machine-readable results; `--help` on any command.
+
+import { parseArgs } from 'util';
+import { FaceGallery, PixelEmbedder, TorchfaceError, createServer } from '../lib';
+import type { Embedder } from '../lib';
+
+const HELP: Record<string, string> = {
+  main: `torchface: face verification and recognition on libtorch
+
+Usage:
+  torchface verify A.jpg B.jpg                     same person?
+  torchface enroll --gallery g.db --id NAME photo...  add a person (one photo is enough)
+  torchface identify --gallery g.db photo           who is this?
+  torchface people --gallery g.db                   list enrolled people
+  torchface remove --gallery g.db --id NAME         remove a person
+  torchface serve --gallery g.db [--port 8080] [--host 127.0.0.1]   HTTP API
+
+Common options:
+  --json            machine-readable output
+  --no-detect       inputs are face crops (default: detect and align the largest face)
+  --threshold T     Euclidean distance threshold (default: the model's, 0.6)
+  --device D        cpu (default) or cuda
+  --model M         faceapi (default) or pixels (a weight-free test baseline, not a face recogniser)
+  --help            help for a command`,
+  verify: `torchface verify A B [--threshold T] [--no-detect] [--json]
+  Prints whether the largest faces in A and B are the same person, and their distance.`,
+  enroll: `torchface enroll --gallery FILE --id NAME PHOTO... [--append] [--metadata JSON] [--no-detect] [--json]
+  Enrolls NAME from one or more photos. An existing NAME is an error unless --append (adds the photos).`,
+  identify: `torchface identify --gallery FILE PHOTO [--k 5] [--threshold T] [--no-detect] [--json]
+  Prints the recognised person (or "not recognized") and the k closest people.`,
+  people: `torchface people --gallery FILE [--json]
+  Lists enrolled people.`,
+  remove: `torchface remove --gallery FILE --id NAME [--json]`,
+  serve: `torchface serve --gallery FILE [--port 8080] [--host 127.0.0.1] [--api-key KEY] [--body-limit BYTES] [--max-pixels N]
+  Serves POST /verify, POST /identify, POST /enroll, DELETE /people/:id, GET /people, GET /health.
+  Binds to loopback unless --host says otherwise. The API key may also come from TORCHFACE_API_KEY;
+  clients send it in the x-api-key header.`,
+};
+
+class UsageError extends Error {}
+
+const options = {
+  help: { type: 'boolean', short: 'h' },
+  json: { type: 'boolean' },
+  'no-detect': { type: 'boolean' },
+  threshold: { type: 'string' },
+  device: { type: 'string' },
+  model: { type: 'string' },
+  gallery: { type: 'string', short: 'g' },
+  id: { type: 'string' },
+  append: { type: 'boolean' },
+  metadata: { type: 'string' },
+  k: { type: 'string' },
+  port: { type: 'string', short: 'p' },
+  host: { type: 'string' },
+  'api-key': { type: 'string' },
+  'body-limit': { type: 'string' },
+  'max-pixels': { type: 'string' },
+} as const;
+
+type Flags = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
+
+function number(v: string | undefined, name: string, integer = false): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new UsageError(`--${name} expects ${integer ? 'an integer' : 'a number'}, got '${v}'`);
+  return n;
+}
+
+async function loadModel(f: Flags): Promise<Embedder> {
+  const which = f.model ?? 'faceapi';
+  if (which === 'pixels') return new PixelEmbedder();
+  if (which !== 'faceapi') throw new UsageError(`--model expects faceapi or pixels, got '${which}'`);
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { FaceModel } = require('../lib') as { FaceModel: { pretrained(o: { device?: string }): Promise<Embedder> } };
+  return FaceModel.pretrained({ device: f.device ?? 'cpu' });
+}
+
+function requireGallery(f: Flags): string {
+  if (!f.gallery) throw new UsageError('--gallery FILE is required');
+  return f.gallery;
+}
+
+function out(f: Flags, value: unknown, text: string): void {
+  process.stdout.write(f.json ? JSON.stringify(value) + '\n' : text + '\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n\n${HELP.main}\n`);
+    return 2;
+  }
+  const f = parsed.values;
+  const [command, ...rest] = parsed.positionals;
+  if (!command || !(command in HELP) || command === 'main') {
+    process.stdout.write(HELP.main + '\n');
+    return command && !f.help ? 2 : 0;
+  }
+  if (f.help) {
+    process.stdout.write(HELP[command] + '\n');
+    return 0;
+  }
+  const detect = !f['no-detect'];
+  const threshold = number(f.threshold, 'threshold');
+  try {
+    switch (command) {
+      case 'verify': {
+        if (rest.length !== 2) throw new UsageError('verify takes two images');
+        const g = await FaceGallery.open(':memory:', { model: await loadModel(f), threshold });
+        const r = await g.compare(rest[0], rest[1], { detect });
+        await g.close();
+        out(f, r, `${r.same ? 'same person' : 'different people'} (distance ${r.distance.toFixed(4)}, threshold ${r.threshold})`);
+        return 0;
+      }
+      case 'enroll': {
+        if (!f.id) throw new UsageError('--id NAME is required');
+        if (rest.length === 0) throw new UsageError('enroll needs at least one photo');
+        let metadata: Record<string, unknown> | undefined;
+        if (f.metadata !== undefined) {
+          try {
+            metadata = JSON.parse(f.metadata);
+          } catch {
+            throw new UsageError('--metadata expects a JSON object');
+          }
+        }
+        const g = await FaceGallery.open(requireGallery(f), { model: await loadModel(f) });
+        try {
+          const p = await g.enroll(f.id, rest, { detect, append: !!f.append, metadata });
+          out(f, p, `enrolled ${p.id} (${p.embeddings} image${p.embeddings === 1 ? '' : 's'})`);
+        } finally {
+          await g.close();
+        }
+        return 0;
+      }
+      case 'identify': {
+        if (rest.length !== 1) throw new UsageError('identify takes one photo');
+        const g = await FaceGallery.open(requireGallery(f), { model: await loadModel(f), threshold });
+        try {
+          const r = await g.identify(rest[0], { detect, k: number(f.k, 'k', true) ?? 5 });
+          const lines = [r.id === null ? 'not recognized' : `${r.id} (distance ${r.distance.toFixed(4)})`, ...r.candidates.map((c) => `  ${c.id}\t${c.distance.toFixed(4)}`)];
+          out(f, { ...r, distance: Number.isFinite(r.distance) ? r.distance : null }, lines.join('\n'));
+        } finally {
+          await g.close();
+        }
+        return 0;
+      }
+      case 'people': {
+        const g = await FaceGallery.open(requireGallery(f));
+        const people = await g.list();
+        await g.close();
+        out(f, people, people.map((p) => `${p.id}\t${p.embeddings}`).join('\n') || '(nobody enrolled)');
+        return 0;
+      }
+      case 'remove': {
+        if (!f.id) throw new UsageError('--id NAME is required');
+        const g = await FaceGallery.open(requireGallery(f));
+        try {
+          await g.remove(f.id);
+        } finally {
+          await g.close();
+        }
+        out(f, { removed: f.id }, `removed ${f.id}`);
+        return 0;
+      }
+      case 'serve': {
+        const file = requireGallery(f);
+        const g = await FaceGallery.open(file, { model: await loadModel(f), threshold });
+        const app = createServer({
+          gallery: g,
+          apiKey: f['api-key'] ?? process.env.TORCHFACE_API_KEY ?? undefined,
+          bodyLimit: number(f['body-limit'], 'body-limit', true),
+          maxPixels: number(f['max-pixels'], 'max-pixels', true),
+        });
+        const host = f.host ?? '127.0.0.1';
+        const port = number(f.port, 'port', true) ?? 8080;
+        const address = await app.listen({ host, port });
+        process.stderr.write(`torchface serving ${file} on ${address}${f['api-key'] || process.env.TORCHFACE_API_KEY ? ' (API key required)' : ''}\n`);
+        const stop = async () => {
+          await app.close();
+          await g.close();
+          process.exit(0);
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+        return -1; // keep running
+      }
+    }
+    return 2;
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`${e.message}\n\n${HELP[command]}\n`);
+      return 2;
+    }
+    if (e instanceof TorchfaceError) {
+      if (f.json) process.stdout.write(JSON.stringify({ error: { code: e.name, message: e.message } }) + '\n');
+      else process.stderr.write(`${e.name}: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code >= 0) process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`${(e as Error).stack ?? e}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
+
+
