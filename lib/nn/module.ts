@@ -94,10 +94,14 @@ export abstract class Module {
    * int64 num_batches_tracked stays). `channelsLast: true` stores 4-D tensors
    * (2-D convolution weights) in channels-last (NHWC) memory order; libtorch then
    * runs those convolutions through oneDNN and keeps activations channels-last.
-   * On CPU that is much faster for batch-1 inference with 3x3 kernels on small
-   * images, which otherwise take libtorch's slow im2col path (see
-   * scripts/bench/channels-last.ts); give channels-last inputs too
-   * (`x.contiguous({ channelsLast: true })`) for the full benefit.
+   * Give channels-last inputs too (`x.contiguous({ channelsLast: true })`).
+   *
+   * When it helps (scripts/bench/channels-last.ts, libtorch 1.13 on a shared
+   * 2-core x86 machine, 1 thread, no-grad forward): 3x3 convolutions on larger
+   * maps, e.g. 64 channels at 56x56 batch 1, run 2-3x faster, 8x64x28x28 1.4-2x;
+   * batch-1 convolutions on small maps (<= 28x28) gain 0-15%; a whole ResNet-18
+   * at batch 1 was ~2x faster at 56x56 input and within noise (0.9-1.3x) at
+   * 112x112. It is therefore not the default: measure your model.
    */
   to(target: Device | DType | { device?: Device; dtype?: DType; channelsLast?: boolean }): this {
     let opts: { device?: Device; dtype?: DType; channelsLast?: boolean };
