@@ -12,7 +12,7 @@ import { ProgressBar } from '../lib/util/progress';
 const USAGE = `usage: npm run stylize -- --content IMAGE --style IMAGE [--style IMAGE ...] --out OUT.png [options]
   --size N            longest side in pixels (default 256 on CPU, 512 on CUDA)
   --iterations N      optimisation steps (default 300)
-  --init MODE         noise | content | mix (default mix)
+  --init MODE         noise | content | mix (default content)
   --optimizer NAME    adam | lbfgs (default adam)
   --lr N              learning rate
   --network NAME      mobilenet (bundled, default) | vgg19 (needs --weights)

@@ -183,6 +183,24 @@ describe('style: feature networks', () => {
     [self, cross, ...a.values(), ...b.values()].forEach((t) => t.dispose());
   });
 
+  it("MobileNet pre-ReLU6 features, clamped to [0, 6], equal the backbone's own layer outputs", () => {
+    const layers = ['conv_0', 'conv_3', 'conv_7', 'conv_13'];
+    tidy(() =>
+      noGrad(() => {
+        const x = imageTensor(landscapeContent(64, 64));
+        const pre = mobilenet.features(x, layers);
+        const own = mobilenet.net.features(x, layers);
+        let below = 0;
+        for (const n of layers) {
+          const diff = pre.get(n)!.clamp(0, 6).sub(own.get(n)!).abs().max().item();
+          assert.ok(diff < 1e-4, `${n}: ${diff}`);
+          below += pre.get(n)!.lt(0).sum().item();
+        }
+        assert.ok(below > 0, 'pre-activation maps have negative values');
+      }),
+    );
+  });
+
   it('VGG-19 loads a torchvision-layout state dict from /usr/bin/python3 (.pth) and safetensors; features match PyTorch within 1e-4', function () {
     this.timeout(300_000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-vgg-'));

@@ -5,7 +5,8 @@
 import * as fs from 'fs';
 import { ArgumentError, FileFormatError, invalid } from '../errors';
 import { loadSafetensorsSync, toTypedArray } from '../io/safetensors';
-import { MOBILENET_V1_LAYERS, MobileNetV1 } from '../models/mobilenet-v1';
+import { BN_EPS, MOBILENET_V1_LAYERS, MobileNetV1 } from '../models/mobilenet-v1';
+import { conv2dSame } from '../models/tf-layers';
 import { native } from '../native';
 import { Module, StateDict } from '../nn/module';
 import { Conv2d, MaxPool2d, ReLU, Sequential } from '../nn/layers';
@@ -60,12 +61,16 @@ export const VGG19_PRESET: StylePreset = Object.freeze({
   learningRate: 4,
 });
 
-/** MobileNet-v1 (face-api SSD backbone): the same idea at matching strides (2, 4, 8, 16), tuned on the generated images in docs/images. */
+/**
+ * MobileNet-v1 (face-api SSD backbone): Gatys's recipe at matching strides (2, 4, 8, 16),
+ * on pre-ReLU6 maps; beta chosen by eye on the generated images in docs/images
+ * (1e4 keeps more content, 1e6 is barely different from 1e5).
+ */
 export const MOBILENET_PRESET: StylePreset = Object.freeze({
   contentLayer: 'conv_7',
   styleLayers: Object.freeze({ conv_0: 0.2, conv_1: 0.2, conv_3: 0.2, conv_5: 0.2, conv_7: 0.2 }) as Record<string, number>,
   alpha: 1,
-  beta: 1e4,
+  beta: 1e5,
   learningRate: 4,
 });
 
@@ -242,12 +247,48 @@ export class MobileNetFeatures implements FeatureNetwork {
   readonly name = 'mobilenet';
   readonly layers: LayerInfo[] = MOBILENET_V1_LAYERS.map((l) => ({ name: l.layer, channels: l.channels, stride: l.stride, receptiveField: l.receptiveField, offset: l.offset }));
   readonly preset: StylePreset = MOBILENET_PRESET;
-  constructor(readonly net: MobileNetV1) {}
-  static async load(options: { device?: Device } = {}): Promise<MobileNetFeatures> {
-    return new MobileNetFeatures(await MobileNetV1.pretrained(options));
+  /**
+   * activation 'linear' (default) returns each layer's pointwise-conv output before
+   * its ReLU6: unbounded, with a gradient everywhere (the clipped maps saturate at 6,
+   * which caps how far the costs can fall); 'relu6' returns the network's own outputs.
+   */
+  constructor(
+    readonly net: MobileNetV1,
+    readonly activation: 'linear' | 'relu6' = 'linear',
+  ) {}
+  static async load(options: { device?: Device; activation?: 'linear' | 'relu6' } = {}): Promise<MobileNetFeatures> {
+    return new MobileNetFeatures(await MobileNetV1.pretrained({ device: options.device }), options.activation);
   }
   features(x: Tensor, layers: string[]): Map<string, Tensor> {
-    return this.net.features(x, layers);
+    if (this.activation === 'relu6') return this.net.features(x, layers);
+    if (!(x instanceof Tensor) || x.ndim !== 4 || x.shape[1] !== 3) invalid('x', 'an N x 3 x H x W tensor', x instanceof Tensor ? `shape [${x.shape}]` : x);
+    const want = new Set<number>();
+    for (const name of layers) {
+      const i = MOBILENET_V1_LAYERS.findIndex((l) => l.layer === name);
+      if (i < 0) invalid('layers', `names among conv_0 ... conv_13`, name);
+      want.add(i);
+    }
+    const last = Math.max(...want);
+    const L = this.net.layers;
+    return tidy(() => {
+      const out = new Map<string, Tensor>();
+      let h = MobileNetV1.normalize(x);
+      for (let i = 0; i <= last; i++) {
+        const m = L[i];
+        const stride = MOBILENET_V1_LAYERS[i].layerStride;
+        let pre: Tensor;
+        if (i === 0) pre = conv2dSame(h, m.param('weight'), m.param('bias'), stride);
+        else {
+          const cin = h.shape[1];
+          const d = conv2dSame(h, m.param('depthwise_weight'), null, stride, cin);
+          const bn = F.batchNorm(d, m.buffer('bn_running_mean'), m.buffer('bn_running_var'), { weight: m.param('bn_weight'), bias: m.param('bn_bias'), eps: BN_EPS });
+          pre = F.conv2d(F.clamp(bn, 0, 6), m.param('pointwise_weight'), m.param('pointwise_bias'));
+        }
+        if (want.has(i)) out.set(`conv_${i}`, pre);
+        if (i < last) h = F.clamp(pre, 0, 6);
+      }
+      return out;
+    });
   }
   to(device: Device): this {
     this.net.to(device);

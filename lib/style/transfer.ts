@@ -6,6 +6,7 @@
 //   const run = styleTransfer({ content: 'c.jpg', style: 's.jpg', iterations: 200 });
 //   for await (const p of run) console.log(p.iteration, p.costs.total);
 //   const { image } = await run;
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { z } from 'zod';
@@ -37,7 +38,7 @@ export const styleTransferOptions = z
     size: z.number().int().min(16).max(4096).optional(),
     iterations: z.number().int().min(1).max(100000).default(300),
     /** G's start: uniform noise ("initiate G randomly"), the content image, or noiseRatio * noise + (1 - noiseRatio) * content. */
-    init: z.enum(['noise', 'content', 'mix']).default('mix'),
+    init: z.enum(['noise', 'content', 'mix']).default('content'),
     noiseRatio: z.number().min(0).max(1).default(0.6),
     optimizer: z.enum(['adam', 'lbfgs']).default('adam'),
     /** Adam: step in 0..255 pixel units (network preset by default); L-BFGS: step scale (default 1). */
@@ -57,7 +58,7 @@ export const styleTransferOptions = z
     seed: z.number().int().nonnegative().optional(),
     /** Run in a worker thread (default) or in this thread, yielding to the event loop between iterations. */
     worker: z.boolean().default(true),
-    /** libtorch threads for the worker (default: libtorch's current setting). */
+    /** libtorch threads in the worker (default: cores - 1, leaving one to the embedding service; in-process: unchanged). */
     threads: z.number().int().positive().optional(),
     onProgress: z.function().optional(),
     signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, { message: 'an AbortSignal' }).optional(),
@@ -131,7 +132,7 @@ async function buildJob(o: ReturnType<typeof resolveStyleOptions>): Promise<Styl
     learningRate: o.learningRate,
     saveEvery: o.saveEvery,
     seed: o.seed,
-    threads: o.threads,
+    threads: o.threads ?? (o.worker ? Math.max(1, os.availableParallelism() - 1) : undefined),
   };
 }
 

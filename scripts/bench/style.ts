@@ -1,0 +1,99 @@
+// Benchmark: seconds per style-transfer iteration at 256x256 (bundled
+// MobileNet-v1 feature network, preset layers, Adam), torchface vs the same
+// network, costs and optimiser in /usr/bin/python3 torch on the same images
+// and weights (exported to a safetensors file Python reads). Goal: torchface
+// no slower than Python (ratio <= 1).
+//
+//   node dist/scripts/bench/style.js [size=256] [iterations=10]
+// runStyleBench() returns rows for the `npm run bench` harness.
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { imageToTensor, resizeImage } from '../../lib/image';
+import { fromTypedArray, saveSafetensorsSync, type RawTensor } from '../../lib/io/safetensors';
+import { getNumThreads, setNumThreads } from '../../lib';
+import { MobileNetFeatures, MOBILENET_PRESET, styleTransfer } from '../../lib/style';
+import { landscapeContent, wavesStyle } from '../make-style-images';
+
+export interface StyleBenchRow {
+  case: string;
+  torchface: number;
+  peer: number | null;
+  unit: string;
+  ratio: number | null;
+  goal: number | null;
+}
+
+const PYTHON = process.env.TORCHFACE_BENCH_PYTHON ?? '/usr/bin/python3';
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+export async function runStyleBench(options: { size?: number; iterations?: number; warmup?: number; threads?: number } = {}): Promise<StyleBenchRow[]> {
+  const size = options.size ?? 256;
+  const iterations = options.iterations ?? 10;
+  const warmup = options.warmup ?? 2;
+  const threads = options.threads ?? getNumThreads();
+  const before = getNumThreads();
+  setNumThreads(threads);
+  const content = await resizeImage(landscapeContent(size, size), size, size);
+  const style = wavesStyle(size);
+  const preset = MOBILENET_PRESET;
+
+  // torchface: the library's own loop, in this thread, init from the content (as the peer).
+  const stamps: number[] = [];
+  const first: number[] = [];
+  await styleTransfer({ content, style, size, iterations: iterations + warmup, init: 'content', worker: false, onProgress: (p) => (stamps.push(performance.now()), first.push(p.costs.total)) });
+  const per = stamps.slice(warmup).map((t, i) => t - stamps[warmup + i - 1]);
+  const tf = median(per) / 1000;
+  setNumThreads(before);
+
+  // peer: the same weights, images and costs in PyTorch
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-style-bench-'));
+  let peer: number | null = null;
+  try {
+    const net = await MobileNetFeatures.load();
+    const raw = new Map<string, RawTensor>();
+    for (const [k, t] of net.net.stateDict()) raw.set(k, fromTypedArray('float32', t.shape, t.contiguous().data()));
+    for (const [k, img] of [['content', content], ['style', style]] as const) {
+      const t = imageToTensor(img);
+      raw.set(k, fromTypedArray('float32', t.shape, t.data()));
+      t.dispose();
+    }
+    net.dispose();
+    const file = path.join(dir, 'bench.safetensors');
+    saveSafetensorsSync(file, raw, { config: JSON.stringify(preset) });
+    const r = spawnSync(PYTHON, [path.join(__dirname, '..', '..', '..', 'scripts', 'bench', 'style_torch.py'), file, String(iterations), String(warmup), String(threads)], { encoding: 'utf8' });
+    if (r.status === 0) {
+      const py = JSON.parse(r.stdout.trim().split('\n').pop()!) as { msPerIteration: number; initialTotal: number };
+      peer = py.msPerIteration / 1000;
+      // same network and costs: the first iteration's total cost must agree
+      const rel = Math.abs(py.initialTotal - first[0]) / Math.abs(py.initialTotal);
+      if (!(rel < 1e-3)) throw new Error(`style bench: torchface and PyTorch disagree on the initial cost (${first[0]} vs ${py.initialTotal})`);
+    }
+    else process.stderr.write(`style bench: peer skipped (${PYTHON}: ${(r.stderr || String(r.error)).trim().split('\n').pop()})\n`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return [
+    {
+      case: `style transfer iteration ${size}x${size} (mobilenet, Adam, ${threads} thread${threads > 1 ? 's' : ''})`,
+      torchface: tf,
+      peer,
+      unit: 's/iteration',
+      ratio: peer ? tf / peer : null,
+      goal: 1,
+    },
+  ];
+}
+
+if (require.main === module) {
+  const [size, iterations, threads] = process.argv.slice(2).map(Number);
+  runStyleBench({ size: size || undefined, iterations: iterations || undefined, threads: threads || undefined }).then((rows) => {
+    for (const r of rows) console.log(`${r.case}\ttorchface ${r.torchface.toFixed(3)} ${r.unit}\tpython ${r.peer?.toFixed(3) ?? '-'}\tratio ${r.ratio?.toFixed(2) ?? '-'} (goal <= ${r.goal})`);
+  });
+}
