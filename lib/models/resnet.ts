@@ -27,24 +27,28 @@ export class BasicBlock extends Module {
       stride !== 1 || inPlanes !== planes ? this.registerModule('downsample', new Sequential(new Conv2d(inPlanes, planes, 1, { stride, bias: false }), new BatchNorm2d(planes))) : null;
   }
   forward(x: Tensor): Tensor {
-    // Each intermediate is released as soon as it is consumed; autograd keeps what backward needs.
+    // As torchvision: ReLU and the residual sum work in place on the BatchNorm
+    // outputs (autograd allows it: batch_norm's backward does not need its
+    // output), which saves three activation-sized allocations per block. Each
+    // intermediate handle is released as soon as it is consumed.
     const a = this.conv1.forward(x);
-    const b = this.bn1.forward(a);
+    const b = relu_(this.bn1.forward(a));
     a.dispose();
-    const c = F.relu(b);
+    const d = this.conv2.forward(b);
     b.dispose();
-    const d = this.conv2.forward(c);
-    c.dispose();
     const e = this.bn2.forward(d);
     d.dispose();
     const identity = this.downsample ? this.downsample.forward(x) : x;
-    const f = F.add(e, identity);
-    e.dispose();
+    F.add_(e, identity);
     if (identity !== x) identity.dispose();
-    const out = F.relu(f);
-    f.dispose();
-    return out;
+    return relu_(e);
   }
+}
+
+/** In-place ReLU (the alias handle the op returns is released at once). */
+function relu_(t: Tensor): Tensor {
+  (F.callOp('aten::relu_', '', t) as Tensor).dispose();
+  return t;
 }
 
 export interface ResNetOptions {
@@ -126,10 +130,7 @@ export class ResNet extends Module {
       return next;
     };
     let cur = step(x, 'conv1');
-    cur = step(cur, 'bn1');
-    const r = F.relu(cur);
-    cur.dispose();
-    cur = r;
+    cur = relu_(step(cur, 'bn1'));
     for (const name of ['maxpool', 'layer1', 'layer2', 'layer3', 'layer4', 'avgpool']) cur = step(cur, name);
     const flat = F.flatten(cur, 1);
     cur.dispose();

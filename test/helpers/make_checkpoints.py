@@ -46,9 +46,19 @@ def main(argv):
         y = model(x)
     sd = model.state_dict()
     torch.save(sd, os.path.join(d, "resnet.pt"))
-    flat = {k: v.contiguous() for k, v in sd.items()}
+    flat = {k: v.detach().clone() for k, v in sd.items()}
     flat["input"] = x
     flat["output"] = y
+    # one training-mode forward + backward: gradients of sum(out^2)
+    model.train()
+    x2 = x.clone().requires_grad_(True)
+    out = model(x2)
+    out.square().sum().backward()
+    flat["train_output"] = out.detach()
+    flat["train_input_grad"] = x2.grad
+    flat["train_conv1_grad"] = model.conv1.weight.grad
+    flat["train_fc_grad"] = model.fc.weight.grad
+    flat["train_layer4_conv2_grad"] = model.layer4[1].conv2.weight.grad
     builtin_save(flat, os.path.join(d, "resnet.safetensors"), {})
 
     big = torch.arange(40, dtype=torch.float32).reshape(5, 8)
