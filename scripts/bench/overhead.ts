@@ -1,0 +1,259 @@
+// Per-op overhead of torchface against PyTorch (Debian's python3-torch, the
+// same libtorch 1.13 kernels), measured in the same run with the same thread
+// count: a 4x4 float32 add (the cost of crossing into libtorch and back), and
+// conv2d forward + backward at the seed shape (1x3x14x14 * 16x3x5x5) and at a
+// realistic size (8x64x56x56 * 64x64x3x3, where the kernels dominate).
+//
+//   node dist/scripts/bench/overhead.js [--threads N] [--reps N] [--quick] [--json]
+//
+// Python runs as a long-lived child process that executes one repetition per
+// request, so torchface and PyTorch repetitions alternate: on a shared,
+// noisy machine both see the same background load. Each case reports the
+// median per-op time (µs) over the repetitions, after a warm-up repetition.
+// `npm run bench` can reuse benchOverhead() (also exported as run()).
+import { spawn, ChildProcessWithoutNullStreams } from 'child_process';
+import { createInterface } from 'readline';
+import * as tf from '../../lib';
+
+export interface BenchRow {
+  case: string;
+  /** median µs per op */
+  torchface: number;
+  /** median µs per op in PyTorch, or null when python3-torch is missing */
+  peer: number | null;
+  unit: string;
+  /** torchface / peer */
+  ratio: number | null;
+  goal: string;
+  /** Median process CPU µs per op (all threads), torchface and peer: steadier than wall time on a shared machine. */
+  torchfaceCpu?: number;
+  peerCpu?: number | null;
+}
+
+export interface OverheadOptions {
+  /** Intra-op threads for both (default: torchface's current setting). */
+  threads?: number;
+  /** Timed repetitions per case, after one warm-up (default 5). */
+  repetitions?: number;
+  /** Fewer iterations per repetition (a smoke run). */
+  quick?: boolean;
+  /** Python with torch (default /usr/bin/python3). */
+  python?: string;
+  /** Cases to run (default all). */
+  cases?: CaseName[];
+  /** Called with a line of progress. */
+  log?: (line: string) => void;
+}
+
+export type CaseName = 'add' | 'conv-seed' | 'conv-large';
+
+interface CaseSpec {
+  name: CaseName;
+  label: string;
+  iterations: number;
+  goal: string;
+  x?: number[];
+  w?: number[];
+}
+
+const CASES = (quick: boolean): CaseSpec[] => [
+  { name: 'add', label: 'add 4x4 float32 (100k ops)', iterations: quick ? 10000 : 100000, goal: 'torchface <= 1.0x PyTorch' },
+  { name: 'conv-seed', label: 'conv2d fwd+bwd 1x3x14x14 * 16x3x5x5', iterations: quick ? 100 : 1000, goal: 'torchface <= 1.2x PyTorch', x: [1, 3, 14, 14], w: [16, 3, 5, 5] },
+  { name: 'conv-large', label: 'conv2d fwd+bwd 8x64x56x56 * 64x64x3x3', iterations: quick ? 1 : 3, goal: 'torchface ~ 1.0x PyTorch (same kernels)', x: [8, 64, 56, 56], w: [64, 64, 3, 3] },
+];
+
+// The PyTorch side: reads one JSON request per line, answers with the seconds taken.
+const PYTHON_SCRIPT = `
+import json, sys, time, torch
+import torch.nn.functional as F
+torch.set_num_threads(int(sys.argv[1]))
+torch.manual_seed(0)
+state = {}
+def run(req):
+    n = req["iterations"]
+    if req["case"] == "add":
+        a, b = torch.randn(4, 4), torch.randn(4, 4)
+        t, c0 = time.perf_counter(), time.process_time()
+        for _ in range(n):
+            c = torch.add(a, b)
+        return time.perf_counter() - t, time.process_time() - c0
+    key = req["case"]
+    if key not in state:
+        state[key] = (torch.randn(*req["x"]), torch.randn(*req["w"], requires_grad=True), torch.randn(req["w"][0], requires_grad=True))
+    x, w, b = state[key]
+    t, c0 = time.perf_counter(), time.process_time()
+    for _ in range(n):
+        y = F.conv2d(x, w, b)
+        y.sum().backward()
+    return time.perf_counter() - t, time.process_time() - c0
+print(json.dumps({"ready": True, "threads": torch.get_num_threads(), "version": torch.__version__}), flush=True)
+for line in sys.stdin:
+    req = json.loads(line)
+    wall, cpu = run(req)
+    print(json.dumps({"seconds": wall, "cpu": cpu}), flush=True)
+`;
+
+class PythonPeer {
+  private readonly lines: AsyncIterator<string>;
+  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  }
+  static async start(python: string, threads: number): Promise<{ peer: PythonPeer; info: { threads: number; version: string } } | null> {
+    let child: ChildProcessWithoutNullStreams;
+    try {
+      child = spawn(python, ['-c', PYTHON_SCRIPT, String(threads)], { env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+    } catch {
+      return null;
+    }
+    const stderr: string[] = [];
+    child.stderr.on('data', (d) => stderr.push(String(d)));
+    const failed = new Promise<null>((resolve) => {
+      child.once('error', () => resolve(null));
+      child.once('exit', () => resolve(null));
+    });
+    const peer = new PythonPeer(child);
+    const first = await Promise.race([peer.next(), failed]);
+    if (!first) return null;
+    return { peer, info: first as unknown as { threads: number; version: string } };
+  }
+  private async next(): Promise<Record<string, unknown> | null> {
+    const r = await this.lines.next();
+    return r.done ? null : (JSON.parse(r.value) as Record<string, unknown>);
+  }
+  async seconds(spec: CaseSpec): Promise<Timing> {
+    this.child.stdin.write(JSON.stringify({ case: spec.name, iterations: spec.iterations, x: spec.x, w: spec.w }) + '\n');
+    const r = await this.next();
+    if (!r) throw new Error('the python peer exited');
+    return { wall: r.seconds as number, cpu: r.cpu as number };
+  }
+  stop(): void {
+    this.child.stdin.end();
+    this.child.kill();
+  }
+}
+
+interface Timing {
+  /** seconds of wall time */
+  wall: number;
+  /** seconds of process CPU time */
+  cpu: number;
+}
+
+function timed(fn: () => void): Timing {
+  const c0 = process.cpuUsage();
+  const t0 = process.hrtime.bigint();
+  fn();
+  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / 1e6 };
+}
+
+/** One torchface repetition of a case: times for spec.iterations ops. */
+function torchfaceSeconds(spec: CaseSpec, state: Map<string, tf.Tensor[]>): Timing {
+  if (spec.name === 'add') {
+    const a = tf.randn([4, 4]);
+    const b = tf.randn([4, 4]);
+    const t = timed(() => {
+      for (let i = 0; i < spec.iterations; i++) a.add(b).dispose();
+    });
+    tf.dispose(a, b);
+    return t;
+  }
+  let tensors = state.get(spec.name);
+  if (!tensors) {
+    tensors = [tf.randn(spec.x!), tf.randn(spec.w!, { requiresGrad: true }), tf.randn([spec.w![0]], { requiresGrad: true })];
+    state.set(spec.name, tensors);
+  }
+  const [x, w, b] = tensors;
+  return timed(() => {
+    for (let i = 0; i < spec.iterations; i++) {
+      tf.tidy(() => {
+        tf.conv2d(x, w, b).sum().backward();
+      });
+    }
+  });
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** Measures every case, alternating torchface and PyTorch repetitions. */
+export async function benchOverhead(options: OverheadOptions = {}): Promise<BenchRow[]> {
+  const threads = options.threads ?? tf.getNumThreads();
+  const reps = options.repetitions ?? 5;
+  const log = options.log ?? (() => undefined);
+  const previousThreads = tf.getNumThreads();
+  tf.setNumThreads(threads);
+  tf.manualSeed(0);
+  const started = await PythonPeer.start(options.python ?? '/usr/bin/python3', threads);
+  if (started) log(`peer: PyTorch ${started.info.version}, ${started.info.threads} thread(s); torchface ${tf.versions().torchface} on libtorch ${tf.versions().libtorch}, ${tf.getNumThreads()} thread(s)`);
+  else log('peer: python3-torch not available; reporting torchface only');
+  const state = new Map<string, tf.Tensor[]>();
+  const rows: BenchRow[] = [];
+  try {
+    for (const spec of CASES(!!options.quick).filter((c) => !options.cases || options.cases.includes(c.name))) {
+      const ours: Timing[] = [];
+      const theirs: Timing[] = [];
+      const us = (s: number) => (s / spec.iterations) * 1e6;
+      for (let r = 0; r <= reps; r++) {
+        const a = torchfaceSeconds(spec, state);
+        const b = started ? await started.peer.seconds(spec) : { wall: NaN, cpu: NaN };
+        if (r === 0) continue; // warm-up
+        ours.push(a);
+        theirs.push(b);
+        log(`  ${spec.name} rep ${r}: torchface ${us(a.wall).toFixed(2)} µs (cpu ${us(a.cpu).toFixed(2)}), pytorch ${us(b.wall).toFixed(2)} µs (cpu ${us(b.cpu).toFixed(2)})`);
+      }
+      const t = median(ours.map((o) => us(o.wall)));
+      const p = started ? median(theirs.map((o) => us(o.wall))) : null;
+      const tc = median(ours.map((o) => us(o.cpu)));
+      const pc = started ? median(theirs.map((o) => us(o.cpu))) : null;
+      rows.push({
+        case: spec.label,
+        torchface: round(t),
+        peer: p === null ? null : round(p),
+        unit: 'µs/op',
+        ratio: p ? Math.round((t / p) * 100) / 100 : null,
+        goal: spec.goal,
+        torchfaceCpu: round(tc),
+        peerCpu: pc === null ? null : round(pc),
+      });
+    }
+  } finally {
+    started?.peer.stop();
+    for (const ts of state.values()) tf.dispose(ts);
+    tf.setNumThreads(previousThreads);
+  }
+  return rows;
+}
+
+export const run = benchOverhead;
+
+const round = (v: number) => (v >= 100 ? Math.round(v) : Math.round(v * 100) / 100);
+
+export function formatRows(rows: BenchRow[]): string {
+  const header = ['case', 'torchface', 'pytorch', 'unit', 'ratio', 'cpu ratio', 'goal'];
+  const cpuRatio = (r: BenchRow) => (r.peerCpu && r.torchfaceCpu !== undefined ? `${Math.round((r.torchfaceCpu / r.peerCpu) * 100) / 100}x` : '-');
+  const body = rows.map((r) => [r.case, String(r.torchface), r.peer === null ? '-' : String(r.peer), r.unit, r.ratio === null ? '-' : `${r.ratio}x`, cpuRatio(r), r.goal]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  return [header, ...body].map((row) => row.map((c, i) => c.padEnd(widths[i])).join('  ')).join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const value = (flag: string) => {
+    const i = args.indexOf(flag);
+    return i >= 0 ? Number(args[i + 1]) : undefined;
+  };
+  const rows = await benchOverhead({ threads: value('--threads'), repetitions: value('--reps'), quick: args.includes('--quick'), log: (l) => console.error(l) });
+  console.log(args.includes('--json') ? JSON.stringify(rows, null, 1) : formatRows(rows));
+}
+
+if (require.main === module) {
+  main().catch((e) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
+}
