@@ -25,7 +25,8 @@ import * as F from '../ops';
 import { Device, Tensor, checkDevice, noGrad, tensor, tidy, toBytes, zeros } from '../tensor';
 import type { AlignMethod } from './align';
 import type { VerificationHead } from './head';
-import { alignLargestFace } from './pipeline';
+import type { DetectOptions, DetectedFace } from './detector';
+import { alignAllFaces, alignLargestFace, detectFaces } from './pipeline';
 import { ImageTensor } from './preprocess';
 import { DESCRIPTOR_SIZE, FaceRecognitionNet, RECOGNITION_INPUT_SIZE } from './recognition-net';
 import { EmbeddingNet, EmbeddingNetOptions } from './embedding-net';
@@ -454,6 +455,21 @@ export class FaceModel {
     } finally {
       y.dispose();
     }
+  }
+
+  /** Every face in a photo: box, score and 68 landmarks (image pixels), face-api's SSD detector. */
+  async detect(input: ImageInput, options: DetectOptions = {}): Promise<DetectedFace[]> {
+    this.checkAlive();
+    return detectFaces(input, { ...options, device: this.device });
+  }
+
+  /** Every face in a photo with its descriptor (faces aligned, then embedded in one batch). */
+  async faces(input: ImageInput, options: DetectOptions & { align?: AlignMethod } = {}): Promise<(DetectedFace & { descriptor: Float32Array })[]> {
+    this.checkAlive();
+    const { align, ...detectOptions } = options ?? {};
+    const found = await alignAllFaces(input, { ...detectOptions, method: align, size: this.inputSize, device: this.device });
+    const descriptors = await this.embedRgb(found.map((f) => f.aligned));
+    return found.map((f, i) => ({ box: f.box, score: f.score, landmarks: f.landmarks, descriptor: descriptors[i] }));
   }
 
   /** Distance between two embeddings (default: the model's metric). */
