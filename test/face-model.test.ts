@@ -111,6 +111,29 @@ describe('FaceModel', function () {
     });
   });
 
+  describe('trainable()', () => {
+    it('unfreezes the network and keeps embedding through it (same descriptors), for fine-tuning', async () => {
+      const m = await FaceModel.pretrained();
+      try {
+        const before = await m.embed(crops150[0]);
+        const hash = m.weightsHash;
+        const t = m.trainable();
+        assert.strictEqual(t.inputSize, 150);
+        assert.strictEqual(t.embeddingDim, 128);
+        assert.strictEqual(t.trainableParameters().length, 117);
+        const after = await m.embed(crops150[0]);
+        assert.ok(l2(before, after) < 1e-4, `${l2(before, after)}`);
+        // an update to the trainable weights shows in the next embed
+        noGrad(() => m.net.stateDict().get('fc.weight')!.mul_(2));
+        const scaled = await m.embed(crops150[0]);
+        assert.ok(l2(scaled, after.map((v) => 2 * v)) < 1e-4);
+        assert.notStrictEqual(m.weightsHash, hash);
+      } finally {
+        m.dispose();
+      }
+    });
+  });
+
   describe('inputs', () => {
     const ref = crops150[0];
     let refDesc: Float32Array;
@@ -308,6 +331,24 @@ describe('FaceModel', function () {
       assert.ok(dist < 0.05, `L2 ${dist}`);
       const others = entry.faces.filter((f) => f !== largest).map((f) => l2(d, f.descriptor));
       assert.ok(Math.min(...others) > 0.3, 'and far from the other faces');
+    });
+
+    it("faces(): every face of sample1.jpg, descriptors (box crop) match face-api's pipeline face by face", async () => {
+      const entry = detectionsFixture.images.find((i) => i.file === 'demo/sample1.jpg')!;
+      const faces = await model.faces(demo('demo/sample1.jpg'), { align: 'box' });
+      assert.strictEqual(faces.length, entry.faces.length);
+      let worst = 0;
+      faces.forEach((f, i) => {
+        assert.strictEqual(f.landmarks.length, 68);
+        assert.ok(f.descriptor instanceof Float32Array && f.descriptor.length === 128);
+        const ref = entry.faces[i] as unknown as { box: { x: number; y: number }; descriptor: number[] };
+        assert.ok(Math.abs(f.box.x - ref.box.x) < 1 && Math.abs(f.box.y - ref.box.y) < 1, 'same order and boxes as face-api');
+        worst = Math.max(worst, l2(f.descriptor, ref.descriptor));
+      });
+      console.log(`      faces() vs face-api pipeline descriptors: max L2 ${worst.toExponential(2)}`);
+      assert.ok(worst < 0.05);
+      const dets = await model.detect(demo('demo/sample1.jpg'));
+      assert.deepStrictEqual(dets.map((d) => d.box), faces.map((f) => f.box));
     });
 
     it('no face: NoFaceError', async () => {

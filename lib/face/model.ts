@@ -196,6 +196,7 @@ export class FaceModel {
   private program: BatchProgram | null;
   private readonly meta: Record<string, unknown>;
   private hash?: string;
+  private trainableMode = false;
   private disposed = false;
 
   /** Builds a model from its parts (see FaceModelSpec); pretrained() and create() call this. */
@@ -271,9 +272,12 @@ export class FaceModel {
     return this.embeddingDim;
   }
 
-  /** SHA-256 of the network's parameters and buffers (names, shapes, bytes); identifies the weights. */
+  /**
+   * SHA-256 of the network's parameters and buffers (names, shapes, bytes); identifies the weights.
+   * Computed once, or on every read after trainable() (the weights may change).
+   */
   get weightsHash(): string {
-    if (!this.hash) {
+    if (!this.hash || this.trainableMode) {
       const h = crypto.createHash('sha256');
       for (const [name, t] of this.net.stateDict()) {
         h.update(`${name}:${t.dtype}:${t.shape.join('x')};`);
@@ -331,7 +335,7 @@ export class FaceModel {
       (this as { channelsLast: boolean }).channelsLast = false;
       this.program = this.makeProgram();
     }
-    this.hash = undefined;
+    this.trainableMode = true;
     const net = this.net;
     return {
       module: net,
