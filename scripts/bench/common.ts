@@ -1,6 +1,7 @@
 // Shared pieces of the benchmark scripts: timing and the row format of the
 // `npm run bench` harness.
 import { spawnSync } from 'child_process';
+import * as path from 'path';
 
 /** One benchmark result: torchface vs a peer (PyTorch), ratio = torchface / peer, goal = the ratio to stay under. */
 export interface BenchRow {
@@ -46,4 +47,63 @@ export function printRows(rows: BenchRow[]): void {
   const f = (v: number | null, d = 1) => (v === null ? '-' : v.toFixed(d));
   console.log(['case', 'torchface', 'peer', 'unit', 'ratio', 'goal'].join('\t'));
   for (const r of rows) console.log([r.case, f(r.torchface), f(r.peer), r.unit, f(r.ratio, 2), r.goal === null ? '-' : `<= ${r.goal}`].join('\t'));
+}
+
+/** Median and spread of repeated measurements (quartiles by linear interpolation). */
+export interface Summary {
+  median: number;
+  q1: number;
+  q3: number;
+  min: number;
+  max: number;
+  n: number;
+}
+
+export function summarize(xs: number[]): Summary {
+  const s = [...xs].filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (!s.length) return { median: NaN, q1: NaN, q3: NaN, min: NaN, max: NaN, n: 0 };
+  const q = (p: number) => {
+    const i = (s.length - 1) * p;
+    const lo = Math.floor(i);
+    return s[lo] + (s[Math.min(lo + 1, s.length - 1)] - s[lo]) * (i - lo);
+  };
+  return { median: median(s), q1: q(0.25), q3: q(0.75), min: s[0], max: s[s.length - 1], n: s.length };
+}
+
+/** timeIt for async work: warmup runs, then each measured run in milliseconds. */
+export async function timeItAsync(fn: () => Promise<unknown> | unknown, reps: number, warmup = 1): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) await fn();
+  const out: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return out;
+}
+
+/** runPythonJson for an inline script: `python -c code args...`; the script prints one JSON line last. */
+export function runPythonInline<T>(code: string, args: string[] = []): T | null {
+  return runPythonJson<T>(['-c', code, ...args]);
+}
+
+/**
+ * face-api (@vladmandic/face-api's node-wasm build) on tfjs 4.22 with the WASM
+ * backend read from disk (no CDN): `wasm.setWasmPaths(dir, false)` makes the
+ * emscripten loader use fs instead of fetch(). Returns the untyped faceapi
+ * module and tfjs (face-api's d.ts bundles a private copy of the tfjs types).
+ */
+export async function initFaceApiWasm(): Promise<{ faceapi: any; tf: typeof import('@tensorflow/tfjs') }> {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const tf = require('@tensorflow/tfjs') as typeof import('@tensorflow/tfjs');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
+  if (tf.getBackend() !== 'wasm') {
+    wasm.setWasmPaths(path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep, false);
+    if (!(await tf.setBackend('wasm'))) throw new Error('could not initialise the tfjs wasm backend');
+  }
+  await tf.ready();
+  return { faceapi, tf };
 }

@@ -1,0 +1,93 @@
+// conv1d and conv3d forward + backward (sum of the output; gradients of the
+// weight and bias, the input needs none), torchface vs PyTorch (/usr/bin/python3, same
+// libtorch 1.13 kernels, same thread count), at the seed's shapes
+// (test/conv.test.ts: length 14 / 14x14x14, one channel, 16 filters of 5 /
+// 5x5x5) and at a realistic size. conv2d is in overhead.ts.
+// Per case: `reps` timed repetitions of `iterations` ops after a warm-up
+// repetition; µs per op, median and spread; ratio = torchface / PyTorch.
+//
+//   node dist/scripts/bench/conv.js [--quick]
+// `npm run bench` uses run().
+import { conv1d, conv3d, getNumThreads, manualSeed, randn, tidy, dispose } from '../../lib';
+import { BenchRow, Summary, runPythonInline, summarize } from './common';
+
+interface ConvCase {
+  label: string;
+  dims: 1 | 3;
+  x: number[];
+  w: number[];
+  iterations: number;
+}
+
+export function convCases(quick: boolean): ConvCase[] {
+  return [
+    { label: 'conv1d fwd+bwd 1x1x14 * 16x1x5 (seed)', dims: 1, x: [1, 1, 14], w: [16, 1, 5], iterations: quick ? 200 : 1000 },
+    { label: 'conv1d fwd+bwd 8x64x1024 * 64x64x3', dims: 1, x: [8, 64, 1024], w: [64, 64, 3], iterations: quick ? 2 : 10 },
+    { label: 'conv3d fwd+bwd 1x1x14x14x14 * 16x1x5x5x5 (seed)', dims: 3, x: [1, 1, 14, 14, 14], w: [16, 1, 5, 5, 5], iterations: quick ? 20 : 100 },
+    { label: 'conv3d fwd+bwd 1x16x16x56x56 * 16x16x3x3x3', dims: 3, x: [1, 16, 16, 56, 56], w: [16, 16, 3, 3, 3], iterations: quick ? 1 : 3 },
+  ];
+}
+
+/** Multiply-adds of forward + backward when only weight and bias need gradients (as in these cases): 2x the forward's (no padding, stride 1). */
+export function convMacs(x: number[], w: number[]): number {
+  const out = x.slice(2).map((s, i) => s - w[2 + i] + 1);
+  const fwd = x[0] * w[0] * out.reduce((a, b) => a * b, 1) * w[1] * w.slice(2).reduce((a, b) => a * b, 1);
+  return 2 * fwd;
+}
+
+const PY = `
+import json, sys, time, torch
+import torch.nn.functional as F
+req = json.loads(sys.argv[1])
+torch.set_num_threads(req["threads"])
+torch.manual_seed(0)
+out = []
+for c in req["cases"]:
+    f = F.conv1d if c["dims"] == 1 else F.conv3d
+    x = torch.randn(*c["x"]); w = torch.randn(*c["w"], requires_grad=True); b = torch.randn(c["w"][0], requires_grad=True)
+    times = []
+    for r in range(req["warmup"] + req["reps"]):
+        t = time.perf_counter()
+        for _ in range(c["iterations"]):
+            f(x, w, b).sum().backward()
+        if r >= req["warmup"]:
+            times.append((time.perf_counter() - t) / c["iterations"] * 1e6)
+    out.append(times)
+print(json.dumps({"us": out, "threads": torch.get_num_threads()}))
+`;
+
+export type ConvRow = BenchRow & { torchfaceSpread: Summary; peerSpread: Summary | null; macs: number };
+
+export function run(options: { quick?: boolean; reps?: number; warmup?: number; peer?: boolean; only?: (label: string) => boolean } = {}): ConvRow[] {
+  const reps = options.reps ?? 5;
+  const warmup = options.warmup ?? 1;
+  const threads = getNumThreads();
+  const cases = convCases(!!options.quick).filter((c) => !options.only || options.only(c.label));
+  manualSeed(0);
+  const ours: number[][] = [];
+  for (const c of cases) {
+    const f = c.dims === 1 ? conv1d : conv3d;
+    const x = randn(c.x);
+    const w = randn(c.w, { requiresGrad: true });
+    const b = randn([c.w[0]], { requiresGrad: true });
+    const times: number[] = [];
+    for (let r = 0; r < warmup + reps; r++) {
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < c.iterations; i++) tidy(() => f(x, w, b).sum().backward());
+      if (r >= warmup) times.push(Number(process.hrtime.bigint() - t0) / 1e3 / c.iterations);
+    }
+    dispose(x, w, b);
+    ours.push(times);
+  }
+  const py = options.peer === false || !cases.length ? null : runPythonInline<{ us: number[][] }>(PY, [JSON.stringify({ threads, reps, warmup, cases: cases.map(({ dims, x, w, iterations }) => ({ dims, x, w, iterations })) })]);
+  return cases.map((c, i) => {
+    const s = summarize(ours[i]);
+    const p = py ? summarize(py.us[i]) : null;
+    return { case: `${c.label}, ${threads} thread(s)`, torchface: s.median, peer: p ? p.median : null, unit: 'µs/op', ratio: p ? s.median / p.median : null, goal: 1, torchfaceSpread: s, peerSpread: p, macs: convMacs(c.x, c.w) };
+  });
+}
+
+if (require.main === module) {
+  const rows = run({ quick: process.argv.includes('--quick') });
+  console.table(rows.map(({ torchfaceSpread, peerSpread, ...r }) => r));
+}
