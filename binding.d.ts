@@ -1,10 +1,8 @@
 // Exact types of what the native addon (build/Release/torchface.node) exports.
 // Only lib/native.ts loads the addon; everything else goes through lib/.
 
-/** An opaque handle around a native at::Tensor. */
-export interface TensorHandle {
-  readonly __tensorHandle: unique symbol;
-}
+/** An opaque handle naming a native at::Tensor (a number: slot index and generation). */
+export type TensorHandle = number & { readonly __tensorHandle: unique symbol };
 /** An opaque handle around a recorded program (see traceBegin/traceEnd). */
 export interface ProgramHandle {
   readonly __programHandle: unique symbol;

@@ -49,9 +49,7 @@ function op(name: string, overload = ''): Op {
 export function callOp(name: string, overload: string, ...args: (Tensor | NativeArg)[]): unknown {
   if (typeof name !== 'string') invalid('name', "an operator name such as 'aten::erf'", name);
   if (typeof overload !== 'string') invalid('overload', "an overload name ('' for the default)", overload);
-  const r = op(name, overload).call(...args.map((a) => (isTensor(a) ? a.handle : a)));
-  const wrapAll = (v: unknown): unknown => (Array.isArray(v) ? v.map(wrapAll) : v !== null && typeof v === 'object' ? new Tensor(v as TensorHandle) : v);
-  return wrapAll(r);
+  return op(name, overload).any(...args.map((a) => (isTensor(a) ? a.handle : a)));
 }
 
 // Arithmetic -----------------------------------------------------------------------
@@ -76,7 +74,7 @@ export function pow(a: Tensor | number, exponent: Tensor | number): Tensor {
 // In-place operators return an alias of their input; release that extra handle
 // at once rather than leaving it to the garbage collector.
 function release(r: unknown): void {
-  if (r !== null && typeof r === 'object' && !Array.isArray(r)) native.dispose(r as TensorHandle);
+  if (typeof r === 'number') native.dispose(r as TensorHandle);
 }
 /** In place: a += alpha * b. */
 export function add_(a: Tensor, b: Tensor | number, alpha = 1): Tensor {

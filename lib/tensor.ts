@@ -107,12 +107,6 @@ export function wrap(h: TensorHandle): Tensor {
   return new Tensor(h);
 }
 
-/** Converts a native result (handle, list of handles, tuple) to tensors. */
-export function wrapResult(r: NativeResult): unknown {
-  if (r === null || typeof r !== 'object') return r;
-  if (Array.isArray(r)) return r.map(wrapResult);
-  return new Tensor(r);
-}
 
 /** The handle of a tensor argument, rejecting anything else with a clear error. */
 export function handleOf(t: unknown, parameter = 'tensor'): TensorHandle {
@@ -147,6 +141,32 @@ export class Op {
     if (this.id < 0) this.id = native.op(this.name, this.overload);
     return native.schema(this.id);
   }
+  /**
+   * Calls the op and wraps whatever tensors it returns, following the
+   * schema's return types (handles are plain numbers, so the schema tells a
+   * tensor from an int result).
+   */
+  any(...args: NativeArg[]): unknown {
+    const r = this.call(...args);
+    const kinds = (this.returnKinds ??= parseReturnKinds(this.schema()));
+    const wrapAs = (v: unknown, kind: string): unknown => {
+      if (v === null || v === undefined) return v;
+      if (kind.startsWith('Tensor[]') || kind.startsWith('Tensor?[]')) return (v as TensorHandle[]).map((h) => (h === null ? null : new Tensor(h)));
+      if (kind.startsWith('Tensor')) return new Tensor(v as TensorHandle);
+      return v;
+    };
+    if (kinds.length === 1) return wrapAs(r, kinds[0]);
+    return (r as unknown[]).map((v, i) => wrapAs(v, kinds[i] ?? ''));
+  }
+  private returnKinds?: string[];
+}
+
+/** Return types of a schema: "aten::max.dim(...) -> (Tensor values, Tensor indices)" -> ["Tensor", "Tensor"]. */
+function parseReturnKinds(schema: string): string[] {
+  let ret = schema.slice(schema.lastIndexOf('->') + 2).trim();
+  if (ret.startsWith('(') && ret.endsWith(')')) ret = ret.slice(1, -1);
+  if (ret === '') return [];
+  return ret.split(',').map((part) => part.trim().replace(/\([^)]*\)/g, '').split(/\s+/)[0]);
 }
 
 const OP = {

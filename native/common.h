@@ -1,7 +1,8 @@
 // Shared declarations of the torchface addon.
 //
-// The addon is deliberately thin: tensors cross to JavaScript as Napi::External
-// handles around a heap-allocated at::Tensor (a "TensorBox"); every ATen
+// The addon is deliberately thin: tensors cross to JavaScript as handles —
+// numbers naming a slot of a per-environment table of at::Tensor, with a
+// generation count so that a stale handle is recognised; every ATen
 // operator is reached generically through the c10 dispatcher (dispatch.cc), so
 // adding an op to the TypeScript API needs no C++ at all. Argument checking
 // that TypeScript can do happens in lib/; what remains here is conversion and
@@ -20,11 +21,15 @@
 
 namespace torchface {
 
-// One live tensor handle. `tensor` is reset by dispose(); the box itself is
-// freed by the External's finalizer when JavaScript drops the handle.
-struct TensorBox {
+// One slot of the handle table. A handle is the number generation * 2^24 +
+// index: plain numbers cost JavaScript nothing to create (no object, no
+// finalizer), which matters for per-op overhead. lib/ releases slots through
+// dispose(), explicitly or from a FinalizationRegistry when a Tensor wrapper is
+// collected; disposing bumps the generation, so old handles are refused.
+struct TensorSlot {
   at::Tensor tensor;
   int64_t accountedBytes = 0;  // bytes reported to V8 and to memory()
+  uint32_t generation = 1;
 };
 
 struct Program;  // dispatch.cc
@@ -42,6 +47,8 @@ struct OpEntry {
 struct Instance {
   std::vector<OpEntry> ops;
   std::unordered_map<std::string, uint32_t> opIndex;
+  std::vector<TensorSlot> slots;
+  std::vector<uint32_t> freeSlots;
   int64_t liveTensors = 0;
   int64_t liveBytes = 0;
   int64_t peakBytes = 0;
@@ -58,6 +65,8 @@ Napi::Value wrapTensor(Napi::Env env, at::Tensor t);
 // a disposed handle.
 at::Tensor& unwrapTensor(Napi::Env env, const Napi::Value& v, const char* what = "tensor");
 bool isTensorHandle(const Napi::Value& v);
+// Releases the slot behind a handle; false if it was not a live handle.
+bool releaseHandle(Napi::Env env, const Napi::Value& v);
 
 // Errors ---------------------------------------------------------------------
 [[noreturn]] void throwTorch(Napi::Env env, const std::string& where, const std::exception& e);

@@ -14,52 +14,74 @@
 namespace torchface {
 
 namespace {
-// Type tag that marks our Externals, so a foreign External is rejected
-// instead of being reinterpreted as a TensorBox.
-const napi_type_tag kTensorTag = {0x7f1c0a3b5e6d4c21ULL, 0x9a8b7c6d5e4f3a2bULL};
+constexpr double kIndexSpan = 16777216.0;  // 2^24 slots
+constexpr uint32_t kMaxGeneration = 1u << 28;  // keeps handles below 2^52
 
 int64_t nbytesOf(const at::Tensor& t) {
   return t.defined() ? static_cast<int64_t>(t.numel() * t.element_size()) : 0;
 }
 
-void release(Napi::Env env, TensorBox* box) {
-  if (!box->tensor.defined()) return;
+// The live slot a handle names, or nullptr.
+TensorSlot* slotOf(Napi::Env env, const Napi::Value& v) {
+  if (!v.IsNumber()) return nullptr;
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0) || d >= kIndexSpan * kMaxGeneration || d != std::floor(d)) return nullptr;
+  auto index = static_cast<size_t>(std::fmod(d, kIndexSpan));
+  auto generation = static_cast<uint32_t>(std::floor(d / kIndexSpan));
   auto& inst = instance(env);
-  inst.liveTensors -= 1;
-  inst.liveBytes -= box->accountedBytes;
-  Napi::MemoryManagement::AdjustExternalMemory(env, -box->accountedBytes);
-  box->accountedBytes = 0;
-  box->tensor.reset();
+  if (index >= inst.slots.size()) return nullptr;
+  auto& slot = inst.slots[index];
+  if (slot.generation != generation || !slot.tensor.defined()) return nullptr;
+  return &slot;
 }
 }  // namespace
 
 Napi::Value wrapTensor(Napi::Env env, at::Tensor t) {
-  auto* box = new TensorBox{std::move(t), 0};
   auto& inst = instance(env);
-  box->accountedBytes = nbytesOf(box->tensor);
+  size_t index;
+  if (!inst.freeSlots.empty()) {
+    index = inst.freeSlots.back();
+    inst.freeSlots.pop_back();
+  } else {
+    if (inst.slots.size() >= static_cast<size_t>(kIndexSpan)) throw Napi::RangeError::New(env, "too many live tensors (16,777,216); dispose some");
+    index = inst.slots.size();
+    inst.slots.emplace_back();
+  }
+  auto& slot = inst.slots[index];
+  slot.tensor = std::move(t);
+  slot.accountedBytes = nbytesOf(slot.tensor);
   inst.liveTensors += 1;
-  inst.liveBytes += box->accountedBytes;
+  inst.liveBytes += slot.accountedBytes;
   if (inst.liveBytes > inst.peakBytes) inst.peakBytes = inst.liveBytes;
   // Tell V8 about native memory so that garbage collection (and with it the
-  // finalizer safety net) runs under memory pressure.
-  Napi::MemoryManagement::AdjustExternalMemory(env, box->accountedBytes);
-  auto ext = Napi::External<TensorBox>::New(env, box, [](Napi::Env env, TensorBox* b) {
-    release(env, b);
-    delete b;
-  });
-  ext.TypeTag(&kTensorTag);
-  return ext;
+  // FinalizationRegistry safety net in lib/tensor.ts) runs under memory pressure.
+  if (slot.accountedBytes >= 4096) Napi::MemoryManagement::AdjustExternalMemory(env, slot.accountedBytes);
+  return Napi::Number::New(env, slot.generation * kIndexSpan + static_cast<double>(index));
 }
 
-bool isTensorHandle(const Napi::Value& v) {
-  return v.IsExternal() && v.As<Napi::External<TensorBox>>().CheckTypeTag(&kTensorTag);
+bool isTensorHandle(const Napi::Value& v) { return slotOf(v.Env(), v) != nullptr; }
+
+bool releaseHandle(Napi::Env env, const Napi::Value& v) {
+  TensorSlot* slot = slotOf(env, v);
+  if (!slot) return false;
+  auto& inst = instance(env);
+  inst.liveTensors -= 1;
+  inst.liveBytes -= slot->accountedBytes;
+  if (slot->accountedBytes >= 4096) Napi::MemoryManagement::AdjustExternalMemory(env, -slot->accountedBytes);
+  slot->accountedBytes = 0;
+  slot->tensor.reset();
+  slot->generation = slot->generation + 1 < kMaxGeneration ? slot->generation + 1 : 1;
+  inst.freeSlots.push_back(static_cast<uint32_t>(slot - inst.slots.data()));
+  return true;
 }
 
 at::Tensor& unwrapTensor(Napi::Env env, const Napi::Value& v, const char* what) {
-  if (!isTensorHandle(v)) throw Napi::TypeError::New(env, std::string(what) + ": expected a tensor handle");
-  auto* box = v.As<Napi::External<TensorBox>>().Data();
-  if (!box->tensor.defined()) throw Napi::Error::New(env, std::string(what) + ": tensor was disposed");
-  return box->tensor;
+  TensorSlot* slot = slotOf(env, v);
+  if (!slot) {
+    if (v.IsNumber()) throw Napi::Error::New(env, std::string(what) + ": tensor was disposed");
+    throw Napi::TypeError::New(env, std::string(what) + ": expected a tensor handle");
+  }
+  return slot->tensor;
 }
 
 std::vector<int64_t> toIntVector(const Napi::Value& v) {
@@ -133,14 +155,13 @@ Napi::Value Meta(const Napi::CallbackInfo& info) {
 
 Napi::Value Dispose(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  if (isTensorHandle(info[0])) release(env, info[0].As<Napi::External<TensorBox>>().Data());
+  releaseHandle(env, info[0]);
   return env.Undefined();
 }
 
 Napi::Value IsDisposed(const Napi::CallbackInfo& info) {
   auto env = info.Env();
-  if (!isTensorHandle(info[0])) return Napi::Boolean::New(env, true);
-  return Napi::Boolean::New(env, !info[0].As<Napi::External<TensorBox>>().Data()->tensor.defined());
+  return Napi::Boolean::New(env, !isTensorHandle(info[0]));
 }
 
 Napi::Value Memory(const Napi::CallbackInfo& info) {
