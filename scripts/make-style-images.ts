@@ -147,8 +147,36 @@ export async function makeStyleImages(outDir: string, size = 256): Promise<strin
   return out;
 }
 
+/** A varied set of generated images (for `npm run visualize -- --images DIR`): every generator with n different seeds. */
+export async function makeImageSet(outDir: string, n = 12, size = 224): Promise<string[]> {
+  const fs = await import('fs');
+  fs.mkdirSync(outDir, { recursive: true });
+  const out: string[] = [];
+  for (let k = 0; k < n; k++) {
+    const seed = 100 + k;
+    const imgs: [string, RgbImage][] = [
+      [`waves-${k}.png`, wavesStyle(size, seed)],
+      [`stripes-${k}.png`, stripesStyle(size, seed)],
+      [`mosaic-${k}.png`, mosaicStyle(size, seed, 20 + 15 * k)],
+      [`landscape-${k}.png`, landscapeContent(size, size, seed)],
+    ];
+    for (const [name, img] of imgs) {
+      const p = path.join(outDir, name);
+      await savePng(p, img);
+      out.push(p);
+    }
+  }
+  return out;
+}
+
+// node dist/scripts/make-style-images.js [outDir=docs/images] [size=256]
+// node dist/scripts/make-style-images.js --set DIR [n=12] [size=224]
 if (require.main === module) {
-  const outDir = process.argv[2] ?? path.join(__dirname, '..', '..', 'docs', 'images');
-  const size = Number(process.argv[3] ?? 256);
-  makeStyleImages(outDir, size).then((files) => console.log(files.join('\n')));
+  if (process.argv[2] === '--set') {
+    makeImageSet(process.argv[3] ?? 'style-image-set', Number(process.argv[4] ?? 12), Number(process.argv[5] ?? 224)).then((f) => console.log(`${f.length} images in ${process.argv[3] ?? 'style-image-set'}`));
+  } else {
+    const outDir = process.argv[2] ?? path.join(__dirname, '..', '..', 'docs', 'images');
+    const size = Number(process.argv[3] ?? 256);
+    makeStyleImages(outDir, size).then((files) => console.log(files.join('\n')));
+  }
 }

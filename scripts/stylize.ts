@@ -104,7 +104,7 @@ async function main(): Promise<void> {
     if (p.image && p.iteration < p.iterations) pending.push(savePng(`${out.slice(0, out.length - ext.length)}-${String(p.iteration).padStart(5, '0')}${ext || '.png'}`, p.image));
   }
   const r = await run;
-  bar?.done();
+  if (process.stderr.isTTY) bar?.done();
   await Promise.all(pending);
   await savePng(out, r.image);
   console.log(`${out}: ${r.image.width}x${r.image.height}, ${r.iterations} iterations in ${(r.elapsedMs / 1000).toFixed(1)} s (${r.network}); total cost ${r.initialCosts.total.toPrecision(4)} -> ${r.finalCosts.total.toPrecision(4)}`);

@@ -1,5 +1,5 @@
 // npm run visualize -- [--model mobilenet|vgg19|face] [--weights FILE] --layer L[,L2,...] [--units 0-8]
-//   --images DIR [--out DIR] [--k 9] [--input-size 224] [--patch-size 48] [--batch-size 8] [--limit N]
+//   --images DIR [--out DIR] [--k 9] [--input-size 224] [--patch-size 48] [--batch-size 8] [--limit N] [--jpeg]
 // For each unit, the k image patches (its receptive field in input coordinates)
 // that activate it most over the images in DIR; one grid PNG per layer
 // (OUT/<model>-<layer>.png), like Zeiler & Fergus's layer 1..5 figures.
@@ -7,12 +7,14 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ArgumentError, TorchfaceError } from '../lib/errors';
 import { savePng } from '../lib/image';
-import { FeatureNetwork, loadFeatureNetwork, patchesGrid, topActivatingPatches } from '../lib/style';
+import { FaceRecognitionFeatures, FeatureNetwork, loadFeatureNetwork, patchesGrid, topActivatingPatches } from '../lib/style';
+import sharp from 'sharp';
 import { parseArgs } from './cli';
 
 const USAGE = `usage: npm run visualize -- --layer LAYER[,LAYER...] --images DIR [--model mobilenet|vgg19|face] [--weights FILE]
-  [--units 0-8 | 0,5,9] [--out DIR (default visualize)] [--k 9] [--input-size 224] [--patch-size 48] [--batch-size 8] [--limit N]
-  layers: mobilenet conv_0 ... conv_13; vgg19 conv1_1 ... conv5_4, pool1 ... pool5 (needs --weights)`;
+  [--units 0-8 | 0,5,9] [--out DIR (default visualize)] [--k 9] [--input-size 224] [--patch-size 48] [--batch-size 8] [--limit N] [--jpeg]
+  layers: mobilenet conv_0 ... conv_13; vgg19 conv1_1 ... conv5_4, pool1 ... pool5 (needs --weights);
+          face conv32_down, pool, conv32_1 ... conv256_down_out (face-api's recognition ResNet; feed it face crops)`;
 
 export function parseUnits(spec: string): number[] {
   const out: number[] = [];
@@ -44,17 +46,7 @@ function listImages(dir: string, limit: number): string[] {
 
 async function loadModel(name: string, weights: string | undefined): Promise<FeatureNetwork> {
   if (name === 'mobilenet' || name === 'vgg19') return loadFeatureNetwork(name, { weights });
-  if (name === 'face') {
-    // The face recognition network, when lib/face provides it as a FeatureNetwork.
-    let mod: { faceFeatureNetwork?: (o: { weights?: string }) => Promise<FeatureNetwork> } = {};
-    try {
-      mod = require('../lib/face/features');
-    } catch {
-      /* not there yet */
-    }
-    if (!mod.faceFeatureNetwork) throw new ArgumentError('--model', "mobilenet or vgg19 (the face recognition net's feature view is not available in this build)", name);
-    return mod.faceFeatureNetwork({ weights });
-  }
+  if (name === 'face') return FaceRecognitionFeatures.load();
   throw new ArgumentError('--model', 'mobilenet, vgg19 or face', name);
 }
 
@@ -81,8 +73,10 @@ async function main(): Promise<void> {
     for (const layer of layers) {
       const t0 = Date.now();
       const r = await topActivatingPatches(net, images, { layer, units, k: int('k', 9), inputSize: int('input-size', 224), patchSize: int('patch-size', 48), batchSize: int('batch-size', 8) });
-      const file = path.join(outDir, `${model}-${layer}.png`);
-      await savePng(file, patchesGrid(r));
+      const grid = patchesGrid(r);
+      const file = path.join(outDir, `${model}-${layer}.${a.jpeg ? 'jpg' : 'png'}`);
+      if (a.jpeg) await sharp(Buffer.from(grid.data), { raw: { width: grid.width, height: grid.height, channels: 3 } }).jpeg({ quality: 85 }).toFile(file);
+      else await savePng(file, grid);
       const best = r.units.map((u) => `${u.unit}:${u.patches[0]?.score.toFixed(2) ?? '-'}`).join(' ');
       console.log(`${file}: ${layer} (receptive field ${r.layer.receptiveField}px, stride ${r.layer.stride}), ${images.length} images in ${((Date.now() - t0) / 1000).toFixed(1)} s; best scores ${best}`);
     }

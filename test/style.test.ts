@@ -14,6 +14,9 @@ import { fromTypedArray, saveSafetensorsSync } from '../lib/io/safetensors';
 import { native } from '../lib/native';
 import {
   CancelledError,
+  FaceRecognitionFeatures,
+  FeatureNetwork,
+  layerInfo,
   MobileNetFeatures,
   StyleProgress,
   VGG19_LAYERS,
@@ -29,7 +32,7 @@ import {
   totalVariation,
 } from '../lib/style';
 import { landscapeContent, mosaicStyle, stripesStyle, wavesStyle } from '../scripts/make-style-images';
-import { PYTHON, assertClose } from './helpers/util';
+import { PYTHON, assertClose, values } from './helpers/util';
 
 const vals = (t: Tensor): number[] => Array.from(t.data() as Float64Array, Number);
 
@@ -243,12 +246,53 @@ describe('style: feature networks', () => {
     }
   });
 
+  it('receptive-field tables match the gradient support of a unit (MobileNet, VGG-19, face ResNet)', async function () {
+    this.timeout(300_000);
+    const face = await FaceRecognitionFeatures.load();
+    const vgg = new Vgg19();
+    const cases: [FeatureNetwork, string, number][] = [
+      [mobilenet, 'conv_3', 64],
+      [mobilenet, 'conv_5', 96],
+      [vgg, 'conv2_1', 48],
+      [vgg, 'conv3_1', 64],
+      [face, 'conv32_1', 96],
+      [face, 'conv64_down', 160],
+    ];
+    try {
+      for (const [net, name, size] of cases) {
+        const l = layerInfo(net, name);
+        tidy(() => {
+          manualSeed(1);
+          const x = randn([1, 3, size, size]).mul(40).add(128).requiresGrad_(true);
+          const act = net.features(x, [name]).get(name)!;
+          const i = Math.floor(act.shape[2] / 2);
+          const j = Math.floor(act.shape[3] / 2);
+          const [g] = grad(act.select(2, i).select(2, j).sum(), x);
+          const support = g!.abs().sum([0, 1]).gt(0); // H x W
+          const rowsHit = values(support.sum(1)).map((v, k) => (v > 0 ? k : -1)).filter((k) => k >= 0);
+          const colsHit = values(support.sum(0)).map((v, k) => (v > 0 ? k : -1)).filter((k) => k >= 0);
+          const half = (l.receptiveField - 1) / 2;
+          const [top, left] = [l.offset + i * l.stride - half, l.offset + j * l.stride - half];
+          const what = `${net.name} ${name}: rows ${rowsHit[0]}..${rowsHit[rowsHit.length - 1]}, cols ${colsHit[0]}..${colsHit[colsHit.length - 1]} vs box top ${top} left ${left} size ${l.receptiveField}`;
+          assert.ok(rowsHit[0] >= top && rowsHit[rowsHit.length - 1] <= top + l.receptiveField - 1, what);
+          assert.ok(colsHit[0] >= left && colsHit[colsHit.length - 1] <= left + l.receptiveField - 1, what);
+          // the support spans (nearly) the whole field: the table is not merely an upper bound
+          assert.equal(rowsHit[rowsHit.length - 1] - rowsHit[0] + 1, l.receptiveField, what);
+          assert.equal(colsHit[colsHit.length - 1] - colsHit[0] + 1, l.receptiveField, what);
+        });
+      }
+    } finally {
+      face.dispose();
+      vgg.dispose();
+    }
+  });
+
   it('topActivatingPatches keeps the running top-k per unit: same as a direct computation, independent of batch size', async function () {
     this.timeout(300_000);
     const images = [wavesStyle(64, 1), stripesStyle(64, 2), mosaicStyle(64, 3), landscapeContent(64, 64), mosaicStyle(64, 9)];
     const units = [0, 3, 7];
-    const a = await topActivatingPatches(mobilenet, images, { layer: 'conv_3', units, k: 3, batchSize: 2, inputSize: 64, patchSize: 16 });
-    const b = await topActivatingPatches(mobilenet, images, { layer: 'conv_3', units, k: 3, batchSize: 5, inputSize: 64, patchSize: 16 });
+    const a = await topActivatingPatches(mobilenet, images, { layer: 'conv_3', units, k: 3, batchSize: 2, inputSize: 64, patchSize: 16, interiorOnly: false });
+    const b = await topActivatingPatches(mobilenet, images, { layer: 'conv_3', units, k: 3, batchSize: 5, inputSize: 64, patchSize: 16, interiorOnly: false });
     // direct: each image's maximum per unit, sorted
     const maxima = images.map((im) =>
       tidy(() => {
@@ -265,6 +309,10 @@ describe('style: feature networks', () => {
         assert.equal(p.box.size, a.layer.receptiveField);
       }
     });
+    // interiorOnly: every box inside the 64 x 64 image
+    const c = await topActivatingPatches(mobilenet, images, { layer: 'conv_3', units, k: 3, inputSize: 64, patchSize: 16 });
+    for (const u of c.units)
+      for (const p of u.patches) assert.ok(p.box.left >= 0 && p.box.top >= 0 && p.box.left + p.box.size <= 64 && p.box.top + p.box.size <= 64, JSON.stringify(p.box));
     await assert.rejects(topActivatingPatches(mobilenet, images, { layer: 'conv_99' }), /layer/);
     await assert.rejects(topActivatingPatches(mobilenet, images, { layer: 'conv_0', units: [32] }), /below 32/);
   });
@@ -285,6 +333,13 @@ describe('style: styleTransfer', () => {
     assert.ok(ratio <= 0.1, `total cost ${r.initialCosts.total} -> ${r.finalCosts.total} (x${ratio.toFixed(3)})`);
     assert.equal(r.image.width, 64);
     assert.equal(r.image.height, 64);
+  });
+
+  it('L-BFGS (lib/optim, one evaluation per iteration) lowers the cost too', async function () {
+    this.timeout(300_000);
+    const r = await styleTransfer({ content, style, size: 64, iterations: 40, init: 'noise', optimizer: 'lbfgs', seed: 4 });
+    const ratio = r.finalCosts.total / r.initialCosts.total;
+    assert.ok(ratio < 0.3, `L-BFGS: total cost x${ratio.toFixed(3)}`);
   });
 
   it('reports progress through the callback and the async iterator; saveEvery images; multi-scale; several weighted styles', async function () {
@@ -313,10 +368,10 @@ describe('style: styleTransfer', () => {
     this.timeout(300_000);
     const h = monitorEventLoopDelay({ resolution: 5 });
     h.enable();
-    const r = await styleTransfer({ content, style, size: 64, iterations: 12, seed: 2 });
+    const r = await styleTransfer({ content, style, size: 128, iterations: 20, seed: 2 });
     h.disable();
     const p99 = h.percentile(99) / 1e6;
-    assert.equal(r.iterations, 12);
+    assert.equal(r.iterations, 20);
     assert.ok(h.count > 10, `only ${h.count} samples`);
     assert.ok(p99 < 50, `event-loop delay p99 ${p99.toFixed(1)} ms`);
   });

@@ -157,11 +157,7 @@ export async function runStyleJob(job: StyleJob, hooks: EngineHooks): Promise<St
           opt.zeroGrad();
           if (hooks.cancelled()) throw new CancelledError();
           opt.step(closure);
-          noGrad(() => {
-            const c = gx.clamp(0, 255);
-            gx.copy_(c);
-            c.dispose();
-          });
+          noGrad(() => (F.callOp('aten::clamp_', '', gx, 0, 255) as Tensor).dispose()); // in place (the returned alias handle is released)
           iteration += 1;
           initialCosts ??= { ...costs };
           lastCosts = { ...costs };

@@ -3,3 +3,4 @@ export * from './costs';
 export * from './features';
 export * from './transfer';
 export * from './visualize';
+export * from './face-features';

@@ -47,6 +47,8 @@ const options = z
     inputSize: z.number().int().min(16).max(2048).default(224),
     /** Side of each patch in the output (receptive fields are resized to it). */
     patchSize: z.number().int().min(8).max(512).default(48),
+    /** Only rank units whose receptive field lies inside the image (border units often respond to the padding); all positions when none does. */
+    interiorOnly: z.boolean().default(true),
   })
   .strict();
 export type TopPatchesOptions = z.input<typeof options>;
@@ -106,20 +108,33 @@ export async function topActivatingPatches(net: FeatureNetwork, images: ImageInp
   try {
     for (let b = 0; b < images.length; b += o.batchSize) {
       const batch = await Promise.all(images.slice(b, b + o.batchSize).map((im) => prepare(im, o.inputSize)));
-      const { values, indices, w } = noGrad(() =>
+      const { values, indices, w, r0, c0 } = noGrad(() =>
         tidy(() => {
           const x = F.cat(batch.map((im) => imageToTensor(im)), 0);
-          const act = net.features(x, [layer.name]).get(layer.name)!;
-          const [n, , , w] = act.shape;
+          let act = net.features(x, [layer.name]).get(layer.name)!;
+          const [n, , h, w] = act.shape;
+          let r0 = 0;
+          let c0 = 0;
+          if (o.interiorOnly) {
+            // unit i covers [offset + i * stride - half, ... + receptiveField) in input pixels
+            const half = (layer.receptiveField - 1) / 2;
+            const first = Math.max(0, Math.ceil((half - layer.offset) / layer.stride));
+            const last = Math.min(h - 1, w - 1, Math.floor((o.inputSize - layer.receptiveField + half - layer.offset) / layer.stride));
+            if (last >= first) {
+              act = act.narrow(2, first, Math.min(h - 1, last) - first + 1).narrow(3, first, Math.min(w - 1, last) - first + 1);
+              r0 = c0 = first;
+            }
+          }
+          const aw = act.shape[3];
           const sel = act.indexSelect(1, unitIndex).reshape([n, o.units.length, -1]);
           const m = sel.max(2);
-          return { values: m.values.data() as Float32Array, indices: m.indices.data() as BigInt64Array, w };
+          return { values: m.values.data() as Float32Array, indices: m.indices.data() as BigInt64Array, w: aw, r0, c0 };
         }),
       );
       for (let i = 0; i < batch.length; i++)
         for (let u = 0; u < o.units.length; u++) {
           const flat = Number(indices[i * o.units.length + u]);
-          pushTop(top[u], { score: values[i * o.units.length + u], imageIndex: b + i, row: Math.floor(flat / w), col: flat % w }, o.k);
+          pushTop(top[u], { score: values[i * o.units.length + u], imageIndex: b + i, row: r0 + Math.floor(flat / w), col: c0 + (flat % w) }, o.k);
         }
     }
   } finally {
