@@ -204,7 +204,7 @@ describe('style: feature networks', () => {
     );
   });
 
-  it('VGG-19 loads a torchvision-layout state dict from /usr/bin/python3 (.pth) and safetensors; features match PyTorch within 1e-4', function () {
+  it('VGG-19 loads a torchvision-layout state dict from /usr/bin/python3 (.pth) and safetensors; features match PyTorch within 1e-4', async function () {
     this.timeout(300_000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-vgg-'));
     try {
@@ -235,6 +235,11 @@ describe('style: feature networks', () => {
       saveSafetensorsSync(st, raw);
       const net2 = loadVgg19(st);
       check(net2, '.safetensors');
+      // and drives styleTransfer in the worker from the .pth path
+      const run = await styleTransfer({ content: landscapeContent(32, 32), style: wavesStyle(32), network: 'vgg19', weights: path.join(dir, 'vgg19.pth'), size: 32, iterations: 2 });
+      assert.equal(run.network, 'vgg19');
+      assert.ok(Number.isFinite(run.finalCosts.total));
+      await assert.rejects(Promise.resolve(styleTransfer({ content: landscapeContent(32, 32), style: wavesStyle(32), network: 'vgg19', weights: path.join(dir, 'input.pt'), size: 32, iterations: 1 })), /features\.N/);
       assert.equal(VGG19_LAYERS.find((l) => l.name === 'conv1_1')!.receptiveField, 3);
       assert.equal(VGG19_LAYERS.find((l) => l.name === 'pool5')!.stride, 32);
       net.dispose();

@@ -31,9 +31,11 @@ function sameShape(a: Tensor, b: Tensor, names: string): void {
 export function gramMatrix(a: Tensor): Tensor {
   const { n, c, h, w } = asNchw(a, 'activation');
   return tidy(() => {
-    if (a.ndim === 3) {
+    if (a.ndim === 3 || n === 1) {
+      // one image: a plain matrix product (faster than bmm on CPU)
       const m = a.reshape([c, h * w]);
-      return F.mm(m, m.t());
+      const g = F.mm(m, m.t());
+      return a.ndim === 3 ? g : g.unsqueeze(0);
     }
     const m = a.reshape([n, c, h * w]);
     return F.bmm(m, m.transpose(1, 2));

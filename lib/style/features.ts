@@ -276,16 +276,27 @@ export class MobileNetFeatures implements FeatureNetwork {
       for (let i = 0; i <= last; i++) {
         const m = L[i];
         const stride = MOBILENET_V1_LAYERS[i].layerStride;
+        // Intermediates are released as soon as they are used (autograd keeps what
+        // backward needs): like Python's refcounting, this keeps the allocator
+        // reusing warm memory instead of mapping fresh pages every iteration.
         let pre: Tensor;
         if (i === 0) pre = conv2dSame(h, m.param('weight'), m.param('bias'), stride);
         else {
           const cin = h.shape[1];
           const d = conv2dSame(h, m.param('depthwise_weight'), null, stride, cin);
           const bn = F.batchNorm(d, m.buffer('bn_running_mean'), m.buffer('bn_running_var'), { weight: m.param('bn_weight'), bias: m.param('bn_bias'), eps: BN_EPS });
-          pre = F.conv2d(F.clamp(bn, 0, 6), m.param('pointwise_weight'), m.param('pointwise_bias'));
+          d.dispose();
+          const a = F.clamp(bn, 0, 6);
+          bn.dispose();
+          pre = F.conv2d(a, m.param('pointwise_weight'), m.param('pointwise_bias'));
+          a.dispose();
         }
+        if (h !== x) h.dispose();
         if (want.has(i)) out.set(`conv_${i}`, pre);
-        if (i < last) h = F.clamp(pre, 0, 6);
+        if (i < last) {
+          h = F.clamp(pre, 0, 6);
+          if (!want.has(i)) pre.dispose();
+        }
       }
       return out;
     });

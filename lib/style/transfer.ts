@@ -213,7 +213,10 @@ export class StyleTransferRun implements PromiseLike<StyleResult>, AsyncIterable
 function rebuildError(e: { name: string; message: string; stack?: string; parameter?: string }): Error {
   let err: Error;
   if (e.name === 'CancelledError') err = new CancelledError();
-  else if (e.name === 'ArgumentError') err = Object.assign(new TorchfaceError(e.message), { name: 'ArgumentError', parameter: e.parameter });
+  else if (e.name === 'ArgumentError') {
+    err = new ArgumentError(e.parameter ?? 'options', '', undefined);
+    err.message = e.message;
+  }
   else {
     err = new TorchfaceError(e.message);
     err.name = e.name;
