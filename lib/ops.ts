@@ -37,11 +37,13 @@ function tensors(v: unknown, parameter: string): TensorHandle[] {
 }
 
 // Ops are created once; ids are resolved on first use.
-const ops = new Map<string, Op>();
+// Two-level cache (name, then overload): no string building on the hot path.
+const ops = new Map<string, Map<string, Op>>();
 function op(name: string, overload = ''): Op {
-  const key = `${name}.${overload}`;
-  let o = ops.get(key);
-  if (!o) ops.set(key, (o = new Op(name, overload)));
+  let byOverload = ops.get(name);
+  if (!byOverload) ops.set(name, (byOverload = new Map()));
+  let o = byOverload.get(overload);
+  if (!o) byOverload.set(overload, (o = new Op(name, overload)));
   return o;
 }
 
@@ -54,16 +56,38 @@ export function callOp(name: string, overload: string, ...args: (Tensor | Native
 
 // Arithmetic -----------------------------------------------------------------------
 
-function binary(name: string, a: Tensor, b: Tensor | number, ...extra: NativeArg[]): Tensor {
-  if (typeof b === 'number') return op(name, 'Scalar').t(h(a, 'input'), b, ...extra);
-  return op(name, 'Tensor').t(h(a, 'input'), h(b, 'other'), ...extra);
+// Binary operators: the Tensor and Scalar overloads, looked up once (lazily:
+// this module is evaluated while tensor.ts, which defines Op, is still loading).
+type OpPair = { scalar: Op; tensor: Op };
+function binaryOp(name: string): () => OpPair {
+  let pair: OpPair | undefined;
+  return () => (pair ??= { scalar: op(name, 'Scalar'), tensor: op(name, 'Tensor') });
 }
+function binary(pairOf: () => OpPair, a: Tensor, b: Tensor | number): Tensor {
+  if (typeof b === 'number') return pairOf().scalar.t(h(a, 'input'), b);
+  return pairOf().tensor.t(h(a, 'input'), h(b, 'other'));
+}
+function binaryAlpha(pairOf: () => OpPair, a: Tensor, b: Tensor | number, alpha: number): Tensor {
+  if (typeof b === 'number') return pairOf().scalar.t(h(a, 'input'), b, alpha);
+  return pairOf().tensor.t(h(a, 'input'), h(b, 'other'), alpha);
+}
+const ADD = binaryOp('aten::add');
+const SUB = binaryOp('aten::sub');
+const MUL = binaryOp('aten::mul');
+const DIV = binaryOp('aten::div');
+const REMAINDER = binaryOp('aten::remainder');
+const EQ = binaryOp('aten::eq');
+const NE = binaryOp('aten::ne');
+const LT = binaryOp('aten::lt');
+const LE = binaryOp('aten::le');
+const GT = binaryOp('aten::gt');
+const GE = binaryOp('aten::ge');
 
-export const add = (a: Tensor, b: Tensor | number, alpha = 1): Tensor => binary('aten::add', a, b, num(alpha, 'alpha'));
-export const sub = (a: Tensor, b: Tensor | number, alpha = 1): Tensor => binary('aten::sub', a, b, num(alpha, 'alpha'));
-export const mul = (a: Tensor, b: Tensor | number): Tensor => binary('aten::mul', a, b);
-export const div = (a: Tensor, b: Tensor | number): Tensor => binary('aten::div', a, b);
-export const remainder = (a: Tensor, b: Tensor | number): Tensor => binary('aten::remainder', a, b);
+export const add = (a: Tensor, b: Tensor | number, alpha = 1): Tensor => binaryAlpha(ADD, a, b, alpha === 1 ? 1 : num(alpha, 'alpha'));
+export const sub = (a: Tensor, b: Tensor | number, alpha = 1): Tensor => binaryAlpha(SUB, a, b, alpha === 1 ? 1 : num(alpha, 'alpha'));
+export const mul = (a: Tensor, b: Tensor | number): Tensor => binary(MUL, a, b);
+export const div = (a: Tensor, b: Tensor | number): Tensor => binary(DIV, a, b);
+export const remainder = (a: Tensor, b: Tensor | number): Tensor => binary(REMAINDER, a, b);
 export const maximum = (a: Tensor, b: Tensor): Tensor => op('aten::maximum').t(h(a, 'input'), h(b, 'other'));
 export const minimum = (a: Tensor, b: Tensor): Tensor => op('aten::minimum').t(h(a, 'input'), h(b, 'other'));
 export function pow(a: Tensor | number, exponent: Tensor | number): Tensor {
@@ -115,7 +139,10 @@ export function lerp_(t: Tensor, end: Tensor, weight: number): Tensor {
   return t;
 }
 
-const unary = (name: string) => (x: Tensor): Tensor => op(name).t(h(x, 'input'));
+const unary = (name: string) => {
+  let o: Op | undefined;
+  return (x: Tensor): Tensor => (o ??= op(name)).t(h(x, 'input'));
+};
 export const neg = unary('aten::neg');
 export const exp = unary('aten::exp');
 export const log = unary('aten::log');
@@ -153,12 +180,12 @@ export const logSoftmax = (x: Tensor, dim: number): Tensor => op('aten::log_soft
 
 // Comparison --------------------------------------------------------------------------
 
-export const eq = (a: Tensor, b: Tensor | number): Tensor => binary('aten::eq', a, b);
-export const ne = (a: Tensor, b: Tensor | number): Tensor => binary('aten::ne', a, b);
-export const lt = (a: Tensor, b: Tensor | number): Tensor => binary('aten::lt', a, b);
-export const le = (a: Tensor, b: Tensor | number): Tensor => binary('aten::le', a, b);
-export const gt = (a: Tensor, b: Tensor | number): Tensor => binary('aten::gt', a, b);
-export const ge = (a: Tensor, b: Tensor | number): Tensor => binary('aten::ge', a, b);
+export const eq = (a: Tensor, b: Tensor | number): Tensor => binary(EQ, a, b);
+export const ne = (a: Tensor, b: Tensor | number): Tensor => binary(NE, a, b);
+export const lt = (a: Tensor, b: Tensor | number): Tensor => binary(LT, a, b);
+export const le = (a: Tensor, b: Tensor | number): Tensor => binary(LE, a, b);
+export const gt = (a: Tensor, b: Tensor | number): Tensor => binary(GT, a, b);
+export const ge = (a: Tensor, b: Tensor | number): Tensor => binary(GE, a, b);
 export const logicalAnd = (a: Tensor, b: Tensor): Tensor => op('aten::logical_and').t(h(a, 'input'), h(b, 'other'));
 export const logicalOr = (a: Tensor, b: Tensor): Tensor => op('aten::logical_or').t(h(a, 'input'), h(b, 'other'));
 export const allclose = (a: Tensor, b: Tensor, rtol = 1e-5, atol = 1e-8): boolean => op('aten::allclose').call(h(a, 'input'), h(b, 'other'), rtol, atol, false) as boolean;

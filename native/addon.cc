@@ -2,11 +2,31 @@
 // per-environment Instance, so the addon loads in worker threads too.
 #include "common.h"
 
+#include <cstdlib>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 namespace torchface {
 
 Instance& instance(Napi::Env env) { return *env.GetInstanceData<Instance>(); }
 
+// glibc hands large freed blocks straight back to the kernel (mmap threshold,
+// trim threshold), so each training or style iteration page-faults its
+// activations in again; measured here, that made a style-transfer iteration
+// about 6% slower than the same loop in Python. Keep freed memory for reuse
+// instead. Process-wide and idempotent; TORCHFACE_KEEP_MALLOC=1 opts out.
+void tuneAllocator() {
+#if defined(__GLIBC__)
+  const char* optOut = std::getenv("TORCHFACE_KEEP_MALLOC");
+  if (optOut && *optOut && std::string(optOut) != "0") return;
+  mallopt(M_MMAP_THRESHOLD, 64 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  tuneAllocator();
   env.SetInstanceData<Instance>(new Instance());
   initTensor(env, exports);
   initDispatch(env, exports);
