@@ -52,8 +52,6 @@ export interface Binding {
   cudaDeviceCount(): number;
   cudaSynchronize(): void;
   versions(): { libtorch: string; parallel: string };
-  /** Tensors of a torch.save'd object (zip or legacy pickle), by dotted name. Never runs code. */
-  loadPickled(bytes: Uint8Array): Record<string, TensorHandle>;
 
   /** Id of the ATen operator `name.overload` (overload '' for the default); throws if absent. */
   op(name: string, overload: string): number;

@@ -1,15 +1,14 @@
 // Tensor handles, creation from and copy to JavaScript memory, autograd entry
-// points, runtime settings and PyTorch state-dict loading.
+// points and runtime settings. (PyTorch .pt files are read in TypeScript:
+// lib/io/torch-pickle.ts, since libtorch 1.13's unpickler drops OrderedDicts.)
 #include "common.h"
 
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/function.h>
-#include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
 
-#include <fstream>
 
 namespace torchface {
 
@@ -322,36 +321,6 @@ Napi::Value Versions(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// loadPickled(bytes: Uint8Array) -> { name: handle } for a torch.save'd state
-// dict (zip or legacy format). libtorch's unpickler only rebuilds tensors and
-// plain containers; it never runs code from the file.
-void collectTensors(Napi::Env env, const c10::IValue& v, const std::string& prefix, Napi::Object out) {
-  if (v.isTensor()) {
-    out.Set(prefix, wrapTensor(env, v.toTensor()));
-  } else if (v.isGenericDict()) {
-    for (const auto& kv : v.toGenericDict()) {
-      std::string key = kv.key().isString() ? kv.key().toStringRef() : kv.key().tagKind();
-      collectTensors(env, kv.value(), prefix.empty() ? key : prefix + "." + key, out);
-    }
-  } else if (v.isList() || v.isTuple()) {
-    auto elems = v.isList() ? v.toListRef().vec() : v.toTupleRef().elements().vec();
-    for (size_t i = 0; i < elems.size(); i++)
-      collectTensors(env, elems[i], prefix.empty() ? std::to_string(i) : prefix + "." + std::to_string(i), out);
-  }
-}
-
-Napi::Value LoadPickled(const Napi::CallbackInfo& info) {
-  auto env = info.Env();
-  return guarded(env, "loadPt", [&]() -> Napi::Value {
-    auto buf = info[0].As<Napi::Uint8Array>();
-    std::vector<char> data(reinterpret_cast<char*>(buf.Data()), reinterpret_cast<char*>(buf.Data()) + buf.ByteLength());
-    auto value = torch::jit::pickle_load(data);
-    auto out = Napi::Object::New(env);
-    collectTensors(env, value, "", out);
-    return out;
-  });
-}
-
 }  // namespace
 
 void initTensor(Napi::Env env, Napi::Object exports) {
@@ -378,7 +347,6 @@ void initTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCount));
   exports.Set("cudaSynchronize", Napi::Function::New(env, CudaSynchronize));
   exports.Set("versions", Napi::Function::New(env, Versions));
-  exports.Set("loadPickled", Napi::Function::New(env, LoadPickled));
 }
 
 }  // namespace torchface

@@ -11,7 +11,7 @@ import { monitorEventLoopDelay } from 'perf_hooks';
 import { ArgumentError, Tensor, grad, manualSeed, noGrad, randn, tensor, tidy } from '../lib';
 import { RgbImage } from '../lib/image';
 import { fromTypedArray, saveSafetensorsSync } from '../lib/io/safetensors';
-import { native } from '../lib/native';
+import { loadTorchStateDictBytes } from '../lib/io/torch-pickle';
 import {
   CancelledError,
   FaceRecognitionFeatures,
@@ -211,9 +211,9 @@ describe('style: feature networks', () => {
       const r = spawnSync(PYTHON, [path.join(__dirname, '..', '..', 'test', 'helpers', 'vgg19_ref.py'), dir], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       const net = loadVgg19(path.join(dir, 'vgg19.pth'));
-      const load = (f: string) => native.loadPickled(fs.readFileSync(path.join(dir, f)));
-      const input = new Tensor(Object.values(load('input.pt'))[0]);
-      const ref = Object.fromEntries(Object.entries(load('features.pt')).map(([k, h]) => [k, new Tensor(h)]));
+      const load = (f: string) => loadTorchStateDictBytes(fs.readFileSync(path.join(dir, f)), f);
+      const input = [...load('input.pt').values()][0];
+      const ref = Object.fromEntries(load('features.pt'));
       const names = Object.keys(ref);
       assert.deepEqual(names.sort(), ['conv1_1', 'conv2_2', 'conv3_1', 'conv4_2', 'conv5_1', 'pool5']);
       const check = (n: Vgg19, what: string) => {

@@ -2,7 +2,7 @@
  * Reading PyTorch checkpoints (`torch.save` zip archives: .pt / .pth) without
  * executing anything from the file.
  *
- * Why not libtorch's `torch::jit::pickle_load` (native.loadPickled)? In
+ * Why not libtorch's `torch::jit::pickle_load`? In
  * libtorch 1.13 it turns every `collections.OrderedDict` into None, so the
  * most common file of all, `torch.save(model.state_dict())`, fails to load
  * ("Expected GenericDict but got None"). This module is a small pickle virtual

@@ -4,10 +4,11 @@
 // @vladmandic/face-api npm package, so it works with no download).
 import * as fs from 'fs';
 import { ArgumentError, FileFormatError, invalid } from '../errors';
-import { loadSafetensorsSync, toTypedArray } from '../io/safetensors';
+import { rawToTensor } from '../io/model-file';
+import { loadSafetensorsSync } from '../io/safetensors';
+import { loadTorchStateDictBytes } from '../io/torch-pickle';
 import { BN_EPS, MOBILENET_V1_LAYERS, MobileNetV1 } from '../models/mobilenet-v1';
 import { conv2dSame } from '../models/tf-layers';
-import { native } from '../native';
 import { Module, StateDict } from '../nn/module';
 import { Conv2d, MaxPool2d, ReLU, Sequential } from '../nn/layers';
 import * as F from '../ops';
@@ -196,36 +197,16 @@ export function readStateDict(file: string): StateDict {
   const bytes = fs.readFileSync(file);
   const out: StateDict = new Map();
   const isSafetensors = file.endsWith('.safetensors') || (bytes.length > 8 && bytes[8] === 0x7b);
-  if (isSafetensors) {
-    const d = loadSafetensorsSync(file);
-    for (const [k, raw] of d.tensors) {
-      if (raw.dtype !== 'float32' && raw.dtype !== 'float64' && raw.dtype !== 'float16') continue;
-      const values = raw.dtype === 'float16' ? Float32Array.from(Array.from(toTypedArray(raw as never) as Uint16Array, (b) => halfToFloat(b))) : (toTypedArray(raw as never) as Float32Array | Float64Array);
-      const t = tensor(values.slice() as Float32Array, { shape: raw.shape });
-      out.set(k, t.dtype === 'float32' ? t : t.to('float32'));
+  // Both loaders live in lib/io; features need float32 of the floating-point entries.
+  const source = isSafetensors ? new Map([...loadSafetensorsSync(file).tensors].map(([k, raw]) => [k, rawToTensor(raw)] as const)) : loadTorchStateDictBytes(bytes, file);
+  for (const [k, t] of source) {
+    if (t.dtype === 'float32') out.set(k, t);
+    else {
+      if (t.dtype === 'float64' || t.dtype === 'float16' || t.dtype === 'bfloat16') out.set(k, t.to('float32'));
+      t.dispose();
     }
-    return out;
-  }
-  let handles: ReturnType<typeof native.loadPickled>;
-  try {
-    handles = native.loadPickled(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length));
-  } catch (e) {
-    throw new FileFormatError(`${file}: neither safetensors nor a torch.save'd state dict (${(e as Error).message})`);
-  }
-  for (const [k, h] of Object.entries(handles)) {
-    const t = new Tensor(h);
-    out.set(k, t.dtype === 'float32' ? t : t.to('float32'));
   }
   return out;
-}
-
-function halfToFloat(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return s * f * 2 ** -24;
-  if (e === 0x1f) return f ? NaN : s * Infinity;
-  return s * (1 + f / 1024) * 2 ** (e - 15);
 }
 
 /** VGG-19 with weights from a torchvision state dict file (.pth) or safetensors with the same names. */
