@@ -19,6 +19,7 @@ import type { RgbImage } from '../../lib/image';
 import { faceApiModelDir } from '../../lib/io/tfjs';
 import { FaceModel } from '../../lib/face/model';
 import { recognitionMacs } from '../../lib/face/recognition-net';
+import { median } from './common';
 
 export interface BenchRow {
   case: string;
@@ -45,10 +46,6 @@ export interface DescriptorBenchOptions {
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 const MANIFEST = path.join(faceApiModelDir(), 'face_recognition_model-weights_manifest.json');
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
 
 async function timeIt(fn: () => Promise<unknown> | unknown, runs: number, warmup = 2): Promise<number> {
   for (let i = 0; i < warmup; i++) await fn();

@@ -14,7 +14,7 @@
 import { spawn, ChildProcessWithoutNullStreams } from 'child_process';
 import { createInterface } from 'readline';
 import * as tf from '../../lib';
-import type { BenchRow as HarnessRow } from './common';
+import { median, type BenchRow as HarnessRow } from './common';
 
 /**
  * A row of the `npm run bench` harness (torchface and peer: median wall µs per
@@ -170,11 +170,6 @@ function torchfaceSeconds(spec: CaseSpec, state: Map<string, tf.Tensor[]>): Timi
   });
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 /** Measures every case, alternating torchface and PyTorch repetitions. */
 export async function benchOverhead(options: OverheadOptions = {}): Promise<BenchRow[]> {

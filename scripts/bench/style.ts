@@ -15,23 +15,10 @@ import { fromTypedArray, saveSafetensorsSync, type RawTensor } from '../../lib/i
 import { getNumThreads, setNumThreads } from '../../lib';
 import { MobileNetFeatures, MOBILENET_PRESET, styleTransfer } from '../../lib/style';
 import { landscapeContent, wavesStyle } from '../make-style-images';
+import { BenchRow, PYTHON, median } from './common';
 
-export interface StyleBenchRow {
-  case: string;
-  torchface: number;
-  peer: number | null;
-  unit: string;
-  ratio: number | null;
-  goal: number | null;
-}
+export type StyleBenchRow = BenchRow;
 
-const PYTHON = process.env.TORCHFACE_BENCH_PYTHON ?? '/usr/bin/python3';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 /**
  * Alternates torchface and PyTorch runs for `rounds` rounds and keeps each side's
