@@ -1,8 +1,13 @@
 // npm run train -- --data DIR[,DIR...] --out model.safetensors [--from scratch|pretrained] [--mining semi-hard]
-//   [--epochs N] [--batch-p P --batch-k K] [--lr LR] [--device cpu|cuda] [--detect] [--resume] ...
+//   [--epochs N] [--batch-p P --batch-k K] [--lr LR] [--device cpu|cuda] [--detect] [--resume]
+//   [--select-pairs FILE | --no-select] [--l2sp A] ...
 // Triplet-loss training of a face embedding network (see lib/face/train.ts);
 // a progress bar with loss, triplets and images/s; per-epoch validation and
 // checkpoints; at the end the model file, <out>.metrics.json and <out>.plot.png.
+// With --select-pairs (the default for --from pretrained when LFW's
+// pairsDevTrain.txt is in the shared face data) the output is the best of the
+// starting weights and each epoch's weights on that pair list.
+import * as fs from 'fs';
 import * as path from 'path';
 import { z } from 'zod';
 import { ArgumentError, parseOptions } from '../lib/errors';
@@ -13,6 +18,7 @@ import { loadTrainedModel, recognitionEmbedder, saveTrainedModel } from '../lib/
 import { FaceRecognitionNet } from '../lib/face/recognition-net';
 import { TrainEvent, trainFaceModelIter } from '../lib/face/train';
 import { ProgressBar } from '../lib/util/progress';
+import { facesDir } from '../lib/util/paths';
 import { parseArgs } from './cli';
 import { fail, usage } from './face-common';
 
@@ -31,6 +37,14 @@ Usage: npm run train -- --data DIR[,DIR...] --out model.safetensors [options]
   --steps-per-epoch N  (default: about one pass over the training images)
   --lr LR              peak learning rate (Adam; default 1e-3, warm-up 1 epoch, cosine decay)
   --freeze N           fine-tuning: keep the stem and the first N of 11 residual blocks fixed
+  --select-pairs FILE  model selection on an LFW pair list of other identities: the output is the best of
+                       the starting weights and each epoch's (10-fold accuracy, LFW central face region);
+                       default for --from pretrained: <faces>/lfw-view1/pairsDevTrain.txt when it exists
+  --no-select          no model selection (the output is the last epoch's weights)
+  --select-z Z         a candidate replaces the best when b - c > Z * sqrt(b + c), b and c the pairs only it /
+                       only the best decides right (one-sided McNemar; default 1.645 = 5%; 0: any net gain)
+  --select-max-pairs N use N same + N different pairs of the selection list (seeded subset; default all)
+  --l2sp A             L2-SP: add (A/2) * ||w - w_start||^2 to the loss (default 0)
   --device D           cpu (default) | cuda | cuda:N
   --detect             detect + align faces first (cached PNGs under --cache)
   --cache DIR          aligned-crop cache (default: <out dir>/.aligned)
@@ -57,6 +71,11 @@ const schema = z
     'warmup-epochs': z.coerce.number().nonnegative().default(1),
     'weight-decay': z.coerce.number().nonnegative().default(5e-4),
     freeze: z.coerce.number().int().min(0).max(11).default(0),
+    'select-pairs': z.string().optional(),
+    select: z.boolean().default(true),
+    'select-max-pairs': z.coerce.number().int().positive().optional(),
+    'select-z': z.coerce.number().nonnegative().default(1.645),
+    l2sp: z.coerce.number().nonnegative().default(0),
     device: z.string().default('cpu'),
     detect: z.boolean().default(false),
     cache: z.string().optional(),
@@ -95,6 +114,13 @@ async function main(): Promise<void> {
     net.train();
     embedder = recognitionEmbedder(net, { freeze: o.freeze });
   }
+  let selectPairs = o.select ? o['select-pairs'] : undefined;
+  if (o.select && !selectPairs && o.from === 'pretrained') {
+    const devTrain = path.join(facesDir() ?? '', 'lfw-view1', 'pairsDevTrain.txt');
+    if (facesDir() && fs.existsSync(devTrain)) selectPairs = devTrain;
+  }
+  if (o['select-pairs'] && !o.select) throw new ArgumentError('args', '--select-pairs or --no-select, not both', 'both');
+  console.log(selectPairs ? `model selection on ${selectPairs} (candidates: the starting weights and each epoch's)` : 'no model selection: the output is the last epoch\'s weights');
   let bar: ProgressBar | null = null;
   const it = trainFaceModelIter({
     data: dirs as [string, ...string[]],
@@ -120,6 +146,10 @@ async function main(): Promise<void> {
     threads: o.threads,
     seed: o.seed,
     validateInitial: true,
+    selectPairs,
+    selectMaxPairs: o['select-max-pairs'],
+    selectZ: o['select-z'],
+    l2sp: o.l2sp,
   });
   let result;
   for (;;) {
@@ -132,6 +162,11 @@ async function main(): Promise<void> {
     if (ev.type === 'step') {
       bar ??= new ProgressBar({ total: ev.stepsPerEpoch, label: `epoch ${ev.epoch + 1}/${o.epochs}` });
       bar.tick(1, { loss: ev.loss, triplets: ev.triplets, 'img/s': Math.round(ev.imagesPerSecond), lr: ev.lr });
+    } else if (ev.type === 'selection') {
+      bar?.done();
+      bar = null;
+      const c = ev.candidate;
+      console.log(`selection: after ${c.afterEpochs} epoch(s): 10-fold accuracy ${c.accuracy.toFixed(3)}  AUC ${c.auc.toFixed(3)}` + (c.versusBest ? `  vs best: +${c.versusBest.candidateOnly} -${c.versusBest.bestOnly} pairs` : '') + `  (${c.seconds.toFixed(0)} s)${c.best ? '  -> best' : `  (best stays: after ${ev.bestAfterEpochs})`}`);
     } else if (ev.type === 'epoch') {
       bar?.done();
       bar = null;
@@ -145,7 +180,7 @@ async function main(): Promise<void> {
     await saveTrainedModel(o.out, m);
   }
   const init = result.initial;
-  console.log(JSON.stringify({ model: result.modelFile, metrics: result.metricsFile, plot: result.plotFile, seconds: result.seconds, imagesPerSecond: result.imagesPerSecond, maxBlockMs: result.maxBlockMs, identities: result.identities, images: result.images, initialValidation: init ? { accuracy: init.accuracy, auc: init.auc } : null, finalValidation: result.final ? { accuracy: result.final.accuracy, auc: result.final.auc, tarAtFar1e3: result.final.tarAtFar1e3 } : null }, null, 1));
+  console.log(JSON.stringify({ model: result.modelFile, metrics: result.metricsFile, plot: result.plotFile, seconds: result.seconds, imagesPerSecond: result.imagesPerSecond, maxBlockMs: result.maxBlockMs, identities: result.identities, images: result.images, initialValidation: init ? { accuracy: init.accuracy, auc: init.auc } : null, finalValidation: result.final ? { accuracy: result.final.accuracy, auc: result.final.auc, tarAtFar1e3: result.final.tarAtFar1e3 } : null, selection: result.selection ? { pairs: result.selection.pairsFile, selectedAfterEpochs: result.selection.selectedAfterEpochs, accuracies: result.selection.history.map((c) => c.accuracy) } : null }, null, 1));
 }
 
 main().catch((e) => (e instanceof ArgumentError ? (console.error(`${e.message}\n${HELP}`), process.exit(2)) : fail(e)));

@@ -170,6 +170,34 @@ export interface FoldResult {
   size: number;
 }
 
+function foldAssignment(pairs: ScoredPair[], kIn: number | undefined, foldOf: number[] | undefined): { assign: number[]; k: number } {
+  if (foldOf) {
+    if (!Array.isArray(foldOf) || foldOf.length !== pairs.length) invalid('options.foldOf', `${pairs.length} fold indices`, foldOf);
+    return { assign: foldOf, k: Math.max(...foldOf) + 1 };
+  }
+  const k = kIn ?? 10;
+  if (!Number.isInteger(k) || k < 2) invalid('options.folds', 'an integer >= 2', k);
+  const { positives, negatives } = counts(pairs);
+  if (positives < k || negatives < k) invalid('pairs', `at least ${k} same and ${k} different pairs for ${k} folds`, `${positives} same and ${negatives} different`);
+  let iSame = 0;
+  let iDiff = 0;
+  return { assign: pairs.map((p) => (p.same ? Math.floor((iSame++ * k) / positives) : Math.floor((iDiff++ * k) / negatives))), k };
+}
+
+/**
+ * Per pair: whether kFoldAccuracy classifies it correctly (with the threshold
+ * chosen on the other folds). The mean of the result over each fold is that
+ * fold's accuracy; two models' arrays on the same pairs give the discordant
+ * counts of a paired (McNemar) comparison.
+ */
+export function kFoldCorrect(pairs: ScoredPair[], options: ScoreOptions & { folds?: number; foldOf?: number[] } = {}): boolean[] {
+  const { folds: kIn, foldOf, ...rest } = options;
+  const { higherIsSame } = parseOptions(scoreOptions, rest);
+  const { assign } = foldAssignment(pairs, kIn, foldOf);
+  const threshold = new Map(kFoldAccuracy(pairs, options).folds.map((f) => [f.fold, f.threshold]));
+  return pairs.map((p, i) => (higherIsSame ? p.score >= threshold.get(assign[i])! : p.score <= threshold.get(assign[i])!) === p.same);
+}
+
 /**
  * k-fold verification accuracy as LFW reports it: for each fold, the
  * best-accuracy threshold is chosen on the other folds and the accuracy is
@@ -182,21 +210,7 @@ export function kFoldAccuracy(pairs: ScoredPair[], options: ScoreOptions & { fol
   const { folds: kIn, foldOf, ...rest } = options;
   const so = parseOptions(scoreOptions, rest);
   checkPairs(pairs);
-  let assign: number[];
-  let k: number;
-  if (foldOf) {
-    if (!Array.isArray(foldOf) || foldOf.length !== pairs.length) invalid('options.foldOf', `${pairs.length} fold indices`, foldOf);
-    assign = foldOf;
-    k = Math.max(...foldOf) + 1;
-  } else {
-    k = kIn ?? 10;
-    if (!Number.isInteger(k) || k < 2) invalid('options.folds', 'an integer >= 2', k);
-    const { positives, negatives } = counts(pairs);
-    if (positives < k || negatives < k) invalid('pairs', `at least ${k} same and ${k} different pairs for ${k} folds`, `${positives} same and ${negatives} different`);
-    let iSame = 0;
-    let iDiff = 0;
-    assign = pairs.map((p) => (p.same ? Math.floor((iSame++ * k) / positives) : Math.floor((iDiff++ * k) / negatives)));
-  }
+  const { assign, k } = foldAssignment(pairs, kIn, foldOf);
   const results: FoldResult[] = [];
   for (let f = 0; f < k; f++) {
     const train = pairs.filter((_, i) => assign[i] !== f);

@@ -11,6 +11,18 @@
 // AUC, TAR@FAR 1e-3) and an atomic checkpoint (model, optimizer, epoch, seed)
 // from which `resume: true` continues exactly.
 //
+// Model selection (`selectPairs`, an LFW-format pair list of identities not used
+// for training, e.g. LFW's pairsDevTrain.txt): the starting weights (after 0
+// epochs) and each epoch's weights are scored on it (10-fold accuracy of the
+// squared L2 distance, faces by `selectRegion` as scripts/evaluate.ts crops LFW)
+// and the output model is the best candidate, the starting weights included; a
+// later candidate replaces the best only when better by more than chance (a
+// one-sided McNemar test on the pairs' 10-fold decisions, `selectZ`). Fine-tuning
+// can then not return a model worse on that list than the one it started from.
+// Validation on held-out identities of the training data did not predict LFW
+// (docs/training.md). `l2sp` > 0 adds (l2sp / 2) * ||w - w_start||^2 over the
+// trained parameters to the loss (L2-SP: a fine-tune that stays near its start).
+//
 // Event loop: a step's tensor work is synchronous libtorch calls on the calling
 // thread (autograd cannot be replayed by the traced worker-thread programs). The
 // loop yields to the event loop with setImmediate after every step and every
@@ -29,9 +41,9 @@ import { Device, Tensor, checkDevice, manualSeed, noGrad, tidy } from '../tensor
 import { native } from '../native';
 
 const setNumThreads = (n: number) => native.setNumThreads(n);
-import { Identity, PKSampler, imagesToBatch, loadFaceImage, mixSeed, prefetchBatches, scanIdentities, seededRandom, shuffle, splitByIdentity } from './dataset';
+import { Identity, LFW_FACE_REGION, PKSampler, imagesToBatch, loadFaceImage, mixSeed, prefetchBatches, scanIdentities, seededRandom, shuffle, splitByIdentity } from './dataset';
 import { EMBEDDING_ARCHITECTURES, EmbeddingArchitecture, EmbeddingNet } from './embedding-net';
-import { calibrate, thinRoc, RocPoint, ScoredPair } from './metrics';
+import { calibrate, kFoldCorrect, readLfwPairs, thinRoc, RocPoint, ScoredPair } from './metrics';
 import { mineTriplets } from './triplet';
 import { renderTrainingPlot } from './plot';
 import { savePng } from '../image';
@@ -105,6 +117,16 @@ const trainSchema = z
     validateInitial: z.boolean().default(false),
     /** The image region to use before resizing (e.g. LFW_FACE_REGION), for data that is not face crops. */
     region: z.object({ x: z.number(), y: z.number(), width: z.number(), height: z.number() }).optional(),
+    /** Model selection: an LFW-format pair list (images beside it) whose identities are not in the training data; the output is the best of the starting weights and each epoch's weights on it. */
+    selectPairs: z.string().min(1).optional(),
+    /** Face region of the selection images before resizing (default LFW_FACE_REGION, as scripts/evaluate.ts). */
+    selectRegion: z.object({ x: z.number(), y: z.number(), width: z.number(), height: z.number() }).optional(),
+    /** Use at most this many same (and as many different) pairs of the selection list (seeded subset; default all). */
+    selectMaxPairs: z.number().int().positive().optional(),
+    /** L2-SP: adds (l2sp / 2) * sum ||w - w_start||^2 over the trained parameters to the loss (default 0: off). */
+    l2sp: z.number().nonnegative().default(0),
+    /** Selection rule: a candidate replaces the best when b - c > selectZ * sqrt(b + c) (one-sided McNemar on the pairs' 10-fold decisions; 1.645: 5%). 0: any net gain. */
+    selectZ: z.number().nonnegative().default(1.645),
   })
   .strict();
 export type TrainFaceModelOptions = z.input<typeof trainSchema> & {
@@ -118,6 +140,8 @@ export type TrainFaceModelOptions = z.input<typeof trainSchema> & {
 
 export interface ValidationMetrics {
   pairs: { same: number; different: number };
+  /** Pairs whose distance was not finite (NaN/Inf embeddings of a diverged network), scored as very far apart. */
+  nonFinitePairs: number;
   /** 10-fold accuracy (threshold chosen on the other 9 folds). */
   accuracy: number;
   bestAccuracy: number;
@@ -131,8 +155,37 @@ export interface ValidationMetrics {
 
 export type TrainEvent =
   | { type: 'step'; epoch: number; step: number; stepsPerEpoch: number; globalStep: number; loss: number; triplets: number; candidates: number; lr: number; imagesPerSecond: number; stepMs: number; waitedMs: number }
+  | { type: 'selection'; candidate: SelectionRecord; bestAfterEpochs: number }
   | { type: 'epoch'; epoch: number; epochs: number; trainLoss: number; validation: ValidationMetrics | null; seconds: number; imagesPerSecond: number; checkpoint: string | null }
   | { type: 'done'; result: TrainResult };
+
+/** One candidate of model selection: the weights after `afterEpochs` epochs (0: the starting weights) scored on the selection pairs. */
+export interface SelectionRecord {
+  afterEpochs: number;
+  /** 10-fold accuracy (the selection criterion). */
+  accuracy: number;
+  bestAccuracy: number;
+  threshold: number;
+  auc: number;
+  eer: number;
+  tarAtFar1e3: number;
+  nonFinitePairs: number;
+  /** Against the best candidate before it: pairs only this candidate / only the best got right (10-fold decisions). */
+  versusBest: { candidateOnly: number; bestOnly: number } | null;
+  seconds: number;
+  /** Whether this candidate became the best so far. */
+  best: boolean;
+}
+
+export interface SelectionResult {
+  pairsFile: string;
+  pairs: { same: number; different: number };
+  criterion: string;
+  history: SelectionRecord[];
+  /** The candidate written to the output file (0: the starting weights). */
+  selectedAfterEpochs: number;
+  selected: SelectionRecord;
+}
 
 export interface EpochRecord {
   epoch: number;
@@ -142,6 +195,8 @@ export interface EpochRecord {
   seconds: number;
   lr: number;
   validation: ValidationMetrics | null;
+  /** With selectPairs: this epoch's weights on the selection pairs. */
+  selection?: SelectionRecord | null;
 }
 
 export interface TrainResult {
@@ -160,14 +215,23 @@ export interface TrainResult {
   resumedFromEpoch: number | null;
   /** With validateInitial: the untrained network's validation metrics. */
   initial: ValidationMetrics | null;
+  /** Held-out-identity validation of the last epoch's weights (not necessarily the selected ones). */
   final: ValidationMetrics | null;
+  /** With selectPairs: the candidates and the one written to modelFile. */
+  selection: SelectionResult | null;
 }
 
 /** Paths of the checkpoint files of a model file. */
-export function checkpointPaths(out: string): { model: string; optimizer: string } {
+export function checkpointPaths(out: string): { model: string; optimizer: string; best: string } {
   const base = out.replace(/\.safetensors$/, '');
-  return { model: `${base}.ckpt.safetensors`, optimizer: `${base}.ckpt-optim.safetensors` };
+  return { model: `${base}.ckpt.safetensors`, optimizer: `${base}.ckpt-optim.safetensors`, best: `${base}.ckpt-best.safetensors` };
 }
+
+/** A copy of a module's parameters and buffers (the caller disposes it). */
+function snapshotState(module: Module): Map<string, Tensor> {
+  return noGrad(() => new Map([...module.stateDict()].map(([k, t]) => [k, t.clone()] as [string, Tensor])));
+}
+const disposeState = (s: Map<string, Tensor> | null) => s?.forEach((t) => t.dispose());
 
 /** Learning rate at a global step: linear warm-up from lr/warmupSteps to lr, then cosine to lr * minFactor. */
 export function learningRateAt(step: number, total: number, lr: number, warmupSteps: number, minFactor: number): number {
@@ -250,13 +314,26 @@ export function squaredDistance(a: Float32Array, b: Float32Array): number {
   return s;
 }
 
+const NON_FINITE_DISTANCE = 1e30;
+
 /** Validation metrics of an embedder on file pairs. */
 export async function validatePairs(embedder: Pick<TrainableEmbedder, 'module' | 'embed' | 'inputSize'>, pairs: { a: string; b: string; same: boolean }[], options: { device?: Device; region?: LoadRegion } = {}): Promise<ValidationMetrics> {
+  return (await scoreAndValidate(embedder, pairs, options)).metrics;
+}
+
+async function scoreAndValidate(embedder: Pick<TrainableEmbedder, 'module' | 'embed' | 'inputSize'>, pairs: { a: string; b: string; same: boolean }[], options: { device?: Device; region?: LoadRegion }): Promise<{ metrics: ValidationMetrics; scored: ScoredPair[] }> {
   const emb = await embedFiles(embedder, pairs.flatMap((p) => [p.a, p.b]), options);
-  const scored: ScoredPair[] = pairs.map((p) => ({ score: squaredDistance(emb.get(p.a)!, emb.get(p.b)!), same: p.same }));
+  // A diverged network's non-finite distances count as very far (predicted 'different'), so such weights score low instead of failing the run.
+  let nonFinite = 0;
+  const scored: ScoredPair[] = pairs.map((p) => {
+    const d = squaredDistance(emb.get(p.a)!, emb.get(p.b)!);
+    if (!Number.isFinite(d)) nonFinite++;
+    return { score: Number.isFinite(d) ? d : NON_FINITE_DISTANCE, same: p.same };
+  });
   const c = calibrate(scored, { far: [1e-3] });
-  return {
+  const metrics: ValidationMetrics = {
     pairs: c.pairs,
+    nonFinitePairs: nonFinite,
     accuracy: c.kFold.mean,
     bestAccuracy: c.bestAccuracy,
     threshold: c.bestAccuracyThreshold,
@@ -266,6 +343,24 @@ export async function validatePairs(embedder: Pick<TrainableEmbedder, 'module' |
     achievedFar: c.thresholdAtFar[0].achievedFar,
     roc: thinRoc(c.roc, 200),
   };
+  return { metrics, scored };
+}
+
+/**
+ * The selection rule: a candidate replaces the best so far when its 10-fold
+ * accuracy is higher by more than chance, by a one-sided McNemar test on the
+ * pairs' 10-fold decisions: with b pairs only the candidate gets right and c
+ * pairs only the best gets right, it replaces when b - c > z * sqrt(b + c).
+ * z = 0: any net gain of a pair.
+ */
+export function selectionBeats(candidate: boolean[], best: boolean[], z: number): { better: boolean; candidateOnly: number; bestOnly: number } {
+  let b = 0;
+  let c = 0;
+  for (let i = 0; i < candidate.length; i++) {
+    if (candidate[i] && !best[i]) b++;
+    else if (!candidate[i] && best[i]) c++;
+  }
+  return { better: b - c > 0 && b - c > z * Math.sqrt(b + c), candidateOnly: b, bestOnly: c };
 }
 type LoadRegion = { x: number; y: number; width: number; height: number };
 
@@ -276,6 +371,9 @@ interface CheckpointMeta {
   options: Record<string, unknown>;
   history: EpochRecord[];
   stepLoss: number[];
+  selection?: SelectionRecord[];
+  /** The best candidate's 10-fold decisions on the selection pairs ('1' correct), for the selection rule after resume. */
+  selectionBestCorrect?: string;
 }
 
 /** The training loop as an async iterator of events; the generator's return value is the result. */
@@ -294,6 +392,20 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
   const sampler = new PKSampler(train, Math.min(o.batchP, train.length), o.batchK, o.seed);
   const steps = o.stepsPerEpoch ?? sampler.stepsPerEpoch();
   const valPairs = validation.length >= 2 ? makeValidationPairs(validation, o.validationPairs, o.seed) : [];
+  let selectPairs: { a: string; b: string; same: boolean }[] = [];
+  if (o.selectPairs) {
+    if (!fs.existsSync(o.selectPairs)) invalid('options.selectPairs', 'an existing LFW-format pair list', o.selectPairs);
+    const all = readLfwPairs(o.selectPairs).map((p) => ({ a: p.pathA, b: p.pathB, same: p.same }));
+    if (o.selectMaxPairs) {
+      const random = seededRandom(mixSeed(o.seed, 0x5e1ec7));
+      const pick = (same: boolean) => shuffle(all.filter((p) => p.same === same), random).slice(0, o.selectMaxPairs);
+      selectPairs = [...pick(true), ...pick(false)];
+    } else selectPairs = all;
+    const trainNames = new Set(train.map((i) => i.name.split('/').pop()!));
+    const shared = [...new Set(selectPairs.flatMap((p) => [path.basename(path.dirname(p.a)), path.basename(path.dirname(p.b))]))].filter((n) => trainNames.has(n));
+    if (shared.length) invalid('options.selectPairs', 'a pair list of identities not in the training data', `${shared.length} shared (e.g. ${shared.slice(0, 3).join(', ')})`);
+  }
+  const selectRegion = o.selectRegion ?? LFW_FACE_REGION;
 
   if (o.threads) setNumThreads(o.threads);
   manualSeed(o.seed);
@@ -307,6 +419,11 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
   let history: EpochRecord[] = [];
   let stepLoss: number[] = [];
   let resumedFromEpoch: number | null = null;
+  let selection: SelectionRecord[] = [];
+  let bestState: Map<string, Tensor> | null = null;
+  let bestCorrect: boolean[] | null = null;
+  let anchor: Tensor[] | null = null;
+  if (o.l2sp > 0) anchor = noGrad(() => params.map((p) => p.clone()));
   if (o.resume && fs.existsSync(ckpt.model) && fs.existsSync(ckpt.optimizer)) {
     const loaded = await loadStateDict(ckpt.model);
     const meta = loaded.metadata.checkpoint as CheckpointMeta;
@@ -321,6 +438,14 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
     history = meta.history;
     stepLoss = meta.stepLoss;
     resumedFromEpoch = meta.epoch;
+    if (selectPairs.length) {
+      if (!meta.selection?.length || !fs.existsSync(ckpt.best)) throw new ArgumentError('resume', `a checkpoint with selection history and ${ckpt.best} (selectPairs was not used when it was written)`, ckpt.model);
+      selection = meta.selection;
+      bestState = (await loadStateDict(ckpt.best)).stateDict;
+      bestCorrect = [...(meta.selectionBestCorrect ?? '')].map((ch) => ch === '1');
+    }
+    // L2-SP's anchor is the starting weights: the run's start, which a resumed run only has if it starts from the same weights.
+    if (anchor) throw new ArgumentError('resume', 'a run without l2sp (the anchor weights are not checkpointed)', `l2sp ${o.l2sp}`);
   }
   const totalSteps = o.epochs * steps;
   const warmupSteps = Math.round(o.warmupEpochs * steps);
@@ -329,6 +454,28 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
     yield ev;
   };
   const initial = o.validateInitial && valPairs.length && resumedFromEpoch === null ? await validatePairs(embedder, valPairs, { device, region: o.region }) : null;
+  const bestAfter = () => selection.reduce((b, s) => (s.best ? s.afterEpochs : b), 0);
+  // Scores the current weights on the selection pairs; keeps a copy when strictly better than the best so far.
+  const selectCandidate = async (afterEpochs: number): Promise<SelectionRecord> => {
+    const ts = Date.now();
+    const { metrics: v, scored } = await scoreAndValidate(embedder, selectPairs, { device, region: selectRegion });
+    const correct = kFoldCorrect(scored);
+    const vs = bestCorrect ? selectionBeats(correct, bestCorrect, o.selectZ) : null;
+    const best = !vs || vs.better;
+    const rec: SelectionRecord = { afterEpochs, accuracy: v.accuracy, bestAccuracy: v.bestAccuracy, threshold: v.threshold, auc: v.auc, eer: v.eer, tarAtFar1e3: v.tarAtFar1e3, nonFinitePairs: v.nonFinitePairs, versusBest: vs ? { candidateOnly: vs.candidateOnly, bestOnly: vs.bestOnly } : null, seconds: (Date.now() - ts) / 1000, best };
+    selection.push(rec);
+    if (best) {
+      disposeState(bestState);
+      bestState = snapshotState(embedder.module);
+      bestCorrect = correct;
+    }
+    return rec;
+  };
+  let savedBestAfter = resumedFromEpoch === null ? -1 : bestAfter();
+  if (selectPairs.length && resumedFromEpoch === null) {
+    const rec = await selectCandidate(0);
+    yield* emit({ type: 'selection', candidate: rec, bestAfterEpochs: bestAfter() });
+  }
   let maxBlockMs = 0;
   let trainedImages = 0;
   let trainedMs = 0;
@@ -350,8 +497,10 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
         const x = imagesToBatch(images).to({ device });
         const emb = embedder.embed(x);
         const m = mineTriplets(emb, spec.labels, { strategy: o.mining, margin: o.margin, normalize: true });
+        let loss = m.loss;
+        if (anchor) loss = params.reduce((acc, p, i) => acc.add(p.sub(anchor![i]).square().sum().mul(o.l2sp / 2)), loss);
         opt.zeroGrad();
-        m.loss.backward();
+        loss.backward();
         opt.step();
         return { loss: m.loss.item(), triplets: m.triplets, candidates: m.candidates };
       });
@@ -374,6 +523,7 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
     trainedImages += epochImages;
     trainedMs += epochComputeMs;
     const validationMetrics = valPairs.length ? await validatePairs(embedder, valPairs, { device, region: o.region }) : null;
+    const selectionRecord = selectPairs.length ? await selectCandidate(epoch + 1) : null;
     const record: EpochRecord = {
       epoch,
       trainLoss: lossSum / Math.max(1, step),
@@ -382,6 +532,7 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
       seconds: (Date.now() - te) / 1000,
       lr: opt.paramGroups[0].lr,
       validation: validationMetrics,
+      selection: selectionRecord,
     };
     history.push(record);
     let checkpointFile: string | null = null;
@@ -389,19 +540,40 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
       // Optimizer first, model second: the model checkpoint names the epoch, and
       // resume refuses a pair whose epochs differ (a crash between the writes).
       await saveOptimizer(ckpt.optimizer, opt, { epoch });
-      const meta: CheckpointMeta = { epoch, globalStep, seed: o.seed, options: { ...o }, history, stepLoss };
+      // The best candidate's weights before the checkpoint that refers to them.
+      if (bestState && savedBestAfter !== bestAfter()) {
+        await saveStateDict(ckpt.best, bestState, { ...embedder.metadata(), selectedAfterEpochs: bestAfter() });
+        savedBestAfter = bestAfter();
+      }
+      const meta: CheckpointMeta = { epoch, globalStep, seed: o.seed, options: { ...o }, history, stepLoss, selection: selectPairs.length ? selection : undefined, selectionBestCorrect: bestCorrect?.map((c) => (c ? '1' : '0')).join('') };
       await saveStateDict(ckpt.model, embedder.module.stateDict(), { ...embedder.metadata(), checkpoint: meta });
       checkpointFile = ckpt.model;
     }
+    if (selectionRecord) yield* emit({ type: 'selection', candidate: selectionRecord, bestAfterEpochs: bestAfter() });
     yield* emit({ type: 'epoch', epoch, epochs: o.epochs, trainLoss: record.trainLoss, validation: validationMetrics, seconds: record.seconds, imagesPerSecond: record.imagesPerSecond, checkpoint: checkpointFile });
   }
   opt.dispose();
+  anchor?.forEach((t) => t.dispose());
   const final = history.length ? history[history.length - 1].validation : null;
+  let selectionResult: SelectionResult | null = null;
+  if (selectPairs.length && selection.length) {
+    const selected = selection.filter((s) => s.best).pop()!;
+    selectionResult = { pairsFile: o.selectPairs!, pairs: { same: selectPairs.filter((p) => p.same).length, different: selectPairs.filter((p) => !p.same).length }, criterion: `10-fold accuracy; a candidate replaces the best when b - c > ${o.selectZ} * sqrt(b + c) (b, c: pairs only the candidate, only the best decides correctly)`, history: selection, selectedAfterEpochs: selected.afterEpochs, selected };
+    // The output holds the selected candidate's weights (copied back always: after an abort the
+    // current weights may be part-way through an epoch that was never scored).
+    embedder.module.loadStateDict(bestState!);
+  }
+  disposeState(bestState);
+  const sel = selectionResult?.selected;
   const meta = {
     ...embedder.metadata(),
-    threshold: final?.threshold ?? null,
-    thresholdSource: final ? 'validation best-accuracy (squared L2 distance)' : null,
-    training: { data: dataDirs, mining: o.mining, margin: o.margin, epochs: history.length, batchP: o.batchP, batchK: o.batchK, lr: o.lr, inputSize: embedder.inputSize, seed: o.seed, from: o.from, validation: final ? { accuracy: final.accuracy, auc: final.auc, tarAtFar1e3: final.tarAtFar1e3 } : null },
+    threshold: sel ? sel.threshold : final?.threshold ?? null,
+    thresholdSource: sel ? `selection pairs best-accuracy (squared L2 distance, ${path.basename(o.selectPairs!)})` : final ? 'validation best-accuracy (squared L2 distance)' : null,
+    training: {
+      data: dataDirs, mining: o.mining, margin: o.margin, epochs: history.length, batchP: o.batchP, batchK: o.batchK, lr: o.lr, l2sp: o.l2sp, inputSize: embedder.inputSize, seed: o.seed, from: o.from,
+      validation: final ? { accuracy: final.accuracy, auc: final.auc, tarAtFar1e3: final.tarAtFar1e3 } : null,
+      selection: selectionResult ? { pairsFile: selectionResult.pairsFile, pairs: selectionResult.pairs, criterion: selectionResult.criterion, selectedAfterEpochs: selectionResult.selectedAfterEpochs, history: selectionResult.history.map(({ afterEpochs, accuracy, bestAccuracy, auc, eer, tarAtFar1e3, nonFinitePairs, versusBest, best }) => ({ afterEpochs, accuracy, bestAccuracy, auc, eer, tarAtFar1e3, nonFinitePairs, versusBest, best })) } : null,
+    },
   };
   await saveStateDict(o.out, embedder.module.stateDict(), meta);
   const base = o.out.replace(/\.safetensors$/, '');
@@ -419,6 +591,7 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
     resumedFromEpoch,
     initial,
     final,
+    selection: selectionResult,
   };
   if (o.report) {
     await writeFileAtomic(result.metricsFile!, JSON.stringify({ ...result, options: o }, null, 1));
