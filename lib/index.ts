@@ -69,6 +69,7 @@ export {
   rawToTensor,
 } from './io/model-file';
 export type { ModelMetadata, LoadedStateDict } from './io/model-file';
+export * from './gallery';
 export { trainFaceModel, trainFaceModelIter, learningRateAt, checkpointPaths, embedFiles, validatePairs, makeValidationPairs, scratchEmbedder } from './face/train';
 export type { TrainFaceModelOptions, TrainEvent, TrainResult, EpochRecord, ValidationMetrics, TrainableEmbedder } from './face/train';
 export { scanIdentities, splitByIdentity, PKSampler, loadFaceImage, imagesToBatch, prefetchBatches, prepareAlignedDataset, LFW_FACE_REGION } from './face/dataset';
@@ -80,5 +81,6 @@ export { renderTrainingPlot } from './face/plot';
 export { FaceModel, embeddingDistance, DISTANCE_METRICS } from './face/model';
 export type { FaceModelSpec, EmbeddingModule, EmbedOptions, EmbedBatchOptions, PretrainedOptions, VerifyResult, DistanceMetric, FaceOrEmbedding, InputPreprocessing } from './face/model';
 export { FaceRecognitionNet, FusedFaceRecognitionNet, RECOGNITION_INPUT_SIZE, DESCRIPTOR_SIZE, recognitionMacs } from './face/recognition-net';
-export * from './gallery';
 export * as style from './style';
+export { loadImage, imageToTensor, tensorToImage, encodePng, savePng, resizeImage, imageGrid, DEFAULT_MAX_PIXELS } from './image';
+export type { ImageInput, RawImage, RgbImage, DecodeOptions } from './image';
