@@ -78,6 +78,25 @@ c10::IValue listToIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr
   argError(env, arg, ("a supported list, not " + elem->str()).c_str());
 }
 
+// Schemas declare dtype, layout and memory format as ints. libtorch trusts the
+// value: an out-of-range ScalarType code crashes inside its error path (seen
+// in the fuzz test), so the code is checked against the enum here.
+void checkEnumCode(Napi::Env env, const c10::IValue& v, const c10::Argument& arg) {
+  if (!v.isInt()) return;
+  auto real = arg.real_type();
+  if (real->kind() == c10::TypeKind::OptionalType) real = real->castRaw<c10::OptionalType>()->getElementType();
+  int64_t limit;
+  switch (real->kind()) {
+    case c10::TypeKind::ScalarTypeType: limit = static_cast<int64_t>(c10::ScalarType::NumOptions); break;
+    case c10::TypeKind::LayoutType: limit = static_cast<int64_t>(c10::Layout::NumOptions); break;
+    case c10::TypeKind::MemoryFormatType: limit = static_cast<int64_t>(c10::MemoryFormat::NumOptions); break;
+    default: return;
+  }
+  int64_t code = v.toInt();
+  if (code < 0 || code >= limit || (real->kind() == c10::TypeKind::ScalarTypeType && code == static_cast<int64_t>(c10::ScalarType::Undefined)))
+    argError(env, arg, ("a valid " + real->str() + " code, not " + std::to_string(code)).c_str());
+}
+
 c10::IValue toIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr& type, const c10::Argument& arg) {
   auto k = type->kind();
   if (k == c10::TypeKind::OptionalType) {
@@ -288,7 +307,10 @@ Napi::Value Call(const Napi::CallbackInfo& info) {
       if (v.IsUndefined() && arg.default_value()) stack.push_back(*arg.default_value());
       else if (v.IsUndefined() && arg.type()->kind() != c10::TypeKind::OptionalType)
         throw Napi::TypeError::New(env, "argument '" + arg.name() + "' is required");
-      else stack.push_back(toIValue(env, v, arg.type(), arg));
+      else {
+        stack.push_back(toIValue(env, v, arg.type(), arg));
+        checkEnumCode(env, stack.back(), arg);
+      }
     }
   } catch (const Napi::Error& e) {
     throw Napi::TypeError::New(env, op.name + ": " + e.Message());
