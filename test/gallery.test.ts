@@ -22,16 +22,7 @@ import {
 } from '../lib';
 import type { Embedder } from '../lib';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from './helpers/util';
 function randomVec(r: () => number, dim: number): Float32Array {
   const v = new Float32Array(dim);
   for (let i = 0; i < dim; i++) v[i] = r() * 2 - 1;

@@ -5,6 +5,7 @@ import { strict as assert } from 'assert';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import type { Tensor } from '../../lib';
+import { seededRandom } from '../../lib/face/dataset';
 
 export const PYTHON = '/usr/bin/python3';
 
@@ -44,17 +45,8 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-/** mulberry32: a small seeded PRNG, so that fuzz and random tests are reproducible. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (the library's mulberry32), so that fuzz and random tests are reproducible. */
+export const rng = seededRandom;
 
 /** Deterministic pseudo-random values in [-1, 1) from a seed. */
 export function randomValues(n: number, seed: number): number[] {
