@@ -3,12 +3,9 @@
 // distance threshold (and the head's probability threshold, if any) are stored
 // in the model file.
 import { z } from 'zod';
-import { setNumThreads } from '../lib';
-import { parseOptions } from '../lib/errors';
 import { calibrate, thinRoc } from '../lib/face/metrics';
-import { loadTrainedModel, saveTrainedModel } from '../lib/face/trained-model';
-import { parseArgs } from './cli';
-import { embedPairs, fail, usage } from './face-common';
+import { saveTrainedModel } from '../lib/face/trained-model';
+import { fail, startPairsScript } from './face-common';
 
 const HELP = `
 Usage: npm run calibrate -- --model M --pairs FILE [--far 1e-3] [--choose best-accuracy|eer|far] [--out FILE] [--detect]
@@ -32,12 +29,9 @@ const schema = z
   .refine((o) => o.model !== 'pretrained' || !!o.out, { message: '--out FILE for --model pretrained', path: ['out'] });
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  if (usage(HELP, args)) return;
-  const o = parseOptions(schema, args, 'args');
-  setNumThreads(o.threads);
-  const model = await loadTrainedModel(o.model);
-  const r = await embedPairs(model, o.pairs, { detect: o.detect });
+  const start = await startPairsScript(HELP, schema);
+  if (!start) return;
+  const { o, model, r } = start;
   const c = calibrate(r.pairs.map((p, i) => ({ score: r.distances[i], same: p.same })), { far: [o.far], choose: o.choose });
   const stored: Record<string, unknown> = { threshold: c.threshold, thresholdMetric: 'squared L2 distance of the embeddings; same person when <= threshold' };
   const calibration = { pairs: o.pairs, chosenBy: c.chosenBy, auc: c.auc, eer: c.eer, eerThreshold: c.eerThreshold, thresholdAtFar: c.thresholdAtFar, bestAccuracy: c.bestAccuracy, bestAccuracyThreshold: c.bestAccuracyThreshold, tenFoldAccuracy: c.kFold.mean, roc: thinRoc(c.roc, 100) };

@@ -4,12 +4,8 @@
 // one, the learned head.
 import * as fs from 'fs';
 import { z } from 'zod';
-import { setNumThreads } from '../lib';
-import { parseOptions } from '../lib/errors';
 import { calibrate } from '../lib/face/metrics';
-import { loadTrainedModel } from '../lib/face/trained-model';
-import { parseArgs } from './cli';
-import { embedPairs, fail, usage } from './face-common';
+import { fail, startPairsScript } from './face-common';
 
 const HELP = `
 Usage: npm run evaluate -- --pairs FILE [--model M] [--detect] [--threads N] [--json OUT]
@@ -43,12 +39,9 @@ function summary(c: ReturnType<typeof calibrate>) {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  if (usage(HELP, args)) return;
-  const o = parseOptions(schema, args, 'args');
-  setNumThreads(o.threads);
-  const model = await loadTrainedModel(o.model);
-  const r = await embedPairs(model, o.pairs, { detect: o.detect });
+  const start = await startPairsScript(HELP, schema);
+  if (!start) return;
+  const { o, model, r } = start;
   const dist = calibrate(r.pairs.map((p, i) => ({ score: r.distances[i], same: p.same })), { far: [1e-3, 1e-2] });
   const out: Record<string, unknown> = { model: o.model, pairs: o.pairs, detect: o.detect, images: r.emb.size, embedSeconds: r.seconds, distance: summary(dist) };
   if (typeof model.metadata.threshold === 'number') {

@@ -2,13 +2,17 @@
 // embedding the images of an LFW pair list with a model, with either LFW's
 // central face region (default for LFW's deep-funneled 250 x 250 images) or
 // detection + alignment (--detect).
+import type { ZodError } from 'zod';
+import { setNumThreads } from '../lib';
+import { parseOptions } from '../lib/errors';
 import { RgbImage } from '../lib/image';
 import { LFW_FACE_REGION, loadFaceImage } from '../lib/face/dataset';
 import { readLfwPairs, LfwPair } from '../lib/face/metrics';
 import { alignLargestFace } from '../lib/face/pipeline';
-import { TrainedModel } from '../lib/face/trained-model';
+import { TrainedModel, loadTrainedModel } from '../lib/face/trained-model';
 import { embedFiles, squaredDistance } from '../lib/face/train';
 import { ProgressBar } from '../lib/util/progress';
+import { parseArgs } from './cli';
 
 export interface PairEmbeddings {
   pairs: LfwPair[];
@@ -43,6 +47,32 @@ export async function embedPairs(model: TrainedModel, pairsFile: string, options
   const distances = pairs.map((p) => squaredDistance(emb.get(p.pathA)!, emb.get(p.pathB)!));
   const headProbabilities = model.head ? Array.from(model.head.predict(pairs.map((p) => ({ a: emb.get(p.pathA)!, b: emb.get(p.pathB)! })))) : null;
   return { pairs, emb, distances, headProbabilities, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** Options every pair-list script has. */
+export interface PairsScriptOptions {
+  model: string;
+  pairs: string;
+  detect: boolean;
+  threads: number;
+}
+
+/**
+ * The common start of train:head, calibrate and evaluate: parse and validate
+ * the command line (null after printing `help` for --help), set the thread
+ * count, load the model and embed the images of the pair list.
+ */
+export async function startPairsScript<T extends PairsScriptOptions>(
+  help: string,
+  schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: ZodError } },
+): Promise<{ o: T; model: TrainedModel; r: PairEmbeddings } | null> {
+  const args = parseArgs(process.argv.slice(2));
+  if (usage(help, args)) return null;
+  const o = parseOptions(schema, args, 'args');
+  setNumThreads(o.threads);
+  const model = await loadTrainedModel(o.model);
+  const r = await embedPairs(model, o.pairs, { detect: o.detect });
+  return { o, model, r };
 }
 
 export function usage(text: string, args: Record<string, unknown>): boolean {

@@ -4,13 +4,10 @@
 // model under head.* (for --model pretrained, --out names the new file holding
 // the head).
 import { z } from 'zod';
-import { setNumThreads } from '../lib';
-import { parseOptions } from '../lib/errors';
 import { trainVerificationHead } from '../lib/face/head';
 import { bestAccuracyThreshold } from '../lib/face/metrics';
-import { loadTrainedModel, saveTrainedModel } from '../lib/face/trained-model';
-import { parseArgs } from './cli';
-import { embedPairs, fail, usage } from './face-common';
+import { saveTrainedModel } from '../lib/face/trained-model';
+import { fail, startPairsScript } from './face-common';
 
 const HELP = `
 Usage: npm run train:head -- --model M --pairs FILE [--out FILE] [--variant l1|chi2] [--optimizer lbfgs|adam] [--epochs N] [--detect]
@@ -37,12 +34,9 @@ const schema = z
   .refine((o) => o.model !== 'pretrained' || !!o.out, { message: '--out FILE for --model pretrained', path: ['out'] });
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  if (usage(HELP, args)) return;
-  const o = parseOptions(schema, args, 'args');
-  setNumThreads(o.threads);
-  const model = await loadTrainedModel(o.model);
-  const r = await embedPairs(model, o.pairs, { detect: o.detect });
+  const start = await startPairsScript(HELP, schema);
+  if (!start) return;
+  const { o, model, r } = start;
   const pairs = r.pairs.map((p) => ({ a: r.emb.get(p.pathA)!, b: r.emb.get(p.pathB)!, same: p.same }));
   const { head, metrics } = trainVerificationHead(pairs, { variant: o.variant, optimizer: o.optimizer, epochs: o.epochs, weightDecay: o['weight-decay'] });
   // The decision threshold on the probability: best accuracy on the training pairs.
