@@ -13,6 +13,9 @@ export interface BenchRow {
   goal: number | null;
 }
 
+/** A row whose goal is described in words (e.g. '< 50 ms') rather than as a ratio bound. */
+export type TextGoalRow = Omit<BenchRow, 'goal'> & { goal: string };
+
 export const PYTHON = process.env.TORCHFACE_BENCH_PYTHON ?? '/usr/bin/python3';
 
 export function median(xs: number[]): number {

@@ -19,16 +19,9 @@ import type { RgbImage } from '../../lib/image';
 import { faceApiModelDir } from '../../lib/io/tfjs';
 import { FaceModel } from '../../lib/face/model';
 import { recognitionMacs } from '../../lib/face/recognition-net';
-import { median } from './common';
+import { TextGoalRow, median } from './common';
 
-export interface BenchRow {
-  case: string;
-  torchface: number;
-  peer: number | null;
-  unit: string;
-  ratio: number | null;
-  goal: string;
-}
+export type BenchRow = TextGoalRow;
 
 export interface DescriptorBenchOptions {
   /** Timed repetitions per configuration (median reported). Default 7. */

@@ -3,15 +3,9 @@
 // and a batch of 64. Reports ms per query and the process's resident memory.
 // `npm run bench` picks up run(); `node dist/scripts/bench/gallery.js` runs it alone.
 import { EmbeddingIndex } from '../../lib/gallery/index-search';
+import type { TextGoalRow } from './common';
 
-export interface BenchRow {
-  case: string;
-  torchface: number;
-  peer: number | null;
-  unit: string;
-  ratio: number | null;
-  goal: string;
-}
+export type BenchRow = TextGoalRow;
 
 function randomUnitRows(n: number, dim: number, seed: number): Float32Array {
   // xorshift32 + Box-Muller-free approximation: uniform in [-1, 1) then normalised.
