@@ -62,17 +62,7 @@ export function rocCurve(pairs: ScoredPair[], options: ScoreOptions = {}): RocPo
   const sg = signOf(higherIsSame);
   const sorted = pairs.map((p) => ({ s: sg * p.score, same: p.same })).sort((a, b) => b.s - a.s);
   const out: RocPoint[] = [{ far: 0, tar: 0, threshold: sg * Infinity }];
-  let tp = 0;
-  let fp = 0;
-  for (let i = 0; i < sorted.length; ) {
-    const s = sorted[i].s;
-    while (i < sorted.length && sorted[i].s === s) {
-      if (sorted[i].same) tp++;
-      else fp++;
-      i++;
-    }
-    out.push({ far: fp / negatives, tar: tp / positives, threshold: sg * s });
-  }
+  for (const { s, tp, fp } of sweepThresholds(sorted)) out.push({ far: fp / negatives, tar: tp / positives, threshold: sg * s });
   return out;
 }
 
@@ -126,6 +116,25 @@ export function accuracyAt(pairs: ScoredPair[], threshold: number, options: Scor
 }
 
 /**
+ * Walks the distinct scores of pairs sorted from most to least alike (s =
+ * sign * score, descending), accepting everything >= s at each step: yields the
+ * score, the next lower distinct score and the true / false accepts so far.
+ */
+function* sweepThresholds(sorted: { s: number; same: boolean }[]): Generator<{ s: number; next: number | undefined; tp: number; fp: number }> {
+  let tp = 0;
+  let fp = 0;
+  for (let i = 0; i < sorted.length; ) {
+    const s = sorted[i].s;
+    while (i < sorted.length && sorted[i].s === s) {
+      if (sorted[i].same) tp++;
+      else fp++;
+      i++;
+    }
+    yield { s, next: i < sorted.length ? sorted[i].s : undefined, tp, fp };
+  }
+}
+
+/**
  * The threshold of highest accuracy. Candidates are the midpoints between
  * consecutive distinct scores plus one below and one above all of them; the
  * first (smallest, for distances) best candidate wins.
@@ -137,21 +146,13 @@ export function bestAccuracyThreshold(pairs: ScoredPair[], options: ScoreOptions
   const sg = signOf(higherIsSame);
   // Work on s = sg*score (higher = more alike), accept when s >= c.
   const sorted = pairs.map((p) => ({ s: sg * p.score, same: p.same })).sort((a, b) => b.s - a.s);
-  const { positives, negatives } = counts(pairs);
+  const { negatives } = counts(pairs);
   // Accepting nothing: correct = negatives.
   let bestCorrect = negatives;
   let bestC = sorted[0].s + 1;
-  let tp = 0;
-  let fp = 0;
-  for (let i = 0; i < sorted.length; ) {
-    const s = sorted[i].s;
-    while (i < sorted.length && sorted[i].s === s) {
-      if (sorted[i].same) tp++;
-      else fp++;
-      i++;
-    }
+  for (const { s, next, tp, fp } of sweepThresholds(sorted)) {
     const correct = tp + (negatives - fp);
-    const c = i < sorted.length ? (s + sorted[i].s) / 2 : s - 1;
+    const c = next !== undefined ? (s + next) / 2 : s - 1;
     // '>' keeps the first best when walking from strict to lenient thresholds;
     // for distances that is the smallest threshold.
     if (correct > bestCorrect) {
@@ -159,7 +160,6 @@ export function bestAccuracyThreshold(pairs: ScoredPair[], options: ScoreOptions
       bestC = c;
     }
   }
-  void positives;
   return { threshold: sg * bestC, accuracy: bestCorrect / pairs.length };
 }
 
