@@ -2,16 +2,21 @@
 // naming the parameter, what was expected and what was given (as sharp does).
 import type { ZodError } from 'zod';
 
-/** Base class of every error torchface throws on purpose. */
+/**
+ * Base class of every error torchface throws on purpose. `code` is stable and
+ * machine-readable (like Node's `err.code`): branch on it, not on the message.
+ */
 export class TorchfaceError extends Error {
-  constructor(message: string) {
-    super(message);
+  readonly code: string = 'ERR_TORCHFACE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = new.target.name;
   }
 }
 
 /** libtorch rejected an operation; `op` is the ATen operator (e.g. "aten::mm"). */
 export class TorchError extends TorchfaceError {
+  override readonly code: string = 'ERR_TORCH';
   constructor(
     readonly op: string,
     message: string,
@@ -22,6 +27,7 @@ export class TorchError extends TorchfaceError {
 
 /** A caller passed an invalid argument; caught in TypeScript before reaching libtorch. */
 export class ArgumentError extends TorchfaceError {
+  override readonly code: string = 'ERR_ARGUMENT';
   constructor(
     readonly parameter: string,
     readonly expected: string,
@@ -32,19 +38,29 @@ export class ArgumentError extends TorchfaceError {
 }
 
 /** A tensor was used after dispose(). */
-export class DisposedError extends TorchfaceError {}
+export class DisposedError extends TorchfaceError {
+  override readonly code: string = 'ERR_DISPOSED';
+}
 
 /** Image bytes could not be decoded, or the image breaks a limit. */
-export class ImageError extends TorchfaceError {}
+export class ImageError extends TorchfaceError {
+  override readonly code: string = 'ERR_IMAGE';
+}
 
 /** Face detection found no face where one was required. */
-export class NoFaceError extends TorchfaceError {}
+export class NoFaceError extends TorchfaceError {
+  override readonly code: string = 'ERR_NO_FACE';
+}
 
 /** A model, gallery or file does not match what the caller expects. */
-export class ModelMismatchError extends TorchfaceError {}
+export class ModelMismatchError extends TorchfaceError {
+  override readonly code: string = 'ERR_MODEL_MISMATCH';
+}
 
 /** A weights or model file is malformed. */
-export class FileFormatError extends TorchfaceError {}
+export class FileFormatError extends TorchfaceError {
+  override readonly code: string = 'ERR_FILE_FORMAT';
+}
 
 export function describe(v: unknown): string {
   if (v === null) return 'null';

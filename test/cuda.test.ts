@@ -2,6 +2,7 @@
 // forward/backward against the CPU, programs) only where a GPU is present.
 import { strict as assert } from 'assert';
 import * as tf from '../lib';
+import { needs } from './helpers/peers';
 import { cudaSmoke } from '../scripts/cuda-smoke';
 
 describe('cuda: availability', () => {
@@ -18,7 +19,7 @@ describe('cuda: availability', () => {
 
 describe('cuda: GPU paths', () => {
   before(function () {
-    if (!tf.cuda.isAvailable()) this.skip();
+    needs(this, 'cuda');
   });
 
   it('tensors move to the GPU and back unchanged; factories create on the GPU', () => {

@@ -9,6 +9,7 @@ import * as path from 'path';
 import { monitorEventLoopDelay } from 'perf_hooks';
 import sharp from 'sharp';
 import { ArgumentError, FaceModel, FaceRecognitionNet, ImageError, NoFaceError, embeddingDistance, memory, noGrad, rand, tensor, tidy } from '../lib';
+import { needs } from './helpers/peers';
 import type { RgbImage } from '../lib/image';
 import { facesDir } from '../lib/util/paths';
 
@@ -292,11 +293,8 @@ describe('FaceModel', function () {
     });
 
     it('verify on AT&T faces (92x112 greyscale crops): a same and a different pair; ranking over 20 people', async function () {
-      const dir = facesDir();
-      if (!dir || !fs.existsSync(path.join(dir, 'att'))) {
-        console.log('      (skipped: no ../shared/data/faces/att; set TORCHFACE_FACES_DIR)');
-        return this.skip();
-      }
+      needs(this, 'face-data');
+      const dir = facesDir()!;
       const att = (s: number, i: number) => path.join(dir, 'att', `s${s}`, `${i}.png`);
       const same = await model.verify(att(2, 1), att(2, 2));
       const diff = await model.verify(att(1, 1), att(19, 5));

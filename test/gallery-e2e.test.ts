@@ -7,18 +7,20 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { FaceGallery, FaceModel } from '../lib';
 import { facesDir } from '../lib/util/paths';
+import { needs } from './helpers/peers';
 
 const dir = facesDir();
 const att = dir ? path.join(dir, 'att') : null;
-const available = !!att && fs.existsSync(att);
 
-(available ? describe : describe.skip)('gallery end to end: FaceModel on AT&T faces (one-shot)', function () {
+describe('gallery end to end: FaceModel on AT&T faces (one-shot)', function () {
   this.timeout(600000);
   let model: FaceModel;
   const photo = (s: number, k: number) => path.join(att!, `s${s}`, `${k}.png`);
   const KNOWN = 30; // s1..s30 enrolled; s31..s40 never seen
 
-  before(async () => {
+  before(async function () {
+    needs(this, 'face-data');
+    if (!att || !fs.existsSync(att)) throw new Error(`the face data has no AT&T folder (${att})`);
     model = await FaceModel.pretrained({ device: 'cpu' });
   });
 
@@ -86,4 +88,3 @@ const available = !!att && fs.existsSync(att);
     await g.close();
   });
 });
-if (!available) console.log('      (gallery-e2e: skipped: no AT&T faces at ../shared/data/faces/att; set TORCHFACE_FACES_DIR)');

@@ -7,6 +7,7 @@ import { strict as assert } from 'assert';
 import { Pool } from 'pg';
 import { DuplicateIdError, FaceGallery, ModelMismatchError, PgVectorGallery, PixelEmbedder, UnknownIdError, pgPoolClient, pgliteClient } from '../lib';
 import type { SqlClient } from '../lib';
+import { Peer, needs } from './helpers/peers';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { PGlite } = require('@electric-sql/pglite') as typeof import('@electric-sql/pglite');
@@ -25,6 +26,7 @@ function near(v: Float32Array, eps: number, seed: number): Float32Array {
 
 interface Target {
   name: string;
+  needs?: Peer;
   make(table: string): Promise<SqlClient>;
   done(): Promise<void>;
 }
@@ -41,9 +43,18 @@ targets.push({
     await lite?.close();
   },
 });
-const pool = process.env.DATABASE_URL ? new Pool({ connectionString: process.env.DATABASE_URL, max: 4 }) : null;
-if (pool) targets.push({ name: `PostgreSQL at DATABASE_URL`, make: async () => pgPoolClient(pool), done: () => pool.end() });
-else console.log('      (gallery-pgvector: DATABASE_URL not set: the real-server pass is skipped; PGlite runs the same SQL)');
+let pool: Pool | null = null;
+targets.push({
+  name: 'PostgreSQL at DATABASE_URL',
+  needs: 'postgres',
+  async make() {
+    pool ??= new Pool({ connectionString: process.env.DATABASE_URL, max: 4 });
+    return pgPoolClient(pool);
+  },
+  async done() {
+    await pool?.end();
+  },
+});
 
 for (const target of targets) {
   describe(`PgVectorGallery on ${target.name}`, function () {
@@ -51,6 +62,9 @@ for (const target of targets) {
     const model = new PixelEmbedder();
     let t = 0;
     const table = () => `tf_test_${process.pid}_${t++}`;
+    before(function () {
+      if (target.needs) needs(this, target.needs);
+    });
     after(() => target.done());
 
     it('enroll / identify / verify / remove / list / get, matching the in-memory gallery exactly', async () => {

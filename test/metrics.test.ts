@@ -5,6 +5,7 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { FileFormatError, accuracyAt, auc, bestAccuracyThreshold, calibrate, equalErrorRate, kFoldAccuracy, parseLfwPairs, readLfwPairs, rocCurve, thresholdAtFar } from '../lib';
+import { needs } from './helpers/peers';
 import type { ScoredPair } from '../lib';
 import { facesDir } from '../lib/util/paths';
 
@@ -151,7 +152,7 @@ describe('metrics: LFW pair lists', () => {
   });
   it('reads the real pairsDevTrain / pairsDevTest (1100+1100, 500+500) and every image exists', function () {
     const dir = facesDir();
-    if (!dir) this.skip(); // needs ../shared/data/faces (TORCHFACE_FACES_DIR): not present here
+    needs(this, 'face-data');
     const lfw = path.join(dir!, 'lfw-view1');
     for (const [file, n] of [['pairsDevTrain.txt', 1100], ['pairsDevTest.txt', 500]] as const) {
       const p = readLfwPairs(path.join(lfw, file));

@@ -23,7 +23,8 @@ import {
 } from '../lib';
 import { listStaleTempFiles } from '../lib/io/atomic';
 import { faceApiModelDir, readTfjsWeights } from '../lib/io/tfjs';
-import { HELPERS, relError, runPython, tmpDir, torchUnavailable } from './helpers/torch';
+import { HELPERS, needs, runPython } from './helpers/peers';
+import { relError, tmpDir } from './helpers/torch';
 
 const sameBytes = (a: Tensor, b: Tensor) => a.dtype === b.dtype && a.shape.join() === b.shape.join() && Buffer.compare(Buffer.from(toBytes(a)), Buffer.from(toBytes(b))) === 0;
 
@@ -89,11 +90,7 @@ describe('model files: safetensors state dicts', function () {
 
   describe('interop with Python (safetensors_ref.py)', function () {
     before(function () {
-      const why = torchUnavailable();
-      if (why) {
-        console.log(`      (${why})`);
-        this.skip();
-      }
+      needs(this, 'python-torch');
     });
 
     it('loads a file written by Python with equal values', async () => {
@@ -127,11 +124,7 @@ describe('model files: safetensors state dicts', function () {
 describe('model files: PyTorch .pt checkpoints', function () {
   let dir: string;
   before(function () {
-    const why = torchUnavailable();
-    if (why) {
-      console.log(`      (${why})`);
-      this.skip();
-    }
+    needs(this, 'python-torch');
     dir = tmpDir('torchface-pt-');
     runPython([path.join(HELPERS, 'make_checkpoints.py'), dir]);
   });

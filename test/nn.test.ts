@@ -3,7 +3,8 @@
 // loadStateDict, to, Sequential's disposal).
 import { strict as assert } from 'assert';
 import { ModelMismatchError, Tensor, manualSeed, memory, nn, noGrad, optim, randn, tensor, tidy } from '../lib';
-import { relError, torchParity, torchUnavailable } from './helpers/torch';
+import { peerMissing, reference } from './helpers/peers';
+import { relError, torchParity } from './helpers/torch';
 
 interface LayerCase {
   name: string;
@@ -95,18 +96,14 @@ describe('nn layers: parity with PyTorch (outputs, input and weight gradients, B
       for (const p of c.params ?? []) ours.set(`${c.name}.grad.${p}`, m.param(p).grad!);
       for (const b of c.buffers ?? []) ours.set(`${c.name}.buffer.${b}`, m.buffer(b)!.clone());
     }
-    const why = torchUnavailable();
-    if (why) {
-      console.log(`      (${why})`);
-      return;
-    }
+    if (peerMissing('python-torch')) return; // each test then skips or fails by the peer rule
     const spec = CASES.map((c) => ({ name: c.name, layer: c.layer, args: c.args ?? [], kwargs: c.kwargs ?? {}, train: c.train ?? true, params: c.params ?? [], buffers: c.buffers ?? [] }));
     theirs = await torchParity('layers', spec, sent);
   });
 
   for (const c of CASES) {
     it(`${c.name}: ${c.layer}${c.train === false ? ' (eval)' : ''} output, gradients${c.buffers ? ' and running statistics' : ''} match torch.nn.${c.layer}`, function () {
-      if (!theirs) this.skip();
+      theirs = reference(this, 'python-torch', theirs);
       const keys = [`${c.name}.out`, `${c.name}.grad.input`, ...(c.params ?? []).map((p) => `${c.name}.grad.${p}`), ...(c.buffers ?? []).map((b) => `${c.name}.buffer.${b}`)];
       for (const k of keys) {
         const a = ours.get(k)!;
@@ -120,7 +117,7 @@ describe('nn layers: parity with PyTorch (outputs, input and weight gradients, B
   }
 
   it('detects a wrong layer (the comparison can fail)', function () {
-    if (!theirs) this.skip();
+    theirs = reference(this, 'python-torch', theirs);
     const perturbed = ours.get('conv2d.grad.weight')!.mul(1 + 1e-4);
     assert.ok(relError(perturbed, theirs.get('conv2d.grad.weight')!) > 1e-5);
     // and BatchNorm's eval output differs from its train output

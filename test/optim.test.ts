@@ -5,7 +5,8 @@ import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Tensor, crossEntropy, gt, loadOptimizer, manualSeed, mean, memory, nn, optim, randn, saveOptimizer, slice, tidy } from '../lib';
-import { PYTHON, HELPERS, relError, runPython, tmpDir, torchParity, torchUnavailable } from './helpers/torch';
+import { HELPERS, peerMissing, reference, runPython } from './helpers/peers';
+import { relError, tmpDir, torchParity } from './helpers/torch';
 
 // Synthetic task: is the mean of channel 0 of a 2x8x8 image positive?
 function data(n: number, seed: number): { x: Tensor; y: Tensor } {
@@ -157,13 +158,12 @@ describe('optim: parity with torch.optim (same init, same gradients, 5 steps)', 
       }
       Object.keys(shapes).forEach((n, i) => ours.set(`${c.name}.param.${n}`, params[i]));
     }
-    const why = torchUnavailable();
-    if (why) return console.log(`      (${why})`);
+    if (peerMissing('python-torch')) return; // each test then skips or fails by the peer rule
     theirs = await torchParity('optim', cases.map((c) => ({ name: c.name, optimizer: c.optimizer, kwargs: c.kwargs, steps: STEPS, params: Object.keys(shapes) })), sent);
   });
   for (const c of cases) {
     it(`${c.name}: parameters equal torch.optim.${c.optimizer}(${JSON.stringify(c.kwargs)}) within 1e-5`, function () {
-      if (!theirs) this.skip();
+      theirs = reference(this, 'python-torch', theirs);
       for (const n of Object.keys(shapes)) {
         const err = relError(ours.get(`${c.name}.param.${n}`)!, theirs.get(`${c.name}.param.${n}`)!);
         assert.ok(err <= 1e-5, `${n}: ${err}`);
@@ -171,7 +171,7 @@ describe('optim: parity with torch.optim (same init, same gradients, 5 steps)', 
     });
   }
   it('the comparison can fail: SGD differs from SGD+Nesterov', function () {
-    if (!theirs) this.skip();
+    theirs = reference(this, 'python-torch', theirs);
     assert.ok(relError(ours.get('sgd.param.w')!, theirs.get('sgd_nesterov.param.w')!) > 1e-3);
   });
 });
@@ -211,8 +211,7 @@ describe('optim: learning-rate schedulers match torch.optim.lr_scheduler', funct
       assert.deepEqual(s.getLastLr(), [lrs[lrs.length - 1]]);
       ours[c.name] = lrs;
     }
-    const why = torchUnavailable();
-    if (why) return console.log(`      (${why})`);
+    if (peerMissing('python-torch')) return; // each test then skips or fails by the peer rule
     const dir = tmpDir('torchface-sched-');
     try {
       fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify(cases.map((c) => ({ ...c, make: undefined, epochs: EPOCHS, lr: LR }))));
@@ -224,7 +223,7 @@ describe('optim: learning-rate schedulers match torch.optim.lr_scheduler', funct
   });
   for (const c of cases) {
     it(`${c.name}: ${c.kind} learning rates for ${EPOCHS} epochs equal PyTorch's (1e-12 relative)`, function () {
-      if (!theirs) this.skip();
+      theirs = reference(this, 'python-torch', theirs);
       const a = ours[c.name];
       const b = theirs[c.name];
       assert.equal(a.length, b.length);
@@ -259,13 +258,12 @@ describe('optim.clipGradNorm matches torch.nn.utils.clip_grad_norm_', function (
       norms[c.name] = optim.clipGradNorm(ps, c.max_norm, c.norm_type === 'inf' ? Infinity : (c.norm_type as number));
       Object.keys(shapes).forEach((n, i) => ours.set(`${c.name}.grad.${n}`, ps[i].grad!));
     }
-    const why = torchUnavailable();
-    if (why) return console.log(`      (${why})`);
+    if (peerMissing('python-torch')) return; // each test then skips or fails by the peer rule
     theirs = await torchParity('clip', cases.map((c) => ({ ...c, params: Object.keys(shapes) })), sent);
   });
   for (const c of cases) {
     it(`${c.name}: total norm and clipped gradients (maxNorm ${c.max_norm}, norm ${c.norm_type})`, function () {
-      if (!theirs) this.skip();
+      theirs = reference(this, 'python-torch', theirs);
       const total = theirs.get(`${c.name}.total_norm`)!.item();
       assert.ok(Math.abs(norms[c.name] - total) <= 1e-6 * total, `${norms[c.name]} vs ${total}`);
       for (const n of Object.keys(shapes)) assert.ok(relError(ours.get(`${c.name}.grad.${n}`)!, theirs.get(`${c.name}.grad.${n}`)!) <= 1e-6, n);
@@ -273,6 +271,5 @@ describe('optim.clipGradNorm matches torch.nn.utils.clip_grad_norm_', function (
   }
   it('returns 0 without gradients', () => {
     assert.equal(optim.clipGradNorm([randn([2]).requiresGrad_(true)], 1), 0);
-    void PYTHON;
   });
 });

@@ -42,7 +42,7 @@ import {
   tempPathFor,
 } from '../lib/io/atomic';
 
-const PYTHON = process.env.TORCHFACE_PYTHON || '/usr/bin/python3';
+import { PYTHON, needs } from './helpers/peers';
 
 function findRepoFile(rel: string): string {
   // Compiled tests live in dist/test, sources in test/: walk up to the directory holding package.json.
@@ -596,13 +596,7 @@ describe('safetensors: interop with Python (torch)', function () {
   let dir: string;
 
   before(function () {
-    const probe = spawnSync(PYTHON, ['-c', 'import torch'], { encoding: 'utf8' });
-    if (probe.status !== 0) {
-      console.log(
-        `      (skipping Python interop tests: "${PYTHON} -c 'import torch'" failed: ${(probe.error?.message ?? probe.stderr ?? '').trim().split('\n').pop()})`,
-      );
-      this.skip();
-    }
+    needs(this, 'python-torch');
     dir = mkTmpDir();
   });
   after(() => {

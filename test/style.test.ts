@@ -32,7 +32,8 @@ import {
   totalVariation,
 } from '../lib/style';
 import { landscapeContent, mosaicStyle, stripesStyle, wavesStyle } from '../scripts/make-style-images';
-import { PYTHON, assertClose, values } from './helpers/util';
+import { PYTHON, needs } from './helpers/peers';
+import { assertClose, values } from './helpers/util';
 
 const vals = (t: Tensor): number[] => Array.from(t.data() as Float64Array, Number);
 
@@ -204,8 +205,9 @@ describe('style: feature networks', () => {
     );
   });
 
-  it('VGG-19 loads a torchvision-layout state dict from /usr/bin/python3 (.pth) and safetensors; features match PyTorch within 1e-4', async function () {
+  it('VGG-19 loads a torchvision-layout state dict written by Python torch (.pth) and safetensors; features match PyTorch within 1e-4', async function () {
     this.timeout(300_000);
+    needs(this, 'python-torch');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-vgg-'));
     try {
       const r = spawnSync(PYTHON, [path.join(__dirname, '..', '..', 'test', 'helpers', 'vgg19_ref.py'), dir], { encoding: 'utf8' });

@@ -7,6 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { loadStateDict, trainFaceModel, trainFaceModelIter, learningRateAt, PKSampler, scanIdentities, splitByIdentity } from '../lib';
+import { needs } from './helpers/peers';
 import type { TrainEvent } from '../lib';
 import { facesDir } from '../lib/util/paths';
 
@@ -15,7 +16,7 @@ const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'torchface-train-'));
 describe('face/train: data and schedule', () => {
   it('splits by identity (seeded, disjoint) and P x K batches hold P identities x K images', function () {
     const dir = facesDir();
-    if (!dir) this.skip(); // no ../shared/data/faces here: the data-dependent checks are skipped
+    needs(this, 'face-data');
     const ids = scanIdentities(path.join(dir!, 'att'));
     assert.equal(ids.length, 40);
     const a = splitByIdentity(ids, { validationFraction: 0.25, seed: 3 });
@@ -54,7 +55,7 @@ describe('face/train: triplet training on att', function () {
   this.timeout(180_000);
   it('from scratch (resnet-mini, 64 px, 8 epochs): loss falls and validation accuracy is clearly above chance', async function () {
     const dir = facesDir();
-    if (!dir) this.skip(); // no ../shared/data/faces here
+    needs(this, 'face-data');
     const out = path.join(tmp(), 'att.safetensors');
     const events: TrainEvent[] = [];
     const t0 = Date.now();
@@ -103,7 +104,7 @@ describe('face/train: triplet training on att', function () {
 
   it('resume continues exactly: 2 epochs straight = 1 epoch + resume for the 2nd (bit-identical weights and losses)', async function () {
     const dir = facesDir();
-    if (!dir) this.skip(); // no ../shared/data/faces here
+    needs(this, 'face-data');
     const common = { data: path.join(dir!, 'att'), architecture: 'resnet-mini' as const, inputSize: 40, embeddingDim: 16, batchP: 4, batchK: 3, stepsPerEpoch: 3, lr: 2e-3, validationFraction: 0.2, validationPairs: 30, threads: 1, seed: 11, report: false };
     const d = tmp();
     const straight = await trainFaceModel({ ...common, out: path.join(d, 'a.safetensors'), epochs: 2 });

@@ -18,6 +18,7 @@ import { PersonRow, SqliteStore, StoredModel } from './store-sqlite';
 
 /** enroll() of an id that is already enrolled, without `{ append: true }`. */
 export class DuplicateIdError extends TorchfaceError {
+  override readonly code: string = 'ERR_DUPLICATE_ID';
   constructor(readonly id: string) {
     super(`person '${id}' is already enrolled (pass { append: true } to add images to them)`);
   }
@@ -25,6 +26,7 @@ export class DuplicateIdError extends TorchfaceError {
 
 /** A person id that is not in the gallery. */
 export class UnknownIdError extends TorchfaceError {
+  override readonly code: string = 'ERR_UNKNOWN_ID';
   constructor(readonly id: string) {
     super(`person '${id}' is not enrolled in this gallery`);
   }

@@ -6,7 +6,7 @@
 // extension): the same statements run on both.
 import { Pool, PoolClient } from 'pg';
 import { z } from 'zod';
-import { invalid, parseOptions } from '../errors';
+import { TorchfaceError, invalid, parseOptions } from '../errors';
 import { Candidate, DuplicateIdError, GalleryBackend, GalleryBase, GalleryOptions, ModelIdentity, Person, PersonData, galleryOptions } from './gallery';
 
 /** The one database interface the pgvector gallery uses. */
@@ -17,24 +17,69 @@ export interface SqlClient {
   close(): Promise<void>;
 }
 
+/**
+ * The database behind a gallery failed (connection lost, server shut down,
+ * statement error). The transaction it was in was rolled back: nothing of the
+ * failed call was written. `cause` is the driver's error.
+ */
+export class DatabaseError extends TorchfaceError {
+  override readonly code: string = 'ERR_DATABASE';
+  constructor(
+    message: string,
+    readonly sqlState: string | undefined,
+    options: { cause?: unknown } = {},
+  ) {
+    super(message, options);
+  }
+}
+
+function databaseError(e: unknown): unknown {
+  if (e instanceof TorchfaceError) return e;
+  const err = e as { message?: string; code?: unknown };
+  const sqlState = typeof err?.code === 'string' && /^[0-9A-Z]{5}$/.test(err.code) ? err.code : undefined;
+  return new DatabaseError(`the gallery's database failed: ${err?.message ?? String(e)} (nothing of this call was written)`, sqlState, { cause: e });
+}
+
 /** SqlClient over a node-postgres pool. `end` also closes the pool on close(). */
 export function pgPoolClient(pool: Pool, options: { end?: boolean } = {}): SqlClient {
-  const over = (c: Pool | PoolClient): SqlClient['query'] => async (text, params) => (await c.query(text, params as unknown[])).rows;
+  // An idle connection that the server drops makes the pool emit 'error'; without
+  // a listener that event would end the process. The pool discards that client and
+  // the next query opens a new connection, so there is nothing more to do here.
+  if (pool.listenerCount('error') === 0) pool.on('error', () => {});
+  const over =
+    (c: Pool | PoolClient): SqlClient['query'] =>
+    async (text, params) => {
+      try {
+        return (await c.query(text, params as unknown[])).rows;
+      } catch (e) {
+        throw databaseError(e);
+      }
+    };
   return {
     query: over(pool),
     async transaction(fn) {
-      const c = await pool.connect();
+      let c: PoolClient;
       try {
-        await c.query('BEGIN');
+        c = await pool.connect();
+      } catch (e) {
+        throw databaseError(e);
+      }
+      // A connection that broke inside the transaction must not go back to the pool.
+      let broken: unknown;
+      const onError = (e: unknown) => (broken = e);
+      c.on('error', onError);
+      try {
         const tx: SqlClient = { query: over(c), transaction: (f) => f(tx), close: async () => {} };
+        await tx.query('BEGIN');
         const r = await fn(tx);
-        await c.query('COMMIT');
+        await tx.query('COMMIT');
         return r;
       } catch (e) {
-        await c.query('ROLLBACK').catch(() => {});
-        throw e;
+        await c.query('ROLLBACK').catch((rollbackError: unknown) => (broken ??= rollbackError));
+        throw databaseError(e);
       } finally {
-        c.release();
+        c.off('error', onError);
+        c.release(broken instanceof Error ? broken : broken === undefined ? undefined : true);
       }
     },
     close: async () => {
@@ -100,33 +145,61 @@ class PgBackend implements GalleryBackend {
     readonly efSearch: number,
   ) {}
 
+  /**
+   * Creates the tables. Services that start together may all do this at once, and
+   * concurrent CREATE ... IF NOT EXISTS can still fail on PostgreSQL's catalogue,
+   * so the schema changes run under one transaction-scoped advisory lock per table prefix.
+   */
   async setup(): Promise<void> {
-    await this.sql.query('CREATE EXTENSION IF NOT EXISTS vector');
-    await this.sql.query(`CREATE TABLE IF NOT EXISTS ${this.t}_meta (key text PRIMARY KEY, value text NOT NULL)`);
-    await this.sql.query(
-      `CREATE TABLE IF NOT EXISTS ${this.t}_people (id text PRIMARY KEY, metadata jsonb NOT NULL DEFAULT '{}', created_at text NOT NULL, updated_at text NOT NULL)`,
-    );
-    const m = await this.readModel();
-    if (m) await this.createEmbeddings(m.dim);
+    await this.schemaChange(async (tx) => {
+      await tx.query('CREATE EXTENSION IF NOT EXISTS vector');
+      await tx.query(`CREATE TABLE IF NOT EXISTS ${this.t}_meta (key text PRIMARY KEY, value text NOT NULL)`);
+      await tx.query(
+        `CREATE TABLE IF NOT EXISTS ${this.t}_people (id text PRIMARY KEY, metadata jsonb NOT NULL DEFAULT '{}', created_at text NOT NULL, updated_at text NOT NULL)`,
+      );
+      const m = await this.readModel(tx);
+      if (m) await this.createEmbeddings(tx, m.dim);
+    });
   }
 
-  private async createEmbeddings(dim: number): Promise<void> {
+  private schemaChange(fn: (tx: SqlClient) => Promise<void>): Promise<void> {
+    return this.sql.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`torchface schema ${this.t}`]);
+      await fn(tx);
+    });
+  }
+
+  /**
+   * The embedding length, read again while unknown: another service sharing the
+   * database may have recorded the model (and created the embeddings table)
+   * after this one opened the gallery empty.
+   */
+  private async knownDim(): Promise<number | null> {
+    if (this.dim === null) this.dim = (await this.readModel())?.dim ?? null;
+    return this.dim;
+  }
+
+  private async createEmbeddings(tx: SqlClient, dim: number): Promise<void> {
     if (!Number.isInteger(dim) || dim <= 0 || dim > 16000) invalid('dim', 'an integer in 1..16000', dim);
-    await this.sql.query(
+    await tx.query(
       `CREATE TABLE IF NOT EXISTS ${this.t}_embeddings (key bigserial PRIMARY KEY, person_id text NOT NULL REFERENCES ${this.t}_people(id) ON DELETE CASCADE, embedding vector(${dim}) NOT NULL)`,
     );
-    await this.sql.query(`CREATE INDEX IF NOT EXISTS ${this.t}_embeddings_person ON ${this.t}_embeddings (person_id)`);
-    if (this.mode === 'hnsw') await this.sql.query(`CREATE INDEX IF NOT EXISTS ${this.t}_embeddings_hnsw ON ${this.t}_embeddings USING hnsw (embedding vector_l2_ops)`);
+    await tx.query(`CREATE INDEX IF NOT EXISTS ${this.t}_embeddings_person ON ${this.t}_embeddings (person_id)`);
+    if (this.mode === 'hnsw') await tx.query(`CREATE INDEX IF NOT EXISTS ${this.t}_embeddings_hnsw ON ${this.t}_embeddings USING hnsw (embedding vector_l2_ops)`);
     this.dim = dim;
   }
 
-  async readModel(): Promise<ModelIdentity | null> {
-    const r = await this.sql.query<{ value: string }>(`SELECT value FROM ${this.t}_meta WHERE key = 'model'`);
+  async readModel(sql: SqlClient = this.sql): Promise<ModelIdentity | null> {
+    const r = await sql.query<{ value: string }>(`SELECT value FROM ${this.t}_meta WHERE key = 'model'`);
     return r.length ? (JSON.parse(r[0].value) as ModelIdentity) : null;
   }
+  /** Records the model (the first service to do so wins; the others then see its identity). */
   async writeModel(m: ModelIdentity): Promise<void> {
-    await this.sql.query(`INSERT INTO ${this.t}_meta (key, value) VALUES ('model', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, [JSON.stringify(m)]);
-    await this.createEmbeddings(m.dim);
+    await this.schemaChange(async (tx) => {
+      await tx.query(`INSERT INTO ${this.t}_meta (key, value) VALUES ('model', $1) ON CONFLICT (key) DO NOTHING`, [JSON.stringify(m)]);
+      const stored = await this.readModel(tx);
+      await this.createEmbeddings(tx, stored!.dim);
+    });
   }
 
   private async insert(tx: SqlClient, p: PersonData, metadata: Record<string, unknown> | undefined, append: boolean): Promise<void> {
@@ -173,22 +246,24 @@ class PgBackend implements GalleryBackend {
     return { id: String(r.id), metadata: md as Record<string, unknown>, embeddings: Number(r.embeddings), createdAt: toIso(r.created_at), updatedAt: toIso(r.updated_at) };
   }
   async list(): Promise<Person[]> {
+    await this.knownDim();
     return (await this.sql.query(this.personQuery(''))).map((r) => this.toPerson(r));
   }
   async get(id: string): Promise<Person | null> {
+    await this.knownDim();
     const r = await this.sql.query(this.personQuery('WHERE p.id = $1'), [id]);
     return r.length ? this.toPerson(r[0]) : null;
   }
   async embeddingsOf(id: string): Promise<Float32Array[] | null> {
     if (!(await this.get(id))) return null;
-    if (!this.dim) return [];
+    if (!(await this.knownDim())) return [];
     const r = await this.sql.query<{ e: string }>(`SELECT embedding::text AS e FROM ${this.t}_embeddings WHERE person_id = $1 ORDER BY key`, [id]);
     return r.map((x) => parseVector(x.e));
   }
   async all(): Promise<PersonData[]> {
     const people = new Map<string, PersonData>();
     for (const p of await this.list()) people.set(p.id, { id: p.id, metadata: p.metadata, createdAt: p.createdAt, embeddings: [] });
-    if (this.dim) {
+    if (await this.knownDim()) {
       const rows = await this.sql.query<{ id: string; e: string }>(`SELECT person_id AS id, embedding::text AS e FROM ${this.t}_embeddings ORDER BY key`);
       for (const r of rows) people.get(r.id)?.embeddings.push(parseVector(r.e));
     }
@@ -196,7 +271,7 @@ class PgBackend implements GalleryBackend {
   }
 
   async search(queries: Float32Array[], k: number): Promise<Candidate[][]> {
-    if (!this.dim) return queries.map(() => []);
+    if (!(await this.knownDim())) return queries.map(() => []);
     const out: Candidate[][] = [];
     for (const q of queries) {
       const v = vectorLiteral(q);
@@ -226,7 +301,7 @@ class PgBackend implements GalleryBackend {
 
   async counts(): Promise<{ people: number; embeddings: number }> {
     const p = await this.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${this.t}_people`);
-    const e = this.dim ? await this.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${this.t}_embeddings`) : [{ n: 0 }];
+    const e = (await this.knownDim()) ? await this.sql.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${this.t}_embeddings`) : [{ n: 0 }];
     return { people: Number(p[0].n), embeddings: Number(e[0].n) };
   }
   async close(): Promise<void> {

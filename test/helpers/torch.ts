@@ -1,31 +1,13 @@
-// Runs the PyTorch reference (/usr/bin/python3 with torch) for parity tests.
-import { spawnSync } from 'child_process';
+// Exchanges tensors with the PyTorch reference (torch_parity.py, run by the
+// Python that ./peers finds) and compares the results.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Tensor, loadStateDict, saveStateDictSync } from '../../lib';
-
-export const PYTHON = process.env.TORCHFACE_TEST_PYTHON ?? '/usr/bin/python3';
-export const HELPERS = path.resolve(__dirname, '..', '..', '..', 'test', 'helpers');
-
-let available: string | null | undefined;
-/** null when Python with torch is usable, else the reason it is not. */
-export function torchUnavailable(): string | null {
-  if (available === undefined) {
-    const r = spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
-    available = r.status === 0 ? null : `${PYTHON} has no torch (${(r.stderr || String(r.error)).trim().split('\n').pop()}): skipping the PyTorch parity part`;
-  }
-  return available;
-}
+import { HELPERS, runPython } from './peers';
 
 export function tmpDir(prefix: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
-
-export function runPython(args: string[], options: { cwd?: string } = {}): string {
-  const r = spawnSync(PYTHON, args, { encoding: 'utf8', cwd: options.cwd, maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`${PYTHON} ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
-  return r.stdout;
 }
 
 /** Writes tensors + a JSON spec, runs torch_parity.py MODE, returns its output tensors. */

@@ -1,13 +1,8 @@
 // Small helpers shared by the core tests: closeness assertions on flat or
-// nested numbers, a seeded PRNG, a naive reference convolution, and a runner
-// for Debian's python3-torch (/usr/bin/python3) as an independent reference.
+// nested numbers, a seeded PRNG and a naive reference convolution.
 import { strict as assert } from 'assert';
-import { spawnSync } from 'child_process';
-import * as fs from 'fs';
 import type { Tensor } from '../../lib';
 import { seededRandom } from '../../lib/face/dataset';
-
-export const PYTHON = '/usr/bin/python3';
 
 /** Flattens nested arrays of numbers / booleans / bigints into numbers. */
 export function flat(v: unknown): number[] {
@@ -201,18 +196,3 @@ function cartesian(sizes: number[]): number[][] {
   return acc;
 }
 
-let pythonTorch: boolean | undefined;
-/** Whether Debian's python3-torch is installed (the reference for some tests). */
-export function hasPythonTorch(): boolean {
-  if (pythonTorch === undefined) {
-    pythonTorch = fs.existsSync(PYTHON) && spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60000 }).status === 0;
-  }
-  return pythonTorch;
-}
-
-/** Runs a Python script with torch imported; the script prints one JSON value, which is returned. */
-export function runPython(script: string): unknown {
-  const r = spawnSync(PYTHON, ['-c', `import torch, json\n${script}`], { encoding: 'utf8', timeout: 120000, env: { ...process.env, OMP_NUM_THREADS: '1' } });
-  if (r.status !== 0) throw new Error(`python failed (${r.status}): ${r.stderr}`);
-  return JSON.parse(r.stdout);
-}
