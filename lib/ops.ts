@@ -3,7 +3,7 @@
 // argument kinds, libtorch checks shapes and broadcasting and its messages are
 // passed on in a TorchError.
 import type { NativeArg, TensorHandle } from '../binding';
-import { invalid } from './errors';
+import { TorchError, invalid } from './errors';
 import { native } from './native';
 // eslint-disable-next-line import/no-cycle
 import { DType, Op, Tensor, dtypeCode, handleOf } from './tensor';
@@ -47,11 +47,103 @@ function op(name: string, overload = ''): Op {
   return o;
 }
 
-/** Calls any ATen operator by schema name, for what has no wrapper yet: callOp('aten::erf', '', x). */
-export function callOp(name: string, overload: string, ...args: (Tensor | NativeArg)[]): unknown {
+/**
+ * Calls any ATen operator by schema name, for what has no wrapper yet:
+ * callOp('aten::erf', '', x). Arguments are checked against the operator's
+ * schema (a Tensor where an int is expected, or the reverse, is an
+ * ArgumentError: tensor handles are numbers, so the addon could not tell).
+ * Private operators (`aten::_...`) are refused: some crash libtorch 1.13 on
+ * inputs it does not check; callPrivateOp is the explicit opt-in.
+ */
+export function callOp(name: string, overload: string, ...args: CallArg[]): unknown {
   if (typeof name !== 'string') invalid('name', "an operator name such as 'aten::erf'", name);
+  if (isPrivate(name)) invalid('name', `a public operator (${name} is private to libtorch: callPrivateOp() opts in)`, name);
+  return callChecked(name, overload, args);
+}
+
+/**
+ * callOp for libtorch's private (`_`-prefixed) operators. They skip checks the
+ * public ones make; the inputs known to crash libtorch 1.13 itself are refused here.
+ */
+export function callPrivateOp(name: string, overload: string, ...args: CallArg[]): unknown {
+  if (typeof name !== 'string') invalid('name', "an operator name such as 'aten::_softmax'", name);
+  KNOWN_CRASHERS[name]?.(args);
+  return callChecked(name, overload, args);
+}
+
+/** An argument of callOp: tensors (alone or in lists) where the schema has Tensor, plain values elsewhere. */
+export type CallArg = Tensor | NativeArg | (Tensor | null)[];
+
+const isPrivate = (name: string): boolean => /^[a-z_]+::_/.test(name) || name.startsWith('_');
+
+/** Inputs of private operators that crash libtorch 1.13 (found by fuzzing): refused before the call. */
+const KNOWN_CRASHERS: Record<string, (args: unknown[]) => void> = {
+  'aten::_local_scalar_dense': ([self]) => {
+    if (isTensor(self) && self.numel !== 1) invalid('self', 'a tensor with exactly one element', `shape [${self.shape}]`);
+  },
+  'aten::_reshape_alias': ([self, size, stride]) => {
+    // A view must stay inside its tensor's elements (libtorch does not check: reading past them crashes).
+    if (!isTensor(self) || !Array.isArray(size) || !Array.isArray(stride) || size.length !== stride.length) return;
+    let extent = 1;
+    for (let i = 0; i < size.length; i++) {
+      const n = Number(size[i]);
+      const st = Number(stride[i]);
+      if (n === 0) return;
+      if (st < 0) invalid('stride', 'non-negative strides', stride);
+      extent += (n - 1) * st;
+    }
+    if (extent > self.numel) invalid('size', `a view within the tensor's ${self.numel} elements`, `one spanning ${extent}`);
+  },
+  'aten::_sparse_coo_tensor_unsafe': () => {
+    invalid('name', 'a checked constructor (aten::sparse_coo_tensor validates indices; the unsafe one crashes on bad ones)', 'aten::_sparse_coo_tensor_unsafe');
+  },
+};
+
+function callChecked(name: string, overload: string, args: CallArg[]): unknown {
   if (typeof overload !== 'string') invalid('overload', "an overload name ('' for the default)", overload);
-  return op(name, overload).any(...args.map((a) => (isTensor(a) ? a.handle : a)));
+  const o = op(name, overload);
+  let schema: ReturnType<Op['arguments']>;
+  try {
+    schema = o.arguments();
+  } catch (e) {
+    throw new TorchError(overload ? `${name}.${overload}` : name, (e as Error).message);
+  }
+  if (args.length > schema.length) invalid('args', `at most ${schema.length} arguments for ${name}${overload ? '.' + overload : ''}`, args);
+  return o.any(...args.map((a, i) => toNativeArg(a, schema[i].type, `${name} argument '${schema[i].name}'`)));
+}
+
+/** One argument converted by its schema type; the wrong kind is an ArgumentError naming the argument. */
+function toNativeArg(v: unknown, type: string, parameter: string): NativeArg {
+  const optional = type.endsWith('?');
+  const base = optional ? type.slice(0, -1) : type;
+  if (v === undefined || (v === null && optional)) return v as null | undefined;
+  const list = /^(.*)\[\d*\]$/.exec(base);
+  const elem = list ? list[1] : base;
+  const one = (x: unknown, where: string): NativeArg => {
+    const t = elem.replace(/\?$/, '');
+    if (t === 'Tensor') {
+      if (x === null && elem.endsWith('?')) return null;
+      return h(x, where);
+    }
+    if (isTensor(x)) invalid(where, `${/^(int|SymInt)$/.test(t) ? 'an integer' : `a ${t}`}, not a Tensor (the schema says ${type})`, x);
+    if (/^(int|SymInt|ScalarType|Layout|MemoryFormat)$/.test(t)) {
+      if (typeof x === 'boolean') return x;
+      if (!Number.isInteger(x)) invalid(where, 'an integer', x);
+    } else if (/^(float|SymFloat)$/.test(t)) {
+      if (typeof x !== 'number') invalid(where, 'a number', x);
+    } else if (t === 'Scalar') {
+      if (typeof x !== 'number' && typeof x !== 'boolean') invalid(where, 'a number', x);
+    } else if (t === 'bool') {
+      if (typeof x !== 'boolean') invalid(where, 'a boolean', x);
+    } else if (t === 'str' || t === 'Device') {
+      if (typeof x !== 'string') invalid(where, 'a string', x);
+    }
+    return x as NativeArg;
+  };
+  if (!list) return one(v, parameter);
+  // "int[2] stride" also takes a single int, as in PyTorch.
+  if (!Array.isArray(v)) return /^(int|SymInt)$/.test(elem) ? one(v, parameter) : invalid(parameter, `an array (the schema says ${type})`, v);
+  return v.map((x, i) => one(x, `${parameter}[${i}]`));
 }
 
 // Arithmetic -----------------------------------------------------------------------

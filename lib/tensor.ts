@@ -177,7 +177,48 @@ export class Op {
     if (kinds.length === 1) return wrapAs(r, kinds[0]);
     return (r as unknown[]).map((v, i) => wrapAs(v, kinds[i] ?? ''));
   }
+  /** The schema's arguments, in order: name and type (annotations such as (a!) removed). */
+  arguments(): SchemaArgument[] {
+    return (this.argumentKinds ??= parseArguments(this.schema()));
+  }
   private returnKinds?: string[];
+  private argumentKinds?: SchemaArgument[];
+}
+
+/** One argument of an operator schema: "int[1] dim" -> { name: 'dim', type: 'int[1]', optional: false, hasDefault }. */
+export interface SchemaArgument {
+  name: string;
+  type: string;
+  hasDefault: boolean;
+}
+
+/** Arguments of a schema: "aten::sum.dim_IntList(Tensor self, int[1]? dim, bool keepdim=False, *, ScalarType? dtype=None) -> Tensor". */
+function parseArguments(schema: string): SchemaArgument[] {
+  const open = schema.indexOf('(');
+  const arrow = schema.lastIndexOf('->');
+  const close = schema.lastIndexOf(')', arrow);
+  const body = schema.slice(open + 1, close);
+  const parts: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (c === '(' || c === '[') depth++;
+    else if (c === ')' || c === ']') depth--;
+    else if (c === ',' && depth === 0) {
+      parts.push(body.slice(start, i));
+      start = i + 1;
+    }
+  }
+  parts.push(body.slice(start));
+  return parts
+    .map((p) => p.trim())
+    .filter((p) => p && p !== '*')
+    .map((p) => {
+      const [decl, ...dflt] = p.split('=');
+      const words = decl.replace(/\([^)]*\)/g, '').trim().split(/\s+/);
+      return { type: words[0], name: words[words.length - 1], hasDefault: dflt.length > 0 };
+    });
 }
 
 /** Return types of a schema: "aten::max.dim(...) -> (Tensor values, Tensor indices)" -> ["Tensor", "Tensor"]. */

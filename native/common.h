@@ -14,6 +14,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/core/stack.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -53,6 +54,9 @@ struct Instance {
   int64_t liveBytes = 0;
   int64_t peakBytes = 0;
   std::unique_ptr<struct Trace> trace;  // non-null while a trace is recorded
+  // False once the environment is torn down (a worker thread terminated): async
+  // work that completes afterwards must not touch this Instance or call into JS.
+  std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
   Instance();
   ~Instance();  // both in dispatch.cc, where Trace is complete
 };
@@ -69,8 +73,6 @@ bool isTensorHandle(const Napi::Value& v);
 bool releaseHandle(Napi::Env env, const Napi::Value& v);
 
 // Errors ---------------------------------------------------------------------
-[[noreturn]] void throwTorch(Napi::Env env, const std::string& where, const std::exception& e);
-
 // Runs fn, converting libtorch and standard exceptions into JS errors.
 template <typename F>
 auto guarded(Napi::Env env, const char* where, F&& fn) -> decltype(fn()) {
@@ -86,6 +88,9 @@ auto guarded(Napi::Env env, const char* where, F&& fn) -> decltype(fn()) {
 }
 
 // Conversions ----------------------------------------------------------------
+// An integer from a JS number; non-integers and non-finite values are refused
+// (never truncated: ones([2.7]) must not make shape [2]).
+int64_t toInt64(const Napi::Value& v, const char* what);
 std::vector<int64_t> toIntVector(const Napi::Value& v);
 Napi::Array fromIntArray(Napi::Env env, at::IntArrayRef a);
 Napi::Value fromIValue(Napi::Env env, const c10::IValue& v);

@@ -24,7 +24,11 @@ bool isIntLike(c10::TypeKind k) {
 }
 
 int64_t toInt(Napi::Env env, const Napi::Value& v, const c10::Argument& arg) {
-  if (v.IsNumber()) return v.As<Napi::Number>().Int64Value();
+  if (v.IsNumber()) {
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (!(std::abs(d) <= 9007199254740992.0) || std::nearbyint(d) != d) argError(env, arg, "an integer");
+    return static_cast<int64_t>(d);
+  }
   if (v.IsBoolean()) return v.ToBoolean() ? 1 : 0;
   argError(env, arg, "an integer");
 }
@@ -36,7 +40,7 @@ c10::IValue listToIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr
   // PyTorch accepts a single int for "int[2] stride" and expands it.
   if (v.IsNumber() && isIntLike(k)) {
     size_t n = arg.N() ? *arg.N() : 1;
-    return c10::IValue(std::vector<int64_t>(n, v.As<Napi::Number>().Int64Value()));
+    return c10::IValue(std::vector<int64_t>(n, toInt(env, v, arg)));
   }
   if (!v.IsArray()) argError(env, arg, "an array");
   auto a = v.As<Napi::Array>();
@@ -170,9 +174,11 @@ Napi::Value fromIValue(Napi::Env env, const c10::IValue& v) {
 struct RecordedArg {
   c10::IValue constant;
   int slot = -1;
+  int constTensor = -1;  // index into Program::constTensors when `constant` is a tensor
   bool isTensorList = false, optionalList = false;
   std::vector<int> listSlots;         // -1 where the element is a constant
   std::vector<c10::IValue> listItems;  // the constant elements
+  std::vector<int> listConstTensors;   // per element: index into Program::constTensors, or -1
 };
 
 struct Instruction {
@@ -187,6 +193,31 @@ struct Program {
   std::vector<Instruction> code;
   int numInputs = 0, numSlots = 0;
   std::vector<RecordedArg> outputs;
+  // The tensors the program captured (a module's weights, constants): JS can
+  // change them while a replay runs (optimizer.step(), Module.to()), so each
+  // replay works on its own snapshot of them (see ProgramWorker).
+  std::vector<at::Tensor> constTensors;
+
+  // Numbers the constant tensors of the recorded arguments (once, at traceEnd).
+  void indexConstants() {
+    std::unordered_map<const c10::TensorImpl*, int> index;
+    auto number = [&](const at::Tensor& t) {
+      auto [it, added] = index.emplace(t.unsafeGetTensorImpl(), static_cast<int>(constTensors.size()));
+      if (added) constTensors.push_back(t);
+      return it->second;
+    };
+    auto visit = [&](RecordedArg& a) {
+      if (a.slot < 0 && !a.isTensorList && a.constant.isTensor() && a.constant.toTensor().defined()) a.constTensor = number(a.constant.toTensor());
+      if (a.isTensorList) {
+        a.listConstTensors.assign(a.listItems.size(), -1);
+        for (size_t i = 0; i < a.listItems.size(); i++)
+          if (a.listSlots[i] < 0 && a.listItems[i].isTensor() && a.listItems[i].toTensor().defined()) a.listConstTensors[i] = number(a.listItems[i].toTensor());
+      }
+    };
+    for (auto& ins : code)
+      for (auto& a : ins.args) visit(a);
+    for (auto& a : outputs) visit(a);
+  }
 };
 
 struct Trace {
@@ -226,7 +257,7 @@ struct Trace {
 };
 
 Instance::Instance() = default;
-Instance::~Instance() = default;
+Instance::~Instance() { *alive = false; }
 
 namespace {
 
@@ -238,21 +269,26 @@ std::shared_ptr<Program> unwrapProgram(Napi::Env env, const Napi::Value& v) {
   return *v.As<Napi::External<std::shared_ptr<Program>>>().Data();
 }
 
-c10::IValue materialize(const RecordedArg& a, const std::vector<at::Tensor>& slots) {
+// An argument's value in a replay: slots for computed tensors, the replay's own
+// snapshots for captured tensors, the recorded constant for everything else.
+c10::IValue materialize(const RecordedArg& a, const std::vector<at::Tensor>& slots, const std::vector<at::Tensor>& consts) {
   if (a.slot >= 0) return slots[a.slot];
+  if (a.constTensor >= 0) return consts[a.constTensor];
   if (!a.isTensorList) return a.constant;
+  auto item = [&](size_t i) -> at::Tensor {
+    if (a.listSlots[i] >= 0) return slots[a.listSlots[i]];
+    return a.listConstTensors[i] >= 0 ? consts[a.listConstTensors[i]] : a.listItems[i].toTensor();
+  };
   if (a.optionalList) {
     c10::List<c10::optional<at::Tensor>> out;
     for (size_t i = 0; i < a.listSlots.size(); i++) {
-      if (a.listSlots[i] >= 0) out.push_back(slots[a.listSlots[i]]);
-      else if (a.listItems[i].isNone()) out.push_back(c10::nullopt);
-      else out.push_back(a.listItems[i].toTensor());
+      if (a.listSlots[i] < 0 && a.listItems[i].isNone()) out.push_back(c10::nullopt);
+      else out.push_back(item(i));
     }
     return out;
   }
   c10::List<at::Tensor> out;
-  for (size_t i = 0; i < a.listSlots.size(); i++)
-    out.push_back(a.listSlots[i] >= 0 ? slots[a.listSlots[i]] : a.listItems[i].toTensor());
+  for (size_t i = 0; i < a.listSlots.size(); i++) out.push_back(item(i));
   return out;
 }
 
@@ -375,6 +411,7 @@ Napi::Value TraceEnd(const Napi::CallbackInfo& info) {
   auto outputs = info[0].As<Napi::Array>();
   auto program = std::make_shared<Program>(std::move(trace->program));
   for (uint32_t i = 0; i < outputs.Length(); i++) program->outputs.push_back(trace->record(unwrapTensor(env, outputs.Get(i), "output")));
+  program->indexConstants();
   auto* holder = new std::shared_ptr<Program>(program);
   auto ext = Napi::External<std::shared_ptr<Program>>::New(env, holder, [](Napi::Env, std::shared_ptr<Program>* p) { delete p; });
   ext.TypeTag(&kProgramTag);
@@ -395,11 +432,54 @@ Napi::Value ProgramInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// What a replay reads, owned by the replay (as sharp's pipeline owns its baton):
+// JS may change a tensor while the worker thread runs (setData_, resize_,
+// Module.to(), optimizer.step()). Inputs are copied (resize_ can free the
+// memory an alias would share); captured weights are detached aliases, which
+// keep their storage alive when Module.to() swaps it, and whose version
+// counters and storages are compared when the replay ends: a change means the
+// replay may have read half-updated weights, and its result is refused.
+struct Snapshot {
+  std::vector<at::Tensor> originals;  // the tensors JS holds
+  std::vector<at::Tensor> owned;      // what the worker reads
+  std::vector<uint32_t> versions;     // originals' version counters at queue time
+
+  static Snapshot inputs(const std::vector<at::Tensor>& ts) {
+    Snapshot s;
+    for (const auto& t : ts) s.owned.push_back(t.detach().clone());
+    return s;
+  }
+  static Snapshot captured(const std::vector<at::Tensor>& ts) {
+    Snapshot s;
+    s.originals = ts;
+    for (const auto& t : ts) {
+      s.owned.push_back(t.detach());
+      s.versions.push_back(t._version());
+    }
+    return s;
+  }
+  // Empty when nothing changed, else a description of the first change.
+  std::string changed() const {
+    for (size_t i = 0; i < originals.size(); i++) {
+      const auto& t = originals[i];
+      bool sameStorage = t.defined() && t.storage().unsafeGetStorageImpl() == owned[i].storage().unsafeGetStorageImpl();
+      if (!sameStorage || t._version() != versions[i])
+        return "captured tensor " + std::to_string(i) + " (shape " + c10::str(t.sizes()) + ") was " + (sameStorage ? "modified in place" : "replaced");
+    }
+    return "";
+  }
+};
+
 // Replays a program on a libuv worker thread, without autograd.
 class ProgramWorker : public Napi::AsyncWorker {
  public:
-  ProgramWorker(Napi::Env env, std::shared_ptr<Program> program, std::vector<at::Tensor> inputs)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), program_(std::move(program)), inputs_(std::move(inputs)) {}
+  ProgramWorker(Napi::Env env, std::shared_ptr<Program> program, const std::vector<at::Tensor>& inputs)
+      : Napi::AsyncWorker(env),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        program_(std::move(program)),
+        inputs_(Snapshot::inputs(inputs)),
+        consts_(Snapshot::captured(program_->constTensors)),
+        alive_(instance(env).alive) {}
 
   Napi::Promise promise() { return deferred_.Promise(); }
 
@@ -409,13 +489,14 @@ class ProgramWorker : public Napi::AsyncWorker {
       at::NoGradGuard noGrad;
       const Program& p = *program_;
       std::vector<at::Tensor> slots(p.numSlots);
-      for (size_t i = 0; i < inputs_.size(); i++) slots[i] = inputs_[i];
-      inputs_.clear();
+      for (size_t i = 0; i < inputs_.owned.size(); i++) slots[i] = std::move(inputs_.owned[i]);
+      inputs_.owned.clear();
+      const auto& consts = consts_.owned;
       torch::jit::Stack stack;
       for (size_t k = 0; k < p.code.size(); k++) {
         const auto& ins = p.code[k];
         stack.clear();
-        for (const auto& a : ins.args) stack.push_back(materialize(a, slots));
+        for (const auto& a : ins.args) stack.push_back(materialize(a, slots, consts));
         try {
           p.handles[k].callBoxed(stack);
         } catch (const c10::Error& e) {
@@ -436,25 +517,47 @@ class ProgramWorker : public Napi::AsyncWorker {
           }
         }
       }
-      for (const auto& a : p.outputs) results_.push_back(a.slot >= 0 ? slots[a.slot] : a.constant.toTensor());
+      for (const auto& a : p.outputs) results_.push_back(a.slot >= 0 ? slots[a.slot] : materialize(a, slots, consts).toTensor());
     } catch (const std::exception& e) {
-      SetError(e.what());
+      error_ = e.what();
     }
   }
 
-  void OnOK() override {
-    auto env = Env();
-    auto out = Napi::Array::New(env, results_.size());
-    for (size_t i = 0; i < results_.size(); i++) out.Set(i, wrapTensor(env, results_[i]));
-    deferred_.Resolve(out);
+  // Replaces node-addon-api's completion, which lets a C++ exception escape
+  // (std::terminate: SIGABRT) when the environment is being torn down, e.g. a
+  // worker_thread terminated with replays still queued. Then nothing can
+  // receive the result: drop it without touching the environment's state.
+  void OnWorkComplete(Napi::Env env, napi_status status) override {
+    if (status != napi_cancelled && alive_->load()) {
+      try {
+        Napi::HandleScope scope(env);
+        if (error_.empty()) {
+          std::string changed = consts_.changed();
+          if (!changed.empty())
+            error_ = "programRun: the program's weights changed while the program ran (" + changed +
+                     "): its result may mix old and new values; run it again after the change";
+        }
+        if (error_.empty()) {
+          auto out = Napi::Array::New(env, results_.size());
+          for (size_t i = 0; i < results_.size(); i++) out.Set(i, wrapTensor(env, results_[i]));
+          deferred_.Resolve(out);
+        } else {
+          deferred_.Reject(Napi::Error::New(env, error_).Value());
+        }
+      } catch (...) {
+        // The environment is going away (JS can no longer run there).
+      }
+    }
+    Destroy();
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<Program> program_;
-  std::vector<at::Tensor> inputs_;
+  Snapshot inputs_, consts_;
+  std::shared_ptr<std::atomic<bool>> alive_;
   std::vector<at::Tensor> results_;
+  std::string error_;
 };
 
 // programRun(program, inputs[]) -> Promise<handle[]>
@@ -467,7 +570,7 @@ Napi::Value ProgramRun(const Napi::CallbackInfo& info) {
       throw Napi::TypeError::New(env, "programRun: expected " + std::to_string(program->numInputs) + " inputs");
     std::vector<at::Tensor> inputs;
     for (uint32_t i = 0; i < arr.Length(); i++) inputs.push_back(unwrapTensor(env, arr.Get(i), "input"));
-    auto* worker = new ProgramWorker(env, program, std::move(inputs));
+    auto* worker = new ProgramWorker(env, program, inputs);
     auto promise = worker->promise();
     worker->Queue();
     return promise;

@@ -83,10 +83,17 @@ at::Tensor& unwrapTensor(Napi::Env env, const Napi::Value& v, const char* what) 
   return slot->tensor;
 }
 
+int64_t toInt64(const Napi::Value& v, const char* what) {
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(std::abs(d) <= 9007199254740992.0) || std::nearbyint(d) != d)
+    throw Napi::TypeError::New(v.Env(), std::string(what) + ": expected an integer, got " + std::to_string(d));
+  return static_cast<int64_t>(d);
+}
+
 std::vector<int64_t> toIntVector(const Napi::Value& v) {
   std::vector<int64_t> out;
   if (v.IsNumber()) {
-    out.push_back(v.As<Napi::Number>().Int64Value());
+    out.push_back(toInt64(v, "shape"));
     return out;
   }
   if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), "expected an array of integers");
@@ -95,7 +102,7 @@ std::vector<int64_t> toIntVector(const Napi::Value& v) {
   for (uint32_t i = 0; i < a.Length(); i++) {
     Napi::Value e = a.Get(i);
     if (!e.IsNumber()) throw Napi::TypeError::New(v.Env(), "expected an array of integers");
-    out.push_back(e.As<Napi::Number>().Int64Value());
+    out.push_back(toInt64(e, "shape"));
   }
   return out;
 }
@@ -115,7 +122,12 @@ Napi::Value FromBuffer(const Napi::CallbackInfo& info) {
   return guarded(env, "fromBuffer", [&]() -> Napi::Value {
     auto view = info[0].As<Napi::TypedArray>();
     auto shape = toIntVector(info[1]);
-    auto dtype = static_cast<at::ScalarType>(info[2].As<Napi::Number>().Int32Value());
+    // libtorch trusts a ScalarType code: 17 would make a QUInt2x4 tensor, 99 reaches its "please report" path.
+    int64_t code = toInt64(info[2], "fromBuffer dtype");
+    if (code < 0 || code >= static_cast<int64_t>(c10::ScalarType::NumOptions) || code == static_cast<int64_t>(c10::ScalarType::Undefined) ||
+        c10::isQIntType(static_cast<at::ScalarType>(code)))
+      throw Napi::TypeError::New(env, "fromBuffer: not a supported dtype code: " + std::to_string(code));
+    auto dtype = static_cast<at::ScalarType>(code);
     auto ab = view.ArrayBuffer();
     auto* data = static_cast<uint8_t*>(ab.Data()) + view.ByteOffset();
     auto t = at::empty(shape, at::TensorOptions().dtype(dtype));

@@ -57,6 +57,17 @@ export const FALLBACK_DEFAULTS = {
   tinyInputSize: 416,
   /** Centred box for inputs that are face crops already, relative (x, y, w, h): the median SSD box on LFW. */
   centerBox: { x: 0.298, y: 0.283, width: 0.4, height: 0.467 },
+  /** The same for tight face crops (face-api's 150x150 fixtures, aligned chips): the inner 80%. */
+  tightBox: { x: 0.1, y: 0.1, width: 0.8, height: 0.8 },
+  /**
+   * Largest landmarkStability() a centred fallback box may have. Measured (`node
+   * dist/scripts/landmark-drift.js`): blank images 1.00 exactly, noise 1.5-1.9;
+   * centred boxes on 40 LFW faces 0.18-0.71 (median 0.27); tiny-detector boxes on
+   * faces 0.09-0.19; low-confidence SSD boxes 0.17-1.47 (the high ones are boxes
+   * beside the face, which the next stage then replaces); the tight box on the 12
+   * face-api fixture crops 0.23-0.97 (9 of 12 below 0.8; blank 1.00, noise 1.20).
+   */
+  maxLandmarkDrift: 0.8,
 };
 
 /** Pairwise IoU of K boxes given as (y0, x0, y1, x1) (any corner order), computed with tensor ops. */
@@ -183,7 +194,9 @@ export class FaceDetector {
    * The largest face, trying in turn: SSD at `minConfidence` (default 0.5), SSD at
    * a low threshold, the tiny detector, and, only for images that look like face
    * crops already (`assumeCrop`, default: square-ish and at most 400 px), a fixed
-   * centred box. Never the whole image. Returns null when every stage fails.
+   * centred box and a tight box. Never the whole image. The centred boxes must also
+   * pass the landmark check (landmarkStability): a blank or noisy image is not a
+   * face. Returns null when every stage fails.
    */
   async detectLargest(
     input: ImageInput | RgbImage,
@@ -199,20 +212,58 @@ export class FaceDetector {
         stages.push(['tiny', () => this.tinyBoxes(it, { minConfidence: FALLBACK_DEFAULTS.tinyConfidence, inputSize: FALLBACK_DEFAULTS.tinyInputSize })]);
         const crop = options.assumeCrop ?? looksLikeFaceCrop(img);
         if (crop) {
+          // Two guesses for inputs that are face crops already: LFW's framing, then a tight
+          // crop (the face fills the picture). Each must pass the landmark check below.
           const c = FALLBACK_DEFAULTS.centerBox;
-          stages.push(['center', async () => [{ box: { x: c.x * img.width, y: c.y * img.height, width: c.width * img.width, height: c.height * img.height }, score: 0 }]]);
+          const t = FALLBACK_DEFAULTS.tightBox;
+          const box = (r: typeof c) => ({ x: r.x * img.width, y: r.y * img.height, width: r.width * img.width, height: r.height * img.height });
+          stages.push(['center', async () => [{ box: box(c), score: 0 }]]);
+          stages.push(['center', async () => [{ box: box(t), score: 0 }]]);
         }
       }
       for (const [stage, run] of stages) {
         const f = largest(await run());
         if (!f) continue;
         const [withLm] = await this.withLandmarks(it, [f]);
-        if (withLm) return { ...withLm, stage };
+        if (!withLm) continue;
+        // The centred boxes are guesses, not detections: on an image without a face (a blank
+        // wall, noise) they would make one up. Accept them only with evidence that a face is
+        // there (see landmarkStability). The detectors' own boxes need no such check: neither
+        // fired on blank or noise images (scripts/landmark-drift.ts).
+        if (stage === 'center' && (await this.landmarkStability(it, withLm.box)) > FALLBACK_DEFAULTS.maxLandmarkDrift) continue;
+        return { ...withLm, stage };
       }
       return null;
     } finally {
       it.dispose();
     }
+  }
+
+  /**
+   * Evidence that a box holds a face: the 68 landmarks are fitted in the box and
+   * in the box shifted by 10% of its size. On a face they stay on the eyes, nose
+   * and mouth, so they hardly move in the image; on an image without a face the
+   * net returns about the same box-relative shape, which moves with the box.
+   * Returns the mean landmark movement divided by the shift (about 0 for a face,
+   * about 1 for no face).
+   */
+  async landmarkStability(it: ImageTensor, box: Box): Promise<number> {
+    const d = { x: 0.1 * box.width, y: 0.1 * box.height };
+    const shifted = [
+      { ...box, x: box.x + d.x, y: box.y + d.y },
+      { ...box, x: box.x - d.x, y: box.y - d.y },
+    ];
+    const { net, run } = await this.landmarks();
+    const [base, ...moved] = await detectLandmarks(net, run, it, [box, ...shifted]);
+    if (!base) return Infinity;
+    let worst = 0;
+    for (const m of moved) {
+      if (!m) return Infinity;
+      let sum = 0;
+      for (let p = 0; p < base.length; p++) sum += Math.hypot(m[p].x - base[p].x, m[p].y - base[p].y);
+      worst = Math.max(worst, sum / base.length / Math.hypot(d.x, d.y));
+    }
+    return worst;
   }
 
   private async withLandmarks(it: ImageTensor, found: { box: Box; score: number }[]): Promise<DetectedFace[]> {
