@@ -107,7 +107,8 @@ export async function driveLoad(o: LoadOptions): Promise<LoadReport> {
     const r = await request(o.baseUrl, 'POST', '/enroll', JSON.stringify({ id: p.id, images: p.enroll.map((b) => b.toString('base64')), detect: o.detect }), jsonH);
     if (r.status !== 201 && r.status !== 409) throw new Error(`enroll ${p.id}: ${r.status} ${r.body}`);
   }
-  const health = async () => JSON.parse((await request(o.baseUrl, 'GET', '/health')).body) as { rssBytes: number; eventLoopDelayMs: { p99: number } };
+  // /health gives its figures only with the key (without: a bare liveness answer).
+  const health = async () => JSON.parse((await request(o.baseUrl, 'GET', '/health', undefined, key)).body) as { rssBytes: number; eventLoopDelayMs: { p99: number } };
   const rss = o.rss ?? (async () => (await health()).rssBytes);
   const corrupt = Buffer.concat([o.people[0].probes[0].subarray(0, 200), Buffer.alloc(300, 7)]);
   const bomb = await sharp({ create: { width: 6000, height: 6000, channels: 3, background: { r: 0, g: 0, b: 0 } } }).png({ compressionLevel: 9 }).toBuffer();
@@ -254,7 +255,16 @@ function rssOf(pid: number): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
+const USAGE = `node dist/scripts/load-test.js [--requests 4000] [--concurrency 16] [--people 20] [--model pixels|faceapi]
+  Starts \`torchface serve\` on loopback (a temporary gallery, the key in TORCHFACE_API_KEY), drives the
+  request mix, checks every answer, and prints a JSON report (exit 1 on a failure or RSS growth >= 50 MB).
+  --model pixels (default) is the weight-free PixelEmbedder; faceapi needs the model weights.`;
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--help') || process.argv.includes('-h')) {
+    console.log(USAGE);
+    return;
+  }
   const arg = (name: string, dflt: string) => {
     const i = process.argv.indexOf(`--${name}`);
     return i >= 0 ? process.argv[i + 1] : dflt;

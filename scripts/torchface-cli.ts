@@ -2,6 +2,7 @@
 // into a gallery file, identify a photo, list / remove people, and serve the
 // HTTP API. `--json` prints machine-readable results; `--help` on any command.
 
+import * as fs from 'fs';
 import { parseArgs } from 'util';
 import { FaceGallery, PixelEmbedder, TorchfaceError, createServer } from '../lib';
 import type { Embedder } from '../lib';
@@ -33,10 +34,20 @@ Common options:
   people: `torchface people --gallery FILE [--json]
   Lists enrolled people.`,
   remove: `torchface remove --gallery FILE --id NAME [--json]`,
-  serve: `torchface serve --gallery FILE [--port 8080] [--host 127.0.0.1] [--api-key KEY] [--body-limit BYTES] [--max-pixels N]
+  serve: `torchface serve --gallery FILE [--port 8080] [--host 127.0.0.1] [--api-key-file PATH] [options]
   Serves POST /verify, POST /identify, POST /enroll, DELETE /people/:id, GET /people, GET /health.
-  Binds to loopback unless --host says otherwise. The API key may also come from TORCHFACE_API_KEY;
-  clients send it in the x-api-key header.`,
+  Binds to loopback unless --host says otherwise. Clients send the API key in the x-api-key header;
+  it comes from --api-key-file PATH (the file's first line), else TORCHFACE_API_KEY, else --api-key KEY
+  (discouraged: a key on the command line shows in ps). Without the key, /health answers only
+  { ok: true }-style liveness.
+  --body-limit BYTES          largest request body (default 16 MiB)
+  --max-pixels N              largest image in pixels (default 25000000)
+  --max-request-pixels N      most pixels per request, all images together (default 50000000)
+  --max-in-flight N           image requests processed at once (default 4; more wait, then 503)
+  --max-queued N              image requests that may wait for a slot (default 32)
+  --request-timeout MS        time to receive a whole request (default 30000)
+  --allow-looser-threshold    let clients pass a threshold looser than the server's
+  --log-level LEVEL           fatal, error, warn (default), info, debug or trace (logs go to stderr)`,
 };
 
 class UsageError extends Error {}
@@ -56,8 +67,15 @@ const options = {
   port: { type: 'string', short: 'p' },
   host: { type: 'string' },
   'api-key': { type: 'string' },
+  'api-key-file': { type: 'string' },
   'body-limit': { type: 'string' },
   'max-pixels': { type: 'string' },
+  'max-request-pixels': { type: 'string' },
+  'max-in-flight': { type: 'string' },
+  'max-queued': { type: 'string' },
+  'request-timeout': { type: 'string' },
+  'allow-looser-threshold': { type: 'boolean' },
+  'log-level': { type: 'string' },
 } as const;
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
@@ -76,6 +94,33 @@ async function loadModel(f: Flags): Promise<Embedder> {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const { FaceModel } = require('../lib') as { FaceModel: { pretrained(o: { device?: string }): Promise<Embedder> } };
   return FaceModel.pretrained({ device: f.device ?? 'cpu' });
+}
+
+/**
+ * The service's API key: from --api-key-file PATH (its first line), else the
+ * TORCHFACE_API_KEY environment variable, else --api-key KEY, which comes with
+ * a warning: a command line is visible to every user of the machine (ps,
+ * /proc/PID/cmdline). Both --api-key and --api-key-file is a usage error.
+ */
+export function apiKeyFrom(f: { 'api-key'?: string; 'api-key-file'?: string }, env: NodeJS.ProcessEnv): { key: string | undefined; warning: string | null } {
+  if (f['api-key'] !== undefined && f['api-key-file'] !== undefined) throw new UsageError('give one of --api-key and --api-key-file');
+  if (f['api-key-file'] !== undefined) {
+    let text: string;
+    try {
+      text = fs.readFileSync(f['api-key-file'], 'utf8');
+    } catch (e) {
+      throw new UsageError(`--api-key-file: cannot read '${f['api-key-file']}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const key = text.split(/\r?\n/, 1)[0].trim();
+    if (!key) throw new UsageError(`--api-key-file: '${f['api-key-file']}' is empty`);
+    return { key, warning: null };
+  }
+  if (env.TORCHFACE_API_KEY) return { key: env.TORCHFACE_API_KEY, warning: null };
+  if (f['api-key'] !== undefined) {
+    if (!f['api-key']) throw new UsageError('--api-key expects a key');
+    return { key: f['api-key'], warning: 'warning: a key given with --api-key shows in ps and /proc to every user of this machine; use --api-key-file PATH or TORCHFACE_API_KEY instead' };
+  }
+  return { key: undefined, warning: null };
 }
 
 function requireGallery(f: Flags): string {
@@ -169,17 +214,34 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'serve': {
         const file = requireGallery(f);
-        const g = await FaceGallery.open(file, { model: await loadModel(f), threshold });
-        const app = createServer({
-          gallery: g,
-          apiKey: f['api-key'] ?? process.env.TORCHFACE_API_KEY ?? undefined,
+        const { key, warning } = apiKeyFrom(f, process.env);
+        if (warning) process.stderr.write(warning + '\n');
+        const level = f['log-level'] ?? 'warn';
+        if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace'].includes(level)) throw new UsageError(`--log-level expects fatal, error, warn, info, debug or trace, got '${level}'`);
+        const serverOptions = {
+          apiKey: key,
           bodyLimit: number(f['body-limit'], 'body-limit', true),
           maxPixels: number(f['max-pixels'], 'max-pixels', true),
-        });
+          maxRequestPixels: number(f['max-request-pixels'], 'max-request-pixels', true),
+          maxInFlight: number(f['max-in-flight'], 'max-in-flight', true),
+          maxQueued: number(f['max-queued'], 'max-queued', true),
+          requestTimeout: number(f['request-timeout'], 'request-timeout', true),
+          allowLooserThreshold: !!f['allow-looser-threshold'],
+          // JSON lines on stderr; errors (500s with their stack) and warnings by default.
+          logger: { level, stream: process.stderr },
+        };
+        const g = await FaceGallery.open(file, { model: await loadModel(f), threshold });
+        let app;
+        try {
+          app = createServer({ gallery: g, ...serverOptions });
+        } catch (e) {
+          await g.close();
+          throw e;
+        }
         const host = f.host ?? '127.0.0.1';
         const port = number(f.port, 'port', true) ?? 8080;
         const address = await app.listen({ host, port });
-        process.stderr.write(`torchface serving ${file} on ${address}${f['api-key'] || process.env.TORCHFACE_API_KEY ? ' (API key required)' : ''}\n`);
+        process.stderr.write(`torchface serving ${file} on ${address}${key ? ' (API key required)' : ''}\n`);
         const stop = async () => {
           await app.close();
           await g.close();

@@ -162,13 +162,47 @@ export interface GalleryBackend {
 
 // Options ----------------------------------------------------------------------------
 
-const ID_RE = /^[^\u0000-\u001f\u007f]{1,256}$/;
+/**
+ * Longest person id, in UTF-16 code units (a character outside the BMP, such
+ * as an emoji, counts 2). The HTTP service routes ids up to this length.
+ */
+export const MAX_ID_LENGTH = 256;
+/**
+ * Characters an id may not hold: control characters (C0, DEL, C1), lone
+ * surrogates, and invisible characters that make two ids look alike or
+ * reorder how an id is displayed: the bidi controls (U+061C, U+200E/F,
+ * U+202A-U+202E, U+2066-U+2069), zero-width space U+200B, word joiner and
+ * invisible operators U+2060-U+2064, line/paragraph separators U+2028/9,
+ * BOM U+FEFF and the interlinear annotation characters U+FFF9-U+FFFB.
+ * (Zero-width (non-)joiners U+200C/D stay allowed: scripts and emoji need them.)
+ */
+const ID_FORBIDDEN = /[\p{Cc}\p{Cs}\u061c\u200b\u200e\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]/u;
 export function checkId(id: unknown, parameter = 'id'): string {
-  if (typeof id !== 'string' || !ID_RE.test(id) || id.trim() !== id) invalid(parameter, 'a person id: 1 to 256 characters, no control characters or surrounding spaces', id);
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH || ID_FORBIDDEN.test(id) || id.trim() !== id) {
+    invalid(parameter, `a person id: 1 to ${MAX_ID_LENGTH} characters, no control, bidi or invisible formatting characters, no surrounding spaces`, id);
+  }
   return id;
 }
 
-const metadataSchema = z.record(z.unknown()).refine((m) => JSON.stringify(m).length <= 65536, { message: 'Expected metadata of at most 64 KiB as JSON' });
+/** Deepest nesting of metadata (objects and arrays): deeper JSON is refused before it is stored. */
+export const MAX_METADATA_DEPTH = 32;
+/** Is every object / array in v at most `limit` levels deep? Iterative (no recursion on hostile input). */
+export function jsonDepthWithin(v: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[v, 1]];
+  while (stack.length) {
+    const [x, d] = stack.pop()!;
+    if (x === null || typeof x !== 'object') continue;
+    if (d > limit) return false;
+    for (const c of Object.values(x)) if (c !== null && typeof c === 'object') stack.push([c, d + 1]);
+  }
+  return true;
+}
+
+// The depth first (JSON.stringify recurses: 4,200 levels overflowed the stack, a RangeError).
+const metadataSchema = z.record(z.unknown()).superRefine((m, ctx) => {
+  if (!jsonDepthWithin(m, MAX_METADATA_DEPTH)) ctx.addIssue({ code: 'custom', message: `Expected metadata at most ${MAX_METADATA_DEPTH} levels deep` });
+  else if (JSON.stringify(m).length > 65536) ctx.addIssue({ code: 'custom', message: 'Expected metadata of at most 64 KiB as JSON' });
+});
 const enrollOptions = z.object({ metadata: metadataSchema.optional(), append: z.boolean().default(false), detect: z.boolean().default(true) }).strict();
 const identifyOptions = z.object({ k: z.number().int().min(1).max(1000).default(5), threshold: z.number().positive().optional(), detect: z.boolean().default(true) }).strict();
 const verifyOptions = z.object({ threshold: z.number().positive().optional(), detect: z.boolean().default(true) }).strict();
@@ -616,10 +650,31 @@ function parseExport(data: GalleryJson | string | Uint8Array): { model: ModelIde
 
 class SqliteBackend implements GalleryBackend {
   index: EmbeddingIndex | null = null;
+  /** The file's data_version when the index was last in step with it. */
+  private seenVersion: number;
   constructor(
     readonly store: SqliteStore,
     readonly device: string,
-  ) {}
+  ) {
+    this.seenVersion = store.dataVersion();
+  }
+
+  /**
+   * Brings the index in step with the file when another connection (another
+   * FaceGallery handle, another process: `torchface remove` while `serve`
+   * runs) has committed since we last looked: SQLite's data_version changes
+   * then, and only then (not for this connection's own commits). The index is
+   * reloaded from the file; a search on an unchanged file costs one PRAGMA.
+   */
+  refresh(): void {
+    const v = this.store.dataVersion();
+    if (v === this.seenVersion) return;
+    this.seenVersion = v;
+    const dim = this.index?.dim ?? this.store.readModel()?.dim;
+    this.index?.dispose();
+    this.index = null;
+    if (dim) this.load(dim);
+  }
 
   private ensureIndex(dim: number): EmbeddingIndex {
     if (!this.index) this.index = new EmbeddingIndex(dim, this.device as 'cpu');
@@ -716,6 +771,7 @@ class SqliteBackend implements GalleryBackend {
     return this.store.get(id);
   }
   async embeddingsOf(id: string): Promise<Float32Array[] | null> {
+    this.refresh();
     if (this.index?.has(id)) return this.index.embeddingsOf(id);
     return this.store.has(id) ? [] : null;
   }
@@ -727,6 +783,7 @@ class SqliteBackend implements GalleryBackend {
     return [...people.values()];
   }
   async search(queries: Float32Array[], k: number): Promise<Candidate[][]> {
+    this.refresh();
     if (!this.index) return queries.map(() => []);
     return this.index.search(queries, k).map((r) => r.map(({ id, distance }) => ({ id, distance })));
   }
@@ -742,7 +799,9 @@ class SqliteBackend implements GalleryBackend {
 
 /**
  * The embedded gallery: a SQLite file (WAL, one transaction per write) plus
- * an in-memory tensor index on the model's device, kept in step.
+ * an in-memory tensor index on the model's device, kept in step, also with
+ * other handles and processes writing the same file (the index is reloaded
+ * before a search when SQLite's data_version says another connection committed).
  */
 export class FaceGallery extends GalleryBase {
   private constructor(

@@ -66,6 +66,16 @@ export class SqliteStore {
     }
   }
 
+  private versionStmt: Database.Statement | null = null;
+  /**
+   * SQLite's PRAGMA data_version: changes when another connection (in this
+   * process or another) commits to the file, not for this connection's own commits.
+   */
+  dataVersion(): number {
+    this.versionStmt ??= this.db.prepare('PRAGMA data_version').pluck();
+    return Number(this.versionStmt.get());
+  }
+
   getMeta(key: string): string | null {
     const r = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
     return r ? r.value : null;
