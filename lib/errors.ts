@@ -79,17 +79,42 @@ export function invalid(parameter: string, expected: string, actual: unknown): n
   throw new ArgumentError(parameter, expected, actual);
 }
 
-/** Turns a zod validation failure into an ArgumentError naming the first bad option. */
-export function fromZod(error: ZodError, root: string): ArgumentError {
-  const issue = error.issues[0];
+/**
+ * Turns a zod validation failure into an ArgumentError naming the first bad
+ * option, what was expected and the value actually given (read from `input` at
+ * the issue's path: zod reports only the type name it received).
+ */
+export function fromZod(error: ZodError, root: string, input?: unknown): ArgumentError {
+  const issue = error.issues[0] as ZodError['issues'][number] & Record<string, unknown>;
   const where = [root, ...issue.path].join('.');
-  const received = 'received' in issue ? (issue as { received: unknown }).received : undefined;
-  return new ArgumentError(where, issue.message.replace(/^Expected /, '').replace(/, received .*$/, ''), received);
+  let actual: unknown = input;
+  for (const k of issue.path) actual = actual !== null && typeof actual === 'object' ? (actual as Record<string | number, unknown>)[k] : undefined;
+  const bound = (v: unknown, inclusive: unknown, op: string) => `${op}${inclusive ? '=' : ''} ${v}`;
+  let expected: string;
+  switch (issue.code) {
+    case 'invalid_type':
+      expected = issue.received === 'undefined' ? `a value (${String(issue.expected)}; the option is required)` : `${/^[aeiou]/.test(String(issue.expected)) ? 'an' : 'a'} ${String(issue.expected)}`;
+      break;
+    case 'invalid_enum_value':
+      expected = `one of ${(issue.options as unknown[]).map((o) => `'${String(o)}'`).join(', ')}`;
+      break;
+    case 'too_small':
+      expected = issue.type === 'number' ? `a number ${bound(issue.minimum, issue.inclusive, '>')}` : `at least ${issue.minimum} ${issue.type === 'string' ? 'characters' : 'items'}`;
+      break;
+    case 'too_big':
+      expected = issue.type === 'number' ? `a number ${bound(issue.maximum, issue.inclusive, '<')}` : `at most ${issue.maximum} ${issue.type === 'string' ? 'characters' : 'items'}`;
+      break;
+    case 'unrecognized_keys':
+      return new ArgumentError(where, `only known options (unknown: ${(issue.keys as string[]).join(', ')})`, actual);
+    default:
+      expected = issue.message.replace(/^Expected /, '').replace(/, received .*$/, '');
+  }
+  return new ArgumentError(where, expected, actual);
 }
 
 /** Validates `value` with a zod schema; on failure throws an ArgumentError naming the option. */
 export function parseOptions<T>(schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: ZodError } }, value: unknown, root = 'options'): T {
   const r = schema.safeParse(value ?? {});
-  if (!r.success) throw fromZod(r.error, root);
+  if (!r.success) throw fromZod(r.error, root, value ?? {});
   return r.data;
 }

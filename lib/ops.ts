@@ -251,6 +251,7 @@ export const ceil = unary('aten::ceil');
 export const round = unary('aten::round');
 export const reciprocal = unary('aten::reciprocal');
 export const isnan = unary('aten::isnan');
+export const isfinite = unary('aten::isfinite');
 export const relu = unary('aten::relu');
 export const sigmoid = unary('aten::sigmoid');
 export const tanh = unary('aten::tanh');

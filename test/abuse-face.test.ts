@@ -4,7 +4,11 @@
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { FaceGallery, FaceModel, NoFaceError, RgbImage } from '../lib';
+import * as os from 'os';
+import { FaceGallery, FaceModel, FileFormatError, NoFaceError, RgbImage, noGrad } from '../lib';
+import { EmbeddingNet } from '../lib/face/embedding-net';
+import { scratchEmbedder } from '../lib/face/train';
+import { loadTrainedModel, saveTrainedModel } from '../lib/face/trained-model';
 
 const root = path.resolve(__dirname, '..', '..');
 const fixture = JSON.parse(fs.readFileSync(path.join(root, 'test', 'fixtures', 'faceapi-descriptors.json'), 'utf8')) as { inputs: { shape: number[]; rgbBase64: string }[] };
@@ -53,5 +57,25 @@ describe('abuse: pictures without a face are not faces (#5)', function () {
     assert.ok(found >= faceCrops.length - 3, `${found} of ${faceCrops.length} tight crops found with detection`);
     const faces = await model.faces(path.join(root, 'node_modules', '@vladmandic', 'face-api', 'demo', 'sample1.jpg'));
     assert.ok(faces.length >= 3, `${faces.length} faces in sample1.jpg`);
+  });
+});
+
+describe('abuse: model files with NaN weights (#14)', function () {
+  this.timeout(120_000);
+  it('#14 a model file with a NaN weight is refused at load with a FileFormatError naming the tensor', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'torchface-nan-'));
+    try {
+      const file = path.join(dir, 'nan.safetensors');
+      const net = new EmbeddingNet({ embeddingDim: 16, inputSize: 32 });
+      const embedder = scratchEmbedder(net);
+      await saveTrainedModel(file, { embedder, head: null, metadata: embedder.metadata() });
+      assert.ok(await loadTrainedModel(file), 'the finite model loads');
+      const [name, p] = [...net.namedParameters()][0];
+      noGrad(() => p.mul_(Infinity)); // infinite (and 0 * inf = NaN) weights, as a diverged run leaves
+      await saveTrainedModel(file, { embedder, head: null, metadata: embedder.metadata() });
+      await assert.rejects(loadTrainedModel(file), (e: unknown) => e instanceof FileFormatError && (e as Error).message.includes(name) && /NaN or infinite/.test((e as Error).message));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -34,11 +34,12 @@ describe('gallery HTTP service', function () {
     await gallery.close();
   });
 
-  it('binds to loopback and answers /health without a key', async () => {
+  it('binds to loopback and answers /health without a key (bare), with details for the key', async () => {
     assert.match(base, /^http:\/\/127\.0\.0\.1:\d+$/);
     const r = await request(base, 'GET', '/health');
     assert.equal(r.status, 200);
-    const h = JSON.parse(r.body);
+    assert.deepEqual(JSON.parse(r.body), { ok: true, status: 'ok' }); // bare liveness: details need the key
+    const h = JSON.parse((await request(base, 'GET', '/health', undefined, { 'x-api-key': apiKey })).body);
     assert.equal(h.status, 'ok');
     assert.equal(h.model.name, 'pixels-16x8');
   });

@@ -8,7 +8,7 @@
 // 'faceapi-recognition' (face-api's recognition net, fine-tuned: all weights in
 // the file) and 'faceapi-pretrained' (face-api's bundled weights; the file only
 // holds a head and calibration, or `pretrained` alone means no file at all).
-import { ArgumentError, ModelMismatchError } from '../errors';
+import { ArgumentError, FileFormatError, ModelMismatchError } from '../errors';
 import { LoadedStateDict, ModelMetadata, loadStateDict, saveStateDict } from '../io/model-file';
 import * as F from '../ops';
 import { Tensor, tidy } from '../tensor';
@@ -61,6 +61,13 @@ export async function loadTrainedModel(fileOrPretrained: string, options: { norm
     return { embedder: recognitionEmbedder(net, { normalize: options.normalize, pretrained: true }), head: null, metadata: { architecture: 'faceapi-pretrained' }, file: null };
   }
   const loaded = await loadStateDict(fileOrPretrained);
+  // A model with NaN or infinite weights (a diverged training run) would answer every
+  // comparison with a NaN distance: refuse it at load, naming the tensor.
+  for (const [name, t] of loaded.stateDict) {
+    if (!/^(float|bfloat)/.test(t.dtype)) continue;
+    const bad = tidy(() => F.logicalNot(F.isfinite(t)).sum().item());
+    if (bad > 0) throw new FileFormatError(`${fileOrPretrained}: tensor '${name}' has ${bad} NaN or infinite values (a diverged training run?): refusing to load it`);
+  }
   const { net: netState, head: headState } = splitHead(loaded);
   const meta = loaded.metadata;
   let embedder: TrainableEmbedder;

@@ -441,7 +441,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
 
   function fieldsOf<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, p: Parsed): T {
     const r = schema.safeParse(p.fields);
-    if (!r.success) throw fromZod(r.error, 'body');
+    if (!r.success) throw fromZod(r.error, 'body', p.fields);
     return r.data;
   }
 
@@ -466,11 +466,10 @@ export function createServer(options: ServerOptions): FastifyInstance {
     };
   }
 
-  // Without the key (when one is set): a bare liveness answer. The model's name stays
-  // public (clients check what they talk to); counts, weights hash, memory and
-  // event-loop figures need the key.
+  // Without the key (when one is set): a bare liveness answer, for load balancers. The
+  // model, counts, memory and event-loop figures need the key.
   app.get('/health', async (req) => {
-    if (!keyOk(req)) return { ok: true, status: 'ok', model: gallery.modelIdentity ? { name: gallery.modelIdentity.name } : null };
+    if (!keyOk(req)) return { ok: true, status: 'ok' };
     const counts = await gallery.counts();
     const ms = (ns: number) => Math.round(ns / 1e4) / 100;
     return {
