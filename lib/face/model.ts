@@ -16,6 +16,8 @@
 // layout (dtype and C x H x W, at batch 1, when the model is built) and replayed
 // for any batch size, so several embedBatch() calls can run at once.
 import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
 import { z } from 'zod';
 import { ArgumentError, invalid, parseOptions } from '../errors';
 import { DEFAULT_MAX_PIXELS, ImageInput, RgbImage, loadImage } from '../image';
@@ -30,6 +32,9 @@ import { alignAllFaces, alignLargestFace, detectFaces } from './pipeline';
 import { ImageTensor } from './preprocess';
 import { DESCRIPTOR_SIZE, FaceRecognitionNet, RECOGNITION_INPUT_SIZE } from './recognition-net';
 import { EmbeddingNet, EmbeddingNetOptions } from './embedding-net';
+import { Calibration, InputKind, OperatingPoints, checkCalibration, farAt, thresholdForFar } from './calibration';
+import { FaceQuality, assessFace } from './quality';
+import { packageRoot } from '../util/paths';
 
 export type DistanceMetric = 'euclidean' | 'squared' | 'cosine';
 export const DISTANCE_METRICS: DistanceMetric[] = ['euclidean', 'squared', 'cosine'];
@@ -69,6 +74,17 @@ export interface FaceModelSpec {
   channelsLast?: boolean;
   /** Extra metadata (stored in model files, returned by metadata()). */
   metadata?: Record<string, unknown>;
+  /** Measured operating points (lib/face/calibration.ts): what each distance means as a false-accept rate. */
+  calibration?: Calibration | null;
+  /** The false-accept rate verify() decides at by default when calibrated (the threshold then follows from it). */
+  defaultFar?: number;
+}
+
+/** The calibration measured for a bundled network (lib/face/calibration/NAME.json), or null. */
+export function bundledCalibration(name: string): Calibration | null {
+  const file = path.join(packageRoot, 'lib', 'face', 'calibration', `${name}.json`);
+  if (!fs.existsSync(file)) return null;
+  return checkCalibration(JSON.parse(fs.readFileSync(file, 'utf8')).calibration, file);
 }
 
 const pretrainedOptions = z
@@ -94,9 +110,23 @@ const embedOptions = z
     fallback: z.boolean().default(true),
     /** Reject images with more pixels than this. */
     maxPixels: z.number().int().positive().default(DEFAULT_MAX_PIXELS),
+    /**
+     * Test-time augmentation: 'flip' averages the descriptors of the face and its
+     * mirror image (twice the network work; see docs/accuracy.md for what it buys).
+     * Default 'none'.
+     */
+    tta: z.enum(['none', 'flip']).default('none'),
   })
   .strict();
 export type EmbedOptions = z.input<typeof embedOptions>;
+
+/** A descriptor with what was learnt on the way: the input kind and, with detection, the face and its quality. */
+export interface EmbeddedFace {
+  descriptor: Float32Array;
+  kind: InputKind;
+  face: (DetectedFace & { stage: string }) | null;
+  quality: FaceQuality | null;
+}
 
 const batchOptions = embedOptions.extend({
   /** Images per forward pass (default 32). */
@@ -111,6 +141,13 @@ export interface VerifyResult {
   metric: DistanceMetric;
   /** With a verification head: its probability that both are the same person (the decision then uses it). */
   probability?: number;
+  /**
+   * Estimated false-accept rate at this distance: the share of pairs of
+   * different people measured at least this close (calibrated models only).
+   */
+  far?: number;
+  /** The false-accept rate the threshold was chosen for (calibrated models, unless a threshold was given). */
+  targetFar?: number;
 }
 
 /** A descriptor (Float32Array or number[]) or a picture to embed. */
@@ -192,6 +229,10 @@ export class FaceModel {
   head: VerificationHead | null;
   readonly device: Device;
   readonly channelsLast: boolean;
+  /** Measured operating points per input kind, or null (then `threshold` is all there is). */
+  calibration: Calibration | null;
+  /** The false-accept rate verify() decides at by default (calibrated models). */
+  defaultFar: number | null;
   private inference: EmbeddingModule | null;
   private program: BatchProgram | null;
   private readonly meta: Record<string, unknown>;
@@ -223,6 +264,8 @@ export class FaceModel {
     this.device = checkDevice(spec.device ?? 'cpu', 'spec.device');
     this.channelsLast = !!spec.channelsLast;
     this.meta = { ...(spec.metadata ?? {}) };
+    this.calibration = spec.calibration ? checkCalibration(spec.calibration, 'spec.calibration') : null;
+    this.defaultFar = this.calibration ? spec.defaultFar ?? 1e-3 : null;
     this.program = this.makeProgram();
   }
 
@@ -240,14 +283,17 @@ export class FaceModel {
 
   /**
    * face-api's face recognition network (dlib ResNet-34, 128-d, bundled weights).
-   * Descriptors equal face-api's computeFaceDescriptor (L2 difference < 1e-4);
-   * two faces are the same person at Euclidean distance <= 0.6.
+   * Descriptors equal face-api's computeFaceDescriptor (L2 difference < 1e-4).
+   * Calibrated on the shared face data (lib/face/calibration/): verify() decides
+   * at a false-accept rate of 1e-3 by default, and reports each distance's rate.
    */
   static async pretrained(options: PretrainedOptions = {}): Promise<FaceModel> {
     const o = parseOptions(pretrainedOptions, options);
     const device = checkDevice(o.device, 'options.device');
     const channelsLast = o.channelsLast ?? device === 'cpu';
     const net = await FaceRecognitionNet.load(o.manifest);
+    // The bundled weights' measured operating points (not for other manifests: other weights, other distances).
+    const calibrated = o.manifest ? null : bundledCalibration('faceapi-recognition-resnet34');
     net.to(device);
     net.requiresGrad_(false);
     const inference = o.fused ? net.fuse({ channelsLast }) : null;
@@ -260,7 +306,9 @@ export class FaceModel {
       embeddingDim: DESCRIPTOR_SIZE,
       preprocessing: 'faceapi',
       metric: 'euclidean',
-      threshold: 0.6,
+      threshold: calibrated ? thresholdForFar(calibrated.colour, 1e-3) : 0.6,
+      calibration: calibrated,
+      defaultFar: 1e-3,
       device,
       channelsLast,
       metadata: { architecture: 'faceapi-recognition', source: '@vladmandic/face-api face_recognition_model' },
@@ -365,21 +413,49 @@ export class FaceModel {
   }
 
   private async embedImages(inputs: ImageInput[], o: z.output<typeof batchOptions>): Promise<Float32Array[]> {
+    return (await this.embedDetailed(inputs, o)).map((e) => e.descriptor);
+  }
+
+  /**
+   * Descriptors with their input kind (colour or greyscale) and, with
+   * `detect: true`, the face found (box, score, stage, landmarks) and its
+   * quality (lib/face/quality.ts). What galleries use to check enrolments.
+   */
+  async embedFaces(inputs: ImageInput[], options: EmbedBatchOptions = {}): Promise<EmbeddedFace[]> {
+    if (!Array.isArray(inputs)) invalid('inputs', 'an array of images', inputs);
+    return this.embedDetailed(inputs, parseOptions(batchOptions, options));
+  }
+
+  private async embedDetailed(inputs: ImageInput[], o: z.output<typeof batchOptions>): Promise<EmbeddedFace[]> {
     this.checkAlive();
-    const out: Float32Array[] = [];
+    const out: EmbeddedFace[] = [];
     for (let start = 0; start < inputs.length; start += o.batchSize) {
       const chunk = inputs.slice(start, start + o.batchSize);
-      const images = await Promise.all(chunk.map((input) => this.faceImage(input, o)));
-      out.push(...(await this.embedRgb(images)));
+      const faces = await Promise.all(chunk.map((input) => this.faceImage(input, o)));
+      const crops = faces.map((f) => f.image);
+      const flip = o.tta === 'flip';
+      const rows = await this.embedRgb(flip ? [...crops, ...crops.map(mirrorImage)] : crops);
+      faces.forEach((f, i) => {
+        let d = rows[i];
+        if (flip) d = d.map((v, j) => (v + rows[i + crops.length][j]) / 2);
+        out.push({ descriptor: d, kind: f.kind, face: f.face, quality: f.quality });
+      });
     }
     return out;
   }
 
-  private async faceImage(input: ImageInput, o: z.output<typeof embedOptions>): Promise<RgbImage> {
+  private async faceImage(input: ImageInput, o: z.output<typeof embedOptions>): Promise<{ image: RgbImage; kind: InputKind; face: EmbeddedFace['face']; quality: FaceQuality | null }> {
     const img = await loadImage(input, { maxPixels: o.maxPixels });
-    if (!o.detect) return img;
+    const kind: InputKind = isGreyscale(img) ? 'greyscale' : 'colour';
+    if (!o.detect) return { image: img, kind, face: null, quality: null };
     const face = await alignLargestFace(img, { method: o.align as AlignMethod | undefined, size: this.inputSize, fallback: o.fallback, device: this.device });
-    return face.aligned;
+    const stage = face.stage ?? 'ssd';
+    return { image: face.aligned, kind, face: { box: face.box, score: face.score, landmarks: face.landmarks, stage }, quality: assessFace({ ...face, stage }) };
+  }
+
+  /** The operating points for an input kind (greyscale falls back to colour when not measured). */
+  operatingPoints(kind: InputKind = 'colour'): OperatingPoints | null {
+    return this.calibration ? this.calibration[kind] ?? this.calibration.colour : null;
   }
 
   /** Descriptors of decoded face crops (any size; padded to a centred square and resized as face-api does). */
@@ -486,24 +562,36 @@ export class FaceModel {
    * e.g. `{ detect: true }`). Decides by `distance <= threshold` in the model's
    * metric, or by the verification head's probability when the model has one.
    */
-  async verify(a: FaceOrEmbedding, b: FaceOrEmbedding, options: EmbedOptions & { threshold?: number } = {}): Promise<VerifyResult> {
-    const { threshold: t, ...embedOpts } = options ?? {};
+  async verify(a: FaceOrEmbedding, b: FaceOrEmbedding, options: EmbedOptions & { threshold?: number; far?: number } = {}): Promise<VerifyResult> {
+    const { threshold: t, far: targetFar, ...embedOpts } = options ?? {};
     if (t !== undefined && (typeof t !== 'number' || !(t >= 0))) invalid('options.threshold', 'a non-negative number', t);
-    const toEmbedding = (v: FaceOrEmbedding, name: string): Promise<Float32Array> | Float32Array => {
+    if (targetFar !== undefined && (typeof targetFar !== 'number' || !(targetFar > 0 && targetFar < 1))) invalid('options.far', 'a false-accept rate in (0, 1), e.g. 1e-3', targetFar);
+    if (t !== undefined && targetFar !== undefined) invalid('options', 'either threshold or far, not both', options);
+    if (targetFar !== undefined && !this.calibration) invalid('options.far', `a threshold instead: ${this.name} has no calibration (npm run calibrate)`, targetFar);
+    const toEmbedding = async (v: FaceOrEmbedding, name: string): Promise<{ d: Float32Array; kind: InputKind }> => {
       if (v instanceof Float32Array || Array.isArray(v)) {
         if (v.length !== this.embeddingDim) invalid(name, `an embedding of length ${this.embeddingDim} or an image`, v);
-        return v instanceof Float32Array ? v : Float32Array.from(v);
+        return { d: v instanceof Float32Array ? v : Float32Array.from(v), kind: 'colour' };
       }
-      return this.embed(v, embedOpts);
+      const [e] = await this.embedDetailed([v], { ...parseOptions(embedOptions, embedOpts), batchSize: 1 });
+      return { d: e.descriptor, kind: e.kind };
     };
     const [ea, eb] = await Promise.all([toEmbedding(a, 'a'), toEmbedding(b, 'b')]);
-    const distance = this.distance(ea, eb);
-    if (this.head && t === undefined) {
-      const [p] = this.head.predict([{ a: ea, b: eb }]);
-      return { same: p >= this.head.threshold, distance, threshold: this.threshold, metric: this.metric, probability: p };
+    const distance = this.distance(ea.d, eb.d);
+    // Greyscale photos have their own distances: use their table when either side is one.
+    const op = this.operatingPoints(ea.kind === 'greyscale' || eb.kind === 'greyscale' ? 'greyscale' : 'colour');
+    const far = op ? farAt(op, distance) : undefined;
+    if (this.head && t === undefined && targetFar === undefined) {
+      const [p] = this.head.predict([{ a: ea.d, b: eb.d }]);
+      return { same: p >= this.head.threshold, distance, threshold: this.threshold, metric: this.metric, probability: p, ...(far !== undefined ? { far } : {}) };
     }
-    const threshold = t ?? this.threshold;
-    return { same: distance <= threshold, distance, threshold, metric: this.metric };
+    if (t !== undefined) return { same: distance <= t, distance, threshold: t, metric: this.metric, ...(far !== undefined ? { far } : {}) };
+    if (op) {
+      const goal = targetFar ?? this.defaultFar!;
+      const threshold = thresholdForFar(op, goal);
+      return { same: distance <= threshold, distance, threshold, metric: this.metric, far: far!, targetFar: goal };
+    }
+    return { same: distance <= this.threshold, distance, threshold: this.threshold, metric: this.metric };
   }
 
   /** Releases the network weights (and the head's). The model cannot be used afterwards. */
@@ -515,4 +603,26 @@ export class FaceModel {
     this.net.dispose();
     this.head?.dispose();
   }
+}
+
+/** The mirror image (left-right), for test-time augmentation. */
+export function mirrorImage(img: RgbImage): RgbImage {
+  const { width: w, height: h } = img;
+  const c = img.data.length / (w * h);
+  const out = new Uint8Array(img.data.length);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const a = (y * w + x) * c;
+      const b = (y * w + (w - 1 - x)) * c;
+      for (let k = 0; k < c; k++) out[a + k] = img.data[b + k];
+    }
+  return { ...img, data: out };
+}
+
+/** Whether every pixel has R = G = B (a greyscale photo decoded to RGB). */
+export function isGreyscale(img: RgbImage): boolean {
+  const d = img.data;
+  if ((img as { channels?: number }).channels === 1) return true;
+  for (let i = 0; i + 2 < d.length; i += 3) if (d[i] !== d[i + 1] || d[i] !== d[i + 2]) return false;
+  return true;
 }

@@ -111,3 +111,62 @@ export function renderTrainingPlot(stepLoss: number[], rocs: (RocPoint[] | null)
   });
   return c.image();
 }
+
+/** One curve of a chart: points in data units. */
+export interface ChartSeries {
+  name: string;
+  points: [number, number][];
+  color: string;
+  /** Marked points with a label (operating points). */
+  marks?: { at: [number, number]; label: string }[];
+  dashed?: boolean;
+}
+
+/**
+ * A line chart as SVG (axes, grid, legend, labelled marks), for reports that
+ * people look at: ROC / DET curves and open-set trade-offs. Log axes where asked.
+ * Turn it into a PNG with sharp: `sharp(Buffer.from(svg)).png().toFile(file)`.
+ */
+export function svgLineChart(o: { title: string; xLabel: string; yLabel: string; series: ChartSeries[]; xLog?: boolean; yLog?: boolean; xRange?: [number, number]; yRange?: [number, number]; width?: number; height?: number }): string {
+  const W = o.width ?? 640;
+  const H = o.height ?? 440;
+  const m = { l: 70, r: 20, t: 40, b: 56 };
+  const all = o.series.flatMap((s) => s.points);
+  const tx = (v: number) => (o.xLog ? Math.log10(Math.max(v, 1e-12)) : v);
+  const ty = (v: number) => (o.yLog ? Math.log10(Math.max(v, 1e-12)) : v);
+  const [x0, x1] = o.xRange ? o.xRange.map(tx) : [Math.min(...all.map((p) => tx(p[0]))), Math.max(...all.map((p) => tx(p[0])))];
+  const [y0, y1] = o.yRange ? o.yRange.map(ty) : [Math.min(...all.map((p) => ty(p[1]))), Math.max(...all.map((p) => ty(p[1])))];
+  const px = (v: number) => m.l + ((tx(v) - x0) / (x1 - x0 || 1)) * (W - m.l - m.r);
+  const py = (v: number) => H - m.b - ((ty(v) - y0) / (y1 - y0 || 1)) * (H - m.t - m.b);
+  const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;');
+  const ticks = (lo: number, hi: number, log: boolean | undefined) => {
+    if (log) {
+      const out: number[] = [];
+      for (let e = Math.ceil(lo); e <= Math.floor(hi); e++) out.push(10 ** e);
+      return out;
+    }
+    const step = 10 ** Math.floor(Math.log10((hi - lo) / 4 || 1));
+    const s = (hi - lo) / step > 8 ? step * 2 : step;
+    const out: number[] = [];
+    for (let v = Math.ceil(lo / s) * s; v <= hi + 1e-12; v += s) out.push(+v.toPrecision(6));
+    return out;
+  };
+  const fmt = (v: number) => (Math.abs(v) < 1e-3 && v !== 0 ? v.toExponential(0) : String(+v.toPrecision(3)));
+  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, Arial, sans-serif" font-size="12">`, `<rect width="${W}" height="${H}" fill="white"/>`];
+  parts.push(`<text x="${W / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(o.title)}</text>`);
+  for (const v of ticks(x0, x1, o.xLog)) parts.push(`<line x1="${px(v)}" y1="${m.t}" x2="${px(v)}" y2="${H - m.b}" stroke="#e4e4e4"/><text x="${px(v)}" y="${H - m.b + 16}" text-anchor="middle">${fmt(v)}</text>`);
+  for (const v of ticks(y0, y1, o.yLog)) parts.push(`<line x1="${m.l}" y1="${py(v)}" x2="${W - m.r}" y2="${py(v)}" stroke="#e4e4e4"/><text x="${m.l - 6}" y="${py(v) + 4}" text-anchor="end">${fmt(v)}</text>`);
+  parts.push(`<rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${H - m.t - m.b}" fill="none" stroke="#444"/>`);
+  parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 14}" text-anchor="middle">${esc(o.xLabel)}</text>`);
+  parts.push(`<text transform="translate(16 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`);
+  parts.push(`<clipPath id="plot"><rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${H - m.t - m.b}"/></clipPath>`);
+  o.series.forEach((s, i) => {
+    const d = s.points.map((p, k) => `${k ? 'L' : 'M'}${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join('');
+    parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2" clip-path="url(#plot)"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    for (const mk of s.marks ?? []) parts.push(`<circle cx="${px(mk.at[0])}" cy="${py(mk.at[1])}" r="4.5" fill="${s.color}"/><text x="${px(mk.at[0]) + 7}" y="${py(mk.at[1]) - 6}" fill="${s.color}">${esc(mk.label)}</text>`);
+    const ly = m.t + 16 + i * 18;
+    parts.push(`<line x1="${W - m.r - 210}" y1="${ly - 4}" x2="${W - m.r - 186}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/><text x="${W - m.r - 180}" y="${ly}">${esc(s.name)}</text>`);
+  });
+  parts.push('</svg>');
+  return parts.join('\n');
+}

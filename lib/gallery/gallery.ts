@@ -6,7 +6,9 @@
 // only in their GalleryBackend.
 import * as path from 'path';
 import { z } from 'zod';
-import { ArgumentError, ModelMismatchError, FileFormatError, TorchfaceError, describe, invalid, parseOptions } from '../errors';
+import { ArgumentError, ModelMismatchError, FileFormatError, NoFaceError, TorchfaceError, describe, invalid, parseOptions } from '../errors';
+import { InputKind, OperatingPoints, farAt, perComparisonFar, thresholdForFar } from '../face/calibration';
+import { FaceQuality, FaceQualityError, QUALITY_DEFAULTS, QualityLimits, qualityProblems } from '../face/quality';
 import type { ImageInput } from '../image';
 import { encodeSafetensors, decodeSafetensors, packMetadata, unpackMetadata, toTypedArray, fromTypedArray } from '../io/safetensors';
 import { writeFileAtomic } from '../io/atomic';
@@ -59,6 +61,10 @@ export interface Embedder {
   readonly device?: string;
   embedBatch(inputs: ImageInput[], options: { detect: boolean }): Promise<Float32Array[]>;
   readonly head?: GalleryHead | null;
+  /** Measured operating points (FaceModel): galleries then choose thresholds by false-accept rate. */
+  operatingPoints?(kind?: InputKind): OperatingPoints | null;
+  /** Descriptors with input kind, face and quality (FaceModel.embedFaces): used to check enrolments. */
+  embedFaces?(inputs: ImageInput[], options: { detect: boolean }): Promise<{ descriptor: Float32Array; kind: InputKind; quality: FaceQuality | null }[]>;
 }
 
 export interface ModelIdentity {
@@ -69,6 +75,10 @@ export interface ModelIdentity {
 
 /** Euclidean distance threshold used when neither the options nor the model give one (face-api's 0.6). */
 export const DEFAULT_THRESHOLD = 0.6;
+/** A gallery's default rate of taking a stranger for somebody. */
+export const DEFAULT_GALLERY_FAR = 1e-2;
+/** Default ambiguity margin (Euclidean distance; measured with scripts/accuracy.ts, docs/accuracy.md). */
+export const DEFAULT_AMBIGUITY_MARGIN = 0.02;
 
 /** The identity of a model: `{ name, hash, dim }` (accepts `identity`, `weightsHash` or `hash`). */
 export function modelIdentity(model: unknown): ModelIdentity {
@@ -111,9 +121,19 @@ export interface Candidate {
 export interface IdentifyResult {
   /** The recognised person, or null ("not recognized"). */
   id: string | null;
+  /**
+   * Why: 'match' (id is set), 'no-match' (nobody close enough), 'ambiguous' (the
+   * best two people are too close to tell apart), 'no-face' (no face in the photo).
+   */
+  reason: 'match' | 'no-match' | 'ambiguous' | 'no-face';
   /** Distance to the closest person (Infinity for an empty gallery). */
   distance: number;
+  /** The distance threshold used for this gallery's size (see falseAcceptRate). */
   threshold: number;
+  /** Estimated false-accept rate of one comparison at `distance` (calibrated models). */
+  far?: number;
+  /** The whole gallery's target rate that a stranger is taken for somebody (calibrated models). */
+  falseAcceptRate?: number;
   candidates: Candidate[];
   /** The verification head's probability for the best candidate, when the model has a head. */
   probability?: number;
@@ -203,14 +223,36 @@ const metadataSchema = z.record(z.unknown()).superRefine((m, ctx) => {
   if (!jsonDepthWithin(m, MAX_METADATA_DEPTH)) ctx.addIssue({ code: 'custom', message: `Expected metadata at most ${MAX_METADATA_DEPTH} levels deep` });
   else if (JSON.stringify(m).length > 65536) ctx.addIssue({ code: 'custom', message: 'Expected metadata of at most 64 KiB as JSON' });
 });
-const enrollOptions = z.object({ metadata: metadataSchema.optional(), append: z.boolean().default(false), detect: z.boolean().default(true) }).strict();
-const identifyOptions = z.object({ k: z.number().int().min(1).max(1000).default(5), threshold: z.number().positive().optional(), detect: z.boolean().default(true) }).strict();
+const enrollOptions = z
+  .object({
+    metadata: metadataSchema.optional(),
+    append: z.boolean().default(false),
+    detect: z.boolean().default(true),
+    /** Enrol even a face that fails the quality checks (tiny, blurred, turned, weakly detected). */
+    force: z.boolean().default(false),
+  })
+  .strict();
+const falseAcceptRate = z.number().gt(0).lt(1);
+const identifyOptions = z
+  .object({
+    k: z.number().int().min(1).max(1000).default(5),
+    threshold: z.number().positive().optional(),
+    /** Target rate, for the whole gallery, that a stranger is identified as somebody (calibrated models). */
+    falseAcceptRate: falseAcceptRate.optional(),
+    detect: z.boolean().default(true),
+    /** For identifyEmbeddings: the kind of photo the embeddings came from (default 'colour'). */
+    kind: z.enum(['colour', 'greyscale']).optional(),
+  })
+  .strict();
 const verifyOptions = z.object({ threshold: z.number().positive().optional(), detect: z.boolean().default(true) }).strict();
 const importOptions = z.object({ replace: z.boolean().default(false), append: z.boolean().default(false), force: z.boolean().default(false) }).strict();
 export const galleryOptions = z
   .object({
     model: z.unknown().optional(),
     threshold: z.number().positive().optional(),
+    falseAcceptRate: falseAcceptRate.default(DEFAULT_GALLERY_FAR),
+    ambiguityMargin: z.number().min(0).default(DEFAULT_AMBIGUITY_MARGIN),
+    quality: z.object({ minSize: z.number().min(0), minScore: z.number().min(0).max(1), minSharpness: z.number().min(0), maxYaw: z.number().positive() }).partial().strict().optional(),
     /** Use the model's verification head (when it has one) to confirm identify/verify matches. Default true. */
     useHead: z.boolean().default(true),
     head: z.unknown().optional(),
@@ -224,8 +266,19 @@ export type ImportOptions = z.input<typeof importOptions>;
 export interface GalleryOptions {
   /** The face model (required to enroll / identify / verify images; optional to list, remove, export). */
   model?: Embedder;
-  /** Euclidean distance threshold; default: the model's threshold, else 0.6. */
+  /** Euclidean distance threshold, fixed; default: chosen from falseAcceptRate (calibrated models), else the model's threshold, else 0.6. */
   threshold?: number;
+  /**
+   * Open-set identification: the target rate at which a stranger is taken for
+   * one of the K enrolled people. Turned into the per-comparison rate
+   * 1 - (1 - rate)^(1/K) for the gallery's current size, then into a distance
+   * with the model's calibration. Default 1e-2.
+   */
+  falseAcceptRate?: number;
+  /** "ambiguous" when the best two people are closer than this in distance (measured: docs/accuracy.md). */
+  ambiguityMargin?: number;
+  /** Enrolment quality limits (lib/face/quality.ts QUALITY_DEFAULTS). */
+  quality?: Partial<QualityLimits>;
   useHead?: boolean;
   /** A verification head to use instead of model.head. */
   head?: GalleryHead;
@@ -253,6 +306,9 @@ export abstract class GalleryBase {
   protected identity: ModelIdentity | null = null;
   protected head: GalleryHead | null = null;
   protected thresholdOverride: number | undefined;
+  protected falseAcceptRate = DEFAULT_GALLERY_FAR;
+  protected ambiguityMargin = DEFAULT_AMBIGUITY_MARGIN;
+  protected qualityLimits: QualityLimits = QUALITY_DEFAULTS;
   protected closed = false;
 
   protected constructor(protected backend: GalleryBackend) {}
@@ -261,6 +317,9 @@ export abstract class GalleryBase {
   protected async init(options: GalleryOptions): Promise<void> {
     const o = parseOptions(galleryOptions, options);
     this.thresholdOverride = o.threshold;
+    this.falseAcceptRate = o.falseAcceptRate;
+    this.ambiguityMargin = o.ambiguityMargin;
+    this.qualityLimits = { ...QUALITY_DEFAULTS, ...(o.quality ?? {}) };
     const model = o.model as Embedder | undefined;
     const stored = await this.backend.readModel();
     if (model !== undefined) {
@@ -318,10 +377,33 @@ export abstract class GalleryBase {
   }
 
   protected async embed(inputs: ImageInput[], detect: boolean, parameter: string): Promise<Float32Array[]> {
+    return (await this.embedDetailed(inputs, detect, parameter)).map((e) => e.descriptor);
+  }
+
+  /** Descriptors with their input kind and face quality, when the model reports them (FaceModel does). */
+  protected async embedDetailed(inputs: ImageInput[], detect: boolean, parameter: string): Promise<{ descriptor: Float32Array; kind: InputKind; quality: FaceQuality | null }[]> {
     const model = this.requireModel('embed images');
-    const out = await model.embedBatch(inputs, { detect });
+    const out = model.embedFaces ? await model.embedFaces(inputs, { detect }) : (await model.embedBatch(inputs, { detect })).map((descriptor) => ({ descriptor, kind: 'colour' as InputKind, quality: null }));
     if (!Array.isArray(out) || out.length !== inputs.length) throw new TorchfaceError(`the model returned ${describe(out)} for ${inputs.length} images`);
-    return this.checkVectors(out, parameter);
+    this.checkVectors(
+      out.map((e) => e.descriptor),
+      parameter,
+    );
+    return out;
+  }
+
+  /**
+   * The distance threshold for one identification: a fixed one when given, else
+   * (calibrated models) the distance whose per-comparison false-accept rate keeps
+   * the whole gallery of K people at the target rate, else the model's threshold.
+   */
+  protected async openSetThreshold(explicit: number | undefined, rate: number | undefined, kind: InputKind): Promise<{ threshold: number; op: OperatingPoints | null; rate?: number }> {
+    const op = this.model?.operatingPoints?.(kind) ?? null;
+    if (explicit !== undefined) return { threshold: explicit, op };
+    if (this.thresholdOverride !== undefined || !op) return { threshold: this.threshold, op };
+    const target = rate ?? this.falseAcceptRate;
+    const { people } = await this.backend.counts();
+    return { threshold: thresholdForFar(op, perComparisonFar(target, people)), op, rate: target };
   }
 
   /**
@@ -332,16 +414,28 @@ export abstract class GalleryBase {
    * metadata when given). Nothing is written when any image fails
    * (NoFaceError, ImageError). Returns the person.
    */
-  async enroll(id: string, inputs: ImageInput | ImageInput[], options: EnrollOptions = {}): Promise<Person> {
+  async enroll(id: string, inputs: ImageInput | ImageInput[], options: EnrollOptions = {}): Promise<Person & { quality?: (FaceQuality | null)[] }> {
     checkId(id);
     const o = parseOptions(enrollOptions, options);
     const list = asInputs(inputs, 'inputs');
     this.requireModel('enroll images');
     // Fail fast on a duplicate before paying for the embeddings (checked again atomically on write).
     if (!o.append && (await this.backend.get(id))) throw new DuplicateIdError(id);
-    const vectors = await this.embed(list, o.detect, 'embeddings');
-    await this.backend.enroll(id, o.metadata, vectors, o.append);
-    return (await this.backend.get(id))!;
+    const found = await this.embedDetailed(list, o.detect, 'embeddings');
+    // A poor face enrolled once spoils every later answer for this person: refuse it (force overrides).
+    if (!o.force)
+      found.forEach((f, i) => {
+        const problems = f.quality ? qualityProblems(f.quality, this.qualityLimits) : [];
+        if (problems.length) throw new FaceQualityError(problems, f.quality!, list.length > 1 ? `the face in image ${i + 1}` : 'the face');
+      });
+    await this.backend.enroll(
+      id,
+      o.metadata,
+      found.map((f) => f.descriptor),
+      o.append,
+    );
+    const person = (await this.backend.get(id))!;
+    return found.some((f) => f.quality) ? { ...person, quality: found.map((f) => f.quality) } : person;
   }
 
   /** Enrolls precomputed embeddings (same rules as enroll). */
@@ -367,38 +461,74 @@ export abstract class GalleryBase {
    * or when the verification head says the faces differ.
    */
   async identify(input: ImageInput, options: IdentifyOptions = {}): Promise<IdentifyResult> {
-    const o = parseOptions(identifyOptions, options);
-    const [q] = await this.embed(asInputs(input, 'input').slice(0, 1), o.detect, 'query');
-    return (await this.decide([q], o.k, o.threshold))[0];
+    return (await this.identifyBatch(asInputs(input, 'input').slice(0, 1), options))[0];
   }
 
-  /** identify() for several images, searched together (one matrix product). */
+  /**
+   * identify() for several images, searched together (one matrix product). A photo
+   * without a face answers `{ id: null, reason: 'no-face' }`.
+   */
   async identifyBatch(inputs: ImageInput[], options: IdentifyOptions = {}): Promise<IdentifyResult[]> {
     const o = parseOptions(identifyOptions, options);
-    const qs = await this.embed(asInputs(inputs, 'inputs'), o.detect, 'queries');
-    return this.decide(qs, o.k, o.threshold);
+    const list = asInputs(inputs, 'inputs');
+    // One batch; when some photo has no face, each photo on its own to tell which.
+    type Embedded = Awaited<ReturnType<GalleryBase['embedDetailed']>>[number];
+    const embedded: (Embedded | null)[] = await this.embedDetailed(list, o.detect, 'queries').catch((e) =>
+      e instanceof NoFaceError ? Promise.all(list.map((input) => this.embedDetailed([input], o.detect, 'query').then((r) => r[0], (e2) => (e2 instanceof NoFaceError ? null : Promise.reject(e2))))) : Promise.reject(e),
+    );
+    const faces = embedded.filter((e): e is Embedded => e !== null);
+    // Colour and greyscale photos are decided with their own tables.
+    const results = new Map<Embedded, IdentifyResult>();
+    for (const kind of ['colour', 'greyscale'] as const) {
+      const group = faces.filter((f) => f.kind === kind);
+      if (!group.length) continue;
+      const rs = await this.decide(
+        group.map((f) => f.descriptor),
+        o.k,
+        o.threshold,
+        o.falseAcceptRate,
+        kind,
+      );
+      group.forEach((f, i) => results.set(f, rs[i]));
+    }
+    const noFace = async (): Promise<IdentifyResult> => {
+      const { threshold, rate } = await this.openSetThreshold(o.threshold, o.falseAcceptRate, 'colour');
+      return { id: null, reason: 'no-face', distance: Infinity, threshold, ...(rate !== undefined ? { falseAcceptRate: rate } : {}), candidates: [] };
+    };
+    return Promise.all(embedded.map((e) => (e ? results.get(e)! : noFace())));
   }
 
   /** identify() for precomputed embeddings. */
   async identifyEmbeddings(queries: Float32Array[], options: Omit<IdentifyOptions, 'detect'> = {}): Promise<IdentifyResult[]> {
     this.checkOpen();
     const o = parseOptions(identifyOptions, options);
-    return this.decide(this.checkVectors(queries, 'queries'), o.k, o.threshold);
+    return this.decide(this.checkVectors(queries, 'queries'), o.k, o.threshold, o.falseAcceptRate, o.kind ?? 'colour');
   }
 
-  protected async decide(queries: Float32Array[], k: number, threshold = this.threshold): Promise<IdentifyResult[]> {
-    const found = await this.backend.search(queries, k);
+  protected async decide(queries: Float32Array[], k: number, explicit?: number, rate?: number, kind: InputKind = 'colour'): Promise<IdentifyResult[]> {
+    const { threshold, op, rate: target } = await this.openSetThreshold(explicit, rate, kind);
+    // One more candidate than asked, to tell the best two people apart.
+    const found = await this.backend.search(queries, Math.max(k, 2));
     const out: IdentifyResult[] = [];
     for (let i = 0; i < queries.length; i++) {
-      const candidates = found[i];
-      const best = candidates[0];
-      const r: IdentifyResult = { id: null, distance: best ? best.distance : Infinity, threshold, candidates };
+      const candidates = found[i].slice(0, k);
+      const [best, second] = found[i];
+      const r: IdentifyResult = { id: null, reason: 'no-match', distance: best ? best.distance : Infinity, threshold, candidates };
+      if (op && best) r.far = farAt(op, best.distance);
+      if (target !== undefined) r.falseAcceptRate = target;
       if (best && best.distance <= threshold) {
-        r.id = best.id;
-        if (this.head) {
+        if (second && second.distance - best.distance < this.ambiguityMargin) r.reason = 'ambiguous';
+        else {
+          r.id = best.id;
+          r.reason = 'match';
+        }
+        if (this.head && r.id) {
           const p = await this.headProbability(queries[i], best.id);
           r.probability = p;
-          if (p < (this.head.threshold ?? 0.5)) r.id = null;
+          if (p < (this.head.threshold ?? 0.5)) {
+            r.id = null;
+            r.reason = 'no-match';
+          }
         }
       }
       out.push(r);
