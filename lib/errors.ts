@@ -118,3 +118,23 @@ export function parseOptions<T>(schema: { safeParse(v: unknown): { success: true
   if (!r.success) throw fromZod(r.error, root, value ?? {});
   return r.data;
 }
+
+/**
+ * A file could not be read or written: missing, a directory or device where a
+ * regular file is needed, no permission, too large, or changed while being
+ * read. `path` names the file; the operating-system error (ENOENT, EISDIR,
+ * EACCES, ...) is kept as `cause`, and its code as `osCode`.
+ */
+export class FileAccessError extends TorchfaceError {
+  override readonly code: string = 'ERR_FILE_ACCESS';
+  readonly osCode?: string;
+  constructor(
+    readonly path: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    const c = (options?.cause as { code?: unknown } | undefined)?.code;
+    if (typeof c === 'string') this.osCode = c;
+  }
+}

@@ -19,6 +19,7 @@ import * as fsp from 'fs/promises';
 import * as path from 'path';
 import { randomBytes } from 'crypto';
 import { constants as bufferConstants } from 'buffer';
+import { ArgumentError, FileAccessError, TorchfaceError } from '../errors';
 
 /** Data accepted by the atomic writers: a string (UTF-8), bytes, or a list of byte chunks written in order. */
 export type AtomicData = string | Uint8Array | readonly Uint8Array[];
@@ -45,21 +46,34 @@ function toChunks(data: AtomicData): Uint8Array[] {
   if (data instanceof Uint8Array) return [data];
   if (Array.isArray(data)) {
     data.forEach((c, i) => {
-      if (!(c instanceof Uint8Array)) throw new TypeError(`writeFileAtomic: data[${i}] is not a Uint8Array`);
+      if (!(c instanceof Uint8Array)) throw new ArgumentError(`data[${i}]`, 'a Uint8Array', c);
     });
     return data.slice();
   }
-  throw new TypeError('writeFileAtomic: data must be a string, a Uint8Array or an array of Uint8Array');
+  throw new ArgumentError('data', 'a string, a Uint8Array or an array of Uint8Array', data);
 }
 
 function chunkSizeOf(opts: WriteFileAtomicOptions): number {
   const c = opts.chunkSize ?? DEFAULT_CHUNK;
-  if (!Number.isInteger(c) || c <= 0) throw new RangeError(`writeFileAtomic: chunkSize must be a positive integer, got ${c}`);
+  if (!Number.isInteger(c) || c <= 0) throw new ArgumentError('options.chunkSize', 'a positive integer', c);
   return Math.min(c, MAX_CHUNK);
 }
 
 function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/**
+ * An operating-system error (ENOENT, EACCES, ENOSPC, ...) as a FileAccessError
+ * naming the file; torchface's own errors and the caller's (an abort reason, an
+ * exception thrown by onProgress) pass through unchanged.
+ */
+export function fileAccessError(file: string, doing: string, err: unknown): unknown {
+  if (err instanceof TorchfaceError) return err;
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (!e || typeof e !== 'object' || (typeof e.syscall !== 'string' && !(typeof e.code === 'string' && /^E[A-Z0-9]+$/.test(e.code)))) return err;
+  const code = typeof e.code === 'string' ? ` (${e.code})` : '';
+  return new FileAccessError(file, `${file}: cannot ${doing}${code}: ${e.message}`, { cause: err });
 }
 
 /** Name of a fresh temporary file next to `target`: `.<basename>.<pid>.<16 hex>.tmp`. */
@@ -103,7 +117,7 @@ function resolveTargetSync(target: string): { real: string; mode?: number } {
         return { real: target };
       }
     }
-    throw err;
+    throw fileAccessError(target, 'resolve the target', err);
   }
 }
 
@@ -121,7 +135,7 @@ async function resolveTarget(target: string): Promise<{ real: string; mode?: num
         return { real: target };
       }
     }
-    throw err;
+    throw fileAccessError(target, 'resolve the target', err);
   }
 }
 
@@ -163,7 +177,7 @@ export async function writeFileAtomic(target: string, data: AtomicData, options:
   } catch (err) {
     if (fh) await fh.close().catch(() => undefined);
     await fsp.unlink(tmp).catch(() => undefined);
-    throw err;
+    throw fileAccessError(real, 'write', err);
   }
   if (doSync) await fsyncDir(path.dirname(real));
 }
@@ -208,7 +222,7 @@ export function writeFileAtomicSync(target: string, data: AtomicData, options: W
       try { fs.closeSync(fd); } catch { /* ignore */ }
     }
     try { fs.unlinkSync(tmp); } catch { /* ignore */ }
-    throw err;
+    throw fileAccessError(real, 'write', err);
   }
   if (doSync) fsyncDirSync(path.dirname(real));
 }
@@ -220,7 +234,7 @@ export async function fsyncDir(dir: string): Promise<void> {
     fh = await fsp.open(dir, 'r');
     await fh.sync();
   } catch (err) {
-    if (!isIgnorableDirSyncError(err)) throw err;
+    if (!isIgnorableDirSyncError(err)) throw fileAccessError(dir, 'sync the folder', err);
   } finally {
     await fh?.close().catch(() => undefined);
   }
@@ -233,7 +247,7 @@ export function fsyncDirSync(dir: string): void {
     fd = fs.openSync(dir, 'r');
     fs.fsyncSync(fd);
   } catch (err) {
-    if (!isIgnorableDirSyncError(err)) throw err;
+    if (!isIgnorableDirSyncError(err)) throw fileAccessError(dir, 'sync the folder', err);
   } finally {
     if (fd !== undefined) {
       try { fs.closeSync(fd); } catch { /* ignore */ }
@@ -268,7 +282,7 @@ export function listStaleTempFiles(target: string, options: StaleTempOptions = {
     names = fs.readdirSync(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
+    throw fileAccessError(dir, 'list the folder', err);
   }
   const out: string[] = [];
   for (const name of names) {
@@ -289,7 +303,7 @@ export function removeStaleTempFiles(target: string, options: StaleTempOptions =
       fs.unlinkSync(p);
       removed.push(p);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fileAccessError(p, 'remove', err);
     }
   }
   return removed;
@@ -310,63 +324,84 @@ function describeNotRegular(st: fs.Stats): string {
 
 function checkSize(file: string, size: number, options: ReadFileCheckedOptions): void {
   if (options.maxBytes !== undefined && size > options.maxBytes) {
-    throw new Error(`${file}: file is ${size} bytes, larger than the allowed ${options.maxBytes}`);
+    throw new FileAccessError(file, `${file}: file is ${size} bytes, larger than the allowed ${options.maxBytes}`);
   }
   if (size > bufferConstants.MAX_LENGTH) {
-    throw new Error(`${file}: file is ${size} bytes, larger than the largest buffer Node can allocate (${bufferConstants.MAX_LENGTH})`);
+    throw new FileAccessError(file, `${file}: file is ${size} bytes, larger than the largest buffer Node can allocate (${bufferConstants.MAX_LENGTH})`);
   }
+}
+
+function notRegular(file: string, st: fs.Stats): FileAccessError {
+  return new FileAccessError(file, `${file}: cannot read, it is ${describeNotRegular(st)}`);
+}
+
+function checkPath(file: unknown): asserts file is string {
+  if (typeof file !== 'string' || file === '' || file.includes('\0')) throw new ArgumentError('file', 'a file path', file);
 }
 
 /**
  * Read a whole regular file into a fresh, exclusively owned buffer (byteOffset 0,
  * so typed-array views on 8-byte aligned offsets are possible). Errors name the
  * file: not a regular file, too large, or the file changed size while being read
- * (e.g. a concurrent non-atomic writer).
+ * (e.g. a concurrent non-atomic writer). Every failure is a FileAccessError
+ * (its `cause` is the operating system's error, e.g. ENOENT, EISDIR, EACCES).
  */
 export async function readFileChecked(file: string, options: ReadFileCheckedOptions = {}): Promise<Uint8Array> {
-  const pre = await fsp.stat(file); // before open(): opening a FIFO would block
-  if (!pre.isFile()) throw new Error(`${file}: cannot read, it is ${describeNotRegular(pre)}`);
-  const fh = await fsp.open(file, 'r');
+  checkPath(file);
   try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new Error(`${file}: cannot read, it is ${describeNotRegular(st)}`);
-    const size = st.size;
-    checkSize(file, size, options);
-    const buf = Buffer.from(new ArrayBuffer(size));
-    let off = 0;
-    while (off < size) {
-      const { bytesRead } = await fh.read(buf, off, Math.min(MAX_CHUNK, size - off), off);
-      if (bytesRead === 0) throw new Error(`${file}: file shrank while reading (expected ${size} bytes, got ${off})`);
-      off += bytesRead;
+    const pre = await fsp.stat(file); // before open(): opening a FIFO would block
+    if (!pre.isFile()) throw notRegular(file, pre);
+    checkSize(file, pre.size, options);
+    const fh = await fsp.open(file, 'r');
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw notRegular(file, st);
+      const size = st.size;
+      checkSize(file, size, options);
+      const buf = Buffer.from(new ArrayBuffer(size));
+      let off = 0;
+      while (off < size) {
+        const { bytesRead } = await fh.read(buf, off, Math.min(MAX_CHUNK, size - off), off);
+        if (bytesRead === 0) throw new FileAccessError(file, `${file}: file shrank while reading (expected ${size} bytes, got ${off})`);
+        off += bytesRead;
+      }
+      const extra = await fh.read(Buffer.alloc(1), 0, 1, size);
+      if (extra.bytesRead !== 0) throw new FileAccessError(file, `${file}: file grew while reading (expected ${size} bytes)`);
+      return buf;
+    } finally {
+      await fh.close();
     }
-    const extra = await fh.read(Buffer.alloc(1), 0, 1, size);
-    if (extra.bytesRead !== 0) throw new Error(`${file}: file grew while reading (expected ${size} bytes)`);
-    return buf;
-  } finally {
-    await fh.close();
+  } catch (err) {
+    throw fileAccessError(file, 'read', err);
   }
 }
 
 /** Synchronous `readFileChecked`. */
 export function readFileCheckedSync(file: string, options: ReadFileCheckedOptions = {}): Uint8Array {
-  const pre = fs.statSync(file);
-  if (!pre.isFile()) throw new Error(`${file}: cannot read, it is ${describeNotRegular(pre)}`);
-  const fd = fs.openSync(file, 'r');
+  checkPath(file);
   try {
-    const st = fs.fstatSync(fd);
-    if (!st.isFile()) throw new Error(`${file}: cannot read, it is ${describeNotRegular(st)}`);
-    const size = st.size;
-    checkSize(file, size, options);
-    const buf = Buffer.from(new ArrayBuffer(size));
-    let off = 0;
-    while (off < size) {
-      const n = fs.readSync(fd, buf, off, Math.min(MAX_CHUNK, size - off), off);
-      if (n === 0) throw new Error(`${file}: file shrank while reading (expected ${size} bytes, got ${off})`);
-      off += n;
+    const pre = fs.statSync(file);
+    if (!pre.isFile()) throw notRegular(file, pre);
+    checkSize(file, pre.size, options);
+    const fd = fs.openSync(file, 'r');
+    try {
+      const st = fs.fstatSync(fd);
+      if (!st.isFile()) throw notRegular(file, st);
+      const size = st.size;
+      checkSize(file, size, options);
+      const buf = Buffer.from(new ArrayBuffer(size));
+      let off = 0;
+      while (off < size) {
+        const n = fs.readSync(fd, buf, off, Math.min(MAX_CHUNK, size - off), off);
+        if (n === 0) throw new FileAccessError(file, `${file}: file shrank while reading (expected ${size} bytes, got ${off})`);
+        off += n;
+      }
+      if (fs.readSync(fd, Buffer.alloc(1), 0, 1, size) !== 0) throw new FileAccessError(file, `${file}: file grew while reading (expected ${size} bytes)`);
+      return buf;
+    } finally {
+      fs.closeSync(fd);
     }
-    if (fs.readSync(fd, Buffer.alloc(1), 0, 1, size) !== 0) throw new Error(`${file}: file grew while reading (expected ${size} bytes)`);
-    return buf;
-  } finally {
-    fs.closeSync(fd);
+  } catch (err) {
+    throw fileAccessError(file, 'read', err);
   }
 }

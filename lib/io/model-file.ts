@@ -18,7 +18,7 @@ import { DType, Tensor, dispose, fromBytes, tensor, toBytes, DTYPES } from '../t
 import { WriteFileAtomicOptions, readFileChecked } from './atomic';
 import { RawTensor, SafetensorsMetadata, decodeSafetensors, saveSafetensors, saveSafetensorsSync } from './safetensors';
 import { readTfjsWeights } from './tfjs';
-import { loadTorchStateDictBytes } from './torch-pickle';
+import { loadTorchStateDictBytesAsync } from './torch-pickle';
 
 export type StateDict = Map<string, Tensor>;
 
@@ -139,7 +139,7 @@ export async function loadStateDict(file: string, options: { maxBytes?: number }
 export async function loadPytorchStateDict(file: string, options: { maxBytes?: number } = {}): Promise<StateDict> {
   if (typeof file !== 'string' || !file) invalid('file', 'a file path', file);
   const bytes = await readFileChecked(file, { maxBytes: options.maxBytes });
-  return loadTorchStateDictBytes(bytes, file);
+  return loadTorchStateDictBytesAsync(bytes, file);
 }
 
 /** Loads a tfjs weights manifest (with its .bin shards) as tensors by tfjs weight name. */

@@ -34,7 +34,9 @@ import {
   readFileChecked,
   readFileCheckedSync,
   WriteFileAtomicOptions,
+  fileAccessError,
 } from './atomic';
+import { ArgumentError, FileAccessError, FileFormatError, TorchfaceError } from '../errors';
 
 export type DType =
   | 'float32'
@@ -151,8 +153,13 @@ export type SafetensorsErrorCode =
   /** A tensor given to the encoder is invalid. */
   | 'INVALID_TENSOR';
 
-export class SafetensorsError extends Error {
-  readonly code: SafetensorsErrorCode;
+/**
+ * A malformed safetensors file (or an invalid tensor given to the encoder). A
+ * FileFormatError (so a TorchfaceError); `code` keeps the specific
+ * SafetensorsErrorCode ('TRUNCATED', 'BAD_JSON', ...) it always had.
+ */
+export class SafetensorsError extends FileFormatError {
+  override readonly code: SafetensorsErrorCode;
   /** File path, when known. */
   readonly file?: string;
   /** Tensor concerned, when there is one. */
@@ -160,7 +167,6 @@ export class SafetensorsError extends Error {
 
   constructor(code: SafetensorsErrorCode, problem: string, file?: string, tensor?: string) {
     super(`safetensors ${file ?? '<buffer>'}: ${problem}`);
-    this.name = 'SafetensorsError';
     this.code = code;
     this.file = file;
     this.tensor = tensor;
@@ -472,7 +478,7 @@ function parseHeader(headerBytes: Uint8Array, dataSize: number, file?: string): 
  */
 export function decodeSafetensors(bytes: Uint8Array, options: DecodeOptions = {}): DecodedSafetensors {
   const file = options.source;
-  if (!(bytes instanceof Uint8Array)) throw new TypeError('decodeSafetensors: bytes must be a Uint8Array');
+  if (!(bytes instanceof Uint8Array)) throw new ArgumentError('bytes', 'a Uint8Array', bytes);
   const n = readHeaderLength(bytes, bytes.byteLength, file);
   const dataStart = 8 + n;
   const { tensors: infos, metadata } = parseHeader(bytes.subarray(8, dataStart), bytes.byteLength - dataStart, file);
@@ -494,8 +500,17 @@ export function decodeSafetensorsHeader(bytes: Uint8Array, options: { source?: s
 
 /** Read and validate just the header of a safetensors file, without reading the tensor data. */
 export async function readSafetensorsHeader(file: string): Promise<SafetensorsHeader> {
+  if (typeof file !== 'string' || file === '' || file.includes('\0')) throw new ArgumentError('file', 'a file path', file);
+  try {
+    return await readHeaderOf(file);
+  } catch (err) {
+    throw fileAccessError(file, 'read', err);
+  }
+}
+
+async function readHeaderOf(file: string): Promise<SafetensorsHeader> {
   const pre = await fsp.stat(file); // before open(): opening a FIFO would block
-  if (!pre.isFile()) throw new Error(`${file}: not a regular file`);
+  if (!pre.isFile()) throw new FileAccessError(file, `${file}: not a regular file`);
   const fh = await fsp.open(file, 'r');
   try {
     const st = await fh.stat();
@@ -581,7 +596,7 @@ function encodeSafetensorsPartsFor(file: string, tensors: TensorCollection, meta
  * Keys whose value is `undefined` (or a function/symbol) are dropped.
  */
 export function packMetadata(obj: Record<string, unknown>): SafetensorsMetadata {
-  if (!isPlainObject(obj)) throw new TypeError('packMetadata: expected a plain object');
+  if (!isPlainObject(obj)) throw new ArgumentError('metadata', 'a plain object', obj);
   const out: SafetensorsMetadata = {};
   for (const [k, v] of Object.entries(obj)) {
     if (typeof v === 'string') {
@@ -592,7 +607,9 @@ export function packMetadata(obj: Record<string, unknown>): SafetensorsMetadata 
     try {
       s = JSON.stringify(v);
     } catch (err) {
-      throw new TypeError(`packMetadata: value for "${k}" cannot be JSON-encoded: ${(err as Error).message}`);
+      const e = new ArgumentError(`metadata["${k}"]`, 'a JSON-encodable value', v);
+      e.message = `packMetadata: value for "${k}" cannot be JSON-encoded: ${(err as Error).message}`;
+      throw e;
     }
     if (s !== undefined) setOwn(out, k, s);
   }
@@ -650,7 +667,7 @@ export type TypedArrayFor<D extends DType> = D extends 'float32'
 type AnyTypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Int16Array | Int8Array | Uint16Array | Uint8Array;
 
 function requireLittleEndian(): void {
-  if (!IS_LITTLE_ENDIAN) throw new Error('safetensors typed-array helpers require a little-endian host');
+  if (!IS_LITTLE_ENDIAN) throw new TorchfaceError('safetensors typed-array helpers require a little-endian host');
 }
 
 /**
@@ -774,6 +791,7 @@ export function numberToBfloat16Bits(x: number): number {
 export function looksLikeSafetensors(file: string): boolean {
   let fd: number | undefined;
   try {
+    if (!fs.statSync(file).isFile()) return false; // before open(): opening a FIFO would block
     fd = fs.openSync(file, 'r');
     const size = fs.fstatSync(fd).size;
     const head = new Uint8Array(9);

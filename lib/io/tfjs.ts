@@ -16,9 +16,22 @@
  *  - quantization.dtype 'float16': IEEE half floats (only for float32 weights).
  * `quantization.original_dtype` (written by some converters) is accepted; if
  * present it must agree with the entry's `dtype`.
+ *
+ * Untrusted manifests: the manifest must be a regular file of at most
+ * MAX_MANIFEST_BYTES; every shard path must be relative and resolve (symlinks
+ * followed with realpath) to a regular file inside the manifest's folder, and
+ * the shards of a group must together hold exactly the bytes the group's
+ * weights declare, which is checked with fs.stat before any shard is opened.
+ * So a manifest cannot read `../../etc/hostname` into a weight, grow without
+ * bound from /dev/zero or hang on a FIFO. Malformed manifests are
+ * FileFormatErrors, unreadable files FileAccessErrors (with the OS error as
+ * `cause`).
  */
-import * as fs from 'fs';
+import type { Stats } from 'fs';
+import * as fsp from 'fs/promises';
 import * as path from 'path';
+import { ArgumentError, FileAccessError, FileFormatError } from '../errors';
+import { readFileChecked, readFileCheckedSync } from './atomic';
 
 export type TfjsDType = 'float32' | 'int32';
 
@@ -47,6 +60,9 @@ export interface TfjsManifestGroup {
   weights: TfjsWeightEntry[];
 }
 
+/** Largest manifest (or model.json) read; face-api's are a few kB. */
+export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+
 const QUANT_BYTES: Record<string, number> = { uint8: 1, uint16: 2, float16: 2 };
 const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4 };
 
@@ -71,25 +87,27 @@ function sizeOf(shape: number[]): number {
 }
 
 function validateEntry(e: TfjsWeightEntry, file: string): void {
-  if (!e || typeof e.name !== 'string') throw new Error(`${file}: weight entry without a name: ${JSON.stringify(e)}`);
+  if (!e || typeof e !== 'object' || typeof e.name !== 'string') throw new FileFormatError(`${file}: weight entry without a name: ${JSON.stringify(e)}`);
   if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new Error(`${file}: weight '${e.name}' has an invalid shape ${JSON.stringify(e.shape)}`);
+    throw new FileFormatError(`${file}: weight '${e.name}' has an invalid shape ${JSON.stringify(e.shape)}`);
   }
+  if (!Number.isSafeInteger(sizeOf(e.shape) * 4)) throw new FileFormatError(`${file}: weight '${e.name}' has a shape too large to hold: ${JSON.stringify(e.shape)}`);
   if (e.dtype !== 'float32' && e.dtype !== 'int32') {
-    throw new Error(`${file}: weight '${e.name}' has unsupported dtype '${e.dtype}' (only float32/int32)`);
+    throw new FileFormatError(`${file}: weight '${e.name}' has unsupported dtype '${e.dtype}' (only float32/int32)`);
   }
   const q = e.quantization;
-  if (q) {
-    if (!(q.dtype in QUANT_BYTES)) {
-      throw new Error(`${file}: weight '${e.name}' has unknown quantization dtype '${q.dtype}' (uint8, uint16, float16 supported)`);
+  if (q !== undefined && q !== null) {
+    if (typeof q !== 'object') throw new FileFormatError(`${file}: weight '${e.name}' has a quantization that is not an object`);
+    if (typeof q.dtype !== 'string' || !Object.prototype.hasOwnProperty.call(QUANT_BYTES, q.dtype)) {
+      throw new FileFormatError(`${file}: weight '${e.name}' has unknown quantization dtype '${q.dtype}' (uint8, uint16, float16 supported)`);
     }
     if (q.original_dtype !== undefined && q.original_dtype !== e.dtype) {
-      throw new Error(`${file}: weight '${e.name}' has dtype '${e.dtype}' but quantization.original_dtype '${q.original_dtype}'`);
+      throw new FileFormatError(`${file}: weight '${e.name}' has dtype '${e.dtype}' but quantization.original_dtype '${q.original_dtype}'`);
     }
     if (q.dtype === 'float16') {
-      if (e.dtype !== 'float32') throw new Error(`${file}: weight '${e.name}' is float16-quantized but has dtype ${e.dtype} (must be float32)`);
+      if (e.dtype !== 'float32') throw new FileFormatError(`${file}: weight '${e.name}' is float16-quantized but has dtype ${e.dtype} (must be float32)`);
     } else if (typeof q.scale !== 'number' || typeof q.min !== 'number' || !Number.isFinite(q.scale) || !Number.isFinite(q.min)) {
-      throw new Error(`${file}: weight '${e.name}' with ${q.dtype} quantization lacks numeric 'scale' and 'min'`);
+      throw new FileFormatError(`${file}: weight '${e.name}' with ${q.dtype} quantization lacks numeric 'scale' and 'min'`);
     }
   }
 }
@@ -131,61 +149,126 @@ export function decodeTfjsWeight(e: TfjsWeightEntry, buf: Buffer, offset: number
   return { shape: e.shape.slice(), dtype, data };
 }
 
-/** Parse and structurally validate a manifest file. */
+/** Parse and structurally validate a manifest file (a regular file of at most MAX_MANIFEST_BYTES). */
 export function readTfjsManifest(manifestPath: string): TfjsManifestGroup[] {
+  checkManifestPath(manifestPath);
   let text: string;
   try {
-    text = fs.readFileSync(manifestPath, 'utf8');
+    text = Buffer.from(readFileCheckedSync(manifestPath, { maxBytes: MAX_MANIFEST_BYTES })).toString('utf8');
   } catch (err) {
-    throw new Error(`cannot read tfjs weights manifest ${manifestPath}: ${(err as Error).message}`);
+    throw new FileAccessError(manifestPath, `cannot read tfjs weights manifest ${manifestPath}: ${(err as Error).message}`, { cause: err });
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new Error(`tfjs weights manifest ${manifestPath} is not valid JSON: ${(err as Error).message}`);
+    throw new FileFormatError(`tfjs weights manifest ${manifestPath} is not valid JSON: ${(err as Error).message}`);
   }
   // a full model.json wraps the manifest as { weightsManifest: [...] }
-  const groups = (Array.isArray(json) ? json : (json as { weightsManifest?: unknown })?.weightsManifest) as TfjsManifestGroup[] | undefined;
-  if (!Array.isArray(groups)) throw new Error(`tfjs weights manifest ${manifestPath}: expected a JSON array of {paths, weights} groups`);
+  const groups = (Array.isArray(json) ? json : (json as { weightsManifest?: unknown } | null)?.weightsManifest) as TfjsManifestGroup[] | undefined;
+  if (!Array.isArray(groups)) throw new FileFormatError(`tfjs weights manifest ${manifestPath}: expected a JSON array of {paths, weights} groups`);
   groups.forEach((g, gi) => {
-    if (!g || !Array.isArray(g.paths) || !Array.isArray(g.weights) || !g.paths.every((p) => typeof p === 'string')) {
-      throw new Error(`tfjs weights manifest ${manifestPath}: group ${gi} must have 'paths' (string[]) and 'weights' (array)`);
+    if (!g || typeof g !== 'object' || !Array.isArray(g.paths) || !Array.isArray(g.weights) || !g.paths.every((p) => typeof p === 'string')) {
+      throw new FileFormatError(`tfjs weights manifest ${manifestPath}: group ${gi} must have 'paths' (string[]) and 'weights' (array)`);
     }
     g.weights.forEach((e) => validateEntry(e, manifestPath));
   });
   return groups;
 }
 
+function checkManifestPath(manifestPath: unknown): asserts manifestPath is string {
+  if (typeof manifestPath !== 'string' || manifestPath === '' || manifestPath.includes('\0')) throw new ArgumentError('manifestPath', 'a file path', manifestPath);
+}
+
+/** Whether `file` is strictly inside folder `dir` (both absolute and normalised). */
+function isInside(dir: string, file: string): boolean {
+  const rel = path.relative(dir, file);
+  return rel !== '' && rel !== '..' && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
+}
+
+function describeNotRegular(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+interface Shard {
+  /** As listed, resolved against the manifest's folder (used in messages). */
+  file: string;
+  /** After symbolic links. */
+  real: string;
+  size: number;
+}
+
+/** Resolves one shard path of a manifest and checks that it names a regular file inside the manifest's folder. */
+async function resolveShard(p: string, dir: string, realDir: string, manifestPath: string): Promise<Shard> {
+  const bad = (why: string): never => {
+    throw new FileFormatError(`tfjs weights manifest ${manifestPath}: shard path '${p.length > 200 ? p.slice(0, 197) + '...' : p}' ${why}`);
+  };
+  if (p === '' || p.includes('\0')) bad('is empty or holds a NUL byte');
+  if (path.isAbsolute(p) || path.win32.isAbsolute(p)) bad("is absolute; shard paths must be relative to the manifest's folder");
+  const file = path.resolve(dir, p);
+  if (!isInside(dir, file)) bad(`leaves the manifest's folder ${dir}`);
+  let real: string;
+  let st: Stats;
+  try {
+    real = await fsp.realpath(file);
+    st = await fsp.stat(real); // before open(): opening a FIFO would block
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new FileAccessError(file, `tfjs weights shard ${file} (listed in ${manifestPath}) could not be read${code ? ` (${code})` : ''}: ${(err as Error).message}`, { cause: err });
+  }
+  if (!isInside(realDir, real)) bad(`resolves (through a symbolic link) to ${real}, outside the manifest's folder ${realDir}`);
+  if (!st.isFile()) bad(`names ${describeNotRegular(st)}, not a regular file`);
+  return { file, real, size: st.size };
+}
+
 /**
  * Read all weights of a tfjs weights manifest. Returns a Map in manifest order
  * (group order, then entry order) from weight name to {shape, dtype, data}.
  * Throws with the offending file name on a missing shard, a shard set whose
- * total size does not match the manifest, or a duplicated weight name.
+ * total size does not match the manifest (checked with fs.stat before any
+ * shard is read), a shard path outside the manifest's folder or not naming a
+ * regular file, or a duplicated weight name.
  */
 export async function readTfjsWeights(manifestPath: string): Promise<Map<string, TfjsTensor>> {
+  checkManifestPath(manifestPath);
   const groups = readTfjsManifest(manifestPath);
-  const dir = path.dirname(manifestPath);
+  const dir = path.resolve(path.dirname(manifestPath));
+  let realDir: string;
+  try {
+    realDir = await fsp.realpath(dir);
+  } catch (err) {
+    throw new FileAccessError(dir, `cannot resolve the folder of tfjs weights manifest ${manifestPath}: ${(err as Error).message}`, { cause: err });
+  }
   const out = new Map<string, TfjsTensor>();
   for (const g of groups) {
-    const files = g.paths.map((p) => path.resolve(dir, p));
-    const shards = await Promise.all(files.map(async (f) => {
-      try {
-        return await fs.promises.readFile(f);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        throw new Error(`tfjs weights shard ${f} (listed in ${manifestPath}) could not be read${code ? ` (${code})` : ''}: ${(err as Error).message}`);
-      }
-    }));
-    const buf = shards.length === 1 ? shards[0] : Buffer.concat(shards);
+    const shards: Shard[] = [];
+    for (const p of g.paths) shards.push(await resolveShard(p, dir, realDir, manifestPath));
     const expected = g.weights.reduce((s, e) => s + byteLength(e), 0);
-    if (buf.length !== expected) {
-      const sizes = files.map((f, i) => `${f}: ${shards[i].length} bytes`).join(', ');
-      throw new Error(`tfjs weights shard size mismatch for ${manifestPath}: manifest needs ${expected} bytes, shards hold ${buf.length} (${sizes})`);
+    const held = shards.reduce((s, f) => s + f.size, 0);
+    if (held !== expected) {
+      const sizes = shards.map((f) => `${f.file}: ${f.size} bytes`).join(', ');
+      throw new FileFormatError(`tfjs weights shard size mismatch for ${manifestPath}: manifest needs ${expected} bytes, shards hold ${held} (${sizes})`);
     }
+    const parts = await Promise.all(
+      shards.map(async (f) => {
+        let b: Uint8Array;
+        try {
+          b = await readFileChecked(f.real, { maxBytes: f.size });
+        } catch (err) {
+          throw new FileAccessError(f.file, `tfjs weights shard ${f.file} (listed in ${manifestPath}) could not be read: ${(err as Error).message}`, { cause: err });
+        }
+        if (b.byteLength !== f.size) throw new FileAccessError(f.file, `tfjs weights shard ${f.file} (listed in ${manifestPath}) changed size while being read (${f.size}, then ${b.byteLength} bytes)`);
+        return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+      }),
+    );
+    const buf = parts.length === 1 ? parts[0] : Buffer.concat(parts);
     let offset = 0;
     for (const e of g.weights) {
-      if (out.has(e.name)) throw new Error(`${manifestPath}: duplicate weight name '${e.name}'`);
+      if (out.has(e.name)) throw new FileFormatError(`${manifestPath}: duplicate weight name '${e.name}'`);
       out.set(e.name, decodeTfjsWeight(e, buf, offset));
       offset += byteLength(e);
     }
