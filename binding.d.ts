@@ -52,6 +52,8 @@ export interface Binding {
   cudaDeviceCount(): number;
   cudaSynchronize(): void;
   versions(): { libtorch: string; parallel: string };
+  /** Returns freed heap memory to the kernel (glibc malloc_trim); true when some was released. */
+  releaseMemory(): boolean;
 
   /** Id of the ATen operator `name.overload` (overload '' for the default); throws if absent. */
   op(name: string, overload: string): number;

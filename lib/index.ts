@@ -1,6 +1,7 @@
 // torchface: tensors and autograd over libtorch, nn modules and optimizers,
 // and face verification, recognition, training and style transfer on top.
 import { native } from './native';
+import { invalid } from './errors';
 import { checkDevice } from './tensor';
 
 export * from './tensor';
@@ -15,9 +16,10 @@ export type { ResNetOptions } from './models/resnet';
 
 /** Number of threads libtorch uses for intra-op parallelism. Default: all available cores. */
 export function setNumThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`Expected a positive integer for n but received ${n}`);
+  if (!Number.isInteger(n) || n < 1) invalid('n', 'a positive integer', n);
   native.setNumThreads(n);
 }
+
 export function getNumThreads(): number {
   return native.getNumThreads();
 }
@@ -79,6 +81,12 @@ export type { EmbeddingArchitecture, EmbeddingNetOptions } from './face/embeddin
 export { renderTrainingPlot } from './face/plot';
 // Face embeddings and verification (issue #8).
 export { FaceModel, embeddingDistance, DISTANCE_METRICS } from './face/model';
+export type { EmbeddedFace } from './face/model';
+// Operating points (false-accept rates per distance), open-set rates, enrolment quality.
+export { farAt, thresholdForFar, perComparisonFar, operatingPoints, STANDARD_FARS } from './face/calibration';
+export type { OperatingPoints, InputKind, Calibration as ModelCalibration } from './face/calibration';
+export { FaceQualityError, QUALITY_DEFAULTS, assessFace, qualityProblems } from './face/quality';
+export type { FaceQuality, QualityLimits } from './face/quality';
 export type { FaceModelSpec, EmbeddingModule, EmbedOptions, EmbedBatchOptions, PretrainedOptions, VerifyResult, DistanceMetric, FaceOrEmbedding, InputPreprocessing } from './face/model';
 export { FaceRecognitionNet, FusedFaceRecognitionNet, RECOGNITION_INPUT_SIZE, DESCRIPTOR_SIZE, recognitionMacs } from './face/recognition-net';
 export * as style from './style';

@@ -113,6 +113,15 @@ export function memory(): { tensors: number; bytes: number; peakBytes: number } 
   return native.memory();
 }
 
+/**
+ * Returns freed memory to the operating system. torchface keeps freed heap
+ * memory for reuse (faster repeated work); a service calls this when a burst of
+ * large requests is over, so that RSS falls back (the HTTP service does it itself).
+ */
+export function releaseMemory(): boolean {
+  return native.releaseMemory();
+}
+
 // Wrapping ----------------------------------------------------------------------
 
 export function wrap(h: TensorHandle): Tensor {

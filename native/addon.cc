@@ -25,8 +25,19 @@ void tuneAllocator() {
 #endif
 }
 
+// releaseMemory() -> bool: hands the freed heap memory that tuneAllocator keeps
+// back to the kernel (malloc_trim), e.g. once a burst of large images is over.
+Napi::Value ReleaseMemory(const Napi::CallbackInfo& info) {
+#if defined(__GLIBC__)
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tuneAllocator();
+  exports.Set("releaseMemory", Napi::Function::New(env, ReleaseMemory));
   env.SetInstanceData<Instance>(new Instance());
   initTensor(env, exports);
   initDispatch(env, exports);

@@ -3,6 +3,7 @@
 // distance threshold (and the head's probability threshold, if any) are stored
 // in the model file.
 import { z } from 'zod';
+import { operatingPoints } from '../lib/face/calibration';
 import { calibrate, thinRoc } from '../lib/face/metrics';
 import { saveTrainedModel } from '../lib/face/trained-model';
 import { fail, startPairsScript } from './face-common';
@@ -34,13 +35,18 @@ async function main(): Promise<void> {
   const { o, model, r } = start;
   const c = calibrate(r.pairs.map((p, i) => ({ score: r.distances[i], same: p.same })), { far: [o.far], choose: o.choose });
   const stored: Record<string, unknown> = { threshold: c.threshold, thresholdMetric: 'squared L2 distance of the embeddings; same person when <= threshold' };
+  // The same operating points the bundled model ships (lib/face/calibration.ts): thresholds for
+  // FAR 1e-2 / 1e-3 / 1e-4 where the pair list has enough impostor pairs, and the impostor CDF.
+  const genuine = r.pairs.flatMap((p, i) => (p.same ? [r.distances[i]] : []));
+  const impostor = r.pairs.flatMap((p, i) => (p.same ? [] : [r.distances[i]]));
+  stored.calibration = { colour: operatingPoints(genuine, impostor, { source: o.pairs, kind: 'colour', metric: 'squared L2 distance' }) };
   const calibration = { pairs: o.pairs, chosenBy: c.chosenBy, auc: c.auc, eer: c.eer, eerThreshold: c.eerThreshold, thresholdAtFar: c.thresholdAtFar, bestAccuracy: c.bestAccuracy, bestAccuracyThreshold: c.bestAccuracyThreshold, tenFoldAccuracy: c.kFold.mean, roc: thinRoc(c.roc, 100) };
   if (model.head && r.headProbabilities) {
     const h = calibrate(r.pairs.map((p, i) => ({ score: r.headProbabilities![i], same: p.same })), { far: [o.far], choose: o.choose, higherIsSame: true });
     model.head.threshold = h.threshold;
     stored.headCalibration = { auc: h.auc, eer: h.eer, threshold: h.threshold, tenFoldAccuracy: h.kFold.mean, thresholdAtFar: h.thresholdAtFar };
   }
-  await saveTrainedModel(o.out ?? o.model, { embedder: model.embedder, head: model.head, metadata: { ...model.metadata, ...stored, calibration } });
+  await saveTrainedModel(o.out ?? o.model, { embedder: model.embedder, head: model.head, metadata: { ...model.metadata, ...stored, pairCalibration: calibration } });
   const { roc: _roc, ...printable } = calibration;
   console.log(JSON.stringify({ out: o.out ?? o.model, threshold: c.threshold, ...printable, head: stored.headCalibration ?? null }, null, 1));
 }

@@ -156,4 +156,20 @@ describe('abuse: the native boundary survives careless and hostile callers', fun
     assertClean(r, 'crashers');
     assert.deepEqual(r.value, ['torchface', 'torchface', 'torchface', 'torchface', 'torchface']);
   });
+
+  it('#4 releaseMemory() returns the heap freed after a burst to the OS (RSS falls)', () => {
+    const r = runChild(`
+      const xs = [];
+      for (let i = 0; i < 40; i++) xs.push(tf.zeros([1 << 20])); // 40 x 4 MiB, touched
+      const peak = process.memoryUsage().rss;
+      tf.dispose(xs);
+      const afterDispose = process.memoryUsage().rss;
+      const released = tf.releaseMemory();
+      report({ peak, afterDispose, afterRelease: process.memoryUsage().rss, released });
+    `);
+    assertClean(r, 'releaseMemory');
+    const v = r.value as { peak: number; afterDispose: number; afterRelease: number };
+    const MB = 1 << 20;
+    assert.ok(v.afterDispose - v.afterRelease > 100 * MB, `RSS ${(v.peak / MB).toFixed(0)} MB at the peak, ${(v.afterDispose / MB).toFixed(0)} after dispose, ${(v.afterRelease / MB).toFixed(0)} after releaseMemory`);
+  });
 });

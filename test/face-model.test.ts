@@ -279,14 +279,16 @@ describe('FaceModel', function () {
       assert.throws(() => model.distance('ab' as never, [1, 2]), ArgumentError);
     });
 
-    it('verify on embeddings: distance <= threshold (0.6 L2), threshold override', async () => {
+    it('verify on embeddings: distance <= threshold (the calibrated one at FAR 1e-3, else 0.6 L2), threshold override', async () => {
       const [a, b] = descriptorsFixture.inputs.slice(0, 2).map((e) => Float32Array.from(e.descriptor));
+      const t = model.threshold;
+      assert.ok(model.calibration ? t > 0.2 && t < 0.6 : t === 0.6, `threshold ${t}`);
       const same = await model.verify(a, a);
-      assert.deepStrictEqual(same, { same: true, distance: 0, threshold: 0.6, metric: 'euclidean' });
+      assert.deepStrictEqual(same, model.calibration ? { same: true, distance: 0, threshold: t, metric: 'euclidean', far: 0, targetFar: 1e-3 } : { same: true, distance: 0, threshold: 0.6, metric: 'euclidean' });
       const d = l2(a, b);
       const r = await model.verify(a, b);
       assert.strictEqual(r.distance, d);
-      assert.strictEqual(r.same, d <= 0.6);
+      assert.strictEqual(r.same, d <= t);
       assert.strictEqual((await model.verify(a, b, { threshold: d + 0.01 })).same, true);
       assert.strictEqual((await model.verify(a, b, { threshold: d - 0.01 })).same, false);
       await assert.rejects(model.verify(new Float32Array(3), a), ArgumentError);

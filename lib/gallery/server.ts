@@ -19,6 +19,7 @@ import sharp from 'sharp';
 import { z } from 'zod';
 import { ArgumentError, ImageError, TorchfaceError, fromZod, parseOptions } from '../errors';
 import type { RawImage } from '../image';
+import { releaseMemory } from '../tensor';
 import { GalleryBase, MAX_ID_LENGTH, MAX_METADATA_DEPTH, UnknownIdError, checkId, jsonDepthWithin } from './gallery';
 
 export interface ServerOptions {
@@ -229,7 +230,17 @@ class Slots {
   release(): void {
     const next = this.queue.shift();
     if (next) next.grant(); // the slot passes on: active stays
-    else this.active--;
+    else if (--this.active === 0) this.idle();
+  }
+  /** Once no image request has run for a second, freed memory goes back to the OS (after a burst RSS falls). */
+  private trim: NodeJS.Timeout | null = null;
+  private idle(): void {
+    if (this.trim) clearTimeout(this.trim);
+    this.trim = setTimeout(() => {
+      this.trim = null;
+      if (this.active === 0) releaseMemory();
+    }, 1000);
+    this.trim.unref();
   }
 }
 
