@@ -159,7 +159,11 @@ describe('enrolment quality and calibrated verify with the real model', function
     const strict = await model.verify(a, a.map((x, i) => x + 0.001 * (b[i] - x)), { far: 1e-4 });
     assert.equal(strict.same, true);
     assert.ok(strict.threshold < (await model.verify(a, b, { far: 1e-2 })).threshold);
-    assert.throws(() => model.operatingPoints('colour')!.atFar.length === 0 && assert.fail('no operating points'));
+    assert.deepEqual(model.operatingPoints('colour')!.atFar.map((x) => x.far), [1e-2, 1e-3, 1e-4]);
+    assert.ok(model.operatingPoints('greyscale')!.atFar[1].threshold < model.operatingPoints('colour')!.atFar[1].threshold, 'greyscale faces are closer: a stricter threshold');
+    // far grows with the distance: a pair twice as far apart has at least the same far.
+    const near = await model.verify(a, a.map((x, i) => x + 0.5 * (b[i] - x)));
+    assert.ok(near.distance < r.distance && near.far! <= r.far!, `${near.distance}: ${near.far} vs ${r.distance}: ${r.far}`);
     await assert.rejects(model.verify(a, b, { far: 1e-3, threshold: 0.5 }));
   });
 });

@@ -76,15 +76,18 @@ export interface FaceModelSpec {
   metadata?: Record<string, unknown>;
   /** Measured operating points (lib/face/calibration.ts): what each distance means as a false-accept rate. */
   calibration?: Calibration | null;
+  /** Operating points of descriptors made with mirror-image averaging (tta 'flip'), when measured. */
+  flipCalibration?: Calibration | null;
   /** The false-accept rate verify() decides at by default when calibrated (the threshold then follows from it). */
   defaultFar?: number;
 }
 
-/** The calibration measured for a bundled network (lib/face/calibration/NAME.json), or null. */
-export function bundledCalibration(name: string): Calibration | null {
+/** The calibrations measured for a bundled network (lib/face/calibration/NAME.json: per tta), or null. */
+export function bundledCalibration(name: string): { none: Calibration; flip: Calibration | null } | null {
   const file = path.join(packageRoot, 'lib', 'face', 'calibration', `${name}.json`);
   if (!fs.existsSync(file)) return null;
-  return checkCalibration(JSON.parse(fs.readFileSync(file, 'utf8')).calibration, file);
+  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { calibrations: { none: unknown; flip?: unknown } };
+  return { none: checkCalibration(j.calibrations.none, `${file} (none)`), flip: j.calibrations.flip ? checkCalibration(j.calibrations.flip, `${file} (flip)`) : null };
 }
 
 const pretrainedOptions = z
@@ -112,10 +115,11 @@ const embedOptions = z
     maxPixels: z.number().int().positive().default(DEFAULT_MAX_PIXELS),
     /**
      * Test-time augmentation: 'flip' averages the descriptors of the face and its
-     * mirror image (twice the network work; see docs/accuracy.md for what it buys).
-     * Default 'none'.
+     * mirror image (twice the network work). Default: 'flip' for photos
+     * (`detect: true`: TAR at FAR 1e-3 +1.0 point on LFW DevTest, docs/accuracy.md),
+     * 'none' for face crops (their descriptors then equal face-api's).
      */
-    tta: z.enum(['none', 'flip']).default('none'),
+    tta: z.enum(['none', 'flip']).optional(),
   })
   .strict();
 export type EmbedOptions = z.input<typeof embedOptions>;
@@ -124,6 +128,8 @@ export type EmbedOptions = z.input<typeof embedOptions>;
 export interface EmbeddedFace {
   descriptor: Float32Array;
   kind: InputKind;
+  /** The test-time augmentation the descriptor was made with (its distances have their own calibration). */
+  tta: 'none' | 'flip';
   face: (DetectedFace & { stage: string }) | null;
   quality: FaceQuality | null;
 }
@@ -231,6 +237,8 @@ export class FaceModel {
   readonly channelsLast: boolean;
   /** Measured operating points per input kind, or null (then `threshold` is all there is). */
   calibration: Calibration | null;
+  /** Operating points for descriptors made with tta 'flip' (null: the plain ones serve). */
+  flipCalibration: Calibration | null;
   /** The false-accept rate verify() decides at by default (calibrated models). */
   defaultFar: number | null;
   private inference: EmbeddingModule | null;
@@ -265,6 +273,7 @@ export class FaceModel {
     this.channelsLast = !!spec.channelsLast;
     this.meta = { ...(spec.metadata ?? {}) };
     this.calibration = spec.calibration ? checkCalibration(spec.calibration, 'spec.calibration') : null;
+    this.flipCalibration = spec.flipCalibration ? checkCalibration(spec.flipCalibration, 'spec.flipCalibration') : null;
     this.defaultFar = this.calibration ? spec.defaultFar ?? 1e-3 : null;
     this.program = this.makeProgram();
   }
@@ -306,8 +315,9 @@ export class FaceModel {
       embeddingDim: DESCRIPTOR_SIZE,
       preprocessing: 'faceapi',
       metric: 'euclidean',
-      threshold: calibrated ? thresholdForFar(calibrated.colour, 1e-3) : 0.6,
-      calibration: calibrated,
+      threshold: calibrated ? thresholdForFar((calibrated.flip ?? calibrated.none).colour, 1e-3) : 0.6,
+      calibration: calibrated?.none ?? null,
+      flipCalibration: calibrated?.flip ?? null,
       defaultFar: 1e-3,
       device,
       channelsLast,
@@ -433,12 +443,13 @@ export class FaceModel {
       const chunk = inputs.slice(start, start + o.batchSize);
       const faces = await Promise.all(chunk.map((input) => this.faceImage(input, o)));
       const crops = faces.map((f) => f.image);
-      const flip = o.tta === 'flip';
+      const tta = o.tta ?? (o.detect ? 'flip' : 'none');
+      const flip = tta === 'flip';
       const rows = await this.embedRgb(flip ? [...crops, ...crops.map(mirrorImage)] : crops);
       faces.forEach((f, i) => {
         let d = rows[i];
         if (flip) d = d.map((v, j) => (v + rows[i + crops.length][j]) / 2);
-        out.push({ descriptor: d, kind: f.kind, face: f.face, quality: f.quality });
+        out.push({ descriptor: d, kind: f.kind, tta, face: f.face, quality: f.quality });
       });
     }
     return out;
@@ -453,9 +464,14 @@ export class FaceModel {
     return { image: face.aligned, kind, face: { box: face.box, score: face.score, landmarks: face.landmarks, stage }, quality: assessFace({ ...face, stage }) };
   }
 
-  /** The operating points for an input kind (greyscale falls back to colour when not measured). */
-  operatingPoints(kind: InputKind = 'colour'): OperatingPoints | null {
-    return this.calibration ? this.calibration[kind] ?? this.calibration.colour : null;
+  /**
+   * The operating points for an input kind and test-time augmentation (default:
+   * the photo pipeline's, tta 'flip' where measured); greyscale falls back to
+   * colour, flip to plain, when not measured.
+   */
+  operatingPoints(kind: InputKind = 'colour', tta: 'none' | 'flip' = 'flip'): OperatingPoints | null {
+    const c = tta === 'flip' ? this.flipCalibration ?? this.calibration : this.calibration;
+    return c ? c[kind] ?? c.colour : null;
   }
 
   /** Descriptors of decoded face crops (any size; padded to a centred square and resized as face-api does). */
@@ -543,13 +559,19 @@ export class FaceModel {
     return detectFaces(input, { ...options, device: this.device });
   }
 
-  /** Every face in a photo with its descriptor (faces aligned, then embedded in one batch). */
-  async faces(input: ImageInput, options: DetectOptions & { align?: AlignMethod } = {}): Promise<(DetectedFace & { descriptor: Float32Array })[]> {
+  /**
+   * Every face in a photo with its descriptor (faces aligned, then embedded in one
+   * batch). `tta` as for embed() with detection: 'flip' by default (`'none'` gives face-api's descriptors).
+   */
+  async faces(input: ImageInput, options: DetectOptions & { align?: AlignMethod; tta?: 'none' | 'flip' } = {}): Promise<(DetectedFace & { descriptor: Float32Array })[]> {
     this.checkAlive();
-    const { align, ...detectOptions } = options ?? {};
+    const { align, tta = 'flip', ...detectOptions } = options ?? {};
+    if (tta !== 'none' && tta !== 'flip') invalid('options.tta', "'none' or 'flip'", tta);
     const found = await alignAllFaces(input, { ...detectOptions, method: align, size: this.inputSize, device: this.device });
-    const descriptors = await this.embedRgb(found.map((f) => f.aligned));
-    return found.map((f, i) => ({ box: f.box, score: f.score, landmarks: f.landmarks, descriptor: descriptors[i] }));
+    const crops = found.map((f) => f.aligned);
+    const rows = await this.embedRgb(tta === 'flip' ? [...crops, ...crops.map(mirrorImage)] : crops);
+    const n = crops.length;
+    return found.map((f, i) => ({ box: f.box, score: f.score, landmarks: f.landmarks, descriptor: tta === 'flip' ? rows[i].map((v, j) => (v + rows[i + n][j]) / 2) : rows[i] }));
   }
 
   /** Distance between two embeddings (default: the model's metric). */
@@ -568,18 +590,19 @@ export class FaceModel {
     if (targetFar !== undefined && (typeof targetFar !== 'number' || !(targetFar > 0 && targetFar < 1))) invalid('options.far', 'a false-accept rate in (0, 1), e.g. 1e-3', targetFar);
     if (t !== undefined && targetFar !== undefined) invalid('options', 'either threshold or far, not both', options);
     if (targetFar !== undefined && !this.calibration) invalid('options.far', `a threshold instead: ${this.name} has no calibration (npm run calibrate)`, targetFar);
-    const toEmbedding = async (v: FaceOrEmbedding, name: string): Promise<{ d: Float32Array; kind: InputKind }> => {
+    // Raw descriptors are taken to come from the photo pipeline (colour, tta 'flip').
+    const toEmbedding = async (v: FaceOrEmbedding, name: string): Promise<{ d: Float32Array; kind: InputKind; tta: 'none' | 'flip' }> => {
       if (v instanceof Float32Array || Array.isArray(v)) {
         if (v.length !== this.embeddingDim) invalid(name, `an embedding of length ${this.embeddingDim} or an image`, v);
-        return { d: v instanceof Float32Array ? v : Float32Array.from(v), kind: 'colour' };
+        return { d: v instanceof Float32Array ? v : Float32Array.from(v), kind: 'colour', tta: 'flip' };
       }
       const [e] = await this.embedDetailed([v], { ...parseOptions(embedOptions, embedOpts), batchSize: 1 });
-      return { d: e.descriptor, kind: e.kind };
+      return { d: e.descriptor, kind: e.kind, tta: e.tta };
     };
     const [ea, eb] = await Promise.all([toEmbedding(a, 'a'), toEmbedding(b, 'b')]);
     const distance = this.distance(ea.d, eb.d);
     // Greyscale photos have their own distances: use their table when either side is one.
-    const op = this.operatingPoints(ea.kind === 'greyscale' || eb.kind === 'greyscale' ? 'greyscale' : 'colour');
+    const op = this.operatingPoints(ea.kind === 'greyscale' || eb.kind === 'greyscale' ? 'greyscale' : 'colour', ea.tta === 'none' && eb.tta === 'none' ? 'none' : 'flip');
     const far = op ? farAt(op, distance) : undefined;
     if (this.head && t === undefined && targetFar === undefined) {
       const [p] = this.head.predict([{ a: ea.d, b: eb.d }]);

@@ -127,7 +127,7 @@ export interface ChartSeries {
  * people look at: ROC / DET curves and open-set trade-offs. Log axes where asked.
  * Turn it into a PNG with sharp: `sharp(Buffer.from(svg)).png().toFile(file)`.
  */
-export function svgLineChart(o: { title: string; xLabel: string; yLabel: string; series: ChartSeries[]; xLog?: boolean; yLog?: boolean; xRange?: [number, number]; yRange?: [number, number]; width?: number; height?: number }): string {
+export function svgLineChart(o: { title: string; xLabel: string; yLabel: string; series: ChartSeries[]; xLog?: boolean; yLog?: boolean; xRange?: [number, number]; yRange?: [number, number]; width?: number; height?: number; legend?: 'top-right' | 'bottom-left' }): string {
   const W = o.width ?? 640;
   const H = o.height ?? 440;
   const m = { l: 70, r: 20, t: 40, b: 56 };
@@ -163,9 +163,14 @@ export function svgLineChart(o: { title: string; xLabel: string; yLabel: string;
   o.series.forEach((s, i) => {
     const d = s.points.map((p, k) => `${k ? 'L' : 'M'}${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join('');
     parts.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="2" clip-path="url(#plot)"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
-    for (const mk of s.marks ?? []) parts.push(`<circle cx="${px(mk.at[0])}" cy="${py(mk.at[1])}" r="4.5" fill="${s.color}"/><text x="${px(mk.at[0]) + 7}" y="${py(mk.at[1]) - 6}" fill="${s.color}">${esc(mk.label)}</text>`);
-    const ly = m.t + 16 + i * 18;
-    parts.push(`<line x1="${W - m.r - 210}" y1="${ly - 4}" x2="${W - m.r - 186}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/><text x="${W - m.r - 180}" y="${ly}">${esc(s.name)}</text>`);
+    for (const mk of s.marks ?? []) {
+      // Labels near the right edge go to the left of their mark.
+      const right = px(mk.at[0]) > m.l + 0.7 * (W - m.l - m.r);
+      parts.push(`<circle cx="${px(mk.at[0])}" cy="${py(mk.at[1])}" r="4.5" fill="${s.color}"/><text x="${px(mk.at[0]) + (right ? -8 : 8)}" y="${py(mk.at[1]) - 7}" fill="${s.color}" text-anchor="${right ? 'end' : 'start'}">${esc(mk.label)}</text>`);
+    }
+    const lx = o.legend === 'bottom-left' ? m.l + 12 : W - m.r - 230;
+    const ly = o.legend === 'bottom-left' ? H - m.b - 12 - (o.series.length - 1 - i) * 18 : m.t + 16 + i * 18;
+    parts.push(`<line x1="${lx}" y1="${ly - 4}" x2="${lx + 24}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/><text x="${lx + 30}" y="${ly}">${esc(s.name)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n');

@@ -62,9 +62,9 @@ export interface Embedder {
   embedBatch(inputs: ImageInput[], options: { detect: boolean }): Promise<Float32Array[]>;
   readonly head?: GalleryHead | null;
   /** Measured operating points (FaceModel): galleries then choose thresholds by false-accept rate. */
-  operatingPoints?(kind?: InputKind): OperatingPoints | null;
+  operatingPoints?(kind?: InputKind, tta?: 'none' | 'flip'): OperatingPoints | null;
   /** Descriptors with input kind, face and quality (FaceModel.embedFaces): used to check enrolments. */
-  embedFaces?(inputs: ImageInput[], options: { detect: boolean }): Promise<{ descriptor: Float32Array; kind: InputKind; quality: FaceQuality | null }[]>;
+  embedFaces?(inputs: ImageInput[], options: { detect: boolean }): Promise<{ descriptor: Float32Array; kind: InputKind; tta?: 'none' | 'flip'; quality: FaceQuality | null }[]>;
 }
 
 export interface ModelIdentity {
@@ -242,6 +242,8 @@ const identifyOptions = z
     detect: z.boolean().default(true),
     /** For identifyEmbeddings: the kind of photo the embeddings came from (default 'colour'). */
     kind: z.enum(['colour', 'greyscale']).optional(),
+    /** For identifyEmbeddings: the test-time augmentation they were made with (default: the model's photo pipeline's). */
+    tta: z.enum(['none', 'flip']).optional(),
   })
   .strict();
 const verifyOptions = z.object({ threshold: z.number().positive().optional(), detect: z.boolean().default(true) }).strict();
@@ -381,7 +383,7 @@ export abstract class GalleryBase {
   }
 
   /** Descriptors with their input kind and face quality, when the model reports them (FaceModel does). */
-  protected async embedDetailed(inputs: ImageInput[], detect: boolean, parameter: string): Promise<{ descriptor: Float32Array; kind: InputKind; quality: FaceQuality | null }[]> {
+  protected async embedDetailed(inputs: ImageInput[], detect: boolean, parameter: string): Promise<{ descriptor: Float32Array; kind: InputKind; tta?: 'none' | 'flip'; quality: FaceQuality | null }[]> {
     const model = this.requireModel('embed images');
     const out = model.embedFaces ? await model.embedFaces(inputs, { detect }) : (await model.embedBatch(inputs, { detect })).map((descriptor) => ({ descriptor, kind: 'colour' as InputKind, quality: null }));
     if (!Array.isArray(out) || out.length !== inputs.length) throw new TorchfaceError(`the model returned ${describe(out)} for ${inputs.length} images`);
@@ -397,8 +399,8 @@ export abstract class GalleryBase {
    * (calibrated models) the distance whose per-comparison false-accept rate keeps
    * the whole gallery of K people at the target rate, else the model's threshold.
    */
-  protected async openSetThreshold(explicit: number | undefined, rate: number | undefined, kind: InputKind): Promise<{ threshold: number; op: OperatingPoints | null; rate?: number }> {
-    const op = this.model?.operatingPoints?.(kind) ?? null;
+  protected async openSetThreshold(explicit: number | undefined, rate: number | undefined, kind: InputKind, tta?: 'none' | 'flip'): Promise<{ threshold: number; op: OperatingPoints | null; rate?: number }> {
+    const op = this.model?.operatingPoints?.(kind, tta) ?? null;
     if (explicit !== undefined) return { threshold: explicit, op };
     if (this.thresholdOverride !== undefined || !op) return { threshold: this.threshold, op };
     const target = rate ?? this.falseAcceptRate;
@@ -479,18 +481,20 @@ export abstract class GalleryBase {
     const faces = embedded.filter((e): e is Embedded => e !== null);
     // Colour and greyscale photos are decided with their own tables.
     const results = new Map<Embedded, IdentifyResult>();
-    for (const kind of ['colour', 'greyscale'] as const) {
-      const group = faces.filter((f) => f.kind === kind);
-      if (!group.length) continue;
-      const rs = await this.decide(
-        group.map((f) => f.descriptor),
-        o.k,
-        o.threshold,
-        o.falseAcceptRate,
-        kind,
-      );
-      group.forEach((f, i) => results.set(f, rs[i]));
-    }
+    for (const kind of ['colour', 'greyscale'] as const)
+      for (const tta of ['none', 'flip', undefined] as const) {
+        const group = faces.filter((f) => f.kind === kind && f.tta === tta);
+        if (!group.length) continue;
+        const rs = await this.decide(
+          group.map((f) => f.descriptor),
+          o.k,
+          o.threshold,
+          o.falseAcceptRate,
+          kind,
+          tta,
+        );
+        group.forEach((f, i) => results.set(f, rs[i]));
+      }
     const noFace = async (): Promise<IdentifyResult> => {
       const { threshold, rate } = await this.openSetThreshold(o.threshold, o.falseAcceptRate, 'colour');
       return { id: null, reason: 'no-face', distance: Infinity, threshold, ...(rate !== undefined ? { falseAcceptRate: rate } : {}), candidates: [] };
@@ -502,11 +506,11 @@ export abstract class GalleryBase {
   async identifyEmbeddings(queries: Float32Array[], options: Omit<IdentifyOptions, 'detect'> = {}): Promise<IdentifyResult[]> {
     this.checkOpen();
     const o = parseOptions(identifyOptions, options);
-    return this.decide(this.checkVectors(queries, 'queries'), o.k, o.threshold, o.falseAcceptRate, o.kind ?? 'colour');
+    return this.decide(this.checkVectors(queries, 'queries'), o.k, o.threshold, o.falseAcceptRate, o.kind ?? 'colour', o.tta);
   }
 
-  protected async decide(queries: Float32Array[], k: number, explicit?: number, rate?: number, kind: InputKind = 'colour'): Promise<IdentifyResult[]> {
-    const { threshold, op, rate: target } = await this.openSetThreshold(explicit, rate, kind);
+  protected async decide(queries: Float32Array[], k: number, explicit?: number, rate?: number, kind: InputKind = 'colour', tta?: 'none' | 'flip'): Promise<IdentifyResult[]> {
+    const { threshold, op, rate: target } = await this.openSetThreshold(explicit, rate, kind, tta);
     // One more candidate than asked, to tell the best two people apart.
     const found = await this.backend.search(queries, Math.max(k, 2));
     const out: IdentifyResult[] = [];

@@ -107,6 +107,7 @@ const BY_CODE: Record<string, [number, string]> = {
   ERR_IMAGE: [422, 'BadImage'],
   ERR_MODEL_MISMATCH: [422, 'ModelMismatchError'],
   ERR_FILE_FORMAT: [422, 'FileFormatError'],
+  ERR_FACE_QUALITY: [422, 'FaceQuality'],
 };
 
 // Multipart fields arrive as strings: accept "true"/"false" and numbers as text.
@@ -125,7 +126,7 @@ const base64 = z.string().min(1);
 const threshold = num.pipe(z.number().positive().finite());
 
 const common = { image: base64.optional(), images: z.array(base64).optional(), detect: bool.optional() };
-const enrollBody = z.object({ ...common, id: z.string(), metadata: json.optional(), append: bool.optional() }).strict();
+const enrollBody = z.object({ ...common, id: z.string(), metadata: json.optional(), append: bool.optional(), force: bool.optional() }).strict();
 const identifyBody = z.object({ ...common, k: num.pipe(z.number().int().min(1).max(100)).optional(), threshold: threshold.optional() }).strict();
 const verifyBody = z.object({ ...common, image2: base64.optional(), id: z.string().optional(), threshold: threshold.optional() }).strict();
 
@@ -517,7 +518,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
       checkId(f.id);
       const imgs = await imagesOf(p, f);
       if (imgs.length === 0) throw new ArgumentError('images', 'at least one image', 'none');
-      const person = await gallery.enroll(f.id, imgs, { metadata: f.metadata, append: f.append ?? false, detect: f.detect ?? true });
+      const person = await gallery.enroll(f.id, imgs, { metadata: f.metadata, append: f.append ?? false, detect: f.detect ?? true, force: f.force ?? false });
       return reply.status(201).send(person);
     }),
   );
