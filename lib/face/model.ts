@@ -444,13 +444,8 @@ export class FaceModel {
       const faces = await Promise.all(chunk.map((input) => this.faceImage(input, o)));
       const crops = faces.map((f) => f.image);
       const tta = o.tta ?? (o.detect ? 'flip' : 'none');
-      const flip = tta === 'flip';
-      const rows = await this.embedRgb(flip ? [...crops, ...crops.map(mirrorImage)] : crops);
-      faces.forEach((f, i) => {
-        let d = rows[i];
-        if (flip) d = d.map((v, j) => (v + rows[i + crops.length][j]) / 2);
-        out.push({ descriptor: d, kind: f.kind, tta, face: f.face, quality: f.quality });
-      });
+      const descriptors = await this.embedCrops(crops, tta);
+      faces.forEach((f, i) => out.push({ descriptor: descriptors[i], kind: f.kind, tta, face: f.face, quality: f.quality }));
     }
     return out;
   }
@@ -472,6 +467,13 @@ export class FaceModel {
   operatingPoints(kind: InputKind = 'colour', tta: 'none' | 'flip' = 'flip'): OperatingPoints | null {
     const c = tta === 'flip' ? this.flipCalibration ?? this.calibration : this.calibration;
     return c ? c[kind] ?? c.colour : null;
+  }
+
+  /** Descriptors of crops, with 'flip' the mean of each crop's and its mirror image's (one batch for both). */
+  private async embedCrops(crops: RgbImage[], tta: 'none' | 'flip'): Promise<Float32Array[]> {
+    if (tta === 'none') return this.embedRgb(crops);
+    const rows = await this.embedRgb([...crops, ...crops.map(mirrorImage)]);
+    return crops.map((_, i) => rows[i].map((v, j) => (v + rows[i + crops.length][j]) / 2));
   }
 
   /** Descriptors of decoded face crops (any size; padded to a centred square and resized as face-api does). */
@@ -568,10 +570,11 @@ export class FaceModel {
     const { align, tta = 'flip', ...detectOptions } = options ?? {};
     if (tta !== 'none' && tta !== 'flip') invalid('options.tta', "'none' or 'flip'", tta);
     const found = await alignAllFaces(input, { ...detectOptions, method: align, size: this.inputSize, device: this.device });
-    const crops = found.map((f) => f.aligned);
-    const rows = await this.embedRgb(tta === 'flip' ? [...crops, ...crops.map(mirrorImage)] : crops);
-    const n = crops.length;
-    return found.map((f, i) => ({ box: f.box, score: f.score, landmarks: f.landmarks, descriptor: tta === 'flip' ? rows[i].map((v, j) => (v + rows[i + n][j]) / 2) : rows[i] }));
+    const descriptors = await this.embedCrops(
+      found.map((f) => f.aligned),
+      tta,
+    );
+    return found.map((f, i) => ({ box: f.box, score: f.score, landmarks: f.landmarks, descriptor: descriptors[i] }));
   }
 
   /** Distance between two embeddings (default: the model's metric). */
