@@ -76,7 +76,9 @@ export function pgPoolClient(pool: Pool, options: { end?: boolean } = {}): SqlCl
         return r;
       } catch (e) {
         await c.query('ROLLBACK').catch((rollbackError: unknown) => (broken ??= rollbackError));
-        throw databaseError(e);
+        // A dropped connection is reported by the error that dropped it (e.g. "terminating
+        // connection due to administrator command"), not by the next query's "not queryable".
+        throw databaseError(broken instanceof Error && !(e instanceof TorchfaceError) ? broken : e);
       } finally {
         c.off('error', onError);
         c.release(broken instanceof Error ? broken : broken === undefined ? undefined : true);
