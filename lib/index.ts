@@ -1,10 +1,10 @@
 // torchface: tensors and autograd over libtorch, nn modules and optimizers,
 // and face verification, recognition, training and style transfer on top.
 import { native } from './native';
-import { invalid } from './errors';
 import { checkDevice } from './tensor';
 
 export * from './tensor';
+// ops.ts also adds the operator methods to Tensor.prototype (x.add(y), x.sum()).
 export * from './ops';
 export * from './errors';
 export { trace, traced } from './jit';
@@ -14,15 +14,7 @@ export * as optim from './optim';
 export { ResNet, BasicBlock, resnet18, resnet34 } from './models/resnet';
 export type { ResNetOptions } from './models/resnet';
 
-/** Number of threads libtorch uses for intra-op parallelism. Default: all available cores. */
-export function setNumThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 1) invalid('n', 'a positive integer', n);
-  native.setNumThreads(n);
-}
-
-export function getNumThreads(): number {
-  return native.getNumThreads();
-}
+export { setNumThreads, getNumThreads } from './threads';
 
 export const cuda = {
   isAvailable: (): boolean => native.cudaIsAvailable(),

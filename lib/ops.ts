@@ -5,7 +5,6 @@
 import type { NativeArg, TensorHandle } from '../binding';
 import { TorchError, invalid } from './errors';
 import { native } from './native';
-// eslint-disable-next-line import/no-cycle
 import { DType, Op, Tensor, dtypeCode, handleOf } from './tensor';
 
 const h = handleOf;
@@ -148,20 +147,18 @@ function toNativeArg(v: unknown, type: string, parameter: string): NativeArg {
 
 // Arithmetic -----------------------------------------------------------------------
 
-// Binary operators: the Tensor and Scalar overloads, looked up once (lazily:
-// this module is evaluated while tensor.ts, which defines Op, is still loading).
+// Binary operators: the Tensor and Scalar overloads, looked up once.
 type OpPair = { scalar: Op; tensor: Op };
-function binaryOp(name: string): () => OpPair {
-  let pair: OpPair | undefined;
-  return () => (pair ??= { scalar: op(name, 'Scalar'), tensor: op(name, 'Tensor') });
+function binaryOp(name: string): OpPair {
+  return { scalar: op(name, 'Scalar'), tensor: op(name, 'Tensor') };
 }
-function binary(pairOf: () => OpPair, a: Tensor, b: Tensor | number): Tensor {
-  if (typeof b === 'number') return pairOf().scalar.t(h(a, 'input'), b);
-  return pairOf().tensor.t(h(a, 'input'), h(b, 'other'));
+function binary(pair: OpPair, a: Tensor, b: Tensor | number): Tensor {
+  if (typeof b === 'number') return pair.scalar.t(h(a, 'input'), b);
+  return pair.tensor.t(h(a, 'input'), h(b, 'other'));
 }
-function binaryAlpha(pairOf: () => OpPair, a: Tensor, b: Tensor | number, alpha: number): Tensor {
-  if (typeof b === 'number') return pairOf().scalar.t(h(a, 'input'), b, alpha);
-  return pairOf().tensor.t(h(a, 'input'), h(b, 'other'), alpha);
+function binaryAlpha(pair: OpPair, a: Tensor, b: Tensor | number, alpha: number): Tensor {
+  if (typeof b === 'number') return pair.scalar.t(h(a, 'input'), b, alpha);
+  return pair.tensor.t(h(a, 'input'), h(b, 'other'), alpha);
 }
 const ADD = binaryOp('aten::add');
 const SUB = binaryOp('aten::sub');
@@ -232,8 +229,8 @@ export function lerp_(t: Tensor, end: Tensor, weight: number): Tensor {
 }
 
 const unary = (name: string) => {
-  let o: Op | undefined;
-  return (x: Tensor): Tensor => (o ??= op(name)).t(h(x, 'input'));
+  const o = op(name);
+  return (x: Tensor): Tensor => o.t(h(x, 'input'));
 };
 export const neg = unary('aten::neg');
 export const exp = unary('aten::exp');
@@ -575,3 +572,297 @@ export const crossEntropy = (input: Tensor, target: Tensor, o?: { weight?: Tenso
   (o = opts(o)) && op('aten::cross_entropy_loss').t(h(input, 'input'), h(target, 'target'), o.weight ? h(o.weight, 'weight') : null, reduction(o.reduction), o.ignoreIndex ?? -100, o.labelSmoothing ?? 0);
 export const nllLoss = (input: Tensor, target: Tensor, o?: { weight?: Tensor; reduction?: Reduction; ignoreIndex?: number }): Tensor =>
   (o = opts(o)) && op('aten::nll_loss_nd').t(h(input, 'input'), h(target, 'target'), o.weight ? h(o.weight, 'weight') : null, reduction(o.reduction), o.ignoreIndex ?? -100);
+
+// Tensor methods ---------------------------------------------------------------------------------
+
+// The operators as Tensor methods (x.mul(w).sum()), added to Tensor.prototype
+// here rather than defined in tensor.ts, so that tensor.ts need not import this
+// module (as tfjs-core's chained ops do). Declaration merging types them; each
+// method calls its operator directly (no extra layer on the hot path).
+declare module './tensor' {
+  interface Tensor {
+    add(other: Tensor | number, alpha?: number): Tensor;
+    sub(other: Tensor | number, alpha?: number): Tensor;
+    mul(other: Tensor | number): Tensor;
+    div(other: Tensor | number): Tensor;
+    pow(exponent: Tensor | number): Tensor;
+    neg(): Tensor;
+    add_(other: Tensor | number, alpha?: number): this;
+    sub_(other: Tensor | number, alpha?: number): this;
+    mul_(other: Tensor | number): this;
+    copy_(src: Tensor): this;
+    zero_(): this;
+    fill_(value: number): this;
+    eq(other: Tensor | number): Tensor;
+    ne(other: Tensor | number): Tensor;
+    lt(other: Tensor | number): Tensor;
+    le(other: Tensor | number): Tensor;
+    gt(other: Tensor | number): Tensor;
+    ge(other: Tensor | number): Tensor;
+    matmul(other: Tensor): Tensor;
+    mm(other: Tensor): Tensor;
+    bmm(other: Tensor): Tensor;
+    sum(dim?: number | number[], keepdim?: boolean): Tensor;
+    mean(dim?: number | number[], keepdim?: boolean): Tensor;
+    max(): Tensor;
+    max(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
+    min(): Tensor;
+    min(dim: number, keepdim?: boolean): { values: Tensor; indices: Tensor };
+    argmax(dim?: number, keepdim?: boolean): Tensor;
+    argmin(dim?: number, keepdim?: boolean): Tensor;
+    norm(p?: number, dim?: number | number[], keepdim?: boolean): Tensor;
+    var(dim?: number | number[], options?: { unbiased?: boolean; keepdim?: boolean }): Tensor;
+    std(dim?: number | number[], options?: { unbiased?: boolean; keepdim?: boolean }): Tensor;
+    exp(): Tensor;
+    log(): Tensor;
+    sqrt(): Tensor;
+    rsqrt(): Tensor;
+    abs(): Tensor;
+    sign(): Tensor;
+    square(): Tensor;
+    clamp(min?: number | null, max?: number | null): Tensor;
+    relu(): Tensor;
+    sigmoid(): Tensor;
+    tanh(): Tensor;
+    softmax(dim: number): Tensor;
+    logSoftmax(dim: number): Tensor;
+    reshape(shape: number[]): Tensor;
+    view(shape: number[]): Tensor;
+    permute(dims: number[]): Tensor;
+    transpose(dim0: number, dim1: number): Tensor;
+    /** Transpose of a 2-D tensor. */
+    t(): Tensor;
+    squeeze(dim?: number): Tensor;
+    unsqueeze(dim: number): Tensor;
+    flatten(startDim?: number, endDim?: number): Tensor;
+    expand(shape: number[]): Tensor;
+    repeat(repeats: number[]): Tensor;
+    flip(dims: number[]): Tensor;
+    split(splitSize: number | number[], dim?: number): Tensor[];
+    chunk(chunks: number, dim?: number): Tensor[];
+    slice(dim: number, start?: number | null, end?: number | null, step?: number): Tensor;
+    narrow(dim: number, start: number, length: number): Tensor;
+    select(dim: number, index: number): Tensor;
+    indexSelect(dim: number, index: Tensor): Tensor;
+    gather(dim: number, index: Tensor): Tensor;
+    maskedFill(mask: Tensor, value: number): Tensor;
+    maskedSelect(mask: Tensor): Tensor;
+    topk(k: number, dim?: number, largest?: boolean, sorted?: boolean): { values: Tensor; indices: Tensor };
+    sort(dim?: number, descending?: boolean): { values: Tensor; indices: Tensor };
+    argsort(dim?: number, descending?: boolean): Tensor;
+  }
+}
+
+const methods = {
+  add(this: Tensor, other: Tensor | number, alpha?: number): Tensor {
+    return add(this, other, alpha);
+  },
+  sub(this: Tensor, other: Tensor | number, alpha?: number): Tensor {
+    return sub(this, other, alpha);
+  },
+  mul(this: Tensor, other: Tensor | number): Tensor {
+    return mul(this, other);
+  },
+  div(this: Tensor, other: Tensor | number): Tensor {
+    return div(this, other);
+  },
+  pow(this: Tensor, exponent: Tensor | number): Tensor {
+    return pow(this, exponent);
+  },
+  neg(this: Tensor): Tensor {
+    return neg(this);
+  },
+  add_(this: Tensor, other: Tensor | number, alpha?: number): Tensor {
+    add_(this, other, alpha);
+    return this;
+  },
+  sub_(this: Tensor, other: Tensor | number, alpha?: number): Tensor {
+    if (alpha !== undefined && typeof alpha !== 'number') invalid('alpha', 'a number', alpha);
+    add_(this, other, -(alpha ?? 1));
+    return this;
+  },
+  mul_(this: Tensor, other: Tensor | number): Tensor {
+    mul_(this, other);
+    return this;
+  },
+  copy_(this: Tensor, src: Tensor): Tensor {
+    copy_(this, src);
+    return this;
+  },
+  zero_(this: Tensor): Tensor {
+    zero_(this);
+    return this;
+  },
+  fill_(this: Tensor, value: number): Tensor {
+    fill_(this, value);
+    return this;
+  },
+  eq(this: Tensor, other: Tensor | number): Tensor {
+    return eq(this, other);
+  },
+  ne(this: Tensor, other: Tensor | number): Tensor {
+    return ne(this, other);
+  },
+  lt(this: Tensor, other: Tensor | number): Tensor {
+    return lt(this, other);
+  },
+  le(this: Tensor, other: Tensor | number): Tensor {
+    return le(this, other);
+  },
+  gt(this: Tensor, other: Tensor | number): Tensor {
+    return gt(this, other);
+  },
+  ge(this: Tensor, other: Tensor | number): Tensor {
+    return ge(this, other);
+  },
+  matmul(this: Tensor, other: Tensor): Tensor {
+    return matmul(this, other);
+  },
+  mm(this: Tensor, other: Tensor): Tensor {
+    return mm(this, other);
+  },
+  bmm(this: Tensor, other: Tensor): Tensor {
+    return bmm(this, other);
+  },
+  sum(this: Tensor, dim?: number | number[], keepdim?: boolean): Tensor {
+    return sum(this, dim, keepdim);
+  },
+  mean(this: Tensor, dim?: number | number[], keepdim?: boolean): Tensor {
+    return mean(this, dim, keepdim);
+  },
+  max: function (this: Tensor, dim?: number, keepdim?: boolean): Tensor | { values: Tensor; indices: Tensor } {
+    return dim === undefined ? max(this) : max(this, dim, keepdim);
+  } as Tensor['max'],
+  min: function (this: Tensor, dim?: number, keepdim?: boolean): Tensor | { values: Tensor; indices: Tensor } {
+    return dim === undefined ? min(this) : min(this, dim, keepdim);
+  } as Tensor['min'],
+  argmax(this: Tensor, dim?: number, keepdim?: boolean): Tensor {
+    return argmax(this, dim, keepdim);
+  },
+  argmin(this: Tensor, dim?: number, keepdim?: boolean): Tensor {
+    return argmin(this, dim, keepdim);
+  },
+  norm(this: Tensor, p?: number, dim?: number | number[], keepdim?: boolean): Tensor {
+    return norm(this, p, dim, keepdim);
+  },
+  var(this: Tensor, dim?: number | number[], options?: { unbiased?: boolean; keepdim?: boolean }): Tensor {
+    return variance(this, dim, options);
+  },
+  std(this: Tensor, dim?: number | number[], options?: { unbiased?: boolean; keepdim?: boolean }): Tensor {
+    return std(this, dim, options);
+  },
+  exp(this: Tensor): Tensor {
+    return exp(this);
+  },
+  log(this: Tensor): Tensor {
+    return log(this);
+  },
+  sqrt(this: Tensor): Tensor {
+    return sqrt(this);
+  },
+  rsqrt(this: Tensor): Tensor {
+    return rsqrt(this);
+  },
+  abs(this: Tensor): Tensor {
+    return abs(this);
+  },
+  sign(this: Tensor): Tensor {
+    return sign(this);
+  },
+  square(this: Tensor): Tensor {
+    return square(this);
+  },
+  clamp(this: Tensor, min?: number | null, max?: number | null): Tensor {
+    return clamp(this, min, max);
+  },
+  relu(this: Tensor): Tensor {
+    return relu(this);
+  },
+  sigmoid(this: Tensor): Tensor {
+    return sigmoid(this);
+  },
+  tanh(this: Tensor): Tensor {
+    return tanh(this);
+  },
+  softmax(this: Tensor, dim: number): Tensor {
+    return softmax(this, dim);
+  },
+  logSoftmax(this: Tensor, dim: number): Tensor {
+    return logSoftmax(this, dim);
+  },
+  reshape(this: Tensor, shape: number[]): Tensor {
+    return reshape(this, shape);
+  },
+  view(this: Tensor, shape: number[]): Tensor {
+    return view(this, shape);
+  },
+  permute(this: Tensor, dims: number[]): Tensor {
+    return permute(this, dims);
+  },
+  transpose(this: Tensor, dim0: number, dim1: number): Tensor {
+    return transpose(this, dim0, dim1);
+  },
+  t(this: Tensor): Tensor {
+    return transpose(this, 0, 1);
+  },
+  squeeze(this: Tensor, dim?: number): Tensor {
+    return squeeze(this, dim);
+  },
+  unsqueeze(this: Tensor, dim: number): Tensor {
+    return unsqueeze(this, dim);
+  },
+  flatten(this: Tensor, startDim?: number, endDim?: number): Tensor {
+    return flatten(this, startDim, endDim);
+  },
+  expand(this: Tensor, shape: number[]): Tensor {
+    return expand(this, shape);
+  },
+  repeat(this: Tensor, repeats: number[]): Tensor {
+    return repeat(this, repeats);
+  },
+  flip(this: Tensor, dims: number[]): Tensor {
+    return flip(this, dims);
+  },
+  split(this: Tensor, splitSize: number | number[], dim?: number): Tensor[] {
+    return split(this, splitSize, dim);
+  },
+  chunk(this: Tensor, chunks: number, dim?: number): Tensor[] {
+    return chunk(this, chunks, dim);
+  },
+  slice(this: Tensor, dim: number, start?: number | null, end?: number | null, step?: number): Tensor {
+    return slice(this, dim, start, end, step);
+  },
+  narrow(this: Tensor, dim: number, start: number, length: number): Tensor {
+    return narrow(this, dim, start, length);
+  },
+  select(this: Tensor, dim: number, index: number): Tensor {
+    return select(this, dim, index);
+  },
+  indexSelect(this: Tensor, dim: number, index: Tensor): Tensor {
+    return indexSelect(this, dim, index);
+  },
+  gather(this: Tensor, dim: number, index: Tensor): Tensor {
+    return gather(this, dim, index);
+  },
+  maskedFill(this: Tensor, mask: Tensor, value: number): Tensor {
+    return maskedFill(this, mask, value);
+  },
+  maskedSelect(this: Tensor, mask: Tensor): Tensor {
+    return maskedSelect(this, mask);
+  },
+  topk(this: Tensor, k: number, dim?: number, largest?: boolean, sorted?: boolean): { values: Tensor; indices: Tensor } {
+    return topk(this, k, dim, largest, sorted);
+  },
+  sort(this: Tensor, dim?: number, descending?: boolean): { values: Tensor; indices: Tensor } {
+    return sort(this, dim, descending);
+  },
+  argsort(this: Tensor, dim?: number, descending?: boolean): Tensor {
+    return argsort(this, dim, descending);
+  },
+} satisfies Partial<Record<keyof Tensor, unknown>>;
+// Each implementation matches its declaration above.
+const typed: Pick<Tensor, keyof typeof methods> = methods;
+// Non-enumerable, like class methods.
+for (const name of Object.keys(typed) as (keyof typeof methods)[]) {
+  Object.defineProperty(Tensor.prototype, name, { value: typed[name], writable: true, configurable: true, enumerable: false });
+}

@@ -4,6 +4,7 @@
 // disposed after each parameter's update.
 import { ArgumentError, invalid } from '../errors';
 import { native } from '../native';
+import '../ops'; // the Tensor methods used here (zero_())
 import { Tensor, isFloatingDType, keep, noGrad, tidy } from '../tensor';
 
 /** A value kept per parameter: a tensor (moments, buffers) or a number (step counts). */
