@@ -107,6 +107,13 @@ class ProbeEmbedder extends PixelEmbedder {
     }
     return super.embedBatch(inputs, options);
   }
+  /** Holds the next embedding until the returned `open()`; `entered` resolves once a request is held. */
+  holdNext(): { entered: Promise<void>; open: () => void } {
+    let open!: () => void;
+    this.hold = new Promise<void>((r) => (open = r));
+    const entered = new Promise<void>((r) => (this.entered = r));
+    return { entered, open };
+  }
 }
 
 const KEY = 'abuse-key';
@@ -184,9 +191,7 @@ describe('gallery HTTP service under abuse', function () {
     const model = new ProbeEmbedder();
     const { base } = await start({ maxInFlight: 1, maxQueued: 0, retryAfter: 2 }, model);
     const img = (await pattern(3)).toString('base64');
-    let open!: () => void;
-    model.hold = new Promise<void>((r) => (open = r));
-    const entered = new Promise<void>((r) => (model.entered = r));
+    const { entered, open } = model.holdNext();
     const first = req(base, 'POST', '/identify', JSON.stringify({ image: img, detect: false }), JSON_H);
     await entered;
     const second = await req(base, 'POST', '/identify', JSON.stringify({ image: img, detect: false }), JSON_H);
@@ -211,9 +216,7 @@ describe('gallery HTTP service under abuse', function () {
     const model = new ProbeEmbedder();
     const { base } = await start({ maxInFlight: 1, maxQueued: 2 }, model);
     const img = (await pattern(3)).toString('base64');
-    let open!: () => void;
-    model.hold = new Promise<void>((r) => (open = r));
-    const entered = new Promise<void>((r) => (model.entered = r));
+    const { entered, open } = model.holdNext();
     const first = req(base, 'POST', '/identify', JSON.stringify({ image: img, detect: false }), JSON_H);
     await entered;
     model.hold = null;
