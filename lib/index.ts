@@ -7,7 +7,7 @@ export * from './tensor';
 // ops.ts also adds the operator methods to Tensor.prototype (x.add(y), x.sum()).
 export * from './ops';
 export * from './errors';
-export { trace, traced } from './jit';
+export { trace, traced, setReplayConcurrency } from './jit';
 export type { TracedFunction } from './jit';
 export * as nn from './nn';
 export * as optim from './optim';

@@ -6,7 +6,7 @@
 // Like torch.jit.trace, a trace records operators, not control flow: the
 // function must not branch on tensor values (shapes are fine, and a new trace is
 // made for each new input shape).
-import type { ProgramHandle } from '../binding';
+import type { ProgramHandle, TensorHandle } from '../binding';
 import { TorchError, TorchfaceError, invalid } from './errors';
 import { native } from './native';
 import { Tensor, handleOf, noGrad, tidy } from './tensor';
@@ -16,6 +16,49 @@ export interface TracedFunction {
   (...inputs: Tensor[]): Promise<Tensor[]>;
   /** Number of recorded operator calls and their names (for inspection). */
   info(): { instructions: number; ops: string[] };
+}
+
+/**
+ * Replays run one at a time per thread (process or worker): each already uses
+ * libtorch's intra-op threads, and several at once on libuv's pool made OpenMP
+ * threads fight over the cores (48 concurrent embeds were 5x slower than the
+ * same 48 one after another). Callers queue here instead; a replay that has to
+ * wait gets copies of its inputs, so it computes on the values they had when
+ * it was called, as an immediate one does.
+ */
+class ReplayQueue {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  limit = 1;
+  async run<T>(inputs: TensorHandle[], start: (inputs: TensorHandle[]) => Promise<T>): Promise<T> {
+    if (this.active < this.limit) return this.go(inputs, start);
+    const copies = inputs.map((h) => native.call(CLONE(), h) as TensorHandle);
+    try {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+      return await this.go(copies, start, true);
+    } finally {
+      for (const h of copies) native.dispose(h);
+    }
+  }
+  private async go<T>(inputs: TensorHandle[], start: (inputs: TensorHandle[]) => Promise<T>, slotGiven = false): Promise<T> {
+    if (!slotGiven) this.active++;
+    try {
+      return await start(inputs);
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next(); // the slot passes on
+      else this.active--;
+    }
+  }
+}
+const replays = new ReplayQueue();
+let cloneOp = -1;
+const CLONE = (): number => (cloneOp >= 0 ? cloneOp : (cloneOp = native.op('aten::clone', '')));
+
+/** How many traced replays may run at once in this thread (default 1; more only helps with free cores to spare). */
+export function setReplayConcurrency(n: number): void {
+  if (!Number.isInteger(n) || n < 1) invalid('n', 'a positive integer', n);
+  replays.limit = n;
 }
 
 /** Records fn applied to example inputs (without autograd) and returns an async replay. */
@@ -42,12 +85,10 @@ export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInp
   const arity = exampleInputs.length;
   const run = async (...inputs: Tensor[]): Promise<Tensor[]> => {
     if (inputs.length !== arity) invalid('inputs', `${arity} tensor(s), as traced`, inputs);
+    const handles = inputs.map((t, i) => handleOf(t, `inputs[${i}]`));
     let result;
     try {
-      result = await native.programRun(
-        p,
-        inputs.map((t, i) => handleOf(t, `inputs[${i}]`)),
-      );
+      result = await replays.run(handles, (hs) => native.programRun(p, hs));
     } catch (e) {
       if (e instanceof TorchfaceError) throw e;
       // The worker reports "aten::conv2d: <libtorch's message>" for the failing instruction.

@@ -209,3 +209,44 @@ describe('jit: worker_threads', () => {
     assert.equal(tf.ones([2]).sum().item(), 2);
   });
 });
+
+describe('jit: one replay at a time per thread, and dynamic batching of face crops', function () {
+  this.timeout(120_000);
+
+  it('replays queued behind a running one compute on their inputs as they were when called; no tensor leaks', async () => {
+    const x = tf.randn([128, 128]);
+    const f = tf.trace((a) => tf.mm(a, a).sum(), [x]);
+    const want = (await f(x))[0].item();
+    const before = tf.memory().tensors;
+    const first = f(x); // runs at once
+    const queued = [f(x), f(x), f(x)]; // wait behind it, on copies of x
+    tf.noGrad(() => x.mul_(2));
+    const got = await Promise.all([first, ...queued]);
+    // The first read x on its worker thread while mul_ ran: only the queued ones are exact.
+    for (const r of got.slice(1)) assert.ok(Math.abs(r[0].item() - want) <= 1e-4 * Math.abs(want), `${r[0].item()} vs ${want}`);
+    tf.dispose(got);
+    assert.equal(tf.memory().tensors, before);
+    assert.throws(() => tf.setReplayConcurrency(0), ArgumentError);
+  });
+
+  it('concurrent embed() calls are batched into few forward passes and give the sequential results', async () => {
+    const fs = await import('fs');
+    const fixture = JSON.parse(fs.readFileSync(path.resolve(__dirname, '..', '..', 'test', 'fixtures', 'faceapi-descriptors.json'), 'utf8')) as { inputs: { shape: number[]; rgbBase64: string }[] };
+    const crops = fixture.inputs.filter((e) => e.shape[0] === 150 && e.shape[1] === 150).map((e) => ({ data: new Uint8Array(Buffer.from(e.rgbBase64, 'base64')), width: 150, height: 150, channels: 3 as const }));
+    const model = await tf.FaceModel.pretrained();
+    const sequential: Float32Array[] = [];
+    for (const c of crops) sequential.push(await model.embed(c));
+    const m = model as unknown as { forward: (...a: unknown[]) => Promise<unknown> };
+    const forward = m.forward;
+    let passes = 0;
+    m.forward = (...a: unknown[]) => (passes++, forward.apply(model, a));
+    const many = [...crops, ...crops, ...crops];
+    const concurrent = await Promise.all(many.map((c) => model.embed(c)));
+    m.forward = forward;
+    assert.ok(passes <= 3, `${many.length} concurrent calls took ${passes} forward passes`);
+    concurrent.forEach((d, i) => assertClose(d, sequential[i % crops.length], 1e-5, 1e-4, `crop ${i}`));
+    model.maxBatch = 4;
+    assert.throws(() => (model.maxBatch = 0), ArgumentError);
+    model.dispose();
+  });
+});

@@ -222,6 +222,43 @@ class BatchProgram {
   }
 }
 
+/**
+ * Dynamic batching of S x S crops, as inference servers do: the crops of calls
+ * that arrive while a batch runs go into the next batch (up to maxBatch); with
+ * nothing running a call starts at once, so a lone request waits for nobody.
+ * Concurrent single-face calls then cost what one batched call costs.
+ */
+class CropBatcher {
+  private queue: { data: Uint8Array; resolve(v: Float32Array): void; reject(e: unknown): void }[] = [];
+  private running = false;
+  maxBatch = 32;
+  constructor(
+    private readonly runBatch: (px: Uint8Array, n: number) => Promise<Float32Array[]>,
+    private readonly bytesPerCrop: number,
+  ) {}
+  embed(crops: Uint8Array[]): Promise<Float32Array[]> {
+    const out = crops.map((data) => new Promise<Float32Array>((resolve, reject) => this.queue.push({ data, resolve, reject })));
+    this.pump();
+    return Promise.all(out);
+  }
+  private pump(): void {
+    if (this.running || this.queue.length === 0) return;
+    this.running = true;
+    const batch = this.queue.splice(0, this.maxBatch);
+    const px = new Uint8Array(batch.length * this.bytesPerCrop);
+    batch.forEach((b, k) => px.set(b.data, k * this.bytesPerCrop));
+    this.runBatch(px, batch.length)
+      .then(
+        (rows) => batch.forEach((b, k) => b.resolve(rows[k])),
+        (e) => batch.forEach((b) => b.reject(e)),
+      )
+      .finally(() => {
+        this.running = false;
+        this.pump();
+      });
+  }
+}
+
 /** A face embedding model: embed, compare and verify faces. */
 export class FaceModel {
   readonly name: string;
@@ -247,6 +284,7 @@ export class FaceModel {
   private hash?: string;
   private trainableMode = false;
   private disposed = false;
+  private readonly batcher: CropBatcher;
 
   /** Builds a model from its parts (see FaceModelSpec); pretrained() and create() call this. */
   constructor(spec: FaceModelSpec) {
@@ -276,6 +314,18 @@ export class FaceModel {
     this.flipCalibration = spec.flipCalibration ? checkCalibration(spec.flipCalibration, 'spec.flipCalibration') : null;
     this.defaultFar = this.calibration ? spec.defaultFar ?? 1e-3 : null;
     this.program = this.makeProgram();
+    const S = this.inputSize;
+    // Packed as uint8 N x S x S x 3; the program converts to float NCHW.
+    this.batcher = new CropBatcher((px, n) => this.forward(tensor(px, { shape: [n, S, S, 3], device: this.device })), S * S * 3);
+  }
+
+  /** Most crops per forward pass when concurrent calls are batched together (default 32). */
+  get maxBatch(): number {
+    return this.batcher.maxBatch;
+  }
+  set maxBatch(n: number) {
+    if (!Number.isInteger(n) || n < 1 || n > 1024) invalid('maxBatch', 'an integer in 1..1024', n);
+    this.batcher.maxBatch = n;
   }
 
   /**
@@ -486,11 +536,8 @@ export class FaceModel {
     images.forEach((img, i) => (img.width === S && img.height === S ? direct : resized).push(i));
     const jobs: Promise<void>[] = [];
     if (direct.length) {
-      // S x S crops: packed as uint8 N x S x S x 3; the program converts to float NCHW.
-      const px = new Uint8Array(direct.length * S * S * 3);
-      direct.forEach((i, k) => px.set(images[i].data, k * S * S * 3));
-      const x = tensor(px, { shape: [direct.length, S, S, 3], device: this.device });
-      jobs.push(this.forward(x).then((rows) => direct.forEach((i, k) => (result[i] = rows[k]))));
+      // S x S crops (every aligned face): batched with whatever other calls are waiting.
+      jobs.push(this.batcher.embed(direct.map((i) => images[i].data)).then((rows) => direct.forEach((i, k) => (result[i] = rows[k]))));
     }
     if (resized.length) {
       jobs.push(

@@ -340,6 +340,15 @@ print(json.dumps({"ms":out}))`,
     },
   },
   {
+    name: 'concurrency',
+    ids: ['concurrency'],
+    async run(ctx) {
+      const m = load('concurrency');
+      const rows = (await m.benchConcurrency({ rounds: ctx.quick ? 2 : 5 })) as { case: string; torchface: number; peer: number; unit: string }[];
+      return rows.map((r) => makeRow('concurrency', { case: r.case, torchface: r.torchface, peer: r.peer, peerName: 'sequential', unit: r.unit, goal: ratioGoal('>=', 1.5) }));
+    },
+  },
+  {
     name: 'style',
     ids: ['style'],
     async run(ctx) {

@@ -1,0 +1,67 @@
+// Concurrent calls as a service sees them: N single `embed` calls at once
+// (Promise.all) against the same N awaited one at a time, alternating in one
+// run; the same for whole photos (detect + align + embed). Reports faces/s,
+// the ratio concurrent/sequential (goal >= 1.5) and the event loop's p99 delay
+// during the concurrent runs. `node dist/scripts/bench/concurrency.js [--rounds 3] [--faces 48]`
+import * as fs from 'fs';
+import * as path from 'path';
+import { monitorEventLoopDelay } from 'perf_hooks';
+import { FaceModel, RgbImage, getNumThreads, setReplayConcurrency } from '../../lib';
+import { TextGoalRow, median } from './common';
+
+export async function benchConcurrency(options: { rounds?: number; faces?: number; replays?: number } = {}): Promise<TextGoalRow[]> {
+  if (options.replays) setReplayConcurrency(options.replays);
+  const rounds = options.rounds ?? 3;
+  const n = options.faces ?? 48;
+  const root = path.resolve(__dirname, '..', '..', '..');
+  const fixture = JSON.parse(fs.readFileSync(path.join(root, 'test', 'fixtures', 'faceapi-descriptors.json'), 'utf8')) as { inputs: { shape: number[]; rgbBase64: string }[] };
+  const crops = fixture.inputs.filter((e) => e.shape[0] === 150 && e.shape[1] === 150).map((e): RgbImage => ({ data: new Uint8Array(Buffer.from(e.rgbBase64, 'base64')), width: 150, height: 150, channels: 3 }));
+  const faces = Array.from({ length: n }, (_, i) => crops[i % crops.length]);
+  const photos = ['sample1.jpg', 'sample2.jpg', 'sample3.jpg', 'sample4.jpg'].map((f) => fs.readFileSync(path.join(root, 'node_modules', '@vladmandic', 'face-api', 'demo', f)));
+  const model = await FaceModel.pretrained();
+  await model.embed(faces[0]);
+  await model.embed(photos[0], { detect: true });
+  const loop = monitorEventLoopDelay({ resolution: 5 });
+  const time = async (fn: () => Promise<unknown>) => {
+    const t0 = performance.now();
+    await fn();
+    return performance.now() - t0;
+  };
+  const r = { seqCrops: [] as number[], conCrops: [] as number[], seqPhotos: [] as number[], conPhotos: [] as number[] };
+  for (let k = 0; k < rounds; k++) {
+    r.seqCrops.push(await time(async () => {
+      for (const f of faces) await model.embed(f);
+    }));
+    loop.enable();
+    r.conCrops.push(await time(() => Promise.all(faces.map((f) => model.embed(f)))));
+    loop.disable();
+    r.seqPhotos.push(await time(async () => {
+      for (const p of photos) await model.embed(p, { detect: true });
+    }));
+    loop.enable();
+    r.conPhotos.push(await time(() => Promise.all(photos.map((p) => model.embed(p, { detect: true })))));
+    loop.disable();
+  }
+  const fps = (ms: number[], count: number) => (count * 1000) / median(ms);
+  const threads = getNumThreads();
+  const rows: TextGoalRow[] = [
+    { case: `${n} face crops 150x150: concurrent embed() vs one at a time, ${threads} thread(s)`, torchface: fps(r.conCrops, n), peer: fps(r.seqCrops, n), unit: 'faces/s (peer = sequential; higher is better)', ratio: fps(r.conCrops, n) / fps(r.seqCrops, n), goal: '>= 1.5' },
+    { case: `${photos.length} photos (detect + align + embed): concurrent vs one at a time, ${threads} thread(s)`, torchface: fps(r.conPhotos, photos.length), peer: fps(r.seqPhotos, photos.length), unit: 'photos/s (peer = sequential; higher is better)', ratio: fps(r.conPhotos, photos.length) / fps(r.seqPhotos, photos.length), goal: '>= 1.5' },
+  ];
+  console.log(`  event-loop delay during the concurrent runs: p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms`);
+  model.dispose();
+  return rows;
+}
+
+if (require.main === module) {
+  const args = process.argv.slice(2);
+  const arg = (k: string, d: number) => (args.includes(k) ? Number(args[args.indexOf(k) + 1]) : d);
+  benchConcurrency({ rounds: arg('--rounds', 3), faces: arg('--faces', 48), replays: arg('--replays', 0) || undefined })
+    .then((rows) => {
+      for (const row of rows) console.log(JSON.stringify(row));
+    })
+    .catch((e) => {
+      console.error(e);
+      process.exit(1);
+    });
+}
