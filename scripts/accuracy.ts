@@ -13,7 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import { FaceGallery, FaceModel } from '../lib';
-import { Calibration, OperatingPoints, farAt, operatingPoints, perComparisonFar, thresholdForFar } from '../lib/face/calibration';
+import { Calibration, OperatingPoints, operatingPoints, thresholdForFar } from '../lib/face/calibration';
 import { seededRandom } from '../lib/face/dataset';
 import { auc, kFoldAccuracy, readLfwPairs, rocCurve } from '../lib/face/metrics';
 import { svgLineChart } from '../lib/face/plot';
@@ -230,8 +230,6 @@ async function main(): Promise<void> {
   });
   await png(path.join(images, 'accuracy-roc.png'), svgLineChart({ title: 'ROC, LFW DevTest identities (all pairs)', xLabel: 'false accept rate', yLabel: 'true accept rate', xLog: true, xRange: [1e-5, 1], yRange: [0.5, 1], series: [{ name: `pretrained, tta ${tta}`, color: '#1f5fbf', points: curvePts, marks }] }));
   await png(path.join(images, 'accuracy-det.png'), svgLineChart({ title: 'DET, LFW DevTest identities (all pairs)', xLabel: 'false accept rate', yLabel: 'false reject rate', xLog: true, yLog: true, xRange: [1e-5, 1], yRange: [1e-3, 1], series: [{ name: `pretrained, tta ${tta}`, color: '#c0392b', points: curvePts.map(([f, t]) => [f, Math.max(1 - t, 1e-4)]), marks: marks.map((m) => ({ at: [m.at[0], Math.max(1 - m.at[1], 1e-4)], label: m.label })) }] }));
-  void farAt;
-  void perComparisonFar;
   fs.writeFileSync(path.join(CACHE, '..', 'accuracy.json'), JSON.stringify(report, null, 1));
   console.log(JSON.stringify(report, (k, v) => (k === 'curve' || k === 'noFace' ? undefined : v), 1));
 }
