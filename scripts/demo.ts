@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const v = versions();
   console.log(`torchface ${v.torchface} on libtorch ${v.libtorch}`);
   const model = await FaceModel.pretrained();
-  console.log(`FaceModel.pretrained(): face-api's ResNet-34 recognition net, ${model.embeddingDim}-d, same person at L2 <= ${model.threshold} (${(performance.now() - t0).toFixed(0)} ms)`);
+  console.log(`FaceModel.pretrained(): face-api's ResNet-34 recognition net, ${model.embeddingDim}-d, same person at L2 <= ${model.threshold.toFixed(3)}${model.defaultFar ? ` (the distance for a false-accept rate of ${model.defaultFar}, measured)` : ''} (${(performance.now() - t0).toFixed(0)} ms)`);
 
   const demoDir = path.join(path.dirname(require.resolve('@vladmandic/face-api/package.json')), 'demo');
   const labels: string[] = [];
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
     console.log(`${file}: ${faces.length} faces, left to right ${boxes.join(', ')}  [${(performance.now() - t).toFixed(0)} ms]`);
   }
 
-  console.log('\nEuclidean distances between the descriptors (* = same person by verify, <= 0.6):');
+  console.log(`\nEuclidean distances between the descriptors (* = same person by verify, <= ${model.threshold.toFixed(3)}):`);
   console.log('      ' + labels.map((l) => l.padStart(6)).join(''));
   for (let i = 0; i < labels.length; i++) {
     const row = labels.map((_, j) => (i === j ? '     -' : `${model.distance(descriptors[i], descriptors[j]).toFixed(2)}${model.distance(descriptors[i], descriptors[j]) <= model.threshold ? '*' : ' '}`.padStart(6)));
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   let best = { d: Infinity, i: 0, j: 0 };
   for (let i = 0; i < labels.length; i++) for (let j = i + 1; j < labels.length; j++) if (labels[i][0] !== labels[j][0] && model.distance(descriptors[i], descriptors[j]) < best.d) best = { d: model.distance(descriptors[i], descriptors[j]), i, j };
   const across = await model.verify(descriptors[best.i], descriptors[best.j]);
-  console.log(`\nClosest pair across photos: ${labels[best.i]} / ${labels[best.j]}: distance ${across.distance.toFixed(3)} -> ${across.same ? 'same person' : 'different people'}`);
+  console.log(`\nClosest pair across photos: ${labels[best.i]} / ${labels[best.j]}: distance ${across.distance.toFixed(3)} -> ${across.same ? 'same person' : 'different people'}${across.far !== undefined ? ` (estimated false-accept rate at this distance: ${across.far.toExponential(1)})` : ''}`);
 
   // The same face, mirrored: a different image of the same person.
   const face = await alignLargestFace(path.join(demoDir, SAMPLES[0]));
