@@ -19,17 +19,19 @@ export interface TracedFunction {
 }
 
 /**
- * Replays run one at a time per thread (process or worker): each already uses
- * libtorch's intra-op threads, and several at once on libuv's pool made OpenMP
- * threads fight over the cores (48 concurrent embeds were 5x slower than the
- * same 48 one after another). Callers queue here instead; a replay that has to
- * wait gets copies of its inputs, so it computes on the values they had when
- * it was called, as an immediate one does.
+ * At most `limit` replays run at once per thread (process or worker): each
+ * already uses libtorch's intra-op threads, and libuv's whole pool of them at
+ * once made OpenMP threads fight over the cores (48 concurrent embeds were 13x
+ * slower than the same 48 one after another). Two at a time measured best on 2
+ * cores (scripts/bench/concurrency.ts: whole photos 1.45-1.51x sequential vs
+ * 1.04-1.09x with one, crops alike, event-loop p99 20-25 ms). Callers queue
+ * here; a replay that has to wait gets copies of its inputs, so it computes on
+ * the values they had when it was called, as an immediate one does.
  */
 class ReplayQueue {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
-  limit = 1;
+  limit = 2;
   async run<T>(inputs: TensorHandle[], start: (inputs: TensorHandle[]) => Promise<T>): Promise<T> {
     if (this.active < this.limit) return this.go(inputs, start);
     const copies = inputs.map((h) => native.call(CLONE(), h) as TensorHandle);
@@ -55,7 +57,7 @@ const replays = new ReplayQueue();
 let cloneOp = -1;
 const CLONE = (): number => (cloneOp >= 0 ? cloneOp : (cloneOp = native.op('aten::clone', '')));
 
-/** How many traced replays may run at once in this thread (default 1; more only helps with free cores to spare). */
+/** How many traced replays may run at once in this thread (default 2, measured best on 2 cores). */
 export function setReplayConcurrency(n: number): void {
   if (!Number.isInteger(n) || n < 1) invalid('n', 'a positive integer', n);
   replays.limit = n;
