@@ -1,7 +1,7 @@
 // npm run test:abuse: the standing robustness check. Runs the reproducers of the
 // robustness issue (dist/test/abuse-*.test.js: native boundary, model files,
 // face pipeline, HTTP service), the seeded fuzz of the tensor API in child
-// processes, and the service load test with its malformed, oversized and
+// processes, a worker_thread torn down mid-replay many times, and the service load test with its malformed, oversized and
 // pixel-bomb requests; prints one table (inputs tried, crashes, statuses, RSS,
 // p99 of the answers under abuse). Exits 1 on any crash or failure.
 import { spawnSync } from 'child_process';
@@ -75,6 +75,23 @@ function fuzz(): void {
   });
 }
 
+/** A worker_thread terminated while its traced replays are queued, many times (the abort was 1 run in 40). */
+function workerTeardown(runs = 40): void {
+  const lib = path.join(dist, 'lib');
+  const inner = `const tf = require(${JSON.stringify(lib)}); const x = tf.randn([192, 192]); const f = tf.trace((a) => tf.mm(a, a).sum(), [x]);
+    for (let i = 0; i < 20; i++) f(x).catch(() => {}); require('worker_threads').parentPort.postMessage('queued');`;
+  const outer = `const { Worker } = require('worker_threads'); (async () => { const w = new Worker(${JSON.stringify(inner)}, { eval: true });
+    await new Promise((r) => w.once('message', r)); await w.terminate(); })();`;
+  let crashes = 0;
+  let failures = 0;
+  for (let i = 0; i < runs; i++) {
+    const r = spawnSync(process.execPath, ['-e', outer], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' }, timeout: 60_000 });
+    if (r.signal) crashes++;
+    else if (r.status !== 0) failures++;
+  }
+  rows.push({ check: 'worker_thread terminated with 20 replays queued (child processes)', inputs: `${runs} runs`, crashes, failures, detail: crashes || failures ? 'a run died or failed' : 'every run exited cleanly' });
+}
+
 function loadTest(): void {
   const r = spawnSync(process.execPath, [path.join(dist, 'scripts', 'load-test.js'), '--requests', '2000', '--concurrency', '16', '--people', '10'], { encoding: 'utf8', cwd: root, maxBuffer: 64 << 20, timeout: 600_000 });
   let j: { requests: number; requestsPerSecond: number; latencyMs: { p50: number; p99: number }; byKind: Record<string, { count: number; ok: number }>; failures: unknown[]; rssStartMB: number; rssEndMB: number; eventLoopDelayP99Ms: number } | null = null;
@@ -100,6 +117,7 @@ function loadTest(): void {
 const t0 = Date.now();
 reproducers();
 fuzz();
+workerTeardown();
 loadTest();
 console.log(`\n| check | inputs tried | crashes | failures | detail |\n| --- | --- | --- | --- | --- |`);
 for (const r of rows) console.log(`| ${r.check} | ${r.inputs} | ${r.crashes} | ${r.failures} | ${r.detail} |`);

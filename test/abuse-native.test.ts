@@ -13,8 +13,8 @@ function assertClean(r: { status: number | null; signal: NodeJS.Signals | null; 
 describe('abuse: the native boundary survives careless and hostile callers', function () {
   this.timeout(180_000);
 
-  // The abort was intermittent (every run before the fix of the completion callback; 1 in 40 before
-  // NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS): 12 runs, and `node /tmp`-style stress loops in the note.
+  // The abort was intermittent (1 run in 40 once the completion callback was fixed but before
+  // NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS): 12 runs here, 40 more in `npm run test:abuse`.
   it('#1 a worker_thread terminated while its traced replays are queued does not abort the process (12 runs)', () => {
     for (let run = 0; run < 12; run++) {
       const r = runChild(`
