@@ -160,6 +160,10 @@ describe('structure', () => {
     assert.ok(style.tensorMethods, 'the style worker loaded tensor.js without the operator methods (ops.js)');
 
     checkNoServiceStack('style/index.js', loadInChild([path.join(DIST_LIB, 'style', 'index.js')]));
+    // The package entry too: the service stack loads when a gallery or the server is first made.
+    const entry = loadInChild([path.join(DIST_LIB, 'index.js')]);
+    checkNoServiceStack('the package entry (lib/index.js)', entry);
+    assert.ok(entry.tensorMethods);
   });
 
   it("the addon's exports match binding.d.ts's Binding interface", () => {

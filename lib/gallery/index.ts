@@ -4,5 +4,13 @@ export { DatabaseError, PgVectorGallery, pgPoolClient, pgliteClient } from './st
 export type { SqlClient, PGliteLike, PgVectorGalleryOptions } from './store-pgvector';
 export { EmbeddingIndex } from './index-search';
 export { PixelEmbedder } from './pixel-embedder';
-export { createServer } from './server';
 export type { ServerOptions } from './server';
+
+/**
+ * The HTTP service (lib/gallery/server.ts). Loaded on first use, so that a
+ * program that only embeds or compares faces does not load Fastify.
+ */
+export function createServer(options: import('./server').ServerOptions): ReturnType<typeof import('./server').createServer> {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  return (require('./server') as typeof import('./server')).createServer(options);
+}

@@ -4,7 +4,7 @@
 // through one tiny SqlClient interface, implemented for a pg.Pool (production)
 // and for PGlite (tests: PostgreSQL compiled to WASM, with its bundled vector
 // extension): the same statements run on both.
-import { Pool, PoolClient } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { z } from 'zod';
 import { TorchfaceError, invalid, parseOptions } from '../errors';
 import { Candidate, DuplicateIdError, GalleryBackend, GalleryBase, GalleryOptions, ModelIdentity, Person, PersonData, galleryOptions } from './gallery';
@@ -311,6 +311,14 @@ class PgBackend implements GalleryBackend {
   }
 }
 
+/** node-postgres, loaded on first use (a program without PostgreSQL never loads it). */
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const pg = (): typeof import('pg') => require('pg') as typeof import('pg');
+/** A pg.Pool, without loading pg when it is not one (pg is loaded if a caller already made one). */
+function isPool(v: unknown): v is Pool {
+  return !!v && typeof v === 'object' && require.cache[require.resolve('pg')] !== undefined && v instanceof pg().Pool;
+}
+
 function isSqlClient(v: unknown): v is SqlClient {
   return !!v && typeof (v as SqlClient).query === 'function' && typeof (v as SqlClient).transaction === 'function' && typeof (v as SqlClient).close === 'function' && !('exec' in (v as object));
 }
@@ -333,8 +341,8 @@ export class PgVectorGallery extends GalleryBase {
     let sql: SqlClient;
     if (typeof connection === 'string') {
       if (!/^postgres(ql)?:\/\//.test(connection)) invalid('connection', 'a postgres:// URL, a pg.Pool or a SqlClient', connection);
-      sql = pgPoolClient(new Pool({ connectionString: connection, max: 4 }), { end: true });
-    } else if (connection instanceof Pool) sql = pgPoolClient(connection);
+      sql = pgPoolClient(new (pg().Pool)({ connectionString: connection, max: 4 }), { end: true });
+    } else if (isPool(connection)) sql = pgPoolClient(connection);
     else if (isSqlClient(connection)) sql = connection;
     else if (connection && typeof connection === 'object' && 'exec' in connection && 'transaction' in connection) sql = pgliteClient(connection as unknown as PGliteLike);
     else return invalid('connection', 'a postgres:// URL, a pg.Pool or a SqlClient (pgliteClient(db) for PGlite)', connection);

@@ -2,7 +2,7 @@
 // synchronous=FULL, every write in one transaction. Embeddings are float32
 // little-endian BLOBs. Synchronous by design (better-sqlite3): a write either
 // commits before the call returns or leaves nothing behind.
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { FileFormatError } from '../errors';
 
 export interface StoredModel {
@@ -36,7 +36,10 @@ export class SqliteStore {
 
   constructor(readonly path: string) {
     try {
-      this.db = new Database(path);
+      // better-sqlite3 is loaded with the first gallery, not with the package.
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const Sqlite = require('better-sqlite3') as typeof Database;
+      this.db = new Sqlite(path);
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
