@@ -228,8 +228,8 @@ async function main(): Promise<void> {
     const far = test.impostor.filter((d) => d <= a.threshold).length / test.impostor.length;
     return { at: [Math.max(far, 1e-6), test.genuine.filter((g) => g <= a.threshold).length / test.genuine.length] as [number, number], label: `shipped FAR ${a.far} threshold` };
   });
-  await png(path.join(images, 'accuracy-roc.png'), svgLineChart({ title: 'ROC, LFW DevTest identities (all pairs)', xLabel: 'false accept rate', yLabel: 'true accept rate', xLog: true, xRange: [1e-5, 1], yRange: [0.5, 1], series: [{ name: `pretrained, tta ${tta}`, color: '#1f5fbf', points: curvePts, marks }] }));
-  await png(path.join(images, 'accuracy-det.png'), svgLineChart({ title: 'DET, LFW DevTest identities (all pairs)', xLabel: 'false accept rate', yLabel: 'false reject rate', xLog: true, yLog: true, xRange: [1e-5, 1], yRange: [1e-3, 1], series: [{ name: `pretrained, tta ${tta}`, color: '#c0392b', points: curvePts.map(([f, t]) => [f, Math.max(1 - t, 1e-4)]), marks: marks.map((m) => ({ at: [m.at[0], Math.max(1 - m.at[1], 1e-4)], label: m.label })) }] }));
+  await png(path.join(images, 'accuracy-roc.png'), svgLineChart({ title: 'ROC, LFW DevTest identities (all pairs)', xLabel: 'false accept rate', yLabel: 'true accept rate', xLog: true, xRange: [1e-5, 1], yRange: [0.5, 1], legend: 'bottom-left', series: [{ name: `pretrained, tta ${tta}`, color: '#1f5fbf', points: curvePts, marks }] }));
+  await png(path.join(images, 'accuracy-det.png'), svgLineChart({ title: 'DET, LFW DevTest identities (all pairs)', xLabel: 'false accept rate', yLabel: 'false reject rate', xLog: true, yLog: true, xRange: [1e-5, 1], yRange: [1e-3, 1], legend: 'bottom-left', series: [{ name: `pretrained, tta ${tta}`, color: '#c0392b', points: curvePts.map(([f, t]) => [f, Math.max(1 - t, 1e-4)]), marks: marks.map((m) => ({ at: [m.at[0], Math.max(1 - m.at[1], 1e-4)], label: m.label })) }] }));
   fs.writeFileSync(path.join(CACHE, '..', 'accuracy.json'), JSON.stringify(report, null, 1));
   console.log(JSON.stringify(report, (k, v) => (k === 'curve' || k === 'noFace' ? undefined : v), 1));
 }
