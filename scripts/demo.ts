@@ -5,17 +5,10 @@
 // mirrored copy of itself.
 import * as path from 'path';
 import { FaceModel, memory, versions } from '../lib';
-import type { RgbImage } from '../lib/image';
+import { mirrorImage } from '../lib/face/model';
 import { alignLargestFace } from '../lib/face/pipeline';
 
 const SAMPLES = ['sample1.jpg', 'sample2.jpg', 'sample3.jpg'];
-
-function mirror(img: RgbImage): RgbImage {
-  const out = new Uint8Array(img.data.length);
-  for (let y = 0; y < img.height; y++)
-    for (let x = 0; x < img.width; x++) out.set(img.data.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3), (y * img.width + (img.width - 1 - x)) * 3);
-  return { ...img, data: out };
-}
 
 async function main(): Promise<void> {
   const t0 = performance.now();
@@ -52,7 +45,7 @@ async function main(): Promise<void> {
 
   // The same face, mirrored: a different image of the same person.
   const face = await alignLargestFace(path.join(demoDir, SAMPLES[0]));
-  const r = await model.verify(face.aligned, mirror(face.aligned));
+  const r = await model.verify(face.aligned, mirrorImage(face.aligned));
   console.log(`${SAMPLES[0]} largest face vs its mirror image: distance ${r.distance.toFixed(3)} -> ${r.same ? 'same person' : 'different people'}`);
   model.dispose();
   console.log(`\ndone in ${((performance.now() - t0) / 1000).toFixed(1)} s; live tensors: ${memory().tensors}`);

@@ -8,7 +8,8 @@
 // Usage: node dist/scripts/embed-sets.js [--sets lfw,att,yaleb,celeba] [--per-identity N]
 import * as fs from 'fs';
 import * as path from 'path';
-import { FaceModel, RgbImage, loadImage, setNumThreads } from '../lib';
+import { FaceModel, loadImage, setNumThreads } from '../lib';
+import { isGreyscale, mirrorImage } from '../lib/face/model';
 import { alignLargestFace } from '../lib/face/pipeline';
 import { readLfwPairs } from '../lib/face/metrics';
 import { facesDir, packageRoot } from '../lib/util/paths';
@@ -25,17 +26,6 @@ export interface EmbeddedImage {
   stage: string;
 }
 export const CACHE = path.join(packageRoot, '.cache', 'embeddings');
-
-function mirror(img: RgbImage): RgbImage {
-  const { width: w, height: h } = img;
-  const out = new Uint8Array(img.data.length);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let c = 0; c < 3; c++) out[(y * w + x) * 3 + c] = img.data[(y * w + (w - 1 - x)) * 3 + c];
-  return { data: out, width: w, height: h, channels: 3 };
-}
-const isGrey = (img: RgbImage) => {
-  for (let i = 0; i < img.data.length; i += 3 * 97) if (img.data[i] !== img.data[i + 1] || img.data[i] !== img.data[i + 2]) return false;
-  return true;
-};
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -73,14 +63,14 @@ async function main(): Promise<void> {
   for (const [i, j] of jobs.entries()) {
     try {
       const img = await loadImage(j.file);
-      j.greyscale = isGrey(img);
+      j.greyscale = isGreyscale(img);
       let chip = img;
       if (j.detect) {
         const face = await alignLargestFace(img, { size: 150 });
         chip = face.aligned;
         j.stage = face.stage ?? 'ssd';
       } else j.stage = 'crop';
-      const [a, b] = await model.embedRgb([chip, mirror(chip)]);
+      const [a, b] = await model.embedRgb([chip, mirrorImage(chip)]);
       plain.set(a, i * 128);
       flip.set(b, i * 128);
     } catch (e) {

@@ -478,28 +478,27 @@ export abstract class GalleryBase {
     const embedded: (Embedded | null)[] = await this.embedDetailed(list, o.detect, 'queries').catch((e) =>
       e instanceof NoFaceError ? Promise.all(list.map((input) => this.embedDetailed([input], o.detect, 'query').then((r) => r[0], (e2) => (e2 instanceof NoFaceError ? null : Promise.reject(e2))))) : Promise.reject(e),
     );
-    const faces = embedded.filter((e): e is Embedded => e !== null);
-    // Colour and greyscale photos are decided with their own tables.
+    // Photos of each kind and test-time augmentation are decided with their own table.
+    const groups = new Map<string, Embedded[]>();
+    for (const e of embedded) if (e) groups.set(`${e.kind}/${e.tta}`, [...(groups.get(`${e.kind}/${e.tta}`) ?? []), e]);
     const results = new Map<Embedded, IdentifyResult>();
-    for (const kind of ['colour', 'greyscale'] as const)
-      for (const tta of ['none', 'flip', undefined] as const) {
-        const group = faces.filter((f) => f.kind === kind && f.tta === tta);
-        if (!group.length) continue;
-        const rs = await this.decide(
-          group.map((f) => f.descriptor),
-          o.k,
-          o.threshold,
-          o.falseAcceptRate,
-          kind,
-          tta,
-        );
-        group.forEach((f, i) => results.set(f, rs[i]));
-      }
-    const noFace = async (): Promise<IdentifyResult> => {
+    for (const group of groups.values()) {
+      const rs = await this.decide(
+        group.map((f) => f.descriptor),
+        o.k,
+        o.threshold,
+        o.falseAcceptRate,
+        group[0].kind,
+        group[0].tta,
+      );
+      group.forEach((f, i) => results.set(f, rs[i]));
+    }
+    let noFace: IdentifyResult | undefined;
+    if (embedded.includes(null)) {
       const { threshold, rate } = await this.openSetThreshold(o.threshold, o.falseAcceptRate, 'colour');
-      return { id: null, reason: 'no-face', distance: Infinity, threshold, ...(rate !== undefined ? { falseAcceptRate: rate } : {}), candidates: [] };
-    };
-    return Promise.all(embedded.map((e) => (e ? results.get(e)! : noFace())));
+      noFace = { id: null, reason: 'no-face', distance: Infinity, threshold, ...(rate !== undefined ? { falseAcceptRate: rate } : {}), candidates: [] };
+    }
+    return embedded.map((e) => (e ? results.get(e)! : { ...noFace!, candidates: [] }));
   }
 
   /** identify() for precomputed embeddings. */
