@@ -8,6 +8,26 @@ export interface ProgramHandle {
   readonly __programHandle: unique symbol;
 }
 
+/** An opaque handle around a c10d process group with its store (see distInit). */
+export interface ProcessGroupHandle {
+  readonly __processGroupHandle: unique symbol;
+}
+/** An opaque handle around a c10d::Reducer (see distReducer). */
+export interface ReducerHandle {
+  readonly __reducerHandle: unique symbol;
+}
+/** Where the ranks meet: a TCPStore (rank 0 hosts it) or a FileStore on a shared path. */
+export interface DistStoreSpec {
+  store: 'tcp' | 'file';
+  host: string;
+  port: number;
+  path: string;
+  timeoutMs: number;
+  /** Keys of this group live under this prefix (several groups can share one store). */
+  prefix: string;
+  worldSize: number;
+}
+
 /** A value an ATen operator returns, converted: tensors become handles, tuples and lists arrays. */
 export type NativeResult = TensorHandle | null | number | boolean | string | NativeResult[];
 /** A value an ATen operator accepts (the schema decides how it is converted). */
@@ -69,6 +89,35 @@ export interface Binding {
   programInfo(p: ProgramHandle): { instructions: number; inputs: number; outputs: number; ops: string[] };
   /** Replays a program on a worker thread with autograd off. */
   programRun(p: ProgramHandle, inputs: TensorHandle[]): Promise<TensorHandle[]>;
+
+  // Distributed (native/distributed.cc, libtorch's c10d). Without Gloo at build time every entry but distAvailable throws.
+  /** Which c10d backends this build has. */
+  distAvailable(): { gloo: boolean; nccl: boolean };
+  /** Opens the store, marks this rank joined, waits for all ranks (timeoutMs), builds the process group; a heartbeat thread writes torchface/heartbeat/<rank>. */
+  distInit(o: DistStoreSpec & { backend: 'gloo' | 'nccl'; isServer: boolean; rank: number; heartbeatMs: number }): Promise<ProcessGroupHandle>;
+  /** A collective, waited for on a worker thread (or on the calling thread with wait = true, then it returns undefined). */
+  distCollective(
+    g: ProcessGroupHandle,
+    kind: 'allreduce' | 'broadcast' | 'allgather' | 'barrier',
+    tensors: TensorHandle[],
+    outputs: TensorHandle[],
+    op: 'sum' | 'product' | 'max' | 'min' | '',
+    root: number,
+    wait: boolean,
+  ): Promise<void> | undefined;
+  /** A key of the group's store, or null when absent (never waits). */
+  distStoreGet(g: ProcessGroupHandle, key: string): string | null;
+  distStoreSet(g: ProcessGroupHandle, key: string, value: string): void;
+  /** Reads keys through a fresh store client (diagnosing an init that timed out). */
+  distStoreProbe(spec: DistStoreSpec, keys: string[]): Promise<(string | null)[]>;
+  /** Stops the heartbeat and releases the process group (idempotent). */
+  distDestroy(g: ProcessGroupHandle): void;
+  /** A c10d::Reducer over params (gradient buckets of bucketBytes after a 1 MiB first one); returns the bucket count. */
+  distReducer(g: ProcessGroupHandle, params: TensorHandle[], bucketBytes: number, findUnusedParameters: boolean): { handle: ReducerHandle; buckets: number };
+  /** null: before forward; the forward's output tensors: after it (the next backward all-reduces the gradients). */
+  reducerPrepare(r: ReducerHandle, outputs: TensorHandle[] | null): void;
+  /** Removes the reducer's autograd hooks. */
+  reducerRelease(r: ReducerHandle): void;
 }
 
 declare const binding: Binding;

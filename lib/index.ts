@@ -11,6 +11,7 @@ export { trace, traced, setReplayConcurrency } from './jit';
 export type { TracedFunction } from './jit';
 export * as nn from './nn';
 export * as optim from './optim';
+export * as distributed from './distributed';
 export { ResNet, BasicBlock, resnet18, resnet34 } from './models/resnet';
 export type { ResNetOptions } from './models/resnet';
 

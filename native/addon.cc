@@ -41,6 +41,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<Instance>(new Instance());
   initTensor(env, exports);
   initDispatch(env, exports);
+  initDistributed(env, exports);
   return exports;
 }
 

@@ -98,5 +98,6 @@ Napi::Value fromIValue(Napi::Env env, const c10::IValue& v);
 // Module parts ---------------------------------------------------------------
 void initTensor(Napi::Env env, Napi::Object exports);
 void initDispatch(Napi::Env env, Napi::Object exports);
+void initDistributed(Napi::Env env, Napi::Object exports);
 
 }  // namespace torchface

@@ -148,6 +148,48 @@ export class PKSampler {
   }
 }
 
+/**
+ * The P x K sampler of a data-parallel run (torch's DistributedSampler, for
+ * face batches): each step draws one global batch of P * worldSize identities
+ * exactly as `new PKSampler(identities, P * worldSize, K, seed)` would, and
+ * rank r trains on identities r * P .. (r + 1) * P - 1 of it. So the ranks see
+ * different identities in each step, a new shuffle each epoch, the same
+ * shuffle on every rank, and together exactly the images one process with P *
+ * worldSize identities per batch would see. (Triplets are mined within each
+ * rank's share, as PyTorch's DDP computes each rank's loss on its own batch.)
+ */
+export class DistributedSampler {
+  private readonly global: PKSampler;
+  constructor(
+    identities: Identity[],
+    readonly P: number,
+    readonly K: number,
+    readonly seed: number,
+    readonly rank: number,
+    readonly worldSize: number,
+  ) {
+    if (!Number.isInteger(worldSize) || worldSize < 1) invalid('worldSize', 'a positive integer', worldSize);
+    if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) invalid('rank', `an integer 0..${worldSize - 1}`, rank);
+    this.global = new PKSampler(identities, P * worldSize, K, seed);
+  }
+  get identities(): Identity[] {
+    return this.global.identities;
+  }
+  get images(): number {
+    return this.global.images;
+  }
+  /** Steps per epoch: enough global batches to show about every image once. */
+  stepsPerEpoch(): number {
+    return this.global.stepsPerEpoch();
+  }
+  /** This rank's batches of one epoch. */
+  epoch(epoch: number, steps = this.stepsPerEpoch()): BatchSpec[] {
+    const n = this.P * this.K;
+    const from = this.rank * n;
+    return this.global.epoch(epoch, steps).map((b) => ({ files: b.files.slice(from, from + n), labels: b.labels.slice(from, from + n), seeds: b.seeds.slice(from, from + n) }));
+  }
+}
+
 export interface AugmentOptions {
   /** Random crop of `size` from the image resized to size * (1 + cropMargin) (default 0.15). */
   cropMargin?: number;
