@@ -179,6 +179,10 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
             if (!store->check({keys[r]})) missing->push_back(r);
         } catch (...) {
         }
+        // The host keeps the store up a little longer, so that ranks whose own
+        // wait started later time out against it too and can say who is
+        // missing, instead of finding the store gone.
+        if (spec.isServer) std::this_thread::sleep_for(std::min(spec.timeout, std::chrono::milliseconds(3000)));
         throw;
       }
       if (group->backend == "nccl") {

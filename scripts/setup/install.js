@@ -77,7 +77,7 @@ function findLibtorch() {
   if (py) return { prefix: py, source: 'python torch' };
   if (fs.existsSync(DEBIAN_TORCH_CMAKE)) return { prefix: path.dirname(path.dirname(DEBIAN_TORCH_CMAKE)), source: 'debian' };
   if (isRoot() && isDebian()) {
-    aptInstall(['libtorch-dev', 'libopenblas0-openmp']);
+    aptInstall(['libtorch-dev', 'libopenblas0-openmp', 'libgloo-dev']);
     if (fs.existsSync(DEBIAN_TORCH_CMAKE)) return { prefix: path.dirname(path.dirname(DEBIAN_TORCH_CMAKE)), source: 'debian' };
   }
   fail(
@@ -102,6 +102,11 @@ function main() {
   if (source === 'debian' && !dpkgInstalled('libopenblas0-openmp')) {
     if (isRoot()) aptInstall(['libopenblas0-openmp']);
     else log('warning: libopenblas0-openmp is not installed; matrix products will be ~10x slower (apt-get install libopenblas0-openmp)');
+  }
+  // Gloo's headers (libtorch's c10d headers include them) for distributed training.
+  if (source === 'debian' && !dpkgInstalled('libgloo-dev')) {
+    if (isRoot()) aptInstall(['libgloo-dev']);
+    else log('warning: libgloo-dev is not installed; building without distributed training (apt-get install libgloo-dev, then npm run build:native)');
   }
   log(`building the addon against libtorch from ${source} (${prefix})`);
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js');

@@ -54,7 +54,7 @@ function data(n: number): { x: T.Tensor; y: T.Tensor } {
   return { x: T.tensor(xs).reshape([n, 16]), y: T.tensor(ys).reshape([n, 4]) };
 }
 
-const STEPS = 6;
+const STEPS = Number(process.env.TEST_STEPS ?? 6);
 const B = 8;
 
 function weights(m: T.nn.Module): number[] {
@@ -117,7 +117,7 @@ async function main(): Promise<void> {
   if (scenario === 'single') return single(Number(process.argv[3] ?? 2));
   const timeoutMs = Number(process.env.TEST_TIMEOUT_MS ?? 20000);
   try {
-    await dist.initProcessGroup({ backend: 'gloo', timeoutMs });
+    await dist.initProcessGroup({ backend: 'gloo', timeoutMs, ...(process.env.TEST_INIT_METHOD ? { initMethod: process.env.TEST_INIT_METHOD } : {}) });
   } catch (e) {
     const err = e as T.distributed.DistributedError;
     out({ rank: Number(process.env.RANK), initError: err.message, code: err.code, ranks: err.ranks });

@@ -1,6 +1,7 @@
 // The one place that finds what some tests compare against or run on ("peers"):
 // Python with torch (PyTorch parity), a real PostgreSQL server with pgvector,
-// the shared face data and a GPU. And the one skip rule: a test that needs a
+// the shared face data, a GPU, and Gloo in the addon (distributed training).
+// And the one skip rule: a test that needs a
 // missing peer is skipped with a line naming the peer and how to get it, and a
 // summary at the end of the run counts the skips per peer. With
 // TORCHFACE_REQUIRE_PEERS=1 (as CI sets it) a missing peer fails the test
@@ -18,13 +19,14 @@ export const PYTHON = process.env.TORCHFACE_PYTHON || '/usr/bin/python3';
 /** Folder of the Python reference scripts (the sources, not dist/). */
 export const HELPERS = path.resolve(__dirname, '..', '..', '..', 'test', 'helpers');
 
-export type Peer = 'python-torch' | 'postgres' | 'face-data' | 'cuda';
+export type Peer = 'python-torch' | 'postgres' | 'face-data' | 'cuda' | 'gloo';
 
 const HOW: Record<Peer, string> = {
   'python-torch': `apt-get install python3-torch (or TORCHFACE_PYTHON=/path/to/python with torch)`,
   postgres: 'DATABASE_URL=postgres://... of a PostgreSQL server with pgvector (.ci/run sets one up)',
   'face-data': 'the shared face data at ../shared/data/faces (or TORCHFACE_FACES_DIR)',
   cuda: 'a GPU and a CUDA build of libtorch (scripts/gpu-check)',
+  gloo: 'Gloo in the addon: apt-get install libgloo-dev, then npm run build:native (npm install does it as root on Debian)',
 };
 
 const probed = new Map<Peer, string | null>();
@@ -53,6 +55,11 @@ function probe(peer: Peer): string | null {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
       const { cuda } = require('../../lib') as typeof import('../../lib');
       return cuda.isAvailable() ? null : 'CUDA is not available in this build or machine';
+    }
+    case 'gloo': {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const { distributed } = require('../../lib') as typeof import('../../lib');
+      return distributed.isAvailable('gloo') ? null : 'the addon was built without Gloo (gloo/context.h was not found)';
     }
   }
 }
