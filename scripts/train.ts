@@ -1,15 +1,20 @@
 // npm run train -- --data DIR[,DIR...] --out model.safetensors [--from scratch|pretrained] [--mining semi-hard]
 //   [--epochs N] [--batch-p P --batch-k K] [--lr LR] [--device cpu|cuda] [--detect] [--resume]
-//   [--select-pairs FILE | --no-select] [--l2sp A] ...
+//   [--select-pairs FILE | --no-select] [--l2sp A] [--nproc N | --rank R --world-size W --master-addr A --master-port P] ...
 // Triplet-loss training of a face embedding network (see lib/face/train.ts);
 // a progress bar with loss, triplets and images/s; per-epoch validation and
 // checkpoints; at the end the model file, <out>.metrics.json and <out>.plot.png.
 // With --select-pairs (the default for --from pretrained when LFW's
 // pairsDevTrain.txt is in the shared face data) the output is the best of the
 // starting weights and each epoch's weights on that pair list.
+// Data parallel: --nproc N starts N local ranks (lib/distributed/launch.ts,
+// like torchrun); --rank/--world-size/--master-addr/--master-port (or torchrun's
+// RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) join a run across machines. Only
+// rank 0 prints, checkpoints and writes the model.
 import * as fs from 'fs';
 import * as path from 'path';
 import { z } from 'zod';
+import * as distributed from '../lib/distributed';
 import { ArgumentError, parseOptions } from '../lib/errors';
 import { prepareAlignedDataset, scanIdentities } from '../lib/face/dataset';
 import { EMBEDDING_ARCHITECTURES, EmbeddingArchitecture } from '../lib/face/embedding-net';
@@ -50,8 +55,15 @@ Usage: npm run train -- --data DIR[,DIR...] --out model.safetensors [options]
   --cache DIR          aligned-crop cache (default: <out dir>/.aligned)
   --max-per-identity N use at most N images per identity
   --resume             continue from the checkpoint next to --out
-  --threads N          libtorch threads (default 1)
-  --seed N             (default 0)`;
+  --threads N          libtorch threads per process (default 1)
+  --seed N             (default 0)
+Data parallel (libtorch's c10d with Gloo; --batch-p is per rank, so the global batch is P x nproc):
+  --nproc N            start N local ranks (like torchrun --nproc-per-node N)
+  --rank R --world-size W --master-addr HOST --master-port PORT
+                       join a run over several machines (or set torchrun's RANK, WORLD_SIZE,
+                       MASTER_ADDR, MASTER_PORT); rank 0 listens on HOST:PORT
+  --dist-timeout S     seconds to wait for the other ranks (default 1800)
+  --backend B          gloo (default) | nccl (CUDA builds with NCCL)`;
 
 const schema = z
   .object({
@@ -84,6 +96,13 @@ const schema = z
     resume: z.boolean().default(false),
     threads: z.coerce.number().int().positive().default(1),
     seed: z.coerce.number().int().nonnegative().default(0),
+    nproc: z.coerce.number().int().min(1).max(64).default(1),
+    rank: z.coerce.number().int().nonnegative().optional(),
+    'world-size': z.coerce.number().int().positive().optional(),
+    'master-addr': z.string().optional(),
+    'master-port': z.coerce.number().int().min(1).max(65535).optional(),
+    'dist-timeout': z.coerce.number().positive().default(1800),
+    backend: z.enum(['gloo', 'nccl']).default('gloo'),
     help: z.boolean().optional(),
   })
   .strict();
@@ -92,21 +111,44 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (usage(HELP, args)) return;
   const o = parseOptions(schema, args, 'args');
+  if (o.nproc > 1 && !process.env.TORCHFACE_LAUNCHED) {
+    // The launcher: N copies of this script with the same arguments, minus --nproc.
+    const argv = process.argv.slice(2);
+    const i = argv.findIndex((a) => a === '--nproc' || a.startsWith('--nproc='));
+    argv.splice(i, argv[i].includes('=') ? 1 : 2);
+    console.log(`launching ${o.nproc} ranks (OMP_NUM_THREADS ${process.env.OMP_NUM_THREADS ?? 'per rank: cores / nproc'}, --threads ${o.threads}); rank 0 reports`);
+    await distributed.launch({ nproc: o.nproc, script: __filename, args: argv, masterAddr: o['master-addr'], masterPort: o['master-port'] });
+    return;
+  }
+  const worldSize = o['world-size'] ?? (process.env.WORLD_SIZE ? Number(process.env.WORLD_SIZE) : 1);
+  let group: distributed.ProcessGroup | undefined;
+  if (worldSize > 1) {
+    const addr = o['master-addr'] ?? process.env.MASTER_ADDR;
+    const port = o['master-port'] ?? (process.env.MASTER_PORT ? Number(process.env.MASTER_PORT) : undefined);
+    if (!addr || !port) throw new ArgumentError('args', '--master-addr and --master-port (or MASTER_ADDR, MASTER_PORT) for a distributed run', { addr, port });
+    group = await distributed.initProcessGroup({ backend: o.backend, initMethod: `tcp://${addr}:${port}`, rank: o.rank, worldSize, timeoutMs: Math.round(o['dist-timeout'] * 1000) });
+  }
+  const lead = !group || group.rank === 0;
+  // Ranks other than 0 stay quiet; their errors still reach stderr.
+  const log = lead ? console.log : () => undefined;
   let dirs = o.data.split(',').map((d) => d.trim()).filter(Boolean);
   const inputSize = o.from === 'pretrained' ? 150 : o['input-size'];
   if (o.detect) {
+    // Rank 0 aligns into the cache while the others wait; then all read it.
+    if (!lead) await group!.barrier();
     const cache = o.cache ?? path.join(path.dirname(path.resolve(o.out)), '.aligned');
     const aligned: string[] = [];
     for (const d of dirs) {
       const ids = scanIdentities(d, { maxPerIdentity: o['max-per-identity'] });
       const total = ids.reduce((n, i) => n + i.files.length, 0);
       const dst = path.join(cache, `${path.basename(path.resolve(d))}-${inputSize}`);
-      const bar = new ProgressBar({ total, label: `align ${path.basename(d)}` });
-      const r = await prepareAlignedDataset(ids, dst, async (f) => (await alignLargestFace(f, { size: Math.round(inputSize * 1.15) })).aligned, { onProgress: () => bar.tick(1) });
-      bar.done({ aligned: r.aligned, cached: r.cached, noFace: r.failed.length });
+      const bar = lead ? new ProgressBar({ total, label: `align ${path.basename(d)}` }) : null;
+      const r = await prepareAlignedDataset(ids, dst, async (f) => (await alignLargestFace(f, { size: Math.round(inputSize * 1.15) })).aligned, { onProgress: () => bar?.tick(1) });
+      bar?.done({ aligned: r.aligned, cached: r.cached, noFace: r.failed.length });
       aligned.push(dst);
     }
     dirs = aligned;
+    if (lead) await group?.barrier();
   }
   let embedder;
   if (o.from === 'pretrained') {
@@ -120,7 +162,7 @@ async function main(): Promise<void> {
     if (facesDir() && fs.existsSync(devTrain)) selectPairs = devTrain;
   }
   if (o['select-pairs'] && !o.select) throw new ArgumentError('args', '--select-pairs or --no-select, not both', 'both');
-  console.log(selectPairs ? `model selection on ${selectPairs} (candidates: the starting weights and each epoch's)` : 'no model selection: the output is the last epoch\'s weights');
+  log(selectPairs ? `model selection on ${selectPairs} (candidates: the starting weights and each epoch's)` : 'no model selection: the output is the last epoch\'s weights');
   let bar: ProgressBar | null = null;
   const it = trainFaceModelIter({
     data: dirs as [string, ...string[]],
@@ -150,6 +192,7 @@ async function main(): Promise<void> {
     selectMaxPairs: o['select-max-pairs'],
     selectZ: o['select-z'],
     l2sp: o.l2sp,
+    processGroup: group,
   });
   let result;
   for (;;) {
@@ -159,6 +202,7 @@ async function main(): Promise<void> {
       break;
     }
     const ev: TrainEvent = n.value;
+    if (!lead) continue;
     if (ev.type === 'step') {
       bar ??= new ProgressBar({ total: ev.stepsPerEpoch, label: `epoch ${ev.epoch + 1}/${o.epochs}` });
       bar.tick(1, { loss: ev.loss, triplets: ev.triplets, 'img/s': Math.round(ev.imagesPerSecond), lr: ev.lr });
@@ -174,13 +218,17 @@ async function main(): Promise<void> {
       console.log(`epoch ${ev.epoch + 1}: loss ${ev.trainLoss.toFixed(4)}  ${Math.round(ev.imagesPerSecond)} img/s  ${ev.seconds.toFixed(0)} s` + (v ? `  validation: accuracy ${v.accuracy.toFixed(3)}  AUC ${v.auc.toFixed(3)}  TAR@FAR1e-3 ${v.tarAtFar1e3.toFixed(3)} (FAR ${v.achievedFar.toFixed(4)})` : ''));
     }
   }
+  if (group) {
+    distributed.destroyProcessGroup();
+    if (!lead) return;
+  }
   if (o.from === 'pretrained') {
     // Rewrite the output through saveTrainedModel so the file names its architecture (faceapi-recognition).
     const m = await loadTrainedModel(o.out);
     await saveTrainedModel(o.out, m);
   }
   const init = result.initial;
-  console.log(JSON.stringify({ model: result.modelFile, metrics: result.metricsFile, plot: result.plotFile, seconds: result.seconds, imagesPerSecond: result.imagesPerSecond, maxBlockMs: result.maxBlockMs, identities: result.identities, images: result.images, initialValidation: init ? { accuracy: init.accuracy, auc: init.auc } : null, finalValidation: result.final ? { accuracy: result.final.accuracy, auc: result.final.auc, tarAtFar1e3: result.final.tarAtFar1e3 } : null, selection: result.selection ? { pairs: result.selection.pairsFile, selectedAfterEpochs: result.selection.selectedAfterEpochs, accuracies: result.selection.history.map((c) => c.accuracy) } : null }, null, 1));
+  console.log(JSON.stringify({ ranks: worldSize, model: result.modelFile, metrics: result.metricsFile, plot: result.plotFile, seconds: result.seconds, imagesPerSecond: result.imagesPerSecond, maxBlockMs: result.maxBlockMs, identities: result.identities, images: result.images, initialValidation: init ? { accuracy: init.accuracy, auc: init.auc } : null, finalValidation: result.final ? { accuracy: result.final.accuracy, auc: result.final.auc, tarAtFar1e3: result.final.tarAtFar1e3 } : null, selection: result.selection ? { pairs: result.selection.pairsFile, selectedAfterEpochs: result.selection.selectedAfterEpochs, accuracies: result.selection.history.map((c) => c.accuracy) } : null }, null, 1));
 }
 
 main().catch((e) => (e instanceof ArgumentError ? (console.error(`${e.message}\n${HELP}`), process.exit(2)) : fail(e)));

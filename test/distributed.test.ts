@@ -6,7 +6,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Writable } from 'stream';
+import sharp from 'sharp';
 import * as T from '../lib';
+import { loadStateDict } from '../lib/io/model-file';
 import { needs } from './helpers/peers';
 
 const { distributed: dist } = T;
@@ -148,6 +150,80 @@ describe('distributed (c10d over loopback)', function () {
       assert.match(e.message, /rank 1 \(pid \d+\) was killed by SIGKILL/);
       return true;
     });
+  });
+});
+
+const TRAIN = path.resolve(__dirname, '..', 'scripts', 'train.js');
+
+/** A small identity-folder data set of generated 40 px images (no face data needed): 10 identities x 6. */
+async function syntheticFaces(): Promise<string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-dist-faces-'));
+  for (let id = 0; id < 10; id++) {
+    fs.mkdirSync(path.join(dir, `id${id}`));
+    for (let k = 0; k < 6; k++) {
+      const px = Buffer.alloc(40 * 40 * 3);
+      for (let i = 0; i < px.length; i++) px[i] = (Math.sin(i * (0.01 + id * 0.013) + k * 0.2) * 100 + 128 + ((i * 7919 + k * 31) % 23)) & 255;
+      await sharp(px, { raw: { width: 40, height: 40, channels: 3 } }).png().toFile(path.join(dir, `id${id}`, `${k}.png`));
+    }
+  }
+  return dir;
+}
+
+function runNode(args: string[], env: NodeJS.ProcessEnv = {}): { child: ReturnType<typeof spawn>; done: Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> } {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.on('data', (d) => (stderr += d));
+  const done = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+  return { child, done };
+}
+
+describe('npm run train -- --nproc 2 (data-parallel triplet training)', function () {
+  this.timeout(240_000);
+  let data: string;
+  const common = ['--architecture', 'resnet-mini', '--input-size', '32', '--batch-p', '2', '--batch-k', '3', '--steps-per-epoch', '3', '--validation-fraction', '0.2', '--no-select'];
+  before(async function () {
+    needs(this, 'gloo');
+    data = await syntheticFaces();
+  });
+
+  it('trains with 2 local ranks, only rank 0 writes, and --resume continues the distributed run', async () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tf-dist-train-')), 'm.safetensors');
+    const first = await runNode([TRAIN, '--data', data, '--out', out, '--epochs', '2', '--nproc', '2', ...common]).done;
+    assert.equal(first.code, 0, first.stderr);
+    const summary = JSON.parse(first.stdout.slice(first.stdout.indexOf('{\n')));
+    assert.equal(summary.ranks, 2);
+    assert.equal(summary.model, out);
+    assert.ok(fs.existsSync(out) && fs.existsSync(out.replace(/\.safetensors$/, '.ckpt.safetensors')));
+    assert.doesNotMatch(first.stdout, /\[rank 1\]/, 'rank 1 prints nothing');
+    const resumed = await runNode([TRAIN, '--data', data, '--out', out, '--epochs', '3', '--nproc', '2', '--resume', ...common]).done;
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const meta = (await loadStateDict(out.replace(/\.safetensors$/, '.ckpt.safetensors'))).metadata.checkpoint as { epoch: number };
+    assert.equal(meta.epoch, 2, 'the resumed run trained epoch 3 (index 2) only');
+    assert.match(resumed.stdout, /epoch 3: loss/);
+    assert.doesNotMatch(resumed.stdout, /epoch 1: loss/);
+  });
+
+  it('a rank killed mid-run stops rank 0 with an error naming it; the last checkpoint stays valid', async () => {
+    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tf-dist-kill-')), 'm.safetensors');
+    const ckpt = out.replace(/\.safetensors$/, '.ckpt.safetensors');
+    const port = await dist.freePort();
+    const env = (rank: number) => ({ RANK: String(rank), WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), OMP_NUM_THREADS: '1', TORCHFACE_LAUNCHED: '1' });
+    const r0 = runNode([TRAIN, '--data', data, '--out', out, '--epochs', '500', ...common], env(0));
+    const r1 = runNode([TRAIN, '--data', data, '--out', out, '--epochs', '500', ...common], env(1));
+    const t0 = Date.now();
+    while (!fs.existsSync(ckpt) && Date.now() - t0 < 120_000) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(fs.existsSync(ckpt), 'a first checkpoint was written');
+    r1.child.kill('SIGKILL');
+    const killedAt = Date.now();
+    const [a, b] = await Promise.all([r0.done, r1.done]);
+    assert.equal(b.signal, 'SIGKILL');
+    assert.notEqual(a.code, 0);
+    assert.ok(Date.now() - killedAt < 30_000, `rank 0 ended ${Date.now() - killedAt} ms after the kill`);
+    assert.match(a.stderr, /DistributedError: rank 0: .*rank 1 stopped answering/);
+    const loaded = await loadStateDict(ckpt);
+    assert.ok(loaded.stateDict.size > 0 && (loaded.metadata.checkpoint as { epoch: number }).epoch >= 0);
   });
 });
 

@@ -219,7 +219,8 @@ export class ProcessGroup {
       fn();
     } catch (e) {
       if (e instanceof TorchfaceError) throw e;
-      throw new DistributedError(`rank ${this.rank}: ${what} failed (${(e as Error).message}); call group.diagnose() to find the rank that is gone`, [], { cause: e });
+      // Synchronous callers (a forward pass) cannot wait for diagnose(); they may call it themselves.
+      throw new DistributedError(`rank ${this.rank}: ${what} failed (${(e as Error).message})`, [], { cause: e });
     }
   }
 }

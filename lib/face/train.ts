@@ -29,6 +29,13 @@
 // validation batch, so a service stays responsive with latency bounded by one
 // step (measured and reported as `maxBlockMs`; about 0.1-1 s for the small
 // networks here on 2 cores). Image decoding never blocks: it runs in sharp.
+//
+// Data parallel (`processGroup` of worldSize > 1, see lib/distributed): every
+// rank trains on its share of each global batch (DistributedSampler: batchP
+// identities per rank), DistributedDataParallel averages the gradients in
+// backward, so all ranks take the same Adam step; only rank 0 validates,
+// selects, checkpoints and writes the model and report, and the ranks meet at
+// a barrier after each epoch. A failed step names the rank that is gone.
 import * as fs from 'fs';
 import * as path from 'path';
 import { z } from 'zod';
@@ -37,11 +44,13 @@ import { RgbImage } from '../image';
 import { loadOptimizer, loadStateDict, saveOptimizer, saveStateDict } from '../io/model-file';
 import { Module } from '../nn/module';
 import { Adam, Optimizer } from '../optim';
-import { Device, Tensor, checkDevice, manualSeed, noGrad, tidy } from '../tensor';
+import { Device, Tensor, checkDevice, manualSeed, noGrad, tensor, tidy } from '../tensor';
 import { native } from '../native';
 
 const setNumThreads = (n: number) => native.setNumThreads(n);
-import { Identity, LFW_FACE_REGION, PKSampler, imagesToBatch, loadFaceImage, mixSeed, prefetchBatches, scanIdentities, seededRandom, shuffle, splitByIdentity } from './dataset';
+import { DistributedDataParallel } from '../distributed/data-parallel';
+import { DistributedError, type ProcessGroup } from '../distributed/process-group';
+import { DistributedSampler, Identity, LFW_FACE_REGION, PKSampler, imagesToBatch, loadFaceImage, mixSeed, prefetchBatches, scanIdentities, seededRandom, shuffle, splitByIdentity } from './dataset';
 import { EMBEDDING_ARCHITECTURES, EmbeddingArchitecture, EmbeddingNet } from './embedding-net';
 import { calibrate, kFoldCorrect, readLfwPairs, thinRoc, RocPoint, ScoredPair } from './metrics';
 import { mineTriplets } from './triplet';
@@ -136,6 +145,8 @@ export type TrainFaceModelOptions = z.input<typeof trainSchema> & {
   onProgress?: (event: TrainEvent) => void;
   /** Stops after the current step when aborted (a checkpoint of the last full epoch stays). */
   signal?: AbortSignal;
+  /** Train data-parallel over this group (every rank calls trainFaceModelIter with the same options; see lib/distributed). */
+  processGroup?: ProcessGroup;
 };
 
 export interface ValidationMetrics {
@@ -378,7 +389,11 @@ interface CheckpointMeta {
 
 /** The training loop as an async iterator of events; the generator's return value is the result. */
 export async function* trainFaceModelIter(options: TrainFaceModelOptions): AsyncGenerator<TrainEvent, TrainResult> {
-  const { embedder: givenEmbedder, onProgress, signal, ...rest } = options ?? ({} as TrainFaceModelOptions);
+  const { embedder: givenEmbedder, onProgress, signal, processGroup, ...rest } = options ?? ({} as TrainFaceModelOptions);
+  const group = processGroup && processGroup.worldSize > 1 ? processGroup : null;
+  const world = group?.worldSize ?? 1;
+  // Rank 0 leads: it alone validates, checkpoints and writes files.
+  const lead = !group || group.rank === 0;
   const o = parseOptions(trainSchema, rest);
   const device = checkDevice(o.device, 'options.device');
   if (o.from === 'pretrained' && !givenEmbedder) throw new ArgumentError('options.embedder', "a TrainableEmbedder for from: 'pretrained' (see FaceModel.pretrained().trainable())", undefined);
@@ -389,7 +404,9 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
   if (identities.length < 3) invalid('options.data', 'folders with at least 3 identities of 2+ images', dataDirs);
   const { train, validation } = splitByIdentity(identities, { validationFraction: o.validationFraction, seed: o.seed });
   identities = [];
-  const sampler = new PKSampler(train, Math.min(o.batchP, train.length), o.batchK, o.seed);
+  const batchP = Math.min(o.batchP, Math.floor(train.length / world));
+  if (batchP < 2) invalid('options.data', `at least ${2 * world} training identities for ${world} ranks`, train.length);
+  const sampler = group ? new DistributedSampler(train, batchP, o.batchK, o.seed, group.rank, world) : new PKSampler(train, batchP, o.batchK, o.seed);
   const steps = o.stepsPerEpoch ?? sampler.stepsPerEpoch();
   const valPairs = validation.length >= 2 ? makeValidationPairs(validation, o.validationPairs, o.seed) : [];
   let selectPairs: { a: string; b: string; same: boolean }[] = [];
@@ -447,13 +464,15 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
     // L2-SP's anchor is the starting weights: the run's start, which a resumed run only has if it starts from the same weights.
     if (anchor) throw new ArgumentError('resume', 'a run without l2sp (the anchor weights are not checkpointed)', `l2sp ${o.l2sp}`);
   }
+  // Wrapped after resume: the wrap broadcasts rank 0's weights to every rank.
+  const ddp = group ? new DistributedDataParallel(embedder.module, { group }) : null;
   const totalSteps = o.epochs * steps;
   const warmupSteps = Math.round(o.warmupEpochs * steps);
   const emit = function* (ev: TrainEvent) {
     onProgress?.(ev);
     yield ev;
   };
-  const initial = o.validateInitial && valPairs.length && resumedFromEpoch === null ? await validatePairs(embedder, valPairs, { device, region: o.region }) : null;
+  const initial = lead && o.validateInitial && valPairs.length && resumedFromEpoch === null ? await validatePairs(embedder, valPairs, { device, region: o.region }) : null;
   const bestAfter = () => selection.reduce((b, s) => (s.best ? s.afterEpochs : b), 0);
   // Scores the current weights on the selection pairs; keeps a copy when strictly better than the best so far.
   const selectCandidate = async (afterEpochs: number): Promise<SelectionRecord> => {
@@ -472,7 +491,7 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
     return rec;
   };
   let savedBestAfter = resumedFromEpoch === null ? -1 : bestAfter();
-  if (selectPairs.length && resumedFromEpoch === null) {
+  if (lead && selectPairs.length && resumedFromEpoch === null) {
     const rec = await selectCandidate(0);
     yield* emit({ type: 'selection', candidate: rec, bestAfterEpochs: bestAfter() });
   }
@@ -493,17 +512,34 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
       const ts = Date.now();
       const lr = learningRateAt(globalStep, totalSteps, o.lr, warmupSteps, o.minLrFactor);
       for (const g of opt.paramGroups) g.lr = lr;
-      const r = tidy(() => {
-        const x = imagesToBatch(images).to({ device });
-        const emb = embedder.embed(x);
-        const m = mineTriplets(emb, spec.labels, { strategy: o.mining, margin: o.margin, normalize: true });
-        let loss = m.loss;
-        if (anchor) loss = params.reduce((acc, p, i) => acc.add(p.sub(anchor![i]).square().sum().mul(o.l2sp / 2)), loss);
-        opt.zeroGrad();
-        loss.backward();
-        opt.step();
-        return { loss: m.loss.item(), triplets: m.triplets, candidates: m.candidates };
-      });
+      const step1 = () =>
+        tidy(() => {
+          const x = imagesToBatch(images).to({ device });
+          const emb = ddp ? ddp.forwardWith(() => embedder.embed(x)) : embedder.embed(x);
+          const m = mineTriplets(emb, spec.labels, { strategy: o.mining, margin: o.margin, normalize: true });
+          let loss = m.loss;
+          if (anchor) loss = params.reduce((acc, p, i) => acc.add(p.sub(anchor![i]).square().sum().mul(o.l2sp / 2)), loss);
+          opt.zeroGrad();
+          loss.backward(); // with ddp: the gradients are averaged across ranks here
+          opt.step();
+          return { loss: m.loss.item(), triplets: m.triplets, candidates: m.candidates };
+        });
+      let r: { loss: number; triplets: number; candidates: number };
+      if (group) {
+        try {
+          r = step1();
+          // The reported loss and counts are the whole global batch's.
+          const stats = tensor([r.loss, r.triplets, r.candidates], { dtype: 'float64' });
+          await group.allReduce(stats, { op: 'sum' });
+          const [l, t, c] = Array.from(stats.data() as Float64Array);
+          stats.dispose();
+          r = { loss: l / world, triplets: t, candidates: c };
+        } catch (e) {
+          // A bad argument is not a distributed failure; anything else is explained by who is gone.
+          if (e instanceof ArgumentError || (e instanceof DistributedError && e.ranks.length)) throw e;
+          throw await group.diagnose(`training step (epoch ${epoch}, step ${step})`, e);
+        }
+      } else r = step1();
       const stepMs = Date.now() - ts;
       maxBlockMs = Math.max(maxBlockMs, stepMs);
       if (!Number.isFinite(r.loss)) throw new Error(`training diverged: loss ${r.loss} at epoch ${epoch} step ${step}`);
@@ -522,8 +558,8 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
     if (signal?.aborted && step < steps) break;
     trainedImages += epochImages;
     trainedMs += epochComputeMs;
-    const validationMetrics = valPairs.length ? await validatePairs(embedder, valPairs, { device, region: o.region }) : null;
-    const selectionRecord = selectPairs.length ? await selectCandidate(epoch + 1) : null;
+    const validationMetrics = lead && valPairs.length ? await validatePairs(embedder, valPairs, { device, region: o.region }) : null;
+    const selectionRecord = lead && selectPairs.length ? await selectCandidate(epoch + 1) : null;
     const record: EpochRecord = {
       epoch,
       trainLoss: lossSum / Math.max(1, step),
@@ -536,7 +572,7 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
     };
     history.push(record);
     let checkpointFile: string | null = null;
-    if (o.checkpoint) {
+    if (lead && o.checkpoint) {
       // Optimizer first, model second: the model checkpoint names the epoch, and
       // resume refuses a pair whose epochs differ (a crash between the writes).
       await saveOptimizer(ckpt.optimizer, opt, { epoch });
@@ -550,13 +586,16 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
       checkpointFile = ckpt.model;
     }
     if (selectionRecord) yield* emit({ type: 'selection', candidate: selectionRecord, bestAfterEpochs: bestAfter() });
+    // The other ranks wait here while rank 0 validates and checkpoints.
+    if (group) await group.barrier();
     yield* emit({ type: 'epoch', epoch, epochs: o.epochs, trainLoss: record.trainLoss, validation: validationMetrics, seconds: record.seconds, imagesPerSecond: record.imagesPerSecond, checkpoint: checkpointFile });
   }
+  ddp?.release();
   opt.dispose();
   anchor?.forEach((t) => t.dispose());
   const final = history.length ? history[history.length - 1].validation : null;
   let selectionResult: SelectionResult | null = null;
-  if (selectPairs.length && selection.length) {
+  if (lead && selectPairs.length && selection.length) {
     const selected = selection.filter((s) => s.best).pop()!;
     selectionResult = { pairsFile: o.selectPairs!, pairs: { same: selectPairs.filter((p) => p.same).length, different: selectPairs.filter((p) => !p.same).length }, criterion: `10-fold accuracy; a candidate replaces the best when b - c > ${o.selectZ} * sqrt(b + c) (b, c: pairs only the candidate, only the best decides correctly)`, history: selection, selectedAfterEpochs: selected.afterEpochs, selected };
     // The output holds the selected candidate's weights (copied back always: after an abort the
@@ -575,7 +614,7 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
       selection: selectionResult ? { pairsFile: selectionResult.pairsFile, pairs: selectionResult.pairs, criterion: selectionResult.criterion, selectedAfterEpochs: selectionResult.selectedAfterEpochs, history: selectionResult.history.map(({ afterEpochs, accuracy, bestAccuracy, auc, eer, tarAtFar1e3, nonFinitePairs, versusBest, best }) => ({ afterEpochs, accuracy, bestAccuracy, auc, eer, tarAtFar1e3, nonFinitePairs, versusBest, best })) } : null,
     },
   };
-  await saveStateDict(o.out, embedder.module.stateDict(), meta);
+  if (lead) await saveStateDict(o.out, embedder.module.stateDict(), meta);
   const base = o.out.replace(/\.safetensors$/, '');
   const result: TrainResult = {
     modelFile: o.out,
@@ -593,7 +632,7 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
     final,
     selection: selectionResult,
   };
-  if (o.report) {
+  if (lead && o.report) {
     await writeFileAtomic(result.metricsFile!, JSON.stringify({ ...result, options: o }, null, 1));
     await savePng(result.plotFile!, renderTrainingPlot(stepLoss, history.map((h) => h.validation?.roc ?? null)));
   }
