@@ -349,6 +349,19 @@ print(json.dumps({"ms":out}))`,
     },
   },
   {
+    name: 'distributed',
+    ids: ['distributed'],
+    async run(ctx) {
+      const m = load('distributed');
+      const rows = (await m.benchDistributed({ reps: ctx.quick ? 5 : 10, rounds: ctx.quick ? 1 : 3, log: (s: string) => ctx.log(`  distributed: ${s}`) })) as { case: string; torchface: number; peer: number | null; unit: string; goal: string }[];
+      return rows.map((r) =>
+        /all-reduce/.test(r.case)
+          ? makeRow('distributed', { case: r.case, torchface: r.torchface, peer: r.peer, peerName: 'PyTorch (torch.distributed, gloo)', unit: r.unit, goal: ratioGoal('>=', 0.9) })
+          : makeRow('distributed', { case: r.case, torchface: r.torchface, peer: r.peer, peerName: /2 threads/.test(r.case) ? '1 process x 2 threads' : '1 process x 1 thread', unit: r.unit, note: 'scaling: ratio / 2 = efficiency; no goal set' }),
+      );
+    },
+  },
+  {
     name: 'style',
     ids: ['style'],
     async run(ctx) {
