@@ -5,7 +5,7 @@
 //   node dist/scripts/cuda-smoke.js
 //
 // scripts/gpu-check runs it after building the addon against a CUDA libtorch.
-import { conv2d, cuda, DType, manualSeed, noGrad, randn, Tensor, tensor, tidy, trace, versions } from '../lib';
+import { conv2d, cuda, distributed, DType, manualSeed, nn, noGrad, randn, Tensor, tensor, tidy, trace, versions } from '../lib';
 
 export interface SmokeCheck {
   name: string;
@@ -85,6 +85,33 @@ export async function cudaSmoke(): Promise<SmokeResult> {
     const eager = noGrad(() => conv2d(x, w).relu().mean());
     check('traced program on cuda', Math.abs(out.item() - eager.item()), 1e-5);
     for (const t of [w, x, out, eager]) t.dispose();
+  }
+  // Distributed on the GPU: a world of one over NCCL (this machine has one GPU;
+  // NCCL refuses two ranks on one device): an all-reduce of a CUDA tensor and a
+  // DistributedDataParallel step whose gradients must equal the plain step's.
+  if (distributed.isAvailable('nccl')) {
+    const port = await distributed.freePort();
+    const g = await distributed.newGroup({ backend: 'nccl', initMethod: `tcp://127.0.0.1:${port}`, rank: 0, worldSize: 1, timeoutMs: 60_000, groupName: 'smoke' });
+    try {
+      const t = tensor([1, 2, 3]).to('cuda');
+      await g.allReduce(t, { op: 'sum' });
+      check('nccl all-reduce (world of 1)', maxAbs(t, tensor([1, 2, 3])), 0);
+      manualSeed(0);
+      const net = new nn.Linear(8, 4);
+      net.to('cuda');
+      const x = randn([5, 8]).to('cuda');
+      net.forward(x).square().sum().backward();
+      const plain = net.weight.grad!.cpu();
+      net.weight.grad = null;
+      const ddp = new distributed.DistributedDataParallel(net, { group: g });
+      (ddp.forward(x) as Tensor).square().sum().backward();
+      check('nccl DistributedDataParallel gradient', maxAbs(net.weight.grad!, plain), 1e-6);
+      ddp.release();
+    } finally {
+      g.destroy();
+    }
+  } else {
+    console.log('note: this build has no NCCL (needs nccl.h when the addon is built): distributed GPU check skipped');
   }
   return { status: checks.every((c) => c.ok) ? 'PASS' : 'FAIL', checks };
 }
