@@ -129,6 +129,8 @@ async function main(): Promise<void> {
     group = await distributed.initProcessGroup({ backend: o.backend, initMethod: `tcp://${addr}:${port}`, rank: o.rank, worldSize, timeoutMs: Math.round(o['dist-timeout'] * 1000) });
   }
   const lead = !group || group.rank === 0;
+  // One GPU per local rank, as torchrun runs do.
+  const device = group && o.device === 'cuda' ? `cuda:${distributed.getLocalRank()}` : o.device;
   // Ranks other than 0 stay quiet; their errors still reach stderr.
   const log = lead ? console.log : () => undefined;
   let dirs = o.data.split(',').map((d) => d.trim()).filter(Boolean);
@@ -181,7 +183,7 @@ async function main(): Promise<void> {
     lr: o.lr,
     warmupEpochs: o['warmup-epochs'],
     weightDecay: o['weight-decay'],
-    device: o.device,
+    device,
     validationFraction: o['validation-fraction'],
     maxPerIdentity: o.detect ? undefined : o['max-per-identity'],
     resume: o.resume,

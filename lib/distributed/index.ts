@@ -10,6 +10,7 @@ export {
   isAvailable,
   getRank,
   getWorldSize,
+  getLocalRank,
   getBackend,
   defaultProcessGroup,
   allReduce,

@@ -310,6 +310,10 @@ export function getRank(g?: ProcessGroup): number {
 export function getWorldSize(g?: ProcessGroup): number {
   return group(g).worldSize;
 }
+/** This process's rank on its machine (torchrun's LOCAL_RANK; 0 when unset): the GPU to use is cuda:LOCAL_RANK. */
+export function getLocalRank(): number {
+  return envInt('LOCAL_RANK') ?? 0;
+}
 export function getBackend(g?: ProcessGroup): Backend {
   return group(g).backend;
 }
