@@ -64,6 +64,7 @@ export {
   rawToTensor,
 } from './io/model-file';
 export type { ModelMetadata, LoadedStateDict } from './io/model-file';
+export { loadTfjsGraphModel, TfjsGraphModule, UnsupportedTfjsOpError } from './io/tfjs-graph';
 export * from './gallery';
 export { trainFaceModel, trainFaceModelIter, learningRateAt, checkpointPaths, embedFiles, validatePairs, makeValidationPairs, scratchEmbedder } from './face/train';
 export type { TrainFaceModelOptions, TrainEvent, TrainResult, EpochRecord, ValidationMetrics, TrainableEmbedder } from './face/train';
