@@ -1,0 +1,260 @@
+// TensorFlow.js graph models imported as torchface modules (issue #16):
+// outputs against tfjs itself (wasm backend), load-time errors for what is not
+// supported, training through the imported weights, state-dict round trips and
+// traced (worker-thread) runs.
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '../lib';
+import { ArgumentError, FileFormatError, TfjsGraphModule, loadTfjsGraphModel, loadStateDict, noGrad, optim, saveStateDict, tensor, UnsupportedTfjsOpError } from '../lib';
+import { needs } from './helpers/peers';
+import { humanModelsDir, referenceOutputs, seededUniform } from './helpers/tfjs-graph-ref';
+
+const modelFile = (name: string) => path.join(humanModelsDir(), `${name}.json`);
+
+/** A seeded input in the value range the model is used with (human: blazeface [-1, 1], facemesh and mobilefacenet [0, 1]). */
+function fixedInput(m: TfjsGraphModule, seed: number, range: [number, number]): { data: Float32Array; shape: number[] } {
+  const shape = m.inputShapes[0]!.map((d) => (d < 0 ? 1 : d));
+  const u = seededUniform(shape.reduce((a, b) => a * b, 1), seed);
+  const data = u.map((v) => range[0] + (range[1] - range[0]) * v);
+  return { data, shape };
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    if (!(d <= m)) m = d; // NaN propagates
+  }
+  return m;
+}
+
+const MODELS: { name: string; range: [number, number]; outputs: string[]; shapes: number[][] }[] = [
+  { name: 'mobilefacenet', range: [0, 1], outputs: ['embeddings'], shapes: [[1, 192]] },
+  { name: 'blazeface-back', range: [-1, 1], outputs: ['Identity_3', 'Identity', 'Identity_1', 'Identity_2'], shapes: [[1, 384, 16], [1, 512, 1], [1, 384, 1], [1, 512, 16]] },
+  { name: 'facemesh', range: [0, 1], outputs: ['Identity_2', 'Identity_1', 'Identity'], shapes: [[1, 1404], [1, 1], [1, 266]] },
+];
+
+describe('io/tfjs-graph: TensorFlow.js graph models as torchface modules', () => {
+  for (const spec of MODELS) {
+    it(`${spec.name}: outputs equal tfjs (wasm backend) within 1e-4`, async () => {
+      const m = await loadTfjsGraphModel(modelFile(spec.name));
+      assert.ok(m instanceof tf.nn.Module);
+      assert.deepEqual(m.outputNames, spec.outputs);
+      const input = fixedInput(m, 20261202, spec.range);
+      const ours = noGrad(() => m.forwardAll([tensor(input.data, { shape: input.shape })]));
+      const ref = await referenceOutputs(modelFile(spec.name), [input]);
+      assert.equal(ours.length, ref.length);
+      const diffs = ours.map((o, i) => {
+        assert.deepEqual(o.shape, ref[i].shape, `${spec.outputs[i]} shape`);
+        assert.deepEqual(o.shape, spec.shapes[i]);
+        return maxAbsDiff(o.data() as Float32Array, ref[i].data);
+      });
+      // the outputs are not trivially equal: they vary over the input
+      for (const r of ref) if (r.data.length > 1) assert.ok(maxAbsDiff(r.data, new Float32Array(r.data.length).fill(r.data[0])) > 1e-3, 'output is constant');
+      console.log(`      ${spec.name}: max |torchface - tfjs| ${diffs.map((d, i) => `${spec.outputs[i]} ${d.toExponential(2)}`).join(', ')}`);
+      for (const [i, d] of diffs.entries()) assert.ok(d <= 1e-4, `${spec.outputs[i]}: max abs diff ${d}`);
+      m.dispose();
+    });
+  }
+
+  it('weights are named Parameters with the TF node names and the manifest shapes', async () => {
+    const m = await loadTfjsGraphModel(modelFile('mobilefacenet'));
+    const sd = m.stateDict();
+    const w = sd.get('MobileFaceNet/MobileFaceNet/Conv2d_0/Conv2D_weights');
+    assert.ok(w, [...sd.keys()].slice(0, 5).join(', '));
+    assert.deepEqual(w.shape, [3, 3, 3, 64]);
+    assert.ok(w.requiresGrad);
+    assert.equal(m.parameterName('MobileFaceNet/MobileFaceNet/Conv2d_0/Conv2D_weights'), 'MobileFaceNet/MobileFaceNet/Conv2d_0/Conv2D_weights');
+    // the L2 normalisation's epsilon is a (non-trainable) buffer, not a parameter
+    assert.ok(m.buffers().length >= 1);
+    assert.ok(m.numParameters() > 1_000_000);
+    for (const k of sd.keys()) assert.ok(!k.includes('.'), k);
+    m.dispose();
+  });
+
+  describe('load-time errors', () => {
+    let tmp: string;
+    before(() => {
+      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torchface-tfjs-graph-'));
+    });
+    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    /** A tiny graph: x -> conv (weights w) -> [op] -> out; `extra` nodes appended. */
+    function writeModel(name: string, nodes: object[], weights: { name: string; shape: number[]; dtype: string }[], bin = Buffer.alloc(weights.reduce((n, w) => n + 4 * w.shape.reduce((a, b) => a * b, 1), 0))) {
+      const dir = path.join(tmp, name);
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, 'w.bin'), bin);
+      const file = path.join(dir, 'model.json');
+      fs.writeFileSync(file, JSON.stringify({ format: 'graph-model', generatedBy: '2.10.0', convertedBy: 'TensorFlow.js Converter v4.22.0', modelTopology: { node: nodes, library: {}, versions: { producer: 1286 } }, weightsManifest: [{ paths: ['w.bin'], weights }] }));
+      return file;
+    }
+    const placeholder = { name: 'x', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: [{ size: '1' }, { size: '4' }, { size: '4' }, { size: '2' }] } } } };
+    const conv = (extra: object = {}) => ({
+      name: 'net/conv',
+      op: '_FusedConv2D',
+      input: ['x', 'net/w', 'net/b'],
+      attr: { fused_ops: { list: { s: [b64('BiasAdd'), b64('Relu')] } }, num_args: { i: '1' }, padding: { s: b64('SAME') }, strides: { list: { i: ['1', '2', '2', '1'] } }, data_format: { s: b64('NHWC') }, dilations: { list: { i: ['1', '1', '1', '1'] } }, ...extra },
+    });
+    const constNode = (name: string) => ({ name, op: 'Const', attr: { dtype: { type: 'DT_FLOAT' } } });
+    const weights = [
+      { name: 'net/w', shape: [3, 3, 2, 3], dtype: 'float32' },
+      { name: 'net/b', shape: [3], dtype: 'float32' },
+    ];
+
+    it('a tiny hand-written graph loads and runs (the fixture is valid)', async () => {
+      const vals = new Float32Array(57).map((_, i) => Math.sin(i));
+      const file = writeModel('ok', [placeholder, constNode('net/w'), constNode('net/b'), conv(), { name: 'out', op: 'Sigmoid', input: ['net/conv'] }], weights, Buffer.from(vals.buffer));
+      const m = await loadTfjsGraphModel(file);
+      assert.deepEqual(m.inputNames, ['x']);
+      assert.deepEqual(m.outputNames, ['out']);
+      const x = seededUniform(32, 7);
+      const y = m.forward(tensor(x, { shape: [1, 4, 4, 2] })) as tf.Tensor;
+      assert.deepEqual(y.shape, [1, 2, 2, 3]); // SAME at stride 2: ceil(4 / 2)
+      const [ref] = await referenceOutputs(file, [{ data: x, shape: [1, 4, 4, 2] }]);
+      assert.ok(maxAbsDiff(y.data() as Float32Array, ref.data) < 1e-6);
+    });
+
+    it('an unsupported op is an ArgumentError naming the op, the node and the format version, raised at load time', async () => {
+      // the shard is missing: the op check must come before the weights are read
+      const file = writeModel('unsupported', [placeholder, constNode('net/w'), constNode('net/b'), conv(), { name: 'net/angle', op: 'Atan2', input: ['net/conv', 'net/conv'] }], weights);
+      fs.rmSync(path.join(path.dirname(file), 'w.bin'));
+      await assert.rejects(loadTfjsGraphModel(file), (e: Error) => {
+        assert.ok(e instanceof UnsupportedTfjsOpError, String(e));
+        assert.ok(e instanceof ArgumentError);
+        assert.equal((e as UnsupportedTfjsOpError).code, 'ERR_UNSUPPORTED_OP');
+        assert.equal((e as UnsupportedTfjsOpError).op, 'Atan2');
+        assert.equal((e as UnsupportedTfjsOpError).node, 'net/angle');
+        assert.match(e.message, /'Atan2'/);
+        assert.match(e.message, /'net\/angle'/);
+        assert.match(e.message, /graph-model, producer 1286/);
+        return true;
+      });
+    });
+
+    it('unsupported attributes (fused FusedBatchNorm, NCHW) name the node too', async () => {
+      const bn = writeModel('bn', [placeholder, constNode('net/w'), constNode('net/b'), conv({ fused_ops: { list: { s: [b64('FusedBatchNorm')] } } })], weights);
+      await assert.rejects(loadTfjsGraphModel(bn), (e: Error) => e instanceof UnsupportedTfjsOpError && /FusedBatchNorm/.test(e.message) && /'net\/conv'/.test(e.message));
+      const nchw = writeModel('nchw', [placeholder, constNode('net/w'), constNode('net/b'), conv({ data_format: { s: b64('NCHW') } })], weights);
+      await assert.rejects(loadTfjsGraphModel(nchw), (e: Error) => e instanceof UnsupportedTfjsOpError && /NCHW/.test(e.message) && /'net\/conv'/.test(e.message));
+    });
+
+    it('malformed graphs are FileFormatErrors', async () => {
+      const dangling = writeModel('dangling', [placeholder, { name: 'out', op: 'Relu', input: ['nowhere'] }], []);
+      await assert.rejects(loadTfjsGraphModel(dangling), (e: Error) => e instanceof FileFormatError && /nowhere/.test(e.message));
+      const cycle = writeModel('cycle', [placeholder, { name: 'a', op: 'Relu', input: ['b'] }, { name: 'b', op: 'Relu', input: ['a'] }, { name: 'out', op: 'Relu', input: ['a'] }], []);
+      await assert.rejects(loadTfjsGraphModel(cycle), (e: Error) => e instanceof FileFormatError && /cycle/.test(e.message));
+      const layers = path.join(tmp, 'layers.json');
+      fs.writeFileSync(layers, JSON.stringify({ format: 'layers-model', modelTopology: {}, weightsManifest: [] }));
+      await assert.rejects(loadTfjsGraphModel(layers), (e: Error) => e instanceof FileFormatError && /layers-model/.test(e.message));
+      await assert.rejects(loadTfjsGraphModel(42 as unknown as string), ArgumentError);
+    });
+  });
+
+  describe('training mobilefacenet', () => {
+    it('gradients flow to the weights; one SGD step changes the output; the state dict round-trips', async () => {
+      const m = await loadTfjsGraphModel(modelFile('mobilefacenet'));
+      const input = fixedInput(m, 99, [0, 1]);
+      const x = tensor(input.data, { shape: input.shape });
+      const target = tensor(seededUniform(192, 5).map((v) => v - 0.5), { shape: [1, 192] });
+      const before = noGrad(() => m.forward(x) as tf.Tensor);
+      // the embedding is L2-normalised: pull it towards a fixed direction
+      const out = m.forward(x) as tf.Tensor;
+      const loss = out.mul(target).sum().neg();
+      loss.backward();
+      const params = [...m.namedParameters()];
+      const zero: string[] = [];
+      for (const [name, p] of params) {
+        const g = p.grad;
+        assert.ok(g, `${name} has no gradient`);
+        const gd = g.data() as Float32Array;
+        assert.ok(gd.every(Number.isFinite), `${name}: non-finite gradient`);
+        if (!gd.some((v) => v !== 0)) zero.push(name);
+      }
+      // Every filter and bias learns. The only zero gradients are the 16 PReLU alphas the
+      // converter left behind a fused Relu (FusedDepthwiseConv2dNative [BiasAdd, Relu] -> x - |x| = 0):
+      // dead in the graph itself, in tfjs as well.
+      assert.ok(zero.every((n) => /SeparableConv2d\/mul$/.test(n)), `zero gradients: ${zero.join(', ')}`);
+      assert.ok(zero.length <= 16, `${zero.length} zero gradients`);
+      assert.ok(params.length > 100);
+      const sgd = new optim.SGD(m.parameters(), { lr: 0.05 });
+      sgd.step();
+      const after = noGrad(() => m.forward(x) as tf.Tensor);
+      const change = maxAbsDiff(before.data() as Float32Array, after.data() as Float32Array);
+      assert.ok(change > 1e-3, `one SGD step changed the output by only ${change}`);
+      const lossAfter = -(noGrad(() => after.mul(target).sum()).item());
+      assert.ok(lossAfter < loss.item(), `loss ${loss.item()} -> ${lossAfter}`);
+
+      // save the trained weights; a fresh import differs until they are loaded
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'torchface-tfjs-graph-sd-')), 'mobilefacenet.safetensors');
+      await saveStateDict(file, m.stateDict());
+      const fresh = await loadTfjsGraphModel(modelFile('mobilefacenet'));
+      const untrained = noGrad(() => fresh.forward(x) as tf.Tensor);
+      assert.ok(maxAbsDiff(untrained.data() as Float32Array, after.data() as Float32Array) > 1e-3);
+      assert.equal(maxAbsDiff(untrained.data() as Float32Array, before.data() as Float32Array), 0);
+      const { stateDict } = await loadStateDict(file);
+      assert.deepEqual([...stateDict.keys()].sort(), [...m.stateDict().keys()].sort());
+      fresh.loadStateDict(stateDict);
+      const restored = noGrad(() => fresh.forward(x) as tf.Tensor);
+      assert.equal(maxAbsDiff(restored.data() as Float32Array, after.data() as Float32Array), 0);
+      fs.rmSync(path.dirname(file), { recursive: true, force: true });
+      m.dispose();
+      fresh.dispose();
+    });
+  });
+
+  describe('traced runs on a worker thread', () => {
+    it('blazeface-back: run() equals forward() (4 outputs), and replays', async () => {
+      const m = await loadTfjsGraphModel(modelFile('blazeface-back'));
+      const input = fixedInput(m, 3, [-1, 1]);
+      const x = tensor(input.data, { shape: input.shape });
+      const eager = noGrad(() => m.forwardAll([x]));
+      const first = await m.run(x); // traces
+      const second = await m.run(x); // replays
+      assert.equal(first.length, 4);
+      for (const [i, e] of eager.entries()) {
+        assert.deepEqual(first[i].shape, e.shape);
+        assert.ok(maxAbsDiff(first[i].data() as Float32Array, e.data() as Float32Array) <= 1e-6, `output ${i} (trace)`);
+        assert.ok(maxAbsDiff(second[i].data() as Float32Array, e.data() as Float32Array) <= 1e-6, `output ${i} (replay)`);
+      }
+      // a different input gives different outputs through the same trace
+      const y = tensor(fixedInput(m, 4, [-1, 1]).data, { shape: input.shape });
+      const third = await m.run(y);
+      const eagerY = noGrad(() => m.forwardAll([y]));
+      assert.ok(maxAbsDiff(third[1].data() as Float32Array, eagerY[1].data() as Float32Array) <= 1e-6);
+      assert.ok(maxAbsDiff(third[1].data() as Float32Array, second[1].data() as Float32Array) > 1e-3);
+      // the event loop keeps turning while replays run
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 0);
+      const runs = [];
+      for (let i = 0; i < 4; i++) runs.push(m.run(x));
+      await Promise.all(runs);
+      clearInterval(timer);
+      assert.ok(ticks >= 1, 'no timer ran during four replays');
+      m.dispose();
+    });
+
+    it('facemesh on CUDA equals CPU (eager and traced)', async function () {
+      needs(this, 'cuda');
+      const m = await loadTfjsGraphModel(modelFile('facemesh'));
+      const input = fixedInput(m, 11, [0, 1]);
+      const x = tensor(input.data, { shape: input.shape });
+      const cpu = noGrad(() => m.forwardAll([x]));
+      m.to('cuda');
+      const xg = x.cuda();
+      const gpu = noGrad(() => m.forwardAll([xg]));
+      const gpuTraced = await m.run(xg);
+      for (const [i, c] of cpu.entries()) {
+        assert.equal(gpu[i].device, 'cuda:0');
+        const d = maxAbsDiff(gpu[i].data() as Float32Array, c.data() as Float32Array);
+        console.log(`      facemesh ${m.outputNames[i]}: max |cuda - cpu| ${d.toExponential(2)}`);
+        assert.ok(d <= 1e-3, `output ${i}: ${d}`);
+        assert.ok(maxAbsDiff(gpuTraced[i].data() as Float32Array, gpu[i].data() as Float32Array) <= 1e-5);
+      }
+      m.dispose();
+    });
+  });
+});
