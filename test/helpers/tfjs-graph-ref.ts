@@ -3,6 +3,7 @@
 // model.execute(x), which is what torchface's loadTfjsGraphModel mirrors.
 import * as fs from 'fs';
 import * as path from 'path';
+import sharp from 'sharp';
 
 type Tf = typeof import('@tensorflow/tfjs');
 let ready: Promise<Tf> | undefined;
@@ -69,3 +70,10 @@ export function seededUniform(n: number, seed: number): Float32Array {
   return out;
 }
 
+
+/** face-api's demo/sample1.jpg (a photo of several people) resized to an NHWC input [1, H, W, 3], scaled to range. */
+export async function photoInput(shape: number[], range: [number, number]): Promise<Float32Array> {
+  const file = path.join(path.dirname(require.resolve('@vladmandic/face-api/package.json')), 'demo', 'sample1.jpg');
+  const { data } = await sharp(file).removeAlpha().resize(shape[2], shape[1], { fit: 'fill' }).raw().toBuffer({ resolveWithObject: true });
+  return Float32Array.from(data, (v) => range[0] + ((range[1] - range[0]) * v) / 255);
+}
