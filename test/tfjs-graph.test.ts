@@ -185,6 +185,125 @@ describe('io/tfjs-graph: TensorFlow.js graph models as torchface modules', () =>
     });
   });
 
+  describe('single ops on small hand-written graphs equal tfjs', () => {
+    let tmp: string;
+    before(() => {
+      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torchface-tfjs-ops-'));
+    });
+    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    const s = (v: string) => ({ s: b64(v) });
+    const ints = (...v: number[]) => ({ list: { i: v.map(String) } });
+    const fused = (...ops: string[]) => ({ list: { s: ops.map(b64) } });
+    const conv = (padding: string, stride: number, dilation = 1) => ({ padding: s(padding), strides: ints(1, stride, stride, 1), dilations: ints(1, dilation, dilation, 1), data_format: s('NHWC') });
+    type W = { name: string; shape: number[]; int?: number[] };
+    interface Case {
+      title: string;
+      inputs: number[][];
+      weights: W[];
+      nodes: { name: string; op: string; input: string[]; attr?: object }[];
+      /** tfjs 4.22's wasm backend gets fused MatMul with transpose_b wrong (its CPU backend and unfused MatMul+BiasAdd+Relu agree with torchface) */
+      backend?: 'cpu';
+    }
+    const CASES: Case[] = [
+      { title: '_FusedMatMul [BiasAdd, Relu], transpose_b (vs tfjs cpu: wasm 4.22 gets this wrong)', backend: 'cpu', inputs: [[3, 5]], weights: [{ name: 'w', shape: [4, 5] }, { name: 'b', shape: [4] }], nodes: [{ name: 'y', op: '_FusedMatMul', input: ['x0', 'w', 'b'], attr: { fused_ops: fused('BiasAdd', 'Relu'), num_args: { i: '1' }, transpose_b: { b: true } } }] },
+      { title: '_FusedMatMul [BiasAdd, LeakyRelu]', inputs: [[3, 5]], weights: [{ name: 'w', shape: [5, 4] }, { name: 'b', shape: [4] }], nodes: [{ name: 'y', op: '_FusedMatMul', input: ['x0', 'w', 'b'], attr: { fused_ops: fused('BiasAdd', 'LeakyRelu'), num_args: { i: '1' }, leakyrelu_alpha: { f: 0.3 } } }] },
+      { title: '_FusedMatMul [BiasAdd, Prelu]', inputs: [[3, 5]], weights: [{ name: 'w', shape: [5, 4] }, { name: 'b', shape: [4] }, { name: 'a', shape: [4] }], nodes: [{ name: 'y', op: '_FusedMatMul', input: ['x0', 'w', 'b', 'a'], attr: { fused_ops: fused('BiasAdd', 'Prelu'), num_args: { i: '2' } } }] },
+      { title: 'MatMul transpose_a, BatchMatMulV2', inputs: [[5, 3], [2, 3, 4]], weights: [{ name: 'w', shape: [5, 3] }], nodes: [{ name: 'm', op: 'MatMul', input: ['x0', 'w'], attr: { transpose_a: { b: true } } }, { name: 'y', op: 'BatchMatMulV2', input: ['m', 'x1'] }] },
+      { title: '_FusedConv2D [BiasAdd, Relu6], SAME stride 2 on odd sizes', inputs: [[2, 7, 5, 3]], weights: [{ name: 'w', shape: [3, 3, 3, 4] }, { name: 'b', shape: [4] }], nodes: [{ name: 'y', op: '_FusedConv2D', input: ['x0', 'w', 'b'], attr: { ...conv('SAME', 2), fused_ops: fused('BiasAdd', 'Relu6'), num_args: { i: '1' } } }] },
+      { title: '_FusedConv2D [BiasAdd, Prelu], SAME 4x4 stride 2 (even kernel)', inputs: [[1, 8, 8, 2]], weights: [{ name: 'w', shape: [4, 4, 2, 3] }, { name: 'b', shape: [3] }, { name: 'a', shape: [1, 1, 3] }], nodes: [{ name: 'y', op: '_FusedConv2D', input: ['x0', 'w', 'b', 'a'], attr: { ...conv('SAME', 2), fused_ops: fused('BiasAdd', 'Prelu'), num_args: { i: '2' } } }] },
+      { title: 'Conv2D dilated SAME, Conv2D EXPLICIT', inputs: [[1, 9, 9, 2]], weights: [{ name: 'w', shape: [3, 3, 2, 2] }, { name: 'w2', shape: [2, 2, 2, 3] }], nodes: [{ name: 'c', op: 'Conv2D', input: ['x0', 'w'], attr: conv('SAME', 1, 2) }, { name: 'y', op: 'Conv2D', input: ['c', 'w2'], attr: { ...conv('EXPLICIT', 2), explicit_paddings: ints(0, 0, 1, 0, 2, 1, 0, 0) } }] },
+      { title: 'FusedDepthwiseConv2dNative multiplier 2 [BiasAdd, Elu], SAME stride 2', inputs: [[1, 6, 7, 3]], weights: [{ name: 'w', shape: [3, 3, 3, 2] }, { name: 'b', shape: [6] }], nodes: [{ name: 'y', op: 'FusedDepthwiseConv2dNative', input: ['x0', 'w', 'b'], attr: { ...conv('SAME', 2), fused_ops: fused('BiasAdd', 'Elu'), num_args: { i: '1' } } }] },
+      { title: 'DepthwiseConv2dNative VALID + BiasAdd + Sigmoid', inputs: [[1, 6, 6, 2]], weights: [{ name: 'w', shape: [3, 3, 2, 1] }, { name: 'b', shape: [2] }], nodes: [{ name: 'd', op: 'DepthwiseConv2dNative', input: ['x0', 'w'], attr: conv('VALID', 1) }, { name: 'e', op: 'BiasAdd', input: ['d', 'b'], attr: { data_format: s('NHWC') } }, { name: 'y', op: 'Sigmoid', input: ['e'] }] },
+      {
+        title: 'MaxPool and AvgPool, SAME stride 2 (the padding does not count in the average)',
+        inputs: [[1, 5, 7, 2]],
+        weights: [],
+        nodes: [
+          { name: 'mp', op: 'MaxPool', input: ['x0'], attr: { ...conv('SAME', 2), ksize: ints(1, 3, 3, 1) } },
+          { name: 'ap', op: 'AvgPool', input: ['x0'], attr: { ...conv('SAME', 2), ksize: ints(1, 3, 3, 1) } },
+          { name: 'y', op: 'AddV2', input: ['mp', 'ap'] },
+        ],
+      },
+      {
+        title: 'Pad, ConcatV2, Mean, Sum, Max, Transpose, ExpandDims, Reshape, Squeeze',
+        inputs: [[2, 3, 4]],
+        weights: [{ name: 'pads', shape: [3, 2], int: [0, 0, 1, 2, 0, 1] }, { name: 'ax', shape: [], int: [-1] }, { name: 'ax1', shape: [1], int: [1] }, { name: 'perm', shape: [3], int: [2, 0, 1] }, { name: 'shape', shape: [2], int: [-1, 5] }, { name: 'zero', shape: [], int: [0] }],
+        nodes: [
+          { name: 'p', op: 'Pad', input: ['x0', 'pads'] },
+          { name: 'c', op: 'ConcatV2', input: ['p', 'p', 'ax'], attr: { N: { i: '2' } } },
+          { name: 'm', op: 'Mean', input: ['c', 'ax1'], attr: { keep_dims: { b: true } } },
+          { name: 'sm', op: 'Sum', input: ['c', 'ax1'], attr: { keep_dims: { b: true } } },
+          { name: 'mx', op: 'Max', input: ['c', 'ax1'], attr: { keep_dims: { b: true } } },
+          { name: 'a', op: 'AddN', input: ['m', 'sm', 'mx'], attr: { N: { i: '3' } } },
+          { name: 't', op: 'Transpose', input: ['a', 'perm'] },
+          { name: 'e', op: 'ExpandDims', input: ['t', 'zero'] },
+          { name: 'q', op: 'Squeeze', input: ['e'], attr: { squeeze_dims: ints(0, 3) } },
+          { name: 'y', op: 'Reshape', input: ['q', 'shape'] },
+        ],
+      },
+      {
+        title: 'FusedBatchNormV3, Softmax, Tanh, Selu, SquaredDifference, Maximum, RealDiv, Rsqrt',
+        inputs: [[2, 3, 3, 4]],
+        weights: [{ name: 'g', shape: [4] }, { name: 'o', shape: [4] }, { name: 'mu', shape: [4] }, { name: 'var', shape: [4] }, { name: 'k', shape: [4] }],
+        nodes: [
+          { name: 'bn', op: 'FusedBatchNormV3', input: ['x0', 'g', 'o', 'mu', 'var'], attr: { epsilon: { f: 0.001 }, data_format: s('NHWC'), is_training: { b: false } } },
+          { name: 'sm', op: 'Softmax', input: ['bn'] },
+          { name: 'th', op: 'Tanh', input: ['bn'] },
+          { name: 'se', op: 'Selu', input: ['bn'] },
+          { name: 'sd', op: 'SquaredDifference', input: ['sm', 'th'] },
+          { name: 'mx', op: 'Maximum', input: ['sd', 'se'] },
+          { name: 'dv', op: 'RealDiv', input: ['mx', 'k'] },
+          { name: 'sq', op: 'Square', input: ['dv'] },
+          { name: 'ad', op: 'AddV2', input: ['sq', 'k'] },
+          { name: 'y', op: 'Rsqrt', input: ['ad'] },
+        ],
+      },
+    ];
+
+    function writeGraph(dir: string, c: Case): string {
+      fs.mkdirSync(dir, { recursive: true });
+      const bufs: Buffer[] = [];
+      const entries = c.weights.map((w, k) => {
+        const n = w.shape.reduce((a, b) => a * b, 1);
+        // positive variances; other weights in [-1, 1)
+        const data = w.int ? Int32Array.from(w.int) : seededUniform(n, 100 + k).map((v) => (w.name === 'var' || w.name === 'k' ? 0.5 + v : 2 * v - 1));
+        bufs.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+        return { name: w.name, shape: w.shape, dtype: w.int ? 'int32' : 'float32' };
+      });
+      fs.writeFileSync(path.join(dir, 'w.bin'), Buffer.concat(bufs));
+      const nodes = [
+        ...c.inputs.map((shape, i) => ({ name: `x${i}`, op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: shape.map((d) => ({ size: String(d) })) } } } })),
+        ...c.weights.map((w) => ({ name: w.name, op: 'Const', attr: { dtype: { type: w.int ? 'DT_INT32' : 'DT_FLOAT' } } })),
+        ...c.nodes,
+      ];
+      const file = path.join(dir, 'model.json');
+      fs.writeFileSync(file, JSON.stringify({ format: 'graph-model', modelTopology: { node: nodes, versions: { producer: 1286 } }, weightsManifest: [{ paths: ['w.bin'], weights: entries }] }));
+      return file;
+    }
+
+    CASES.forEach((c, ci) => {
+      it(c.title, async () => {
+        const file = writeGraph(path.join(tmp, `case${ci}`), c);
+        const m = await loadTfjsGraphModel(file);
+        assert.deepEqual(m.outputNames, ['y']);
+        const inputs = c.inputs.map((shape, i) => ({ shape, data: seededUniform(shape.reduce((a, b) => a * b, 1), 7 + i).map((v) => 4 * v - 2) }));
+        const [ref] = await referenceOutputs(file, inputs, c.backend);
+        const ours = m.forward(...inputs.map((x) => tensor(x.data, { shape: x.shape }))) as tf.Tensor;
+        assert.deepEqual(ours.shape, ref.shape);
+        const d = maxAbsDiff(ours.data() as Float32Array, ref.data);
+        assert.ok(d <= 1e-5, `max abs diff ${d}`);
+        // and autograd reaches every float weight
+        if (m.parameters().length) {
+          ours.square().sum().backward();
+          for (const [name, p] of m.namedParameters()) assert.ok((p.grad!.data() as Float32Array).some((v) => v !== 0), `${name}: zero gradient`);
+        }
+        m.dispose();
+      });
+    });
+  });
+
   describe('training mobilefacenet', () => {
     it('gradients flow to the weights; one SGD step changes the output; the state dict round-trips', async () => {
       const m = await loadTfjsGraphModel(modelFile('mobilefacenet'));

