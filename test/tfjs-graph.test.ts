@@ -103,6 +103,11 @@ describe('io/tfjs-graph: TensorFlow.js graph models as torchface modules', () =>
     assert.ok(m.buffers().length >= 1);
     assert.ok(m.numParameters() > 1_000_000);
     for (const k of sd.keys()) assert.ok(!k.includes('.'), k);
+    // inputs are checked against the Placeholder's shape (-1: any) and count
+    assert.throws(() => m.forward(tensor(new Float32Array(100 * 100 * 3), { shape: [1, 100, 100, 3] })), (e: Error) => e instanceof ArgumentError && /112,112,3/.test(e.message));
+    assert.throws(() => m.forward(), ArgumentError);
+    const two = noGrad(() => m.forward(tensor(new Float32Array(2 * 112 * 112 * 3).fill(0.5), { shape: [2, 112, 112, 3] })) as tf.Tensor);
+    assert.deepEqual(two.shape, [2, 192]); // any batch size
     m.dispose();
   });
 

@@ -38,7 +38,7 @@
  * UnsupportedTfjsOpError (an ArgumentError, code ERR_UNSUPPORTED_OP) naming the
  * op, the node, and the model's format / producer version.
  */
-import { ArgumentError, FileAccessError, FileFormatError, invalid } from '../errors';
+import { ArgumentError, FileAccessError, FileFormatError, TorchError, invalid } from '../errors';
 import { traced } from '../jit';
 import { Module } from '../nn/module';
 import * as F from '../ops';
@@ -535,6 +535,7 @@ export const SUPPORTED_OPS: readonly string[] = Object.keys(BUILDERS).sort();
 
 interface CompiledNode {
   name: string;
+  op: string;
   kernel: Kernel;
   /** Tensor values read (deduplicated keys) */
   reads: string[];
@@ -628,7 +629,14 @@ export class TfjsGraphModule extends Module {
     };
     try {
       for (const step of this.plan) {
-        const results = tidy(() => step.kernel(get));
+        let results: Tensor[];
+        try {
+          results = tidy(() => step.kernel(get));
+        } catch (e) {
+          // name the graph node that failed (libtorch's message says which shapes did not fit)
+          if (e instanceof TorchError) throw new TorchError(e.op, `${e.message} (at node '${step.name}', op ${step.op})`);
+          throw e;
+        }
         results.forEach((t, i) => env.set(key(step.name, i), own(t)));
         for (const k of step.reads) {
           const n = (reads.get(k) ?? 0) + 1;
@@ -680,8 +688,20 @@ export class TfjsGraphModule extends Module {
   }
 
   /** @internal Builds the module from an analysed graph and its decoded weights. */
-  static _build(g: Graph, weights: Map<string, TfjsTensor>): TfjsGraphModule {
+  static _build(g: Graph, weights: Map<string, TfjsTensor>, options: { device?: Device; dtype?: DType } = {}): TfjsGraphModule {
     const m = new TfjsGraphModule();
+    try {
+      m.compile(g, weights);
+      if (options.device !== undefined || options.dtype !== undefined) m.to({ device: options.device, dtype: options.dtype });
+    } catch (e) {
+      m.dispose();
+      throw e;
+    }
+    return m;
+  }
+
+  private compile(g: Graph, weights: Map<string, TfjsTensor>): void {
+    const m = this as TfjsGraphModule;
     const w = m as unknown as { -readonly [K in 'formatVersion' | 'source']: string };
     w.source = g.file;
     w.formatVersion = g.formatVersion;
@@ -714,7 +734,7 @@ export class TfjsGraphModule extends Module {
         if (v.kind === 'const' && !isStatic) usedAsTensor.add(v.node);
       });
       const reads = [...new Set(inputs.filter((v) => v.kind === 'tensor').map((v) => key(v.node, v.index)))];
-      compiled.push({ name, kernel, reads });
+      compiled.push({ name, op: n.op, kernel, reads });
     }
     for (const c of compiled) for (const k of c.reads) m.lastRead.set(k, (m.lastRead.get(k) ?? 0) + 1);
     m.plan.push(...compiled);
@@ -735,7 +755,6 @@ export class TfjsGraphModule extends Module {
       m.constTensors.set(name, t);
     }
     m.consts.clear(); // the decoded weights live on in the tensors; shapes and axes are in the kernels
-    return m;
   }
 
   override dispose(): void {
@@ -908,7 +927,5 @@ export async function loadTfjsGraphModel(modelJsonPath: string, options: { devic
   // Parse the graph and check its ops before reading the weights: an unsupported op fails fast.
   const graph = analyzeGraph(json, modelJsonPath);
   const weights = await readTfjsWeights(modelJsonPath);
-  const m = noGrad(() => TfjsGraphModule._build(graph, weights));
-  if (options.device !== undefined || options.dtype !== undefined) m.to({ device: options.device, dtype: options.dtype });
-  return m;
+  return noGrad(() => TfjsGraphModule._build(graph, weights, options));
 }
