@@ -339,6 +339,9 @@ describe('io/tfjs-graph: TensorFlow.js graph models as torchface modules', () =>
       sgd.step();
       const after = noGrad(() => m.forward(x) as tf.Tensor);
       const change = maxAbsDiff(before.data() as Float32Array, after.data() as Float32Array);
+      // the traced worker-thread run uses the trained weights too
+      const [replayed] = await m.run(x);
+      assert.ok(maxAbsDiff(replayed.data() as Float32Array, after.data() as Float32Array) <= 1e-6);
       assert.ok(change > 1e-3, `one SGD step changed the output by only ${change}`);
       const lossAfter = -(noGrad(() => after.mul(target).sum()).item());
       assert.ok(lossAfter < loss.item(), `loss ${loss.item()} -> ${lossAfter}`);
