@@ -299,6 +299,11 @@ describe('io/tfjs-graph: TensorFlow.js graph models as torchface modules', () =>
         assert.deepEqual(ours.shape, ref.shape);
         const d = maxAbsDiff(ours.data() as Float32Array, ref.data);
         assert.ok(d <= 1e-5, `max abs diff ${d}`);
+        // batch-norm statistics are buffers, not parameters
+        if (c.nodes.some((n) => n.op.startsWith('FusedBatchNorm'))) {
+          assert.deepEqual(m.buffers().length, 2);
+          assert.ok(!m.parameterName('mu') || !m.parameters().includes(m.stateDict().get(m.parameterName('mu')!)!));
+        }
         // and autograd reaches every float weight
         if (m.parameters().length) {
           ours.square().sum().backward();

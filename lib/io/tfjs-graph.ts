@@ -711,6 +711,8 @@ export class TfjsGraphModule extends Module {
     const { file, byName, dataInputs, order, fail } = g;
     const inputSet = new Set(g.inputNames);
     const usedAsTensor = new Set<string>();
+    /** Constants that are statistics, not weights (batch norm mean and variance): buffers. */
+    const asBuffer = new Set<string>();
     for (const [name, t] of weights) m.consts.set(name, t);
     for (const name of order) {
       const n = byName.get(name)!;
@@ -732,6 +734,7 @@ export class TfjsGraphModule extends Module {
       inputs.forEach((v, i) => {
         const isStatic = staticSlots.includes(i) || (staticSlots.includes(-1) && i === inputs.length - 1);
         if (v.kind === 'const' && !isStatic) usedAsTensor.add(v.node);
+        if (v.kind === 'const' && BUFFER_INPUTS[n.op]?.includes(i)) asBuffer.add(v.node);
       });
       const reads = [...new Set(inputs.filter((v) => v.kind === 'tensor').map((v) => key(v.node, v.index)))];
       compiled.push({ name, op: n.op, kernel, reads });
@@ -750,7 +753,7 @@ export class TfjsGraphModule extends Module {
       taken.add(sdName);
       m.constNames.set(name, sdName);
       const t = tensor(c.data, { shape: c.shape });
-      if (c.dtype === 'float32' && c.data.length > 1) m.registerParameter(sdName, t);
+      if (c.dtype === 'float32' && c.data.length > 1 && !asBuffer.has(name)) m.registerParameter(sdName, t);
       else m.registerBuffer(sdName, t);
       m.constTensors.set(name, t);
     }
@@ -881,6 +884,9 @@ function analyzeGraph(json: ModelJson, file: string): Graph {
   }
   return { file, formatVersion, byName, dataInputs, inputNames, inputShapes, outputNames, order, fail };
 }
+
+// Constant inputs that are statistics rather than weights, by op: registered as buffers (not trained).
+const BUFFER_INPUTS: Record<string, number[]> = { FusedBatchNorm: [3, 4], FusedBatchNormV2: [3, 4], FusedBatchNormV3: [3, 4] };
 
 // Inputs that are read at load time (shape, axes, paddings), by op: -1 = the last input.
 const STATIC_INPUTS: Record<string, number[]> = {
