@@ -171,6 +171,11 @@ describe('io/tfjs-graph: TensorFlow.js graph models as torchface modules', () =>
       });
     });
 
+    it('a control-flow loop is reported as its unsupported op, not as a malformed cycle', async () => {
+      const loop = writeModel('loop', [placeholder, { name: 'enter', op: 'Enter', input: ['x'] }, { name: 'merge', op: 'Merge', input: ['enter', 'next'] }, { name: 'body', op: 'Relu', input: ['merge'] }, { name: 'next', op: 'NextIteration', input: ['body'] }, { name: 'out', op: 'Identity', input: ['body'] }], []);
+      await assert.rejects(loadTfjsGraphModel(loop), (e: Error) => e instanceof UnsupportedTfjsOpError && e.op === 'Merge' && /control flow/.test(e.message));
+    });
+
     it('unsupported attributes (fused FusedBatchNorm, NCHW) name the node too', async () => {
       const bn = writeModel('bn', [placeholder, constNode('net/w'), constNode('net/b'), conv({ fused_ops: { list: { s: [b64('FusedBatchNorm')] } } })], weights);
       await assert.rejects(loadTfjsGraphModel(bn), (e: Error) => e instanceof UnsupportedTfjsOpError && /FusedBatchNorm/.test(e.message) && /'net\/conv'/.test(e.message));

@@ -856,6 +856,12 @@ function analyzeGraph(json: ModelJson, file: string): Graph {
           continue;
         }
         state.set(name, 1);
+        // check each op when first reached: a control-flow loop (Enter / Merge / NextIteration) is
+        // then reported as the unsupported op it is, before its cycle is closed
+        const node = byName.get(name)!;
+        if (!inputSet.has(name) && node.op !== 'Const' && !node.op.startsWith('Placeholder') && !Object.hasOwn(BUILDERS, node.op)) {
+          throw new UnsupportedTfjsOpError(node.op, node.name, formatVersion, CONTROL_FLOW.has(node.op) ? 'control flow is not supported' : 'no implementation', file);
+        }
       }
       const deps = byName.get(name)!.op === 'Const' || inputSet.has(name) ? [] : dataInputs.get(name)!.filter((v) => v.kind === 'tensor').map((v) => v.node);
       if (i < deps.length) {
@@ -884,6 +890,8 @@ function analyzeGraph(json: ModelJson, file: string): Graph {
   }
   return { file, formatVersion, byName, dataInputs, inputNames, inputShapes, outputNames, order, fail };
 }
+
+const CONTROL_FLOW = new Set(['Enter', 'Exit', 'Merge', 'Switch', 'NextIteration', 'LoopCond', 'While', 'StatelessWhile', 'If', 'StatelessIf', 'PartitionedCall', 'StatefulPartitionedCall', 'TensorListReserve', 'TensorArrayV3']);
 
 // Constant inputs that are statistics rather than weights, by op: registered as buffers (not trained).
 const BUFFER_INPUTS: Record<string, number[]> = { FusedBatchNorm: [3, 4], FusedBatchNormV2: [3, 4], FusedBatchNormV3: [3, 4] };
