@@ -270,6 +270,68 @@ describe('io/tfjs-graph: TensorFlow.js graph models as torchface modules', () =>
           { name: 'y', op: 'Rsqrt', input: ['ad'] },
         ],
       },
+      {
+        title: 'Conv2DBackpropInput (transposed conv), SAME stride 2 (asymmetric: the extra row and column at the bottom / right), then VALID',
+        inputs: [[1, 3, 4, 2]],
+        weights: [{ name: 'os', shape: [4], int: [1, 6, 8, 3] }, { name: 'w', shape: [3, 3, 3, 2] }, { name: 'os2', shape: [4], int: [1, 8, 10, 2] }, { name: 'w2', shape: [3, 3, 2, 3] }],
+        nodes: [
+          { name: 'd', op: 'Conv2DBackpropInput', input: ['os', 'w', 'x0'], attr: conv('SAME', 2) },
+          { name: 'y', op: 'Conv2DBackpropInput', input: ['os2', 'w2', 'd'], attr: conv('VALID', 1) },
+        ],
+      },
+      {
+        title: 'ResizeBilinear and ResizeNearestNeighbor: legacy, align_corners, half_pixel_centers',
+        inputs: [[1, 5, 7, 2]],
+        weights: [{ name: 'up', shape: [2], int: [9, 11] }, { name: 'down', shape: [2], int: [3, 4] }],
+        nodes: [
+          { name: 'b0', op: 'ResizeBilinear', input: ['x0', 'up'] },
+          { name: 'b1', op: 'ResizeBilinear', input: ['x0', 'up'], attr: { align_corners: { b: true } } },
+          { name: 'b2', op: 'ResizeBilinear', input: ['x0', 'up'], attr: { half_pixel_centers: { b: true } } },
+          { name: 'n0', op: 'ResizeNearestNeighbor', input: ['x0', 'up'] },
+          { name: 'n1', op: 'ResizeNearestNeighbor', input: ['x0', 'up'], attr: { align_corners: { b: true } } },
+          { name: 'n2', op: 'ResizeNearestNeighbor', input: ['x0', 'up'], attr: { half_pixel_centers: { b: true } } },
+          { name: 'b3', op: 'ResizeBilinear', input: ['x0', 'down'], attr: { half_pixel_centers: { b: true } } },
+          { name: 'n3', op: 'ResizeNearestNeighbor', input: ['b3', 'up'], attr: { half_pixel_centers: { b: true } } },
+          { name: 'y', op: 'AddN', input: ['b0', 'b1', 'b2', 'n0', 'n1', 'n2', 'n3'], attr: { N: { i: '7' } } },
+        ],
+      },
+      {
+        title: 'Slice, StridedSlice (masks, stride 2, negative bounds, shrink), Split, SplitV (outputs :1, :2), Pack, DepthToSpace, Cast',
+        inputs: [[2, 6, 8, 4]],
+        weights: [
+          { name: 'sb', shape: [4], int: [0, 1, 0, 0] },
+          { name: 'ss', shape: [4], int: [-1, 4, 6, -1] },
+          { name: 'b', shape: [4], int: [0, -5, 1, 0] },
+          { name: 'e', shape: [4], int: [0, -1, 7, 3] },
+          { name: 'st', shape: [4], int: [1, 2, 2, 1] },
+          { name: 'b2', shape: [4], int: [0, 0, 0, 0] },
+          { name: 'e2', shape: [4], int: [0, 8, 12, 1] },
+          { name: 'st2', shape: [4], int: [1, 3, 5, 1] },
+          { name: 'axis3', shape: [], int: [3] },
+          { name: 'sizes', shape: [3], int: [1, -1, 1] },
+          { name: 'rs', shape: [4], int: [2, 4, 6, 4] },
+          { name: 'flat', shape: [2], int: [2, -1] },
+          { name: 'ax1', shape: [], int: [1] },
+        ],
+        nodes: [
+          { name: 'sl', op: 'Slice', input: ['x0', 'sb', 'ss'] }, // [2, 4, 6, 4]
+          { name: 'sts', op: 'StridedSlice', input: ['sl', 'b', 'e', 'st'], attr: { begin_mask: { i: '1' }, end_mask: { i: '1' } } }, // [2, 2, 3, 3]
+          { name: 'sp', op: 'Split', input: ['axis3', 'sl'], attr: { num_split: { i: '2' } } }, // 2 x [2, 4, 6, 2]
+          { name: 'spv', op: 'SplitV', input: ['sl', 'sizes', 'axis3'], attr: { num_split: { i: '3' } } }, // [..., 1], [..., 2], [..., 1]
+          { name: 'pk', op: 'Pack', input: ['sp:1', 'spv:1'], attr: { axis: { i: '-1' }, N: { i: '2' } } }, // [2, 4, 6, 2, 2]
+          { name: 'r', op: 'Reshape', input: ['pk', 'rs'] }, // [2, 4, 6, 4]
+          { name: 'd2s', op: 'DepthToSpace', input: ['r'], attr: { block_size: { i: '2' }, data_format: s('NHWC') } }, // [2, 8, 12, 1]
+          { name: 'sh', op: 'StridedSlice', input: ['d2s', 'b2', 'e2', 'st2'], attr: { begin_mask: { i: '1' }, end_mask: { i: '1' }, shrink_axis_mask: { i: '8' } } }, // [2, 3, 3]
+          { name: 'ci', op: 'Cast', input: ['sh'], attr: { SrcT: { type: 'DT_FLOAT' }, DstT: { type: 'DT_INT32' } } },
+          { name: 'cf', op: 'Cast', input: ['ci'], attr: { SrcT: { type: 'DT_INT32' }, DstT: { type: 'DT_FLOAT' } } },
+          { name: 'f1', op: 'Reshape', input: ['sts', 'flat'] },
+          { name: 'f2', op: 'Reshape', input: ['cf', 'flat'] },
+          { name: 'f3', op: 'Reshape', input: ['spv', 'flat'] },
+          { name: 'f4', op: 'Reshape', input: ['spv:2', 'flat'] },
+          { name: 'f5', op: 'Reshape', input: ['d2s', 'flat'] },
+          { name: 'y', op: 'ConcatV2', input: ['f1', 'f2', 'f3', 'f4', 'f5', 'ax1'], attr: { N: { i: '5' } } },
+        ],
+      },
     ];
 
     function writeGraph(dir: string, c: Case): string {

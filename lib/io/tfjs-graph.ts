@@ -496,10 +496,185 @@ const BUILDERS: Record<string, Builder> = {
       return [F.cat(ts, axisOf(axis, ts[0].ndim))];
     };
   },
+  Slice: sliceOp,
+  StridedSlice: stridedSliceOp,
+  Conv2DBackpropInput: convBackpropInputOp,
+  DepthToSpace: depthToSpaceOp,
+  ResizeBilinear: resizeOp('bilinear'),
+  ResizeNearestNeighbor: resizeOp('nearest'),
+  Cast: (c) => {
+    const to = attr(c.node, 'DstT')?.type;
+    const dtype = to ? TF_DTYPES[to] : undefined;
+    if (!dtype) c.fail(`DstT ${to}`);
+    const dt = dtype as DType;
+    return unaryOp((x) => x.to(dt))(c);
+  },
+  Pack: (c) => {
+    const axis = attrInt(c.node, 'axis', 0);
+    const xs = c.inputs;
+    if (!xs.length) c.fail('no inputs');
+    return (get) => {
+      const ts = xs.map(get);
+      return [F.stack(ts, axis < 0 ? axis + ts[0].ndim + 1 : axis)];
+    };
+  },
+  Split: (c) => {
+    const [axis] = constInts(c, 0, 'axis');
+    const n = attrInt(c.node, 'num_split', 0);
+    if (n < 1) c.fail(`num_split ${n}`);
+    const x = c.inputs[1];
+    return (get) => {
+      const t = get(x);
+      const d = axisOf(axis, t.ndim);
+      if (t.shape[d] % n) throw new ArgumentError(`input of node '${c.node.name}'`, `dim ${d} divisible by ${n}`, `shape [${t.shape}]`);
+      return F.split(t, t.shape[d] / n, d);
+    };
+  },
+  SplitV: (c) => {
+    const sizes = constInts(c, 1, 'size_splits');
+    const [axis] = constInts(c, 2, 'axis');
+    const x = c.inputs[0];
+    return (get) => {
+      const t = get(x);
+      const d = axisOf(axis, t.ndim);
+      const known = sizes.filter((v) => v >= 0).reduce((a, b) => a + b, 0);
+      return F.split(t, sizes.map((v) => (v < 0 ? t.shape[d] - known : v)), d);
+    };
+  },
   FusedBatchNorm: batchNormOp,
   FusedBatchNormV2: batchNormOp,
   FusedBatchNormV3: batchNormOp,
 };
+
+/** TF / tfjs resize source coordinates for one axis (tfjs-backend-cpu's formulas). */
+function resizeAxis(inSize: number, outSize: number, alignCorners: boolean, halfPixel: boolean): { lo: number[]; hi: number[]; frac: number[]; nearest: number[] } {
+  const ratio = (alignCorners && outSize > 1 ? inSize - 1 : inSize) / (alignCorners && outSize > 1 ? outSize - 1 : outSize);
+  const lo: number[] = [];
+  const hi: number[] = [];
+  const frac: number[] = [];
+  const nearest: number[] = [];
+  for (let i = 0; i < outSize; i++) {
+    const src = halfPixel ? ratio * (i + 0.5) - 0.5 : ratio * i;
+    const f = Math.max(0, Math.floor(src));
+    lo.push(f);
+    hi.push(Math.min(inSize - 1, Math.ceil(src)));
+    frac.push(src - f);
+    const ns = halfPixel ? ratio * (i + 0.5) : ratio * i;
+    let n = Math.min(inSize - 1, alignCorners ? Math.round(ns) : Math.floor(ns));
+    if (halfPixel) n = Math.max(0, n);
+    nearest.push(n);
+  }
+  return { lo, hi, frac, nearest };
+}
+
+function resizeOp(mode: 'bilinear' | 'nearest'): Builder {
+  return (c) => {
+    const size = constInts(c, 1, 'size');
+    if (size.length !== 2) c.fail(`size [${size}]`);
+    const align = attrBool(c.node, 'align_corners', false);
+    const half = attrBool(c.node, 'half_pixel_centers', false);
+    const x = c.inputs[0];
+    return (get) => {
+      const t = get(x);
+      if (t.ndim !== 4) throw new ArgumentError(`input of node '${c.node.name}'`, 'a 4-D NHWC tensor', `shape [${t.shape}]`);
+      const idx = (v: number[]) => tensor(BigInt64Array.from(v, (n) => BigInt(n)), { device: t.device });
+      const axis = (dim: 1 | 2, y: Tensor): Tensor => {
+        const a = resizeAxis(t.shape[dim], size[dim - 1], align, half);
+        if (mode === 'nearest') return F.indexSelect(y, dim, idx(a.nearest));
+        const shape = dim === 1 ? [1, a.frac.length, 1, 1] : [1, 1, a.frac.length, 1];
+        const w = tensor(Float32Array.from(a.frac), { shape, device: t.device }).to(t.dtype);
+        const lo = F.indexSelect(y, dim, idx(a.lo));
+        return F.add(lo, F.mul(F.sub(F.indexSelect(y, dim, idx(a.hi)), lo), w));
+      };
+      return [axis(2, axis(1, t))];
+    };
+  };
+}
+
+function sliceOp(c: Ctx): Kernel {
+  const begin = constInts(c, 1, 'begin');
+  const size = constInts(c, 2, 'size');
+  const x = c.inputs[0];
+  return (get) => {
+    let t = get(x);
+    if (begin.length !== t.ndim || size.length !== t.ndim) throw new ArgumentError(`begin/size of node '${c.node.name}'`, `${t.ndim} values`, `[${begin}] / [${size}]`);
+    for (let d = 0; d < t.ndim; d++) {
+      const len = size[d] < 0 ? t.shape[d] - begin[d] : size[d];
+      if (begin[d] !== 0 || len !== t.shape[d]) t = F.narrow(t, d, begin[d], len);
+    }
+    return [t];
+  };
+}
+
+/** StridedSlice with begin / end / shrink-axis masks (no ellipsis or new-axis masks). */
+function stridedSliceOp(c: Ctx): Kernel {
+  const begin = constInts(c, 1, 'begin');
+  const end = constInts(c, 2, 'end');
+  const strides = constInts(c, 3, 'strides');
+  const bm = attrInt(c.node, 'begin_mask', 0);
+  const em = attrInt(c.node, 'end_mask', 0);
+  const shrink = attrInt(c.node, 'shrink_axis_mask', 0);
+  if (attrInt(c.node, 'ellipsis_mask', 0) !== 0) c.fail('ellipsis_mask');
+  if (attrInt(c.node, 'new_axis_mask', 0) !== 0) c.fail('new_axis_mask');
+  if (strides.some((v) => v <= 0)) c.fail(`strides [${strides}] (only positive)`);
+  const x = c.inputs[0];
+  return (get) => {
+    let t = get(x);
+    const rank = t.ndim;
+    const shrunk: number[] = [];
+    for (let d = 0; d < begin.length && d < rank; d++) {
+      const n = t.shape[d];
+      const norm = (v: number) => Math.min(Math.max(v < 0 ? v + n : v, 0), n);
+      if (shrink & (1 << d)) {
+        const b = begin[d] < 0 ? begin[d] + n : begin[d];
+        t = F.narrow(t, d, b, 1);
+        shrunk.push(d);
+        continue;
+      }
+      const b = bm & (1 << d) ? 0 : norm(begin[d]);
+      const e = em & (1 << d) ? n : norm(end[d]);
+      if (b !== 0 || e !== n || strides[d] !== 1) t = F.slice(t, d, b, Math.max(b, e), strides[d]);
+    }
+    for (const d of shrunk.reverse()) t = F.squeeze(t, d);
+    return [t];
+  };
+}
+
+function convBackpropInputOp(c: Ctx): Kernel {
+  const w = readWindow(c);
+  const outShape = constInts(c, 0, 'output shape');
+  if (outShape.length !== 4) c.fail(`output shape [${outShape}]`);
+  if (w.dilations[0] !== 1 || w.dilations[1] !== 1) c.fail('dilations');
+  const f = c.inputs[1];
+  const x = c.inputs[2];
+  return (get) => {
+    const filter = get(f); // [kh, kw, outC, inC]: inC = channels of x
+    const [kh, kw] = filter.shape;
+    const [H, W] = [outShape[1], outShape[2]];
+    const pads = padsFor(w, H, W, kh, kw); // [l, r, t, b] of the forward conv
+    const xn = toNCHW(get(x));
+    const full = F.convTranspose2d(xn, filter.permute([3, 2, 0, 1]), null, { stride: w.strides });
+    // crop the forward conv's padding (top / left) and keep H x W, zero-filling what the transposed conv does not reach
+    const rows = F.pad(full, [0, Math.max(0, pads[0] + W - full.shape[3]), 0, Math.max(0, pads[2] + H - full.shape[2])]);
+    return [toNHWC(F.narrow(F.narrow(rows, 2, pads[2], H), 3, pads[0], W))];
+  };
+}
+
+function depthToSpaceOp(c: Ctx): Kernel {
+  const bs = attrInt(c.node, 'block_size', 0);
+  if (bs < 1) c.fail(`block_size ${bs}`);
+  if (attrString(c.node, 'data_format', 'NHWC') !== 'NHWC') c.fail('data_format NCHW');
+  const x = c.inputs[0];
+  return (get) => {
+    const t = get(x);
+    const [n, h, w, ch] = t.shape;
+    if (ch % (bs * bs)) throw new ArgumentError(`input of node '${c.node.name}'`, `channels divisible by ${bs * bs}`, `shape [${t.shape}]`);
+    const co = ch / (bs * bs);
+    return [F.reshape(F.permute(F.reshape(t, [n, h, w, bs, bs, co]), [0, 1, 3, 2, 4, 5]), [n, h * bs, w * bs, co])];
+  };
+}
+
+const TF_DTYPES: Record<string, DType> = { DT_FLOAT: 'float32', DT_INT32: 'int32', DT_INT64: 'int64', DT_BOOL: 'bool', DT_DOUBLE: 'float64', DT_HALF: 'float16', DT_UINT8: 'uint8', DT_INT8: 'int8' };
 
 function padOp(c: Ctx, value: number): Kernel {
   const p = constInts(c, 1, 'paddings');
@@ -908,6 +1083,13 @@ const STATIC_INPUTS: Record<string, number[]> = {
   Pad: [1],
   PadV2: [1, 2],
   ConcatV2: [-1],
+  Slice: [1, 2],
+  StridedSlice: [1, 2, 3],
+  Conv2DBackpropInput: [0],
+  ResizeBilinear: [1],
+  ResizeNearestNeighbor: [1],
+  Split: [0],
+  SplitV: [1, 2],
 };
 
 /**
