@@ -366,6 +366,15 @@ describe('io/tfjs-graph: TensorFlow.js graph models as torchface modules', () =>
         assert.deepEqual(ours.shape, ref.shape);
         const d = maxAbsDiff(ours.data() as Float32Array, ref.data);
         assert.ok(d <= 1e-5, `max abs diff ${d}`);
+        // traced on a worker thread: the same values, and a second input replays to its own values
+        const xs = inputs.map((x) => tensor(x.data, { shape: x.shape }));
+        const [traced1] = await m.run(...xs);
+        assert.ok(maxAbsDiff(traced1.data() as Float32Array, ours.data() as Float32Array) <= 1e-5, 'traced run differs from forward()');
+        const xs2 = c.inputs.map((shape, i) => tensor(seededUniform(shape.reduce((a, b) => a * b, 1), 70 + i).map((v) => 4 * v - 2), { shape }));
+        const [traced2] = await m.run(...xs2);
+        const eager2 = noGrad(() => m.forward(...xs2) as tf.Tensor);
+        assert.ok(maxAbsDiff(traced2.data() as Float32Array, eager2.data() as Float32Array) <= 1e-5, 'replay differs from forward() on a second input');
+        assert.ok(maxAbsDiff(traced2.data() as Float32Array, traced1.data() as Float32Array) > 1e-4, 'the replay did not follow its input');
         // batch-norm statistics are buffers, not parameters
         if (c.nodes.some((n) => n.op.startsWith('FusedBatchNorm'))) {
           assert.deepEqual(m.buffers().length, 2);
@@ -413,7 +422,7 @@ describe('io/tfjs-graph: TensorFlow.js graph models as torchface modules', () =>
       const change = maxAbsDiff(before.data() as Float32Array, after.data() as Float32Array);
       // the traced worker-thread run uses the trained weights too
       const [replayed] = await m.run(x);
-      assert.ok(maxAbsDiff(replayed.data() as Float32Array, after.data() as Float32Array) <= 1e-6);
+      assert.ok(maxAbsDiff(replayed.data() as Float32Array, after.data() as Float32Array) <= 1e-5);
       assert.ok(change > 1e-3, `one SGD step changed the output by only ${change}`);
       const lossAfter = -(noGrad(() => after.mul(target).sum()).item());
       assert.ok(lossAfter < loss.item(), `loss ${loss.item()} -> ${lossAfter}`);
@@ -445,16 +454,21 @@ describe('io/tfjs-graph: TensorFlow.js graph models as torchface modules', () =>
       const first = await m.run(x); // traces
       const second = await m.run(x); // replays
       assert.equal(first.length, 4);
+      // Equal up to float32 rounding: the replay may run with another intra-op thread count than
+      // this thread (the style tests' worker changes it), and so sum in another order; seen: 4.4e-5.
+      const close = (a: tf.Tensor, b: tf.Tensor) => maxAbsDiff(a.data() as Float32Array, b.data() as Float32Array) <= 1e-4 + 1e-6 * maxAbsDiff(b.data() as Float32Array, new Float32Array(b.numel));
       for (const [i, e] of eager.entries()) {
         assert.deepEqual(first[i].shape, e.shape);
-        assert.ok(maxAbsDiff(first[i].data() as Float32Array, e.data() as Float32Array) <= 1e-6, `output ${i} (trace)`);
-        assert.ok(maxAbsDiff(second[i].data() as Float32Array, e.data() as Float32Array) <= 1e-6, `output ${i} (replay)`);
+        const d1 = maxAbsDiff(first[i].data() as Float32Array, e.data() as Float32Array);
+        const d2 = maxAbsDiff(second[i].data() as Float32Array, e.data() as Float32Array);
+        assert.ok(close(first[i], e), `output ${i} (trace): ${d1}`);
+        assert.ok(close(second[i], e), `output ${i} (replay): ${d2}`);
       }
       // a different input gives different outputs through the same trace
       const y = tensor(fixedInput(m, 4, [-1, 1]).data, { shape: input.shape });
       const third = await m.run(y);
       const eagerY = noGrad(() => m.forwardAll([y]));
-      assert.ok(maxAbsDiff(third[1].data() as Float32Array, eagerY[1].data() as Float32Array) <= 1e-6);
+      assert.ok(close(third[1], eagerY[1]));
       assert.ok(maxAbsDiff(third[1].data() as Float32Array, second[1].data() as Float32Array) > 1e-3);
       // the event loop keeps turning while replays run
       let ticks = 0;
@@ -482,7 +496,7 @@ describe('io/tfjs-graph: TensorFlow.js graph models as torchface modules', () =>
         const d = maxAbsDiff(gpu[i].data() as Float32Array, c.data() as Float32Array);
         console.log(`      facemesh ${m.outputNames[i]}: max |cuda - cpu| ${d.toExponential(2)}`);
         assert.ok(d <= 1e-3, `output ${i}: ${d}`);
-        assert.ok(maxAbsDiff(gpuTraced[i].data() as Float32Array, gpu[i].data() as Float32Array) <= 1e-5);
+        assert.ok(maxAbsDiff(gpuTraced[i].data() as Float32Array, gpu[i].data() as Float32Array) <= 1e-4);
       }
       m.dispose();
     });
