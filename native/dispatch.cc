@@ -432,6 +432,80 @@ Napi::Value ProgramInfo(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// programDescribe(program, named[]) -> the recorded program as data, for
+// exporters (lib/io/onnx-export.ts): per instruction the operator, its schema
+// argument names and values ({ slot } a computed tensor, { const } a captured
+// tensor, { value } anything else, { list } a tensor list) and output slots;
+// the captured tensors as new handles, each with the index of the `named`
+// tensor (a module's parameters and buffers) it is, or -1.
+Napi::Value ProgramDescribe(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "programDescribe", [&]() -> Napi::Value {
+    auto program = unwrapProgram(env, info[0]);
+    const auto& p = *program;
+    std::vector<at::Tensor> named;
+    auto namedArr = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < namedArr.Length(); i++) named.push_back(unwrapTensor(env, namedArr.Get(i), "named"));
+    auto describeArg = [&](const RecordedArg& a, const std::string& name) {
+      auto o = Napi::Object::New(env);
+      o.Set("name", name);
+      if (a.slot >= 0) o.Set("slot", a.slot);
+      else if (a.constTensor >= 0) o.Set("const", a.constTensor);
+      else if (a.isTensorList) {
+        auto items = Napi::Array::New(env, a.listSlots.size());
+        for (size_t i = 0; i < a.listSlots.size(); i++) {
+          auto e = Napi::Object::New(env);
+          if (a.listSlots[i] >= 0) e.Set("slot", a.listSlots[i]);
+          else if (a.listConstTensors.size() > i && a.listConstTensors[i] >= 0) e.Set("const", a.listConstTensors[i]);
+          else e.Set("value", env.Null());
+          items.Set(i, e);
+        }
+        o.Set("list", items);
+      } else {
+        o.Set("value", fromIValue(env, a.constant));
+      }
+      return o;
+    };
+    auto code = Napi::Array::New(env, p.code.size());
+    for (size_t k = 0; k < p.code.size(); k++) {
+      const auto& ins = p.code[k];
+      const auto& schemaArgs = p.handles[k].schema().arguments();
+      auto o = Napi::Object::New(env);
+      o.Set("op", p.names[k]);
+      auto args = Napi::Array::New(env, ins.args.size());
+      for (size_t i = 0; i < ins.args.size(); i++) args.Set(i, describeArg(ins.args[i], i < schemaArgs.size() ? schemaArgs[i].name() : ""));
+      o.Set("args", args);
+      auto outs = Napi::Array::New(env, ins.outSlots.size());
+      for (size_t i = 0; i < ins.outSlots.size(); i++) outs.Set(i, ins.outSlots[i]);
+      o.Set("outs", outs);
+      code.Set(k, o);
+    }
+    auto outputs = Napi::Array::New(env, p.outputs.size());
+    for (size_t i = 0; i < p.outputs.size(); i++) outputs.Set(i, describeArg(p.outputs[i], ""));
+    auto consts = Napi::Array::New(env, p.constTensors.size());
+    auto constOf = Napi::Array::New(env, p.constTensors.size());
+    for (size_t i = 0; i < p.constTensors.size(); i++) {
+      const auto& t = p.constTensors[i];
+      consts.Set(i, wrapTensor(env, t));
+      int match = -1;
+      for (size_t j = 0; j < named.size() && match < 0; j++) {
+        const auto& n = named[j];
+        if (n.unsafeGetTensorImpl() == t.unsafeGetTensorImpl() ||
+            (n.defined() && t.defined() && n.data_ptr() == t.data_ptr() && n.sizes() == t.sizes() && n.strides() == t.strides()))
+          match = static_cast<int>(j);
+      }
+      constOf.Set(i, match);
+    }
+    auto out = Napi::Object::New(env);
+    out.Set("inputs", p.numInputs);
+    out.Set("code", code);
+    out.Set("outputs", outputs);
+    out.Set("consts", consts);
+    out.Set("constOf", constOf);
+    return out;
+  });
+}
+
 // What a replay reads, owned by the replay (as sharp's pipeline owns its baton):
 // JS may change a tensor while the worker thread runs (setData_, resize_,
 // Module.to(), optimizer.step()). Inputs are copied (resize_ can free the
@@ -586,6 +660,7 @@ void initDispatch(Napi::Env env, Napi::Object exports) {
   exports.Set("traceBegin", Napi::Function::New(env, TraceBegin));
   exports.Set("traceEnd", Napi::Function::New(env, TraceEnd));
   exports.Set("programInfo", Napi::Function::New(env, ProgramInfo));
+  exports.Set("programDescribe", Napi::Function::New(env, ProgramDescribe));
   exports.Set("programRun", Napi::Function::New(env, ProgramRun));
 }
 
