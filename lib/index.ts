@@ -65,6 +65,10 @@ export {
 } from './io/model-file';
 export type { ModelMetadata, LoadedStateDict } from './io/model-file';
 export * from './gallery';
+export { loadOnnx, OnnxModule, UnsupportedOperatorError, ONNX_SUPPORTED_OPS } from './io/onnx';
+export type { OnnxModelInfo } from './io/onnx';
+export { saveOnnx, exportOnnx } from './io/onnx-export';
+export type { SaveOnnxOptions } from './io/onnx-export';
 export { trainFaceModel, trainFaceModelIter, learningRateAt, checkpointPaths, embedFiles, validatePairs, makeValidationPairs, scratchEmbedder } from './face/train';
 export type { TrainFaceModelOptions, TrainEvent, TrainResult, EpochRecord, ValidationMetrics, TrainableEmbedder } from './face/train';
 export { scanIdentities, splitByIdentity, PKSampler, loadFaceImage, imagesToBatch, prefetchBatches, prepareAlignedDataset, LFW_FACE_REGION } from './face/dataset';
