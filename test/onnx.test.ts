@@ -10,7 +10,7 @@ import { FaceRecognitionNet } from '../lib/face/recognition-net';
 import { EmbeddingNet } from '../lib/face/embedding-net';
 import { ONNX_SUPPORTED_OPS, UnsupportedOperatorError, loadOnnx, onnxProto } from '../lib/io/onnx';
 import { exportOnnx, saveOnnx } from '../lib/io/onnx-export';
-import { HELPERS, PYTHON, needs } from './helpers/peers';
+import { HELPERS, PYTHON, needs, onnxFaceModelPath } from './helpers/peers';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
@@ -177,6 +177,34 @@ describe('ONNX import: errors, float16 and external data', () => {
     assert.ok(maxDiff(y, viaOrt) < 1e-5, String(maxDiff(y, viaOrt)));
     assert.ok(maxDiff(y, T.noGrad(() => x.matmul(w16.to('float32')).add(b))) < 1e-5);
     await assert.rejects(loadOnnx(bytes), /external file/);
+  });
+});
+
+describe('ONNX import: a third-party face model from npm (faceplugin fr_feature.onnx, 512-d MobileFaceNet)', function () {
+  this.timeout(120_000);
+  before(function () {
+    needs(this, 'onnx-face-model');
+  });
+  it('equals onnxruntime within 1e-4, runs on a worker thread, and fine-tunes (gradients reach every Parameter)', async () => {
+    const net = await loadOnnx(onnxFaceModelPath());
+    assert.equal(net.info.producer, 'pytorch 1.10');
+    assert.deepEqual(net.info.outputs[0].shape, [1, 512]);
+    const x = T.rand([1, 3, 112, 112]).sub(0.5).mul(2);
+    const y = T.noGrad(() => net.forward(x) as T.Tensor);
+    const [viaOrt] = await runOrt(onnxFaceModelPath(), { input: x });
+    const d = maxDiff(y, viaOrt);
+    console.log(`      fr_feature.onnx (${Object.entries(net.info.ops).map(([k, v]) => `${v} ${k}`).join(', ')}, opset ${net.info.opset}): max |torchface - onnxruntime| ${d.toExponential(2)}`);
+    assert.ok(d < 1e-4);
+    const [ran] = await net.run(x);
+    assert.ok(maxDiff(ran, y) < 1e-6);
+    net.train();
+    const params = net.parameters();
+    assert.ok(params.length > 100, `${params.length} parameters`);
+    (net.forward(x) as T.Tensor).square().sum().backward();
+    assert.ok(params.every((p) => p.grad && Number.isFinite(T.noGrad(() => p.grad!.abs().sum().item()))));
+    new T.optim.SGD(params, { lr: 1e-2 }).step();
+    net.eval();
+    assert.ok(maxDiff(T.noGrad(() => net.forward(x) as T.Tensor), y) > 1e-4, 'one step changed the descriptor');
   });
 });
 

@@ -19,13 +19,14 @@ export const PYTHON = process.env.TORCHFACE_PYTHON || '/usr/bin/python3';
 /** Folder of the Python reference scripts (the sources, not dist/). */
 export const HELPERS = path.resolve(__dirname, '..', '..', '..', 'test', 'helpers');
 
-export type Peer = 'python-torch' | 'postgres' | 'face-data' | 'cuda' | 'gloo';
+export type Peer = 'python-torch' | 'postgres' | 'face-data' | 'cuda' | 'gloo' | 'onnx-face-model';
 
 const HOW: Record<Peer, string> = {
   'python-torch': `apt-get install python3-torch (or TORCHFACE_PYTHON=/path/to/python with torch)`,
   postgres: 'DATABASE_URL=postgres://... of a PostgreSQL server with pgvector (.ci/run sets one up)',
   'face-data': 'the shared face data at ../shared/data/faces (or TORCHFACE_FACES_DIR)',
   cuda: 'a GPU and a CUDA build of libtorch (scripts/gpu-check)',
+  'onnx-face-model': 'npm run setup:test-models (npm packs faceplugin-face-recognition-js from the registry, keeps its fr_feature.onnx in .cache/test-models)',
   gloo: 'Gloo in the addon: apt-get install libgloo-dev, then npm run build:native (npm install does it as root on Debian)',
 };
 
@@ -56,12 +57,19 @@ function probe(peer: Peer): string | null {
       const { cuda } = require('../../lib') as typeof import('../../lib');
       return cuda.isAvailable() ? null : 'CUDA is not available in this build or machine';
     }
+    case 'onnx-face-model':
+      return fs.existsSync(onnxFaceModelPath()) ? null : `${onnxFaceModelPath()} is absent`;
     case 'gloo': {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
       const { distributed } = require('../../lib') as typeof import('../../lib');
       return distributed.isAvailable('gloo') ? null : 'the addon was built without Gloo (gloo/context.h was not found)';
     }
   }
+}
+
+/** The third-party ONNX face model of the import tests (scripts/setup/test-models.js). */
+export function onnxFaceModelPath(): string {
+  return path.join(process.env.TORCHFACE_TEST_MODELS || path.resolve(__dirname, '..', '..', '..', '.cache', 'test-models'), 'fr_feature.onnx');
 }
 
 /** Whether TORCHFACE_REQUIRE_PEERS asks for this peer (CUDA is never required: CI has no GPU). */
