@@ -442,7 +442,7 @@ function slice(a: Args, at: Record<string, AttrValue>, node: Node): Tensor {
       e = clampIdx(e, -1, n - 1);
       const idx: number[] = [];
       for (let k = s; k > e; k += step) idx.push(k);
-      y = F.indexSelect(y, axis, tensor(BigInt64Array.from(idx.map(BigInt))));
+      y = F.indexSelect(y, axis, onDeviceOf(tensor(BigInt64Array.from(idx.map(BigInt))), y));
     }
   });
   return y;
@@ -453,7 +453,7 @@ function gather(a: Args, at: Record<string, AttrValue>, node: Node): Tensor {
   const idx = need(a, 1, node);
   const axis = norm(attrNum(at.axis, 0), x.ndim);
   const n = x.shape[axis];
-  const flat = F.remainder(idx.to('int64').reshape([-1]), n); // negative indices count from the end
+  const flat = onDeviceOf(F.remainder(idx.to('int64').reshape([-1]), n), x); // negative indices count from the end
   const picked = F.indexSelect(x, axis, flat);
   return picked.reshape([...x.shape.slice(0, axis), ...idx.shape, ...x.shape.slice(axis + 1)]);
 }
@@ -465,8 +465,18 @@ function unsqueeze(x: Tensor, axes: number[]): Tensor {
   return y;
 }
 
+/** `t` on `like`'s device: constants (integer initializers, Constant nodes) are made on the CPU, data may be on a GPU. */
+function onDeviceOf(t: Tensor, like: Tensor): Tensor {
+  return t.device === like.device ? t : t.to({ device: like.device });
+}
+
 function binary(f: (x: Tensor, y: Tensor) => Tensor): Impl {
-  return (a, _at, ctx) => f(need(a, 0, ctx.node), need(a, 1, ctx.node));
+  return (a, _at, ctx) => {
+    const x = need(a, 0, ctx.node);
+    const y = need(a, 1, ctx.node);
+    // A CPU operand joins the other's device (the other way round for a 0-d CPU scalar is libtorch's own rule).
+    return x.device === 'cpu' && y.device !== 'cpu' ? f(onDeviceOf(x, y), y) : f(x, onDeviceOf(y, x));
+  };
 }
 
 const OPS: Record<string, Impl> = {
@@ -556,7 +566,10 @@ const OPS: Record<string, Impl> = {
   Less: binary(F.lt),
   Greater: binary(F.gt),
   Not: (a, _at, c) => F.logicalNot(need(a, 0, c.node)),
-  Where: (a, _at, c) => F.where(need(a, 0, c.node), need(a, 1, c.node), need(a, 2, c.node)),
+  Where: (a, _at, c) => {
+    const y = need(a, 1, c.node);
+    return F.where(onDeviceOf(need(a, 0, c.node), y), y, onDeviceOf(need(a, 2, c.node), y));
+  },
   Cast: (a, at, c) => {
     const to = ONNX_DTYPES[attrNum(at.to, 1)];
     if (!to) throw new UnsupportedOperatorError('Cast', c.node.name, c.opset, `to type ${at.to}`);
