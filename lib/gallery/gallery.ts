@@ -9,7 +9,8 @@ import { z } from 'zod';
 import { ArgumentError, ModelMismatchError, FileFormatError, NoFaceError, TorchfaceError, describe, invalid, parseOptions } from '../errors';
 import { InputKind, OperatingPoints, farAt, perComparisonFar, thresholdForFar } from '../face/calibration';
 import { FaceQuality, FaceQualityError, QUALITY_DEFAULTS, QualityLimits, qualityProblems } from '../face/quality';
-import type { ImageInput } from '../image';
+import { ImageInput, loadImage } from '../image';
+import type { Box } from '../face/detector';
 import { encodeSafetensors, decodeSafetensors, packMetadata, unpackMetadata, toTypedArray, fromTypedArray } from '../io/safetensors';
 import { writeFileAtomic } from '../io/atomic';
 import * as fs from 'fs';
@@ -1079,6 +1080,19 @@ export class FaceGallery extends GalleryBase {
   /** The library's photos (by path). */
   async photos(options: { cluster?: number; offset?: number; limit?: number } = {}): Promise<PhotoRow[]> {
     return this.library.photos(options);
+  }
+
+  /**
+   * Every face in a photo, each identified against the gallery (for the photo
+   * view: boxes with names). Needs a model that finds every face (FaceModel).
+   */
+  async identifyFaces(input: ImageInput, options: Omit<IdentifyOptions, 'detect' | 'kind' | 'tta'> = {}): Promise<{ width: number; height: number; faces: (IdentifyResult & { box: Box; score: number })[] }> {
+    const model = this.requireModel('identify photos') as Embedder & Partial<PhotoFaceModel>;
+    if (typeof model.faces !== 'function') invalid('options.model', 'a face model that finds every face in a photo (faces(image), as FaceModel has)', model);
+    const img = await loadImage(input);
+    const found = await model.faces(img);
+    const results = found.length ? await this.identifyEmbeddings(found.map((f) => f.descriptor), { ...options, kind: 'colour', tta: 'flip' }) : [];
+    return { width: img.width, height: img.height, faces: found.map((f, i) => ({ box: f.box, score: f.score, ...results[i] })) };
   }
 
   /** One face of the library, or null. */
