@@ -10,8 +10,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { FaceGallery, FaceModel, clusterFaces, pairwiseScores, CLUSTER_ALGORITHMS, CLUSTER_QUALITY, PhotoLibrary } from '../lib';
-import type { ClusterAlgorithm } from '../lib';
+import { FaceGallery, FaceModel, clusterFaces, pairwiseScores, CLUSTER_ALGORITHMS, CLUSTER_QUALITY, PhotoLibrary, QUALITY_DEFAULTS, qualityProblems } from '../lib';
+import type { ClusterAlgorithm, QualityLimits } from '../lib';
 import { readLfwPairs } from '../lib/face/metrics';
 import { facesDir } from '../lib/util/paths';
 import { ProgressBar } from '../lib/util/progress';
@@ -73,9 +73,12 @@ async function main(): Promise<void> {
     return chosen;
   };
   const people = [...pick(celebaRoot, celebaIds, nCeleba, 10).map((p) => ({ ...p, id: `celeba/${p.id}` })), ...pick(lfwRoot, devTest, nLfw, 4).map((p) => ({ ...p, id: `lfw/${p.id}` }))];
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torchface-cluster-eval-'));
+  // --work DIR keeps the folder and library between runs (indexing is then incremental: nothing to do).
+  const work = arg('--work', '');
+  const tmp = work || fs.mkdtempSync(path.join(os.tmpdir(), 'torchface-cluster-eval-'));
   const photos = path.join(tmp, 'photos');
-  fs.mkdirSync(photos);
+  fs.rmSync(photos, { recursive: true, force: true });
+  fs.mkdirSync(photos, { recursive: true });
   const truthOfFile = new Map<string, string>();
   let k = 0;
   for (const p of people)
@@ -160,14 +163,41 @@ async function main(): Promise<void> {
   );
   const sNoQ = score(noQ.labels, noQ.clusters.length);
   console.log(`chinese-whispers without the quality rule at ${def.summary.threshold.toFixed(4)}: precision ${sNoQ.precision.toFixed(4)} recall ${sNoQ.recall.toFixed(4)} F1 ${sNoQ.f1.toFixed(4)}, ${sNoQ.clusters} clusters`);
+  // Which quality limits keep what out, and what each rule gives at the default threshold.
+  const reasons = new Map<string, number>();
+  for (const d of descriptors) for (const p of d.quality ? qualityProblems(d.quality, CLUSTER_QUALITY) : []) reasons.set(p.replace(/[\d.]+/g, '#').replace(/\(.*$/, '').trim(), (reasons.get(p.replace(/[\d.]+/g, '#').replace(/\(.*$/, '').trim()) ?? 0) + 1);
+  console.log(`faces kept out by CLUSTER_QUALITY: ${[...reasons].map(([k, v]) => `${v} x ${k}`).join('; ') || 'none'}`);
+  const rules: [string, QualityLimits | null][] = [
+    ['none', null],
+    ['CLUSTER_QUALITY', CLUSTER_QUALITY],
+    ['enrolment (QUALITY_DEFAULTS)', QUALITY_DEFAULTS],
+    ['size + score only', { ...CLUSTER_QUALITY, minSharpness: 0, maxYaw: Infinity }],
+    ['no yaw limit', { ...CLUSTER_QUALITY, maxYaw: Infinity }],
+  ];
+  const ruleRows: Record<string, unknown>[] = [];
+  for (const [name, limits] of rules) {
+    const ex = descriptors.map((f) => f.ignored || (limits !== null && !PhotoLibrary.placeable(f.quality, limits)));
+    const r = await clusterFaces(
+      descriptors.map((d) => d.descriptor),
+      { threshold: def.summary.threshold, excluded: ex },
+    );
+    const s = score(r.labels, r.clusters.length);
+    // Precision and recall among the faces the rule lets in.
+    const inTruth = truth.map((t, i) => (ex[i] ? null : t));
+    const kept = pairwiseScores(r.labels, inTruth);
+    ruleRows.push({ rule: name, excluded: ex.filter(Boolean).length, ...s, keptPrecision: kept.precision, keptRecall: kept.recall, keptF1: kept.f1 });
+    console.log(`quality rule ${name.padEnd(28)}: ${String(ex.filter(Boolean).length).padStart(4)} faces out; F1 ${s.f1.toFixed(4)} (P ${s.precision.toFixed(4)} R ${s.recall.toFixed(4)}), among the faces let in F1 ${kept.f1.toFixed(4)} (P ${kept.precision.toFixed(4)} R ${kept.recall.toFixed(4)}), ${r.clusters.length} clusters`);
+  }
+  out.qualityRules = ruleRows;
   out.sweep = rows;
   out.noQuality = sNoQ;
   await gallery.close();
 
   // Speed on generated descriptors.
   const speed: Record<string, unknown>[] = [];
+  const sizes = args.includes('--no-speed') ? [] : [10_000, 100_000];
   console.log('\ngenerated descriptors (people of 20 faces, within-person distance ~0.45):');
-  for (const n of [10_000, 100_000]) {
+  for (const n of sizes) {
     const { flat, truth: t } = generated(n, 20);
     for (const algorithm of ['chinese-whispers', 'dbscan'] as const) {
       const a = performance.now();
@@ -178,7 +208,7 @@ async function main(): Promise<void> {
       console.log(`  ${n} faces, ${algorithm}: ${(ms / 1000).toFixed(2)} s (neighbours ${(r.ms.neighbours / 1000).toFixed(2)} s, grouping ${(r.ms.grouping / 1000).toFixed(2)} s), ${r.clusters.length} clusters for ${n / 20} people, F1 ${s.f1.toFixed(4)}`);
     }
   }
-  {
+  if (sizes.length) {
     const n = 8000;
     const { flat, truth: t } = generated(n, 20);
     const a = performance.now();
@@ -192,7 +222,7 @@ async function main(): Promise<void> {
   console.log(`\nload average before ${(out.load as number[]).map((x) => x.toFixed(2)).join(' ')}, after ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} CPUs)`);
   const json = arg('--json', '');
   if (json) fs.writeFileSync(json, JSON.stringify(out, null, 2));
-  fs.rmSync(tmp, { recursive: true, force: true });
+  if (!work) fs.rmSync(tmp, { recursive: true, force: true });
 }
 
 main().catch((e) => {

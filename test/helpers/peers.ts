@@ -1,6 +1,6 @@
 // The one place that finds what some tests compare against or run on ("peers"):
 // Python with torch (PyTorch parity), a real PostgreSQL server with pgvector,
-// the shared face data and a GPU. And the one skip rule: a test that needs a
+// the shared face data, a GPU and a system Chromium (the web page's browser test). And the one skip rule: a test that needs a
 // missing peer is skipped with a line naming the peer and how to get it, and a
 // summary at the end of the run counts the skips per peer. With
 // TORCHFACE_REQUIRE_PEERS=1 (as CI sets it) a missing peer fails the test
@@ -18,13 +18,17 @@ export const PYTHON = process.env.TORCHFACE_PYTHON || '/usr/bin/python3';
 /** Folder of the Python reference scripts (the sources, not dist/). */
 export const HELPERS = path.resolve(__dirname, '..', '..', '..', 'test', 'helpers');
 
-export type Peer = 'python-torch' | 'postgres' | 'face-data' | 'cuda';
+export type Peer = 'python-torch' | 'postgres' | 'face-data' | 'cuda' | 'chromium';
+
+/** The browser the web page's test drives (playwright-core, never a downloaded one): TORCHFACE_CHROMIUM, else Debian's. */
+export const CHROMIUM = process.env.TORCHFACE_CHROMIUM || '/usr/bin/chromium';
 
 const HOW: Record<Peer, string> = {
   'python-torch': `apt-get install python3-torch (or TORCHFACE_PYTHON=/path/to/python with torch)`,
   postgres: 'DATABASE_URL=postgres://... of a PostgreSQL server with pgvector (.ci/run sets one up)',
   'face-data': 'the shared face data at ../shared/data/faces (or TORCHFACE_FACES_DIR)',
   cuda: 'a GPU and a CUDA build of libtorch (scripts/gpu-check)',
+  chromium: 'apt-get install chromium (or TORCHFACE_CHROMIUM=/path/to/chromium); .ci/run installs it',
 };
 
 const probed = new Map<Peer, string | null>();
@@ -48,6 +52,16 @@ function probe(peer: Peer): string | null {
     case 'face-data': {
       const dir = facesDir();
       return dir && fs.existsSync(dir) ? null : 'no face data folder';
+    }
+    case 'chromium': {
+      if (!fs.existsSync(CHROMIUM)) return `no browser at ${CHROMIUM}`;
+      try {
+        require.resolve('playwright-core');
+      } catch {
+        return 'playwright-core is not installed (npm install)';
+      }
+      const r = spawnSync(CHROMIUM, ['--version'], { encoding: 'utf8', timeout: 60_000 });
+      return r.status === 0 ? null : `"${CHROMIUM} --version" failed (${(r.error?.message ?? r.stderr ?? '').trim().split('\n').pop()})`;
     }
     case 'cuda': {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
