@@ -171,8 +171,10 @@ async function main(): Promise<void> {
     ['none', null],
     ['CLUSTER_QUALITY', CLUSTER_QUALITY],
     ['enrolment (QUALITY_DEFAULTS)', QUALITY_DEFAULTS],
-    ['size + score only', { ...CLUSTER_QUALITY, minSharpness: 0, maxYaw: Infinity }],
-    ['no yaw limit', { ...CLUSTER_QUALITY, maxYaw: Infinity }],
+    ['enrolment, no yaw limit', { ...QUALITY_DEFAULTS, maxYaw: Infinity }],
+    ['size 32, yaw 0.5', { ...QUALITY_DEFAULTS, minSize: 32, maxYaw: 0.5 }],
+    ['size 24, sharpness 6, yaw 0.6', { ...QUALITY_DEFAULTS, minSize: 24, minSharpness: 6, maxYaw: 0.6 }],
+    ['size 20, sharpness 4, yaw 0.7', { ...QUALITY_DEFAULTS, minSize: 20, minSharpness: 4, maxYaw: 0.7 }],
   ];
   const ruleRows: Record<string, unknown>[] = [];
   for (const [name, limits] of rules) {

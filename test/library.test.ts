@@ -39,7 +39,7 @@ async function makeFolder(dir: string): Promise<void> {
     fs.writeFileSync(path.join(dir, 'sub', `b${i}.${i % 2 ? 'png' : 'webp'}`), await photo('b', 20 + i, i % 2 ? 'png' : 'webp'));
     fs.writeFileSync(path.join(dir, 'sub', 'deeper', `c${i}.JPEG`), await photo('c', 30 + i));
   }
-  fs.writeFileSync(path.join(dir, 'tiny.png'), await photo('d', 1, 'png', 20, 24)); // a face too small to place
+  fs.writeFileSync(path.join(dir, 'tiny.png'), await photo('d', 1, 'png', 12, 14)); // a face too small to place (CLUSTER_QUALITY.minSize 16)
   fs.writeFileSync(path.join(dir, 'blank.png'), await blank()); // no face
   fs.writeFileSync(path.join(dir, 'broken.jpg'), Buffer.concat([(await photo('a', 99)).subarray(0, 200)])); // truncated
   fs.writeFileSync(path.join(dir, 'notes.txt'), 'not a photo');
