@@ -226,6 +226,9 @@ describe('photo library', function () {
     const moved = await gallery.library.moveFace(tiny.id, ada.id);
     assert.equal(moved.cluster, ada.id);
     assert.ok(moved.pinned);
+    // Placed by hand, it stays although it is too small to be placed by clustering.
+    const again = await gallery.cluster();
+    assert.ok(again.clusters.find((c) => c.id === ada.id)!.faces.some((f) => f.id === tiny.id));
     const out = await gallery.library.moveFace(tiny.id, null);
     assert.equal(out.cluster, null);
     assert.ok(out.ignored);

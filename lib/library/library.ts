@@ -141,7 +141,8 @@ export class PhotoLibrary {
     const groupOf = new Map<number, number>();
     const groupCluster: number[] = [];
     const fixed = new Int32Array(faces.length).fill(-1);
-    const excluded = faces.map((f) => f.ignored || !PhotoLibrary.placeable(f.quality, limits));
+    // A face placed by hand stays where it was put, whatever its quality.
+    const excluded = faces.map((f) => f.ignored || (!(f.pinned && f.cluster !== null) && !PhotoLibrary.placeable(f.quality, limits)));
     faces.forEach((f, i) => {
       if (!f.pinned || f.cluster === null || excluded[i]) return;
       let g = groupOf.get(f.cluster);

@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
-import { FileAccessError } from '../errors';
+import { FileAccessError, ImageError } from '../errors';
 import type { FaceRecord } from './store';
 
 export async function fileBytes(file: string): Promise<Buffer> {
@@ -22,10 +22,10 @@ export async function faceThumbnail(f: Pick<FaceRecord, 'box' | 'file'>, photo: 
   const top = Math.max(0, Math.round(cy - side / 2));
   const width = Math.max(1, Math.min(photo.width - left, Math.round(side)));
   const height = Math.max(1, Math.min(photo.height - top, Math.round(side)));
-  return sharp(bytes ?? (await fileBytes(f.file)), { failOn: 'none' })
-    .rotate()
-    .extract({ left, top, width, height })
-    .resize(size, size, { fit: 'cover' })
-    .jpeg({ quality: 85 })
-    .toBuffer();
+  const input = bytes ?? (await fileBytes(f.file));
+  try {
+    return await sharp(input, { failOn: 'none' }).rotate().extract({ left, top, width, height }).resize(size, size, { fit: 'cover' }).jpeg({ quality: 85 }).toBuffer();
+  } catch (e) {
+    throw new ImageError(`cannot cut the face out of '${path.basename(f.file)}' (changed since it was indexed? index the folder again): ${(e as Error).message}`);
+  }
 }
