@@ -156,6 +156,30 @@ describe('photo library HTTP service', function () {
     assert.equal(r.status, 400);
   });
 
+  it('POST /verify of two photos reports the estimated false-accept rate for a calibrated model', async () => {
+    // PixelEmbedder with a made-up calibration table: far(d) interpolates it.
+    class Calibrated extends PixelEmbedder {
+      operatingPoints() {
+        return { impostorCdf: [[0.2, 1e-4], [0.6, 1e-2], [1.5, 1]] } as unknown as ReturnType<NonNullable<import('../lib').Embedder['operatingPoints']>>;
+      }
+    }
+    const g = await FaceGallery.open(':memory:', { model: new Calibrated() });
+    const other = createServer({ gallery: g });
+    const b = await other.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const vf = new FormData();
+      vf.append('a', new Blob([await photo('a', 1)]), 'a.jpg');
+      vf.append('b', new Blob([await photo('a', 2)]), 'b.jpg');
+      const v = (await (await fetch(b + '/verify', { method: 'POST', body: vf })).json()) as Json;
+      assert.equal(v.same, true);
+      assert.ok(v.distance < 0.2, String(v.distance));
+      assert.ok(v.far > 0 && v.far < 1e-4, String(v.far));
+    } finally {
+      await other.close();
+      await g.close();
+    }
+  });
+
   it('--no-ui (ui: false): no page, the JSON API and the description stay', async () => {
     const other = createServer({ gallery, apiKey: key, ui: false });
     const b = await other.listen({ port: 0, host: '127.0.0.1' });

@@ -307,6 +307,14 @@ describe('photo library with real faces', function () {
       for (const c of r.clusters) assert.equal(new Set(c.faces.map((x) => path.basename(x.file).split('-')[0])).size, 1, JSON.stringify(c.faces.map((x) => x.file)));
       assert.ok(r.clusters.length >= 2 && r.clusters.length <= 4, `${r.clusters.length} clusters`);
       assert.ok(g.clusterThreshold > 0.5 && g.clusterThreshold < 0.6, String(g.clusterThreshold));
+      // Named, the person is found in a photo of them that was not indexed.
+      const c = r.clusters[0];
+      const who = path.basename(c.faces[0].file).split('-')[0];
+      await g.name(c.id, 'first');
+      const extra = fs.readdirSync(path.join(root, who)).sort()[5];
+      const found = await g.identifyFaces(path.join(root, who, extra));
+      assert.ok(found.faces.some((x) => x.id === 'first'), JSON.stringify(found.faces.map((x) => [x.id, x.distance])));
+      assert.ok(found.faces.every((x) => x.box.width > 0 && x.far !== undefined));
     } finally {
       await g.close();
       fs.rmSync(dir, { recursive: true, force: true });

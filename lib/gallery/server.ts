@@ -22,6 +22,7 @@ import type { RawImage } from '../image';
 import { releaseMemory } from '../tensor';
 import { FaceGallery, GalleryBase, MAX_ID_LENGTH, MAX_METADATA_DEPTH, UnknownIdError, checkId, jsonDepthWithin } from './gallery';
 import { PUBLIC_ROUTES, registerLibraryRoutes } from '../library/routes';
+import { openApiDocument } from '../library/openapi';
 
 export interface ServerOptions {
   gallery: GalleryBase;
@@ -565,7 +566,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
 
   // The photo library, its web page and the OpenAPI description (lib/library/routes.ts).
   if (gallery instanceof FaceGallery) registerLibraryRoutes(app, { gallery, ui: o.ui, parse, imagesOf, withSlot });
-  else app.get('/docs/openapi.json', async () => (require('../library/openapi') as typeof import('../library/openapi')).openApiDocument());
+  else app.get('/docs/openapi.json', async () => openApiDocument());
 
   return app;
 }
