@@ -609,10 +609,10 @@ export class FaceModel {
   }
 
   /**
-   * Every face in a photo with its descriptor (faces aligned, then embedded in one
+   * Every face in a photo with its descriptor and quality (faces aligned, then embedded in one
    * batch). `tta` as for embed() with detection: 'flip' by default (`'none'` gives face-api's descriptors).
    */
-  async faces(input: ImageInput, options: DetectOptions & { align?: AlignMethod; tta?: 'none' | 'flip' } = {}): Promise<(DetectedFace & { descriptor: Float32Array })[]> {
+  async faces(input: ImageInput, options: DetectOptions & { align?: AlignMethod; tta?: 'none' | 'flip' } = {}): Promise<(DetectedFace & { descriptor: Float32Array; quality: FaceQuality })[]> {
     this.checkAlive();
     const { align, tta = 'flip', ...detectOptions } = options ?? {};
     if (tta !== 'none' && tta !== 'flip') invalid('options.tta', "'none' or 'flip'", tta);
@@ -621,7 +621,7 @@ export class FaceModel {
       found.map((f) => f.aligned),
       tta,
     );
-    return found.map((f, i) => ({ box: f.box, score: f.score, landmarks: f.landmarks, descriptor: descriptors[i] }));
+    return found.map((f, i) => ({ box: f.box, score: f.score, landmarks: f.landmarks, descriptor: descriptors[i], quality: assessFace({ ...f, stage: f.stage ?? 'ssd' }) }));
   }
 
   /** Distance between two embeddings (default: the model's metric). */
