@@ -375,6 +375,10 @@ Napi::Value Call(const Napi::CallbackInfo& info) {
       if (r.isTensor()) ins.outSlots.push_back(trace->addSlot(r.toTensor()));
       else if (r.isTuple()) {
         for (const auto& e : r.toTupleRef().elements()) ins.outSlots.push_back(e.isTensor() ? trace->addSlot(e.toTensor()) : -1);
+      } else if (r.isTensorList()) {
+        // split, chunk, unbind: each element is a computed value (recording
+        // them as constants would freeze the replay's output to this call's).
+        for (const auto& e : r.toTensorList()) ins.outSlots.push_back(trace->addSlot(e));
       } else ins.outSlots.push_back(-1);
     }
     trace->program.handles.push_back(op.handle);
@@ -461,8 +465,14 @@ Napi::Value ProgramDescribe(const Napi::CallbackInfo& info) {
           items.Set(i, e);
         }
         o.Set("list", items);
-      } else {
+      } else if (a.constant.isDevice()) {
+        o.Set("value", a.constant.toDevice().str());
+      } else if (a.constant.isScalar() || a.constant.isNone() || a.constant.isIntList() || a.constant.isBool() || a.constant.isString() || a.constant.isDoubleList() || a.constant.isBoolList()) {
         o.Set("value", fromIValue(env, a.constant));
+      } else {
+        std::ostringstream text;  // what an exporter has no use for (layouts, memory formats...): described only
+        text << a.constant;
+        o.Set("value", text.str());
       }
       return o;
     };
@@ -585,6 +595,15 @@ class ProgramWorker : public Napi::AsyncWorker {
             for (const auto& e : r.toTupleRef().elements()) {
               int s = ins.outSlots[o++];
               if (s >= 0) slots[s] = e.toTensor();
+            }
+          } else if (r.isTensorList()) {
+            auto list = r.toTensorList();
+            if (o + list.size() > ins.outSlots.size())
+              throw std::runtime_error(p.names[k] + ": returned " + std::to_string(list.size()) +
+                                       " tensors, more than when the program was recorded (trace it for this input shape)");
+            for (const auto& e : list) {
+              int s = ins.outSlots[o++];
+              if (s >= 0) slots[s] = e;
             }
           } else {
             o++;

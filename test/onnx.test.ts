@@ -8,6 +8,8 @@ import * as path from 'path';
 import * as T from '../lib';
 import { FaceRecognitionNet } from '../lib/face/recognition-net';
 import { EmbeddingNet } from '../lib/face/embedding-net';
+import { mirrorImage } from '../lib/face/model';
+import { loadImage } from '../lib/image';
 import { ONNX_SUPPORTED_OPS, UnsupportedOperatorError, loadOnnx, onnxProto } from '../lib/io/onnx';
 import { exportOnnx, saveOnnx } from '../lib/io/onnx-export';
 import { HELPERS, PYTHON, needs, onnxFaceModelPath } from './helpers/peers';
@@ -205,6 +207,56 @@ describe('ONNX import: a third-party face model from npm (faceplugin fr_feature.
     new T.optim.SGD(params, { lr: 1e-2 }).step();
     net.eval();
     assert.ok(maxDiff(T.noGrad(() => net.forward(x) as T.Tensor), y) > 1e-4, 'one step changed the descriptor');
+  });
+});
+
+describe('FaceModel.fromOnnx: your own face network with detection, ArcFace alignment, verify and galleries', function () {
+  this.timeout(180_000);
+  const demo = (f: string) => fs.readFileSync(path.join(__dirname, '..', '..', 'node_modules', '@vladmandic', 'face-api', 'demo', f));
+  it('fr_feature.onnx (512-d, fixed batch 1): photos are detected, aligned to the ArcFace template and embedded; a mirrored photo stays close; a gallery finds the person', async function () {
+    needs(this, 'onnx-face-model');
+    const m = await T.FaceModel.fromOnnx(onnxFaceModelPath());
+    assert.equal(m.inputSize, 112);
+    assert.equal(m.embeddingDim, 512);
+    assert.equal(m.alignment, 'arcface');
+    const a = await m.embed(demo('sample1.jpg'), { detect: true });
+    const b = await m.embed(demo('sample2.jpg'), { detect: true });
+    const plain = await m.embed(demo('sample1.jpg'), { detect: true, tta: 'none' });
+    assert.ok(Math.abs(Math.hypot(...plain) - 1) < 1e-4, 'unit length');
+    const img = await loadImage(demo('sample1.jpg'));
+    const flipped = await m.embed(mirrorImage(img), { detect: true });
+    const dSelf = T.embeddingDistance(a, flipped, 'euclidean');
+    const dOther = T.embeddingDistance(a, b, 'euclidean');
+    assert.ok(dSelf < dOther, `mirror ${dSelf} vs another person ${dOther}`);
+    // Batched and concurrent crops give the descriptors of single calls (the per-batch-size traces).
+    const [c1, c2] = await Promise.all([m.embed(demo('sample1.jpg'), { detect: true }), m.embed(demo('sample2.jpg'), { detect: true })]);
+    assert.ok(T.embeddingDistance(c1, a, 'euclidean') < 1e-5 && T.embeddingDistance(c2, b, 'euclidean') < 1e-5);
+    const g = await T.FaceGallery.open(':memory:', { model: m });
+    await g.enroll('ada', demo('sample1.jpg'));
+    await g.enroll('bob', demo('sample2.jpg'));
+    const r = await g.identify(mirrorImage(img));
+    assert.equal(r.id, 'ada', JSON.stringify(r));
+    await g.close();
+  });
+
+  it('a model exported from Python: (x - mean) / std per channel, dlib alignment, output normalised; equals the network run by hand', async function () {
+    needs(this, 'python-torch');
+    const dir = tmp();
+    const r = spawnSync(PYTHON, [path.join(HELPERS, 'onnx_models.py'), dir], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const file = path.join(dir, 'resnet.onnx');
+    const mean = [120, 110, 100];
+    const std = [60, 50, 40];
+    const m = await T.FaceModel.fromOnnx(file, { inputSize: 32, mean: mean as [number, number, number], std: std as [number, number, number], alignment: 'dlib' });
+    assert.equal(m.embeddingDim, 10);
+    assert.equal(m.alignment, 'similarity');
+    const crop = { data: Uint8Array.from({ length: 32 * 32 * 3 }, (_, i) => (i * 37) % 256), width: 32, height: 32, channels: 3 as const };
+    const [got] = await m.embedRgb([crop]);
+    const net = await loadOnnx(file);
+    const x = T.tensor(crop.data).reshape([1, 32, 32, 3]).permute([0, 3, 1, 2]).to('float32');
+    const y = T.noGrad(() => T.normalize(net.forward(x.sub(T.tensor(mean).reshape([1, 3, 1, 1])).div(T.tensor(std).reshape([1, 3, 1, 1]))) as T.Tensor, 2, 1));
+    assert.ok(maxDiff(T.tensor(got).reshape([1, 10]), y) < 1e-5);
+    await assert.rejects(T.FaceModel.fromOnnx(file, { embeddingDim: 128, inputSize: 32 }), /output size 10/);
   });
 });
 
