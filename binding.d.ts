@@ -28,6 +28,22 @@ export interface DistStoreSpec {
   worldSize: number;
 }
 
+/** One recorded argument: a computed tensor (slot), a captured tensor (const), a tensor list, or a plain value. */
+export interface RecordedArgument {
+  name: string;
+  slot?: number;
+  const?: number;
+  list?: { slot?: number; const?: number; value?: null }[];
+  value?: NativeResult;
+}
+export interface ProgramDescription {
+  inputs: number;
+  code: { op: string; args: RecordedArgument[]; outs: number[] }[];
+  outputs: RecordedArgument[];
+  consts: TensorHandle[];
+  constOf: number[];
+}
+
 /** A value an ATen operator returns, converted: tensors become handles, tuples and lists arrays. */
 export type NativeResult = TensorHandle | null | number | boolean | string | NativeResult[];
 /** A value an ATen operator accepts (the schema decides how it is converted). */
@@ -87,6 +103,8 @@ export interface Binding {
   /** Ends the recording; returns a program computing `outputs`, or undefined when outputs is null (abort). */
   traceEnd(outputs: TensorHandle[] | null): ProgramHandle | undefined;
   programInfo(p: ProgramHandle): { instructions: number; inputs: number; outputs: number; ops: string[] };
+  /** The recorded program as data (for exporters); `consts` are new handles (dispose them), constOf[i] the index in `named` of consts[i] or -1. */
+  programDescribe(p: ProgramHandle, named: TensorHandle[]): ProgramDescription;
   /** Replays a program on a worker thread with autograd off. */
   programRun(p: ProgramHandle, inputs: TensorHandle[]): Promise<TensorHandle[]>;
 

@@ -66,6 +66,18 @@ export {
 export type { ModelMetadata, LoadedStateDict } from './io/model-file';
 export { loadTfjsGraphModel, TfjsGraphModule, UnsupportedTfjsOpError } from './io/tfjs-graph';
 export * from './gallery';
+export { loadOnnx, OnnxModule, UnsupportedOperatorError, ONNX_SUPPORTED_OPS } from './io/onnx';
+export type { OnnxModelInfo } from './io/onnx';
+export { saveOnnx, exportOnnx } from './io/onnx-export';
+export type { SaveOnnxOptions } from './io/onnx-export';
+// The photo library: index a folder, cluster faces into people (issue #20).
+export { clusterFaces, nearestNeighbours, pairwiseScores, CLUSTER_ALGORITHMS, DEFAULT_CLUSTER_THRESHOLD, DEFAULT_CLUSTER_FAR } from './library/cluster';
+export type { ClusterAlgorithm, ClusterOptions, ClusterResult, NeighbourGraph } from './library/cluster';
+export { PhotoLibrary, UnknownClusterError, UnknownFaceError, CLUSTER_QUALITY } from './library/library';
+export type { LibraryClusters, LibraryClusterOptions, ClusterView, ClusterSummary } from './library/library';
+export { walkPhotos, PHOTO_EXTENSIONS } from './library/indexer';
+export type { IndexOptions, IndexSummary, IndexProgress, PhotoFaceModel } from './library/indexer';
+export type { FaceRecord, PhotoRow } from './library/store';
 export { trainFaceModel, trainFaceModelIter, learningRateAt, checkpointPaths, embedFiles, validatePairs, makeValidationPairs, scratchEmbedder } from './face/train';
 export type { TrainFaceModelOptions, TrainEvent, TrainResult, EpochRecord, ValidationMetrics, TrainableEmbedder } from './face/train';
 export { scanIdentities, splitByIdentity, PKSampler, loadFaceImage, imagesToBatch, prefetchBatches, prepareAlignedDataset, LFW_FACE_REGION } from './face/dataset';

@@ -6,7 +6,7 @@
 // Like torch.jit.trace, a trace records operators, not control flow: the
 // function must not branch on tensor values (shapes are fine, and a new trace is
 // made for each new input shape).
-import type { ProgramHandle, TensorHandle } from '../binding';
+import type { ProgramDescription, ProgramHandle, TensorHandle } from '../binding';
 import { TorchError, TorchfaceError, invalid } from './errors';
 import { native } from './native';
 import { Tensor, handleOf, noGrad, tidy } from './tensor';
@@ -16,6 +16,12 @@ export interface TracedFunction {
   (...inputs: Tensor[]): Promise<Tensor[]>;
   /** Number of recorded operator calls and their names (for inspection). */
   info(): { instructions: number; ops: string[] };
+  /**
+   * The recorded operators with their arguments, for exporters. `named`: tensors
+   * (a module's parameters and buffers) to recognise among the captured ones
+   * (constOf[i] = index in named, or -1). The returned consts are new tensors.
+   */
+  describe(named?: Tensor[]): TraceDescription;
 }
 
 /**
@@ -99,8 +105,15 @@ export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInp
     }
     return result.map((h) => new Tensor(h));
   };
-  return Object.assign(run, { info: () => native.programInfo(p) });
+  const describe = (named: Tensor[] = []): TraceDescription => {
+    const d = native.programDescribe(p, named.map((t, i) => handleOf(t, `named[${i}]`)));
+    return { ...d, consts: d.consts.map((h) => new Tensor(h)) };
+  };
+  return Object.assign(run, { info: () => native.programInfo(p), describe });
 }
+
+/** A recorded program as data (see TracedFunction.describe): what exporters read. */
+export type TraceDescription = Omit<ProgramDescription, 'consts'> & { consts: Tensor[] };
 
 /**
  * Caches one trace per input-shape signature: `const f = traced(forward)`,

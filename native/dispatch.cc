@@ -375,6 +375,10 @@ Napi::Value Call(const Napi::CallbackInfo& info) {
       if (r.isTensor()) ins.outSlots.push_back(trace->addSlot(r.toTensor()));
       else if (r.isTuple()) {
         for (const auto& e : r.toTupleRef().elements()) ins.outSlots.push_back(e.isTensor() ? trace->addSlot(e.toTensor()) : -1);
+      } else if (r.isTensorList()) {
+        // split, chunk, unbind: each element is a computed value (recording
+        // them as constants would freeze the replay's output to this call's).
+        for (const auto& e : r.toTensorList()) ins.outSlots.push_back(trace->addSlot(e));
       } else ins.outSlots.push_back(-1);
     }
     trace->program.handles.push_back(op.handle);
@@ -430,6 +434,86 @@ Napi::Value ProgramInfo(const Napi::CallbackInfo& info) {
   for (size_t i = 0; i < p.names.size(); i++) names.Set(i, Napi::String::New(env, p.names[i]));
   out.Set("ops", names);
   return out;
+}
+
+// programDescribe(program, named[]) -> the recorded program as data, for
+// exporters (lib/io/onnx-export.ts): per instruction the operator, its schema
+// argument names and values ({ slot } a computed tensor, { const } a captured
+// tensor, { value } anything else, { list } a tensor list) and output slots;
+// the captured tensors as new handles, each with the index of the `named`
+// tensor (a module's parameters and buffers) it is, or -1.
+Napi::Value ProgramDescribe(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "programDescribe", [&]() -> Napi::Value {
+    auto program = unwrapProgram(env, info[0]);
+    const auto& p = *program;
+    std::vector<at::Tensor> named;
+    auto namedArr = info[1].As<Napi::Array>();
+    for (uint32_t i = 0; i < namedArr.Length(); i++) named.push_back(unwrapTensor(env, namedArr.Get(i), "named"));
+    auto describeArg = [&](const RecordedArg& a, const std::string& name) {
+      auto o = Napi::Object::New(env);
+      o.Set("name", name);
+      if (a.slot >= 0) o.Set("slot", a.slot);
+      else if (a.constTensor >= 0) o.Set("const", a.constTensor);
+      else if (a.isTensorList) {
+        auto items = Napi::Array::New(env, a.listSlots.size());
+        for (size_t i = 0; i < a.listSlots.size(); i++) {
+          auto e = Napi::Object::New(env);
+          if (a.listSlots[i] >= 0) e.Set("slot", a.listSlots[i]);
+          else if (a.listConstTensors.size() > i && a.listConstTensors[i] >= 0) e.Set("const", a.listConstTensors[i]);
+          else e.Set("value", env.Null());
+          items.Set(i, e);
+        }
+        o.Set("list", items);
+      } else if (a.constant.isDevice()) {
+        o.Set("value", a.constant.toDevice().str());
+      } else if (a.constant.isScalar() || a.constant.isNone() || a.constant.isIntList() || a.constant.isBool() || a.constant.isString() || a.constant.isDoubleList() || a.constant.isBoolList()) {
+        o.Set("value", fromIValue(env, a.constant));
+      } else {
+        std::ostringstream text;  // what an exporter has no use for (layouts, memory formats...): described only
+        text << a.constant;
+        o.Set("value", text.str());
+      }
+      return o;
+    };
+    auto code = Napi::Array::New(env, p.code.size());
+    for (size_t k = 0; k < p.code.size(); k++) {
+      const auto& ins = p.code[k];
+      const auto& schemaArgs = p.handles[k].schema().arguments();
+      auto o = Napi::Object::New(env);
+      o.Set("op", p.names[k]);
+      auto args = Napi::Array::New(env, ins.args.size());
+      for (size_t i = 0; i < ins.args.size(); i++) args.Set(i, describeArg(ins.args[i], i < schemaArgs.size() ? schemaArgs[i].name() : ""));
+      o.Set("args", args);
+      auto outs = Napi::Array::New(env, ins.outSlots.size());
+      for (size_t i = 0; i < ins.outSlots.size(); i++) outs.Set(i, ins.outSlots[i]);
+      o.Set("outs", outs);
+      code.Set(k, o);
+    }
+    auto outputs = Napi::Array::New(env, p.outputs.size());
+    for (size_t i = 0; i < p.outputs.size(); i++) outputs.Set(i, describeArg(p.outputs[i], ""));
+    auto consts = Napi::Array::New(env, p.constTensors.size());
+    auto constOf = Napi::Array::New(env, p.constTensors.size());
+    for (size_t i = 0; i < p.constTensors.size(); i++) {
+      const auto& t = p.constTensors[i];
+      consts.Set(i, wrapTensor(env, t));
+      int match = -1;
+      for (size_t j = 0; j < named.size() && match < 0; j++) {
+        const auto& n = named[j];
+        if (n.unsafeGetTensorImpl() == t.unsafeGetTensorImpl() ||
+            (n.defined() && t.defined() && n.data_ptr() == t.data_ptr() && n.sizes() == t.sizes() && n.strides() == t.strides()))
+          match = static_cast<int>(j);
+      }
+      constOf.Set(i, match);
+    }
+    auto out = Napi::Object::New(env);
+    out.Set("inputs", p.numInputs);
+    out.Set("code", code);
+    out.Set("outputs", outputs);
+    out.Set("consts", consts);
+    out.Set("constOf", constOf);
+    return out;
+  });
 }
 
 // What a replay reads, owned by the replay (as sharp's pipeline owns its baton):
@@ -512,6 +596,15 @@ class ProgramWorker : public Napi::AsyncWorker {
               int s = ins.outSlots[o++];
               if (s >= 0) slots[s] = e.toTensor();
             }
+          } else if (r.isTensorList()) {
+            auto list = r.toTensorList();
+            if (o + list.size() > ins.outSlots.size())
+              throw std::runtime_error(p.names[k] + ": returned " + std::to_string(list.size()) +
+                                       " tensors, more than when the program was recorded (trace it for this input shape)");
+            for (const auto& e : list) {
+              int s = ins.outSlots[o++];
+              if (s >= 0) slots[s] = e;
+            }
           } else {
             o++;
           }
@@ -586,6 +679,7 @@ void initDispatch(Napi::Env env, Napi::Object exports) {
   exports.Set("traceBegin", Napi::Function::New(env, TraceBegin));
   exports.Set("traceEnd", Napi::Function::New(env, TraceEnd));
   exports.Set("programInfo", Napi::Function::New(env, ProgramInfo));
+  exports.Set("programDescribe", Napi::Function::New(env, ProgramDescribe));
   exports.Set("programRun", Napi::Function::New(env, ProgramRun));
 }
 

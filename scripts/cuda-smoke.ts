@@ -5,7 +5,7 @@
 //   node dist/scripts/cuda-smoke.js
 //
 // scripts/gpu-check runs it after building the addon against a CUDA libtorch.
-import { conv2d, cuda, distributed, DType, manualSeed, nn, noGrad, randn, Tensor, tensor, tidy, trace, versions } from '../lib';
+import { conv2d, cuda, distributed, DType, exportOnnx, loadOnnx, manualSeed, nn, noGrad, randn, resnet18, Tensor, tensor, tidy, trace, versions } from '../lib';
 
 export interface SmokeCheck {
   name: string;
@@ -85,6 +85,20 @@ export async function cudaSmoke(): Promise<SmokeResult> {
     const eager = noGrad(() => conv2d(x, w).relu().mean());
     check('traced program on cuda', Math.abs(out.item() - eager.item()), 1e-5);
     for (const t of [w, x, out, eager]) t.dispose();
+  }
+  // An imported ONNX model on the GPU (eager and as a traced program) equals the CPU.
+  {
+    manualSeed(0);
+    const src = resnet18({ outFeatures: 10 });
+    src.eval();
+    const x = randn([2, 3, 64, 64]);
+    const net = await loadOnnx(exportOnnx(src, [x]));
+    const cpu = noGrad(() => net.forward(x) as Tensor);
+    net.to('cuda');
+    const xg = x.to('cuda');
+    check('onnx import on cuda (eager)', maxAbs(noGrad(() => net.forward(xg) as Tensor), cpu), 1e-3);
+    const [ran] = await net.run(xg);
+    check('onnx import on cuda (traced program)', maxAbs(ran, cpu), 1e-3);
   }
   // Distributed on the GPU: a world of one over NCCL (this machine has one GPU;
   // NCCL refuses two ranks on one device): an all-reduce of a CUDA tensor and a

@@ -3,9 +3,12 @@
 // HTTP API. `--json` prints machine-readable results; `--help` on any command.
 
 import * as fs from 'fs';
+import * as path from 'path';
 import { parseArgs } from 'util';
-import { FaceGallery, PixelEmbedder, TorchfaceError, createServer } from '../lib';
-import type { Embedder } from '../lib';
+import { CLUSTER_ALGORITHMS, FaceGallery, PixelEmbedder, TorchfaceError, createServer } from '../lib';
+import type { Embedder, FaceRecord, IndexSummary } from '../lib';
+import { contactSheet } from '../lib/library/report';
+import { ProgressBar } from '../lib/util/progress';
 
 const HELP: Record<string, string> = {
   main: `torchface: face verification and recognition on libtorch
@@ -16,7 +19,11 @@ Usage:
   torchface identify --gallery g.db photo           who is this?
   torchface people --gallery g.db                   list enrolled people
   torchface remove --gallery g.db --id NAME         remove a person
-  torchface serve --gallery g.db [--port 8080] [--host 127.0.0.1]   HTTP API
+  torchface serve --gallery g.db [--port 8080] [--host 127.0.0.1]   HTTP API and web page
+  torchface index PHOTOS_DIR --gallery lib.db       find every face in a folder of photos
+  torchface cluster PHOTOS_DIR [--gallery lib.db]   group the faces into people
+  torchface name --gallery lib.db --cluster N --id NAME   name a cluster (enrols the person)
+  torchface merge --gallery lib.db --cluster N --from M[,M2...]   merge clusters
 
 Common options:
   --json            machine-readable output
@@ -47,7 +54,26 @@ Common options:
   --max-queued N              image requests that may wait for a slot (default 32)
   --request-timeout MS        time to receive a whole request (default 30000)
   --allow-looser-threshold    let clients pass a threshold looser than the server's
-  --log-level LEVEL           fatal, error, warn (default), info, debug or trace (logs go to stderr)`,
+  --log-level LEVEL           fatal, error, warn (default), info, debug or trace (logs go to stderr)
+  --no-ui                     no web page at /ui/ (the JSON API only)
+  The web page (/ui/: people, photos with names, identify / enrol, verify) and /docs/openapi.json are
+  served without the key (they hold no data); the page asks for the key and sends it with every call.`,
+  index: `torchface index PHOTOS_DIR --gallery FILE [--json] [--concurrency 2]
+  Walks PHOTOS_DIR (recursively; JPEG, PNG, WebP; EXIF orientation applied), finds every face and stores
+  its box, landmarks, quality and descriptor in the gallery file. Incremental: unchanged files (size +
+  mtime, else content hash) are skipped, files gone from the folder are removed. Bad files are reported
+  and skipped. A progress bar goes to stderr, the summary to stdout.`,
+  cluster: `torchface cluster [PHOTOS_DIR] [--gallery FILE] [--json] [--html report.html] [--algorithm A] [--threshold T] [--reset]
+  Groups the faces into people (indexing PHOTOS_DIR first when given; without --gallery, in memory).
+  --algorithm chinese-whispers (default), dbscan or agglomerative; --threshold: the Euclidean distance
+  under which two faces may be the same person (default: the model's calibrated distance at FAR 1e-3).
+  Named clusters and faces placed by hand stay; new faces may join them. --reset forgets hand placements.
+  --json prints { clusters: [{ id, name, faces: [{ file, box, score }] }], unclustered: [...] }.
+  --html writes a self-contained contact sheet (one row of face thumbnails per person).`,
+  name: `torchface name --gallery FILE --cluster N --id NAME [--json]
+  Names cluster N: it becomes the enrolled person NAME (a NAME another cluster has merges the two).`,
+  merge: `torchface merge --gallery FILE --cluster N --from M[,M2...] [--json]
+  Moves the faces of clusters M... into cluster N.`,
 };
 
 class UsageError extends Error {}
@@ -76,6 +102,13 @@ const options = {
   'request-timeout': { type: 'string' },
   'allow-looser-threshold': { type: 'boolean' },
   'log-level': { type: 'string' },
+  'no-ui': { type: 'boolean' },
+  html: { type: 'string' },
+  algorithm: { type: 'string' },
+  cluster: { type: 'string' },
+  from: { type: 'string' },
+  reset: { type: 'boolean' },
+  concurrency: { type: 'string' },
 } as const;
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
@@ -121,6 +154,25 @@ export function apiKeyFrom(f: { 'api-key'?: string; 'api-key-file'?: string }, e
     return { key: f['api-key'], warning: 'warning: a key given with --api-key shows in ps and /proc to every user of this machine; use --api-key-file PATH or TORCHFACE_API_KEY instead' };
   }
   return { key: undefined, warning: null };
+}
+
+/** Indexes a folder with a progress bar on stderr; failed files are listed on stderr. */
+async function indexFolder(g: FaceGallery, dir: string, f: Flags): Promise<IndexSummary> {
+  let bar: ProgressBar | null = null;
+  const summary = await g.indexPhotos(dir, {
+    concurrency: number(f.concurrency, 'concurrency', true),
+    onProgress: (p) => {
+      bar ??= new ProgressBar({ total: p.total, label: 'index' });
+      bar.update(p.done, { faces: p.faces });
+    },
+  });
+  (bar as ProgressBar | null)?.done();
+  for (const x of summary.failed) process.stderr.write(`skipped ${x.file}: ${x.error}\n`);
+  return summary;
+}
+
+function summaryText(s: IndexSummary): string {
+  return `${s.files} photos in ${s.root}: ${s.added} added, ${s.updated} updated, ${s.unchanged} unchanged, ${s.removed} removed, ${s.failed.length} failed; ${s.faces} faces found (${s.totalFaces} in the library) in ${s.seconds.toFixed(1)} s${s.faces ? ` (${s.facesPerSecond.toFixed(1)} faces/s)` : ''}`;
 }
 
 function requireGallery(f: Flags): string {
@@ -227,6 +279,7 @@ export async function main(argv: string[]): Promise<number> {
           maxQueued: number(f['max-queued'], 'max-queued', true),
           requestTimeout: number(f['request-timeout'], 'request-timeout', true),
           allowLooserThreshold: !!f['allow-looser-threshold'],
+          ui: !f['no-ui'],
           // JSON lines on stderr; errors (500s with their stack) and warnings by default.
           logger: { level, stream: process.stderr },
         };
@@ -250,6 +303,72 @@ export async function main(argv: string[]): Promise<number> {
         process.once('SIGINT', stop);
         process.once('SIGTERM', stop);
         return -1; // keep running
+      }
+      case 'index': {
+        if (rest.length !== 1) throw new UsageError('index takes one folder of photos');
+        const g = await FaceGallery.open(requireGallery(f), { model: await loadModel(f) });
+        try {
+          const summary = await indexFolder(g, rest[0], f);
+          out(f, summary, summaryText(summary));
+        } finally {
+          await g.close();
+        }
+        return 0;
+      }
+      case 'cluster': {
+        if (rest.length > 1) throw new UsageError('cluster takes at most one folder of photos');
+        if (rest.length === 0 && !f.gallery) throw new UsageError('give a folder of photos, or --gallery FILE of an indexed library');
+        const algorithm = f.algorithm ?? 'chinese-whispers';
+        if (!(CLUSTER_ALGORITHMS as readonly string[]).includes(algorithm)) throw new UsageError(`--algorithm expects ${CLUSTER_ALGORITHMS.join(', ')}, got '${algorithm}'`);
+        const g = await FaceGallery.open(f.gallery ?? ':memory:', { model: await loadModel(f) });
+        try {
+          if (rest.length === 1) {
+            const summary = await indexFolder(g, rest[0], f);
+            process.stderr.write(summaryText(summary) + '\n');
+          }
+          const r = await g.cluster({ algorithm: algorithm as (typeof CLUSTER_ALGORITHMS)[number], threshold, reset: !!f.reset });
+          if (f.html) {
+            const html = await contactSheet(r, (id) => g.library.store.photo(id) ?? { width: 0, height: 0 }, { title: `torchface: people in ${rest[0] ?? f.gallery}` });
+            fs.writeFileSync(f.html, html);
+            process.stderr.write(`wrote ${f.html}\n`);
+          }
+          const face = (x: FaceRecord) => ({ id: x.id, file: x.file, box: x.box, score: x.score });
+          const json = { clusters: r.clusters.map((c) => ({ id: c.id, name: c.name, faces: c.faces.map(face) })), unclustered: r.unclustered.map(face), summary: r.summary };
+          const lines = [
+            ...r.clusters.map((c) => `${String(c.id).padStart(5)}  ${(c.name ?? '(unnamed)').padEnd(24)} ${String(c.faces.length).padStart(4)} faces  ${[...new Set(c.faces.map((x) => path.basename(x.file)))].slice(0, 4).join(', ')}${c.faces.length > 4 ? ', ...' : ''}`),
+            `${r.clusters.length} people, ${r.summary.clustered} faces clustered, ${r.unclustered.length} unclustered (${r.summary.poor} too poor to place); ${r.summary.algorithm} at ${r.summary.threshold.toFixed(4)} in ${r.summary.ms.total} ms`,
+          ];
+          out(f, json, lines.join('\n'));
+        } finally {
+          await g.close();
+        }
+        return 0;
+      }
+      case 'name': {
+        if (!f.id) throw new UsageError('--id NAME is required');
+        const cluster = number(f.cluster, 'cluster', true);
+        if (cluster === undefined) throw new UsageError('--cluster N is required');
+        const g = await FaceGallery.open(requireGallery(f));
+        try {
+          const c = await g.name(cluster, f.id);
+          out(f, { id: c.id, name: c.name, faces: c.faces.length }, `cluster ${c.id} is ${c.name} (${c.faces.length} faces)`);
+        } finally {
+          await g.close();
+        }
+        return 0;
+      }
+      case 'merge': {
+        const cluster = number(f.cluster, 'cluster', true);
+        if (cluster === undefined || !f.from) throw new UsageError('--cluster N and --from M[,M2...] are required');
+        const from = f.from.split(',').map((x) => number(x.trim(), 'from', true)!);
+        const g = await FaceGallery.open(requireGallery(f));
+        try {
+          const c = await g.merge(cluster, from);
+          out(f, { id: c.id, name: c.name, faces: c.faces.length }, `cluster ${c.id}${c.name ? ` (${c.name})` : ''} has ${c.faces.length} faces`);
+        } finally {
+          await g.close();
+        }
+        return 0;
       }
     }
     return 2;

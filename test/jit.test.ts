@@ -55,6 +55,15 @@ describe('jit: trace and replay', () => {
     assert.ok(Math.max(...values(a.sub(b).abs())) > 1e-4);
   });
 
+  it('ops that return tensor lists (split, chunk) stay connected to the input in the replay', async () => {
+    const fn = (x: tf.Tensor) => [tf.cat(tf.split(x, 1, 0).map((t) => t.mul(2)), 0), tf.cat(tf.chunk(x, 3, 1).reverse(), 1).add(1)];
+    const f = tf.trace(fn, [tf.zeros([2, 3])]);
+    const x = tf.arange(6).reshape([2, 3]).to('float32');
+    const ys = await f(x);
+    const eager = tf.noGrad(() => fn(x));
+    ys.forEach((y, i) => assert.deepEqual(Array.from(y.data() as Float32Array), Array.from(eager[i].data() as Float32Array)));
+  });
+
   it('multiple inputs and outputs, constants and factories inside the function', async () => {
     const fn = (x: Tensor, y: Tensor): Tensor[] => {
       const s = x.add(y).mul(tf.ones([3]).mul(2));

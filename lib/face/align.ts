@@ -9,6 +9,9 @@
 //    the eyes are level at a fixed scale and position; sampled with
 //    aten::affine_grid_generator + aten::grid_sampler (bilinear), with an integer
 //    average-pool first when shrinking by 2x or more (dlib uses a pyramid there).
+//  * 'arcface': the same similarity warp to insightface's 5-point template of
+//    112 x 112 crops (eye centres, nose tip, mouth corners; scaled to `size`, no
+//    padding), for ArcFace-style networks (MobileFaceNet, insightface's models).
 import { z } from 'zod';
 import { invalid, parseOptions } from '../errors';
 import type { RgbImage } from '../image';
@@ -18,12 +21,13 @@ import { Tensor, tensor, tidy } from '../tensor';
 import type { Point } from './landmarks';
 import { ImageTensor, clipBox } from './preprocess';
 
-export type AlignMethod = 'similarity' | 'box';
+export type AlignMethod = 'similarity' | 'box' | 'arcface';
+export const ALIGN_METHODS: readonly AlignMethod[] = ['similarity', 'box', 'arcface'];
 
 const alignOptions = z
   .object({
-    /** 'similarity' (default: better LFW verification, see scripts/alignment-compare.ts) or face-api's 'box'. */
-    method: z.enum(['similarity', 'box']).optional(),
+    /** 'similarity' (default: better LFW verification, see scripts/alignment-compare.ts), face-api's 'box', or 'arcface' (insightface's template). */
+    method: z.enum(['similarity', 'box', 'arcface']).optional(),
     /** Output side in pixels (the recognition net takes 150). */
     size: z.number().int().min(16).max(1024).default(150),
     /** Similarity only: margin around the template, as dlib's `padding` (0.25 for the recognition net). */
@@ -46,6 +50,24 @@ export const DLIB_TEMPLATE: { index: number; x: number; y: number }[] = [
   { index: 39, x: 0.3340850613712, y: 0.2290642403242 }, // its inner corner
   { index: 33, x: 0.4901123135679, y: 0.6277975316475 }, // base of the nose
 ];
+
+/**
+ * insightface's 5-point template for 112 x 112 ArcFace crops (arcface_dst in
+ * insightface's face_align.py), with the 68-point indices each point is the
+ * mean of: eye centres (the six points around each eye), nose tip, mouth corners.
+ */
+export const ARCFACE_TEMPLATE: { indices: number[]; x: number; y: number }[] = [
+  { indices: [36, 37, 38, 39, 40, 41], x: 38.2946 / 112, y: 51.6963 / 112 }, // eye on the image's left
+  { indices: [42, 43, 44, 45, 46, 47], x: 73.5318 / 112, y: 51.5014 / 112 }, // eye on the image's right
+  { indices: [30], x: 56.0252 / 112, y: 71.7366 / 112 }, // nose tip
+  { indices: [48], x: 41.5493 / 112, y: 92.3655 / 112 }, // mouth corner on the left
+  { indices: [54], x: 70.7299 / 112, y: 92.2041 / 112 }, // mouth corner on the right
+];
+
+/** The 5 points ArcFace alignment uses, from 68 landmarks. */
+export function arcfacePoints(landmarks: Point[]): Point[] {
+  return ARCFACE_TEMPLATE.map((t) => ({ x: t.indices.reduce((a, i) => a + landmarks[i].x, 0) / t.indices.length, y: t.indices.reduce((a, i) => a + landmarks[i].y, 0) / t.indices.length }));
+}
 
 /** Least-squares similarity dst ~ [a -b; b a] src + t. */
 export function similarityTransform(src: Point[], dst: Point[]): { a: number; b: number; tx: number; ty: number } {
@@ -135,8 +157,11 @@ export async function alignFace(img: RgbImage | ImageTensor, landmarks: Point[],
     }
     // similarity: image pixel -> chip pixel, then invert for sampling
     const S = o.size;
-    const src = DLIB_TEMPLATE.map((t) => landmarks[t.index]);
-    const dst = DLIB_TEMPLATE.map((t) => ({ x: ((o.padding + t.x) / (2 * o.padding + 1)) * S, y: ((o.padding + t.y) / (2 * o.padding + 1)) * S }));
+    const arc = method === 'arcface';
+    const src = arc ? arcfacePoints(landmarks) : DLIB_TEMPLATE.map((t) => landmarks[t.index]);
+    const dst = arc
+      ? ARCFACE_TEMPLATE.map((t) => ({ x: t.x * S, y: t.y * S }))
+      : DLIB_TEMPLATE.map((t) => ({ x: ((o.padding + t.x) / (2 * o.padding + 1)) * S, y: ((o.padding + t.y) / (2 * o.padding + 1)) * S }));
     const { a, b, tx, ty } = similarityTransform(src, dst);
     const scale = Math.hypot(a, b); // chip pixels per image pixel
     const pool = Math.max(1, Math.min(Math.floor(1 / scale), Math.floor(Math.min(it.width, it.height) / 2)));

@@ -25,7 +25,8 @@ import { TracedFunction, trace } from '../jit';
 import { Module } from '../nn/module';
 import * as F from '../ops';
 import { Device, Tensor, checkDevice, noGrad, tensor, tidy, toBytes, zeros } from '../tensor';
-import type { AlignMethod } from './align';
+import { ALIGN_METHODS, AlignMethod } from './align';
+import { loadOnnx, OnnxModule } from '../io/onnx';
 import type { VerificationHead } from './head';
 import type { DetectOptions, DetectedFace } from './detector';
 import { alignAllFaces, alignLargestFace, detectFaces } from './pipeline';
@@ -80,6 +81,8 @@ export interface FaceModelSpec {
   flipCalibration?: Calibration | null;
   /** The false-accept rate verify() decides at by default when calibrated (the threshold then follows from it). */
   defaultFar?: number;
+  /** How detected faces are aligned for this network (default: align.ts's default, dlib's 'similarity'). */
+  alignment?: AlignMethod;
 }
 
 /** The calibrations measured for a bundled network (lib/face/calibration/NAME.json: per tta), or null. */
@@ -88,6 +91,56 @@ export function bundledCalibration(name: string): { none: Calibration; flip: Cal
   if (!fs.existsSync(file)) return null;
   const j = JSON.parse(fs.readFileSync(file, 'utf8')) as { calibrations: { none: unknown; flip?: unknown } };
   return { none: checkCalibration(j.calibrations.none, `${file} (none)`), flip: j.calibrations.flip ? checkCalibration(j.calibrations.flip, `${file} (flip)`) : null };
+}
+
+const channelValues = z.union([z.number(), z.tuple([z.number(), z.number(), z.number()])]);
+const fromOnnxOptions = z
+  .object({
+    /** Crop side (default: the model's input size, else 112). */
+    inputSize: z.number().int().min(16).max(1024).optional(),
+    /** (x - mean) / std on 0..255 pixels (default 127.5 and 128, insightface's). */
+    mean: channelValues.default(127.5),
+    std: channelValues.default(128),
+    colorOrder: z.enum(['rgb', 'bgr']).default('rgb'),
+    alignment: z.enum(['arcface', 'dlib']).default('arcface'),
+    /** Checked against the model's output size when given. */
+    embeddingDim: z.number().int().positive().optional(),
+    normalize: z.boolean().default(true),
+    threshold: z.number().nonnegative().default(1.1),
+    device: z.string().default('cpu'),
+    name: z.string().min(1).optional(),
+  })
+  .strict();
+export type FromOnnxOptions = z.input<typeof fromOnnxOptions>;
+
+/** An imported ONNX network as an embedding module: 0..255 RGB in, (normalised) embedding out. */
+export class OnnxFaceEmbedder extends Module {
+  readonly net: OnnxModule;
+  private readonly o: { mean: number | number[]; std: number | number[]; bgr: boolean; normalize: boolean };
+  private readonly fixedBatchOne: boolean;
+  /** Its shape arithmetic is recorded with the batch size: FaceModel traces it per batch size. */
+  readonly traceEachBatchSize = true;
+  constructor(net: OnnxModule, o: { mean: number | number[]; std: number | number[]; bgr: boolean; normalize: boolean }) {
+    super();
+    this.net = this.registerModule('net', net);
+    this.o = o;
+    this.fixedBatchOne = net.info.inputs[0]?.shape[0] === 1;
+  }
+  forward(x: Tensor): Tensor {
+    return tidy(() => {
+      let y = this.o.bgr ? x.flip([1]) : x;
+      const per = (v: number | number[]): Tensor | number => (typeof v === 'number' ? v : tensor(v, { device: x.device }).reshape([1, 3, 1, 1]));
+      y = F.div(F.sub(y, per(this.o.mean)), per(this.o.std));
+      // A file exported with a fixed batch of 1 (common: its reshapes hard-code it) runs face by face.
+      const one = (t: Tensor): Tensor => {
+        let out = this.net.forward(t) as Tensor | Tensor[];
+        if (Array.isArray(out)) out = out[0];
+        return out.reshape([t.shape[0], -1]);
+      };
+      const out = this.fixedBatchOne && y.shape[0] > 1 ? F.cat(F.split(y, 1, 0).map(one), 0) : one(y);
+      return this.o.normalize ? F.normalize(out, 2, 1) : out;
+    });
+  }
 }
 
 const pretrainedOptions = z
@@ -108,7 +161,7 @@ const embedOptions = z
     /** Find the largest face, align it, embed the crop (default false: the input is a face crop already). */
     detect: z.boolean().default(false),
     /** Alignment of detected faces (default: lib/face/align.ts's default, 'similarity'). */
-    align: z.enum(['similarity', 'box']).optional(),
+    align: z.enum(['similarity', 'box', 'arcface']).optional(),
     /** With detect: try lower thresholds, the tiny detector and a centred box before giving up (default true). */
     fallback: z.boolean().default(true),
     /** Reject images with more pixels than this. */
@@ -190,10 +243,15 @@ function isVector(v: unknown): v is ArrayLike<number> {
  * A traced forward pass that is replayed for any batch size: traced once per
  * (dtype, per-image shape) with a batch-1 example. Valid because the recorded
  * function never uses the batch size (no reshape to N; every op is per-sample).
+ * Networks that do (an imported ONNX graph bakes its shape arithmetic into the
+ * trace) set `perBatchSize`: then one trace per batch size.
  */
 class BatchProgram {
   private readonly cache = new Map<string, TracedFunction>();
-  constructor(private readonly fn: (x: Tensor) => Tensor) {}
+  constructor(
+    private readonly fn: (x: Tensor) => Tensor,
+    private readonly perBatchSize = false,
+  ) {}
   prepare(dtype: 'uint8' | 'float32', shape: number[], device: Device): void {
     const example = zeros([1, ...shape], { dtype, device });
     try {
@@ -203,10 +261,11 @@ class BatchProgram {
     }
   }
   private get(x: Tensor): TracedFunction {
-    const key = `${x.dtype}@${x.device}[${x.shape.slice(1).join(',')}]`;
+    const key = `${x.dtype}@${x.device}[${(this.perBatchSize ? x.shape : x.shape.slice(1)).join(',')}]`;
     let f = this.cache.get(key);
     if (!f) {
-      const one = x.shape[0] === 1 ? x : x.narrow(0, 0, 1);
+      if (this.cache.size >= 64) this.cache.delete(this.cache.keys().next().value as string);
+      const one = x.shape[0] === 1 || this.perBatchSize ? x : x.narrow(0, 0, 1);
       try {
         f = trace(this.fn, [one]);
       } finally {
@@ -272,6 +331,8 @@ export class FaceModel {
   head: VerificationHead | null;
   readonly device: Device;
   readonly channelsLast: boolean;
+  /** Alignment of detected faces for this network (undefined: align.ts's default). */
+  readonly alignment: AlignMethod | undefined;
   /** Measured operating points per input kind, or null (then `threshold` is all there is). */
   calibration: Calibration | null;
   /** Operating points for descriptors made with tta 'flip' (null: the plain ones serve). */
@@ -309,6 +370,8 @@ export class FaceModel {
     this.head = spec.head ?? null;
     this.device = checkDevice(spec.device ?? 'cpu', 'spec.device');
     this.channelsLast = !!spec.channelsLast;
+    if (spec.alignment !== undefined && !ALIGN_METHODS.includes(spec.alignment)) invalid('spec.alignment', ALIGN_METHODS.join(', '), spec.alignment);
+    this.alignment = spec.alignment;
     this.meta = { ...(spec.metadata ?? {}) };
     this.calibration = spec.calibration ? checkCalibration(spec.calibration, 'spec.calibration') : null;
     this.flipCalibration = spec.flipCalibration ? checkCalibration(spec.flipCalibration, 'spec.flipCalibration') : null;
@@ -338,6 +401,48 @@ export class FaceModel {
     const net = new EmbeddingNet(netOptions);
     if (device) net.to(checkDevice(device, 'options.device'));
     return new FaceModel({ name: `torchface-${net.architecture}`, net, inputSize: net.inputSize, embeddingDim: net.embeddingDim, metric: 'squared', threshold: threshold ?? 1.0, device, metadata: { architecture: 'torchface-embedding', hyperParameters: net.config() } });
+  }
+
+  /**
+   * Your own face embedding network from an ONNX file (e.g. insightface's
+   * ArcFace w600k_r50.onnx), with detection, alignment, verify, galleries around
+   * it: crops of `inputSize` aligned by `alignment` ('arcface': insightface's
+   * 5-point template; 'dlib': dlib's chip), pixels mapped by (x - mean) / std
+   * (per channel or one number; `colorOrder` 'bgr' for networks trained on BGR),
+   * the output L2-normalised (`normalize`, default true) and compared by
+   * Euclidean distance (2 - 2 cos on unit vectors). Without calibration, verify()
+   * decides at `threshold` (default 1.1, about cos 0.4): run `npm run calibrate`
+   * on pairs of your data to know what a distance means.
+   */
+  static async fromOnnx(file: string | Uint8Array, options: FromOnnxOptions = {}): Promise<FaceModel> {
+    const o = parseOptions(fromOnnxOptions, options);
+    const onnx = await loadOnnx(file);
+    const input = onnx.info.inputs[0];
+    if (!input || onnx.info.inputs.length !== 1) invalid('file', 'an ONNX model with one image input', onnx.info.inputs.map((i) => i.name));
+    const shape = input.shape;
+    const fileSize = typeof shape[2] === 'number' && shape[2] > 0 && shape[2] === shape[3] ? shape[2] : null;
+    const inputSize = o.inputSize ?? fileSize ?? 112;
+    if (fileSize && fileSize !== inputSize) invalid('options.inputSize', `the model's input size ${fileSize}`, inputSize);
+    if (typeof shape[1] === 'number' && shape[1] > 0 && shape[1] !== 3) invalid('file', 'a model taking N x 3 x S x S images', `input shape [${shape}]`);
+    const net = new OnnxFaceEmbedder(onnx, { mean: o.mean, std: o.std, bgr: o.colorOrder === 'bgr', normalize: o.normalize });
+    const device = checkDevice(o.device, 'options.device');
+    net.to(device);
+    net.requiresGrad_(false);
+    const probe = noGrad(() => net.forward(zeros([1, 3, inputSize, inputSize], { device })));
+    const embeddingDim = probe.shape[1];
+    probe.dispose();
+    if (o.embeddingDim !== undefined && o.embeddingDim !== embeddingDim) invalid('options.embeddingDim', `the model's output size ${embeddingDim}`, o.embeddingDim);
+    return new FaceModel({
+      name: o.name ?? `onnx-${typeof file === 'string' ? path.basename(file, '.onnx') : 'model'}`,
+      net,
+      inputSize,
+      embeddingDim,
+      metric: 'euclidean',
+      threshold: o.threshold,
+      device,
+      alignment: o.alignment === 'dlib' ? 'similarity' : o.alignment,
+      metadata: { architecture: 'onnx', source: typeof file === 'string' ? path.basename(file) : 'bytes', producer: onnx.info.producer, opset: onnx.info.opset, mean: o.mean, std: o.std, colorOrder: o.colorOrder, alignment: o.alignment },
+    });
   }
 
   /**
@@ -405,6 +510,7 @@ export class FaceModel {
   private makeProgram(): BatchProgram {
     const module = this.inference ?? this.net;
     const channelsLast = this.channelsLast;
+    const perBatchSize = !!(module as { traceEachBatchSize?: boolean }).traceEachBatchSize;
     const program = new BatchProgram((x: Tensor) =>
       tidy(() => {
         // uint8 N x S x S x 3 (packed pixels) or float N x 3 x S x S (resampled)
@@ -412,6 +518,7 @@ export class FaceModel {
         y = y.contiguous({ channelsLast });
         return module.forward(y);
       }),
+      perBatchSize,
     );
     // Trace now (batch 1, main thread) so that embedding calls only replay.
     noGrad(() => {
@@ -504,7 +611,7 @@ export class FaceModel {
     const img = await loadImage(input, { maxPixels: o.maxPixels });
     const kind: InputKind = isGreyscale(img) ? 'greyscale' : 'colour';
     if (!o.detect) return { image: img, kind, face: null, quality: null };
-    const face = await alignLargestFace(img, { method: o.align as AlignMethod | undefined, size: this.inputSize, fallback: o.fallback, device: this.device });
+    const face = await alignLargestFace(img, { method: (o.align as AlignMethod | undefined) ?? this.alignment, size: this.inputSize, fallback: o.fallback, device: this.device });
     const stage = face.stage ?? 'ssd';
     return { image: face.aligned, kind, face: { box: face.box, score: face.score, landmarks: face.landmarks, stage }, quality: assessFace({ ...face, stage }) };
   }
@@ -609,19 +716,19 @@ export class FaceModel {
   }
 
   /**
-   * Every face in a photo with its descriptor (faces aligned, then embedded in one
+   * Every face in a photo with its descriptor and quality (faces aligned, then embedded in one
    * batch). `tta` as for embed() with detection: 'flip' by default (`'none'` gives face-api's descriptors).
    */
-  async faces(input: ImageInput, options: DetectOptions & { align?: AlignMethod; tta?: 'none' | 'flip' } = {}): Promise<(DetectedFace & { descriptor: Float32Array })[]> {
+  async faces(input: ImageInput, options: DetectOptions & { align?: AlignMethod; tta?: 'none' | 'flip' } = {}): Promise<(DetectedFace & { descriptor: Float32Array; quality: FaceQuality })[]> {
     this.checkAlive();
     const { align, tta = 'flip', ...detectOptions } = options ?? {};
     if (tta !== 'none' && tta !== 'flip') invalid('options.tta', "'none' or 'flip'", tta);
-    const found = await alignAllFaces(input, { ...detectOptions, method: align, size: this.inputSize, device: this.device });
+    const found = await alignAllFaces(input, { ...detectOptions, method: align ?? this.alignment, size: this.inputSize, device: this.device });
     const descriptors = await this.embedCrops(
       found.map((f) => f.aligned),
       tta,
     );
-    return found.map((f, i) => ({ box: f.box, score: f.score, landmarks: f.landmarks, descriptor: descriptors[i] }));
+    return found.map((f, i) => ({ box: f.box, score: f.score, landmarks: f.landmarks, descriptor: descriptors[i], quality: assessFace({ ...f, stage: f.stage ?? 'ssd' }) }));
   }
 
   /** Distance between two embeddings (default: the model's metric). */

@@ -9,12 +9,17 @@ import { z } from 'zod';
 import { ArgumentError, ModelMismatchError, FileFormatError, NoFaceError, TorchfaceError, describe, invalid, parseOptions } from '../errors';
 import { InputKind, OperatingPoints, farAt, perComparisonFar, thresholdForFar } from '../face/calibration';
 import { FaceQuality, FaceQualityError, QUALITY_DEFAULTS, QualityLimits, qualityProblems } from '../face/quality';
-import type { ImageInput } from '../image';
+import { ImageInput, loadImage } from '../image';
+import type { Box } from '../face/detector';
 import { encodeSafetensors, decodeSafetensors, packMetadata, unpackMetadata, toTypedArray, fromTypedArray } from '../io/safetensors';
 import { writeFileAtomic } from '../io/atomic';
 import * as fs from 'fs';
 import { EmbeddingIndex } from './index-search';
 import { PersonRow, SqliteStore, StoredModel } from './store-sqlite';
+import { DEFAULT_CLUSTER_FAR, DEFAULT_CLUSTER_THRESHOLD } from '../library/cluster';
+import type { IndexOptions, IndexSummary, PhotoFaceModel } from '../library/indexer';
+import { ClusterSummary, ClusterView, LibraryClusterOptions, LibraryClusters, PhotoLibrary } from '../library/library';
+import type { FaceRecord, PhotoRow } from '../library/store';
 
 // Errors ---------------------------------------------------------------------------
 
@@ -144,6 +149,8 @@ export interface GalleryVerifyResult {
   same: boolean;
   distance: number;
   threshold: number;
+  /** Estimated false-accept rate of one comparison at `distance` (calibrated models; compare() only). */
+  far?: number;
   probability?: number;
 }
 
@@ -582,10 +589,14 @@ export abstract class GalleryBase {
   /** 1:1 between two photos (no gallery lookup): same person? Same threshold and head rules as verify(). */
   async compare(a: ImageInput, b: ImageInput, options: VerifyOptions = {}): Promise<Omit<GalleryVerifyResult, 'id'>> {
     const o = parseOptions(verifyOptions, options);
-    const [ea, eb] = await this.embed([a, b], o.detect, 'images');
+    const [da, db] = await this.embedDetailed([a, b], o.detect, 'images');
+    const [ea, eb] = [da.descriptor, db.descriptor];
     const threshold = o.threshold ?? this.threshold;
     const distance = euclidean(ea, eb);
     const r: Omit<GalleryVerifyResult, 'id'> = { same: distance <= threshold, distance, threshold };
+    // The estimated false-accept rate of this distance (calibrated models), from the table of the photos' kind.
+    const op = this.model?.operatingPoints?.(da.kind === 'greyscale' || db.kind === 'greyscale' ? 'greyscale' : 'colour', da.tta === 'none' && db.tta === 'none' ? 'none' : 'flip');
+    if (op) r.far = farAt(op, distance);
     if (this.head && r.same) {
       r.probability = Number((await this.head.predict([{ a: ea, b: eb }]))[0]);
       r.same = r.probability >= (this.head.threshold ?? 0.5);
@@ -892,6 +903,17 @@ class SqliteBackend implements GalleryBackend {
     for (const a of added) index.add(a.id, a.vectors, a.keys);
   }
 
+  /** Makes id a person whose embeddings are exactly `vectors` (metadata kept), store and index together. */
+  async replacePerson(id: string, vectors: Float32Array[]): Promise<void> {
+    const now = new Date().toISOString();
+    const keys = this.store.transaction(() => {
+      this.store.db.prepare('DELETE FROM embeddings WHERE person_id = ?').run(id);
+      return this.store.insert(id, undefined, vectors, now);
+    });
+    this.index?.remove(id);
+    if (vectors.length) this.ensureIndex(vectors[0].length).add(id, vectors, keys);
+  }
+
   async remove(id: string): Promise<boolean> {
     const gone = this.store.transaction(() => this.store.remove(id));
     if (gone) this.index?.remove(id);
@@ -964,6 +986,118 @@ export class FaceGallery extends GalleryBase {
   /** The in-memory index (for benchmarks and bulk loads). */
   get index(): EmbeddingIndex | null {
     return this.sqlite.index;
+  }
+
+  // The photo library (lib/library/) --------------------------------------------------
+
+  private lib: PhotoLibrary | null = null;
+  /** The photo library kept in this gallery's file (photos, faces, clusters). */
+  get library(): PhotoLibrary {
+    this.checkOpen();
+    if (!this.lib) {
+      this.lib = new PhotoLibrary(this.sqlite.store.db, {
+        setPersonEmbeddings: async (id, vectors) => {
+          if (!this.identity && vectors.length) {
+            this.identity = { name: 'embeddings', hash: 'none', dim: vectors[0].length };
+            await this.backend.writeModel(this.identity);
+          }
+          this.checkVectors(vectors, 'embeddings');
+          await this.sqlite.replacePerson(id, vectors);
+        },
+        removePerson: (id) => this.backend.remove(id),
+        personEmbeddings: (id) => this.backend.embeddingsOf(id),
+        checkId: (id, parameter) => checkId(id, parameter),
+        faceModel: () => {
+          const m = this.requireModel('index photos') as Embedder & Partial<PhotoFaceModel>;
+          if (typeof m.faces !== 'function') invalid('options.model', 'a face model that finds every face in a photo (faces(image), as FaceModel has)', m);
+          return m as unknown as PhotoFaceModel;
+        },
+        clusterThreshold: () => this.clusterThreshold,
+        qualityLimits: this.qualityLimits,
+      });
+    }
+    return this.lib;
+  }
+
+  /**
+   * The distance under which two faces may be the same person when clustering:
+   * the model's calibrated distance at DEFAULT_CLUSTER_FAR (photo descriptors,
+   * tta 'flip'), else the gallery's threshold for an uncalibrated model, else
+   * DEFAULT_CLUSTER_THRESHOLD.
+   */
+  get clusterThreshold(): number {
+    const op = this.model?.operatingPoints?.('colour', 'flip') ?? null;
+    if (op) return thresholdForFar(op, DEFAULT_CLUSTER_FAR);
+    return this.model ? this.threshold : DEFAULT_CLUSTER_THRESHOLD;
+  }
+
+  /**
+   * Indexes a folder of photos into the library (recursive; JPEG, PNG, WebP;
+   * incremental): every face's box, landmarks, quality and descriptor. Needs a
+   * model that finds every face (FaceModel). Bad files are reported in the
+   * summary, never thrown.
+   */
+  async indexPhotos(dir: string, options: IndexOptions = {}): Promise<IndexSummary> {
+    return this.library.index(dir, options);
+  }
+
+  /**
+   * Groups the library's faces into people (chinese whispers at the calibrated
+   * threshold by default; see lib/library/cluster.ts) and returns the clusters
+   * with their faces and the unclustered faces. Named and hand-placed faces stay
+   * where they are, and new faces may join them.
+   */
+  async cluster(options: LibraryClusterOptions = {}): Promise<LibraryClusters & { summary: ClusterSummary }> {
+    const summary = await this.library.cluster(options);
+    return { ...this.library.clusters(), summary };
+  }
+
+  /** The clusters as they are (without clustering again). */
+  async clusters(): Promise<LibraryClusters> {
+    return this.library.clusters();
+  }
+
+  /** Names a cluster: it becomes the enrolled person `name` (see PhotoLibrary.name). */
+  async name(clusterId: number, name: string): Promise<ClusterView> {
+    return this.library.name(clusterId, name);
+  }
+
+  /** Merges clusters into one (into keeps its id; a name is kept). */
+  async merge(into: number, from: number | number[]): Promise<ClusterView> {
+    return this.library.merge(into, Array.isArray(from) ? from : [from]);
+  }
+
+  /** Moves some faces of a cluster into a new cluster; returns it. */
+  async split(clusterId: number, faceIds: number[]): Promise<ClusterView> {
+    return this.library.split(clusterId, faceIds);
+  }
+
+  /** Removes a cluster (its faces are not clustered again; a named cluster's person leaves the gallery). */
+  async removeCluster(clusterId: number): Promise<void> {
+    return this.library.removeCluster(clusterId);
+  }
+
+  /** The library's photos (by path). */
+  async photos(options: { cluster?: number; offset?: number; limit?: number } = {}): Promise<PhotoRow[]> {
+    return this.library.photos(options);
+  }
+
+  /**
+   * Every face in a photo, each identified against the gallery (for the photo
+   * view: boxes with names). Needs a model that finds every face (FaceModel).
+   */
+  async identifyFaces(input: ImageInput, options: Omit<IdentifyOptions, 'detect' | 'kind' | 'tta'> = {}): Promise<{ width: number; height: number; faces: (IdentifyResult & { box: Box; score: number })[] }> {
+    const model = this.requireModel('identify photos') as Embedder & Partial<PhotoFaceModel>;
+    if (typeof model.faces !== 'function') invalid('options.model', 'a face model that finds every face in a photo (faces(image), as FaceModel has)', model);
+    const img = await loadImage(input);
+    const found = await model.faces(img);
+    const results = found.length ? await this.identifyEmbeddings(found.map((f) => f.descriptor), { ...options, kind: 'colour', tta: 'flip' }) : [];
+    return { width: img.width, height: img.height, faces: found.map((f, i) => ({ box: f.box, score: f.score, ...results[i] })) };
+  }
+
+  /** One face of the library, or null. */
+  async face(id: number): Promise<FaceRecord | null> {
+    return this.library.face(id);
   }
 }
 

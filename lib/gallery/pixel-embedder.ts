@@ -5,6 +5,8 @@
 // `detect: true` an image of (almost) uniform grey counts as "no face".
 import { NoFaceError } from '../errors';
 import { ImageInput, loadImage } from '../image';
+import type { Box, Point } from '../face/detector';
+import { FaceQuality, laplacianVariance } from '../face/quality';
 import type { Embedder } from './gallery';
 
 export class PixelEmbedder implements Embedder {
@@ -58,5 +60,22 @@ export class PixelEmbedder implements Embedder {
       out.push(v);
     }
     return out;
+  }
+
+  /**
+   * The photo library's view: the whole image is one "face" (box = the image,
+   * quality from its size and sharpness, yaw 0), none in a uniform image.
+   */
+  async faces(input: ImageInput): Promise<{ box: Box; score: number; landmarks: Point[]; descriptor: Float32Array; quality: FaceQuality }[]> {
+    const img = await loadImage(input);
+    let descriptor: Float32Array;
+    try {
+      [descriptor] = await this.embedBatch([img], { detect: true });
+    } catch (e) {
+      if (e instanceof NoFaceError) return [];
+      throw e;
+    }
+    const box = { x: 0, y: 0, width: img.width, height: img.height };
+    return [{ box, score: 1, landmarks: [], descriptor, quality: { size: img.width, score: 1, stage: 'center', sharpness: laplacianVariance(img), yaw: 0 } }];
   }
 }

@@ -20,7 +20,9 @@ import { z } from 'zod';
 import { ArgumentError, ImageError, TorchfaceError, fromZod, parseOptions } from '../errors';
 import type { RawImage } from '../image';
 import { releaseMemory } from '../tensor';
-import { GalleryBase, MAX_ID_LENGTH, MAX_METADATA_DEPTH, UnknownIdError, checkId, jsonDepthWithin } from './gallery';
+import { FaceGallery, GalleryBase, MAX_ID_LENGTH, MAX_METADATA_DEPTH, UnknownIdError, checkId, jsonDepthWithin } from './gallery';
+import { PUBLIC_ROUTES, registerLibraryRoutes } from '../library/routes';
+import { openApiDocument } from '../library/openapi';
 
 export interface ServerOptions {
   gallery: GalleryBase;
@@ -60,6 +62,11 @@ export interface ServerOptions {
   allowLooserThreshold?: boolean;
   /** Fastify logger: false (default), true, or pino options such as `{ level: 'warn' }`. 500s are logged with their stack. */
   logger?: FastifyServerOptions['logger'];
+  /**
+   * Serve the web page at /ui/ (people, photos, identify / enrol, verify): a
+   * FaceGallery's photo library. Default true; false (`--no-ui`) leaves the JSON API only.
+   */
+  ui?: boolean;
 }
 
 const serverOptions = z
@@ -78,6 +85,7 @@ const serverOptions = z
     connectionTimeout: z.number().int().min(0).default(120_000),
     allowLooserThreshold: z.boolean().default(false),
     logger: z.union([z.boolean(), z.object({}).passthrough()]).default(false),
+    ui: z.boolean().default(true),
   })
   .strict();
 
@@ -108,6 +116,9 @@ const BY_CODE: Record<string, [number, string]> = {
   ERR_MODEL_MISMATCH: [422, 'ModelMismatchError'],
   ERR_FILE_FORMAT: [422, 'FileFormatError'],
   ERR_FACE_QUALITY: [422, 'FaceQuality'],
+  ERR_UNKNOWN_CLUSTER: [404, 'UnknownCluster'],
+  ERR_UNKNOWN_FACE: [404, 'UnknownFace'],
+  ERR_FILE_ACCESS: [404, 'FileAccess'],
 };
 
 // Multipart fields arrive as strings: accept "true"/"false" and numbers as text.
@@ -252,7 +263,7 @@ interface Slot {
 }
 const slotOf = new WeakMap<FastifyRequest, Slot>();
 /** The routes that decode images (and take a slot). */
-const IMAGE_ROUTES = new Set(['/enroll', '/identify', '/verify']);
+const IMAGE_ROUTES = new Set(['/enroll', '/identify', '/verify', '/library/identify']);
 
 /** The answer to an error Node's HTTP parser or its timeouts raise before Fastify sees a request. */
 function clientError(err: NodeJS.ErrnoException, socket: Socket, requestTimeout: number): void {
@@ -318,7 +329,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
   };
   app.addHook('onRequest', async (req) => {
     const route = req.routeOptions;
-    if (route.url !== '/health' && !keyOk(req)) throw new HttpError(401, 'Unauthorized', 'missing or wrong x-api-key');
+    if (route.url !== '/health' && !PUBLIC_ROUTES.has(route.url ?? '') && !keyOk(req)) throw new HttpError(401, 'Unauthorized', 'missing or wrong x-api-key');
     if (req.method !== 'POST' || !IMAGE_ROUTES.has(route.url ?? '')) return;
     // An image request takes a slot before its body is read, so that at most maxInFlight
     // bodies and their decoded images are in memory; maxQueued more wait with their
@@ -552,6 +563,10 @@ export function createServer(options: ServerOptions): FastifyInstance {
       return gallery.compare(imgs[0], imgs[1], opts);
     }),
   );
+
+  // The photo library, its web page and the OpenAPI description (lib/library/routes.ts).
+  if (gallery instanceof FaceGallery) registerLibraryRoutes(app, { gallery, ui: o.ui, parse, imagesOf, withSlot });
+  else app.get('/docs/openapi.json', async () => openApiDocument());
 
   return app;
 }

@@ -349,6 +349,15 @@ print(json.dumps({"ms":out}))`,
     },
   },
   {
+    name: 'onnx',
+    ids: ['onnx'],
+    async run(ctx) {
+      const m = load('onnx');
+      const rows = (await m.benchOnnx({ reps: ctx.quick ? 5 : 10, rounds: ctx.quick ? 1 : 3 })) as { case: string; torchface: number; peer: number; unit: string }[];
+      return rows.map((r) => makeRow('onnx', { case: r.case, torchface: r.torchface, peer: r.peer, peerName: 'onnxruntime-node', unit: r.unit, goal: ratioGoal('<=', 1.0) }));
+    },
+  },
+  {
     name: 'distributed',
     ids: ['distributed'],
     async run(ctx) {

@@ -1,6 +1,7 @@
 // The one place that finds what some tests compare against or run on ("peers"):
 // Python with torch (PyTorch parity), a real PostgreSQL server with pgvector,
-// the shared face data, a GPU, and Gloo in the addon (distributed training).
+// the shared face data, a GPU, Gloo in the addon (distributed training) and a
+// system Chromium (the web page's browser test).
 // And the one skip rule: a test that needs a
 // missing peer is skipped with a line naming the peer and how to get it, and a
 // summary at the end of the run counts the skips per peer. With
@@ -19,14 +20,19 @@ export const PYTHON = process.env.TORCHFACE_PYTHON || '/usr/bin/python3';
 /** Folder of the Python reference scripts (the sources, not dist/). */
 export const HELPERS = path.resolve(__dirname, '..', '..', '..', 'test', 'helpers');
 
-export type Peer = 'python-torch' | 'postgres' | 'face-data' | 'cuda' | 'gloo';
+export type Peer = 'python-torch' | 'postgres' | 'face-data' | 'cuda' | 'gloo' | 'onnx-face-model' | 'chromium';
+
+/** The browser the web page's test drives (playwright-core, never a downloaded one): TORCHFACE_CHROMIUM, else Debian's. */
+export const CHROMIUM = process.env.TORCHFACE_CHROMIUM || '/usr/bin/chromium';
 
 const HOW: Record<Peer, string> = {
   'python-torch': `apt-get install python3-torch (or TORCHFACE_PYTHON=/path/to/python with torch)`,
   postgres: 'DATABASE_URL=postgres://... of a PostgreSQL server with pgvector (.ci/run sets one up)',
   'face-data': 'the shared face data at ../shared/data/faces (or TORCHFACE_FACES_DIR)',
   cuda: 'a GPU and a CUDA build of libtorch (scripts/gpu-check)',
+  'onnx-face-model': 'npm run setup:test-models (npm packs faceplugin-face-recognition-js from the registry, keeps its fr_feature.onnx in .cache/test-models)',
   gloo: 'Gloo in the addon: apt-get install libgloo-dev, then npm run build:native (npm install does it as root on Debian)',
+  chromium: 'apt-get install chromium (or TORCHFACE_CHROMIUM=/path/to/chromium); .ci/run installs it',
 };
 
 const probed = new Map<Peer, string | null>();
@@ -51,17 +57,34 @@ function probe(peer: Peer): string | null {
       const dir = facesDir();
       return dir && fs.existsSync(dir) ? null : 'no face data folder';
     }
+    case 'chromium': {
+      if (!fs.existsSync(CHROMIUM)) return `no browser at ${CHROMIUM}`;
+      try {
+        require.resolve('playwright-core');
+      } catch {
+        return 'playwright-core is not installed (npm install)';
+      }
+      const r = spawnSync(CHROMIUM, ['--version'], { encoding: 'utf8', timeout: 60_000 });
+      return r.status === 0 ? null : `"${CHROMIUM} --version" failed (${(r.error?.message ?? r.stderr ?? '').trim().split('\n').pop()})`;
+    }
     case 'cuda': {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
       const { cuda } = require('../../lib') as typeof import('../../lib');
       return cuda.isAvailable() ? null : 'CUDA is not available in this build or machine';
     }
+    case 'onnx-face-model':
+      return fs.existsSync(onnxFaceModelPath()) ? null : `${onnxFaceModelPath()} is absent`;
     case 'gloo': {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
       const { distributed } = require('../../lib') as typeof import('../../lib');
       return distributed.isAvailable('gloo') ? null : 'the addon was built without Gloo (gloo/context.h was not found)';
     }
   }
+}
+
+/** The third-party ONNX face model of the import tests (scripts/setup/test-models.js). */
+export function onnxFaceModelPath(): string {
+  return path.join(process.env.TORCHFACE_TEST_MODELS || path.resolve(__dirname, '..', '..', '..', '.cache', 'test-models'), 'fr_feature.onnx');
 }
 
 /** Whether TORCHFACE_REQUIRE_PEERS asks for this peer (CUDA is never required: CI has no GPU). */

@@ -1,0 +1,63 @@
+// Benchmark (not a test): the pretrained face recognition net exported to ONNX
+// (saveOnnx), run by onnxruntime-node on the CPU with the same intra-op thread
+// count, vs the same network in torchface (a traced program replayed on a
+// worker thread, fused and channels-last, as FaceModel runs it), batch 1 and 16, alternating in one run.
+//   node dist/scripts/bench/onnx.js [--reps N]
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { getNumThreads, noGrad, rand, traced } from '../../lib';
+import { FaceRecognitionNet } from '../../lib/face/recognition-net';
+import { saveOnnx } from '../../lib/io/onnx-export';
+import { TextGoalRow, median } from './common';
+
+export async function benchOnnx(options: { reps?: number; rounds?: number } = {}): Promise<TextGoalRow[]> {
+  const reps = options.reps ?? 10;
+  const rounds = options.rounds ?? 3;
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
+  const net = await FaceRecognitionNet.load();
+  net.eval();
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tf-bench-onnx-')), 'face.onnx');
+  await saveOnnx(net, [rand([1, 3, 150, 150]).mul(255)], file, { dynamicBatch: true });
+  const threads = getNumThreads();
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+  // As FaceModel.pretrained() runs it on the CPU: scales folded into the convolutions, channels-last (oneDNN).
+  const fused = net.fuse({ channelsLast: true });
+  const run = traced((x) => noGrad(() => fused.forward(x.contiguous({ channelsLast: true }))));
+  const rows: TextGoalRow[] = [];
+  for (const batch of [1, 16]) {
+    const x = rand([batch, 3, 150, 150]).mul(255);
+    const feeds = { input: new ort.Tensor('float32', x.data() as Float32Array, x.shape) };
+    const ours: number[] = [];
+    const peer: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      (await run(x)).forEach((t) => t.dispose());
+      await session.run(feeds);
+    }
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < reps; i++) {
+        const t0 = performance.now();
+        (await run(x)).forEach((t) => t.dispose());
+        ours.push(performance.now() - t0);
+      }
+      for (let i = 0; i < reps; i++) {
+        const t0 = performance.now();
+        await session.run(feeds);
+        peer.push(performance.now() - t0);
+      }
+    }
+    const a = median(ours);
+    const b = median(peer);
+    rows.push({ case: `face recognition net exported to ONNX, batch ${batch}, ${threads} thread(s): torchface (traced, worker thread) vs onnxruntime-node CPU`, torchface: a, peer: b, unit: 'ms', ratio: a / b, goal: '<= 1.0' });
+    x.dispose();
+  }
+  await session.release();
+  return rows;
+}
+
+if (require.main === module) {
+  benchOnnx().then((rows) => {
+    for (const r of rows) console.log(`${r.case}\t${r.torchface.toFixed(2)}\t${r.peer?.toFixed(2)}\t${r.unit}\tratio ${r.ratio?.toFixed(2)}\t${r.goal}`);
+  });
+}
