@@ -64,6 +64,7 @@ export {
   rawToTensor,
 } from './io/model-file';
 export type { ModelMetadata, LoadedStateDict } from './io/model-file';
+export { loadTfjsGraphModel, TfjsGraphModule, UnsupportedTfjsOpError } from './io/tfjs-graph';
 export * from './gallery';
 export { loadOnnx, OnnxModule, UnsupportedOperatorError, ONNX_SUPPORTED_OPS } from './io/onnx';
 export type { OnnxModelInfo } from './io/onnx';
