@@ -79,6 +79,18 @@ struct StoreSpec {
   std::chrono::milliseconds timeout{30000};
 };
 
+// The store fields of a DistStoreSpec (binding.d.ts).
+StoreSpec storeSpec(const Napi::Object& o) {
+  StoreSpec spec;
+  spec.kind = o.Get("store").ToString();
+  spec.host = o.Get("host").ToString();
+  spec.path = o.Get("path").ToString();
+  spec.port = static_cast<int>(toInt64(o.Get("port"), "port"));
+  spec.isServer = o.Get("isServer").ToBoolean();
+  spec.timeout = std::chrono::milliseconds(toInt64(o.Get("timeoutMs"), "timeoutMs"));
+  return spec;
+}
+
 c10::intrusive_ptr<c10d::Store> openStore(const StoreSpec& s, int worldSize, bool client) {
   if (s.kind == "file") return c10::make_intrusive<c10d::FileStore>(s.path, worldSize);
   c10d::TCPStoreOptions o;
@@ -145,13 +157,7 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guarded(env, "initProcessGroup", [&]() -> Napi::Value {
     auto o = info[0].As<Napi::Object>();
-    StoreSpec spec;
-    spec.kind = o.Get("store").ToString();
-    spec.host = o.Get("host").ToString();
-    spec.path = o.Get("path").ToString();
-    spec.port = static_cast<int>(toInt64(o.Get("port"), "port"));
-    spec.isServer = o.Get("isServer").ToBoolean();
-    spec.timeout = std::chrono::milliseconds(toInt64(o.Get("timeoutMs"), "timeoutMs"));
+    StoreSpec spec = storeSpec(o);
     auto group = std::make_shared<Group>();
     group->backend = o.Get("backend").ToString();
     group->rank = static_cast<int>(toInt64(o.Get("rank"), "rank"));
@@ -391,12 +397,8 @@ Napi::Value DistStoreProbe(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guarded(env, "distributed store", [&]() -> Napi::Value {
     auto o = info[0].As<Napi::Object>();
-    StoreSpec spec;
-    spec.kind = o.Get("store").ToString();
-    spec.host = o.Get("host").ToString();
-    spec.path = o.Get("path").ToString();
-    spec.port = static_cast<int>(toInt64(o.Get("port"), "port"));
-    spec.timeout = std::chrono::milliseconds(toInt64(o.Get("timeoutMs"), "timeoutMs"));
+    StoreSpec spec = storeSpec(o);
+    spec.isServer = false;
     std::string prefix = o.Get("prefix").ToString();
     int worldSize = static_cast<int>(toInt64(o.Get("worldSize"), "worldSize"));
     std::vector<std::string> keys;

@@ -15,20 +15,11 @@ import type { ClusterAlgorithm, QualityLimits } from '../lib';
 import { readLfwPairs } from '../lib/face/metrics';
 import { facesDir } from '../lib/util/paths';
 import { ProgressBar } from '../lib/util/progress';
+import { seededRandom as rng } from '../lib/util/random';
 
 const args = process.argv.slice(2);
 const arg = (k: string, d: string) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** n generated descriptors: people of `per` faces around random unit centres (within-person distance ~0.45), 128-d. */
 function generated(n: number, per: number): { flat: Float32Array; truth: number[] } {

@@ -9,17 +9,8 @@ import { savePng } from '../lib/image';
 
 type Rgb = [number, number, number];
 
-/** mulberry32: a small seeded PRNG. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom as prng } from '../lib/util/random';
+export { prng };
 
 function image(w: number, h: number, f: (x: number, y: number) => Rgb): RgbImage {
   const data = new Uint8Array(w * h * 3);

@@ -4,17 +4,8 @@
 // the neighbour search matches brute force, and the pairwise scores are right.
 import { strict as assert } from 'assert';
 import { clusterFaces, nearestNeighbours, pairwiseScores, CLUSTER_ALGORITHMS, ArgumentError } from '../lib';
+import { seededRandom as rng } from '../lib/util/random';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 function gaussian(r: () => number): number {
   return Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
 }

@@ -42,17 +42,8 @@ export function scanIdentities(dir: string, options: { minImages?: number; prefi
   return out;
 }
 
-/** mulberry32: a tiny seeded PRNG (uniform in [0, 1)). */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from '../util/random';
+import { seededRandom } from '../util/random';
 
 /** A 32-bit seed mixed from several integers (for per-epoch / per-step generators). */
 export function mixSeed(...parts: number[]): number {

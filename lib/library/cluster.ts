@@ -19,6 +19,7 @@ import { ArgumentError, invalid, parseOptions } from '../errors';
 import { trace } from '../jit';
 import { callOp, topk } from '../ops';
 import { Device, Tensor, dispose, tensor } from '../tensor';
+import { seededRandom as rng } from '../util/random';
 
 export const CLUSTER_ALGORITHMS = ['chinese-whispers', 'dbscan', 'agglomerative'] as const;
 export type ClusterAlgorithm = (typeof CLUSTER_ALGORITHMS)[number];
@@ -206,17 +207,6 @@ function adjacency(g: NeighbourGraph, threshold: number, excluded: boolean[] | u
   return { start, to };
 }
 
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Chinese whispers (dlib): labels of the faces; fixed faces keep theirs. */
 async function chineseWhispers(adj: { start: Int32Array; to: Int32Array }, n: number, iterations: number, seed: number, fixed: Int32Array | null): Promise<Int32Array> {

@@ -3,19 +3,10 @@
 // the weight-free PixelEmbedder (whole image = one face) groups them like
 // faces. Encoded as JPEG, PNG or WebP.
 import sharp from 'sharp';
+import { seededRandom as rng } from '../../lib/util/random';
 
 export type Pattern = 'a' | 'b' | 'c' | 'd';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function value(p: Pattern, x: number, y: number, w: number, h: number): number {
   const u = x / w;
