@@ -255,6 +255,14 @@ describe('distributed (in one process)', () => {
       const view = T.arange(6).reshape([2, 3]).transpose(0, 1);
       await assert.rejects(async () => g.allReduce(view), /contiguous/);
       await assert.rejects(g.allGather([T.zeros([3])], T.zeros([2])), /tensorList\[0\]/);
+      // Collectives hold no handles once settled.
+      const before = T.memory().tensors;
+      for (let i = 0; i < 5; i++) {
+        await g.allReduce(t, { op: 'mean' });
+        await g.broadcast(t);
+        await g.barrier();
+      }
+      assert.equal(T.memory().tensors, before);
     } finally {
       g.destroy();
     }

@@ -132,6 +132,24 @@ function handModel(nodes: object[], initializers: object[], inputs: [string, num
   return P.ModelProto.encode(m).finish();
 }
 
+describe('ONNX: no tensor leaks', () => {
+  it('forward, run, export and re-import leave the live-tensor count where it was', async () => {
+    const src = new EmbeddingNet({ architecture: 'resnet-mini', inputSize: 32, embeddingDim: 16 });
+    src.eval();
+    const x = T.rand([2, 3, 32, 32]).mul(255);
+    const net = await loadOnnx(exportOnnx(src, [x]));
+    const once = async () => {
+      T.noGrad(() => net.forward(x) as T.Tensor).dispose();
+      (await net.run(x)).forEach((t) => t.dispose());
+      exportOnnx(src, [x]);
+    };
+    await once(); // traces and caches made once
+    const before = T.memory().tensors;
+    for (let i = 0; i < 3; i++) await once();
+    assert.equal(T.memory().tensors, before);
+  });
+});
+
 describe('ONNX import: errors, float16 and external data', () => {
   it('an unsupported operator is refused at load time, naming the op, the node and the opset', async () => {
     const bytes = handModel([{ name: 'the_loop', opType: 'NonMaxSuppression', input: ['x'], output: ['y'] }], [], [['x', [1, 4]]], ['y'], 11);

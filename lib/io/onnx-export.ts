@@ -70,7 +70,9 @@ class GraphBuilder {
       const t = this.d.consts[i];
       const dt = ONNX_TYPE_OF[t.dtype];
       if (!dt) throw new TorchfaceError(`saveOnnx: a ${t.dtype} tensor cannot be stored in ONNX`);
-      this.initializers.set(name, { dims: t.shape, dataType: dt, rawData: toBytes(t.cpu()) });
+      const host = t.cpu();
+      this.initializers.set(name, { dims: t.shape, dataType: dt, rawData: toBytes(host) });
+      host.dispose();
     }
     return name;
   }

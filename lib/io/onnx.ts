@@ -272,9 +272,10 @@ export class OnnxModule extends Module {
   }
 
   private isValue(t: Tensor): boolean {
-    for (const v of this.values.values()) if (v === t) return true;
-    return false;
+    this.valueSet ??= new Set(this.values.values());
+    return this.valueSet.has(t);
   }
+  private valueSet: Set<Tensor> | null = null;
 
   /** Inference as a traced program on a worker thread (autograd off): the event loop stays free. One trace per input shape. */
   async run(...inputs: Tensor[]): Promise<Tensor[]> {
@@ -314,7 +315,17 @@ export async function loadOnnx(source: string | Uint8Array, options: { keepFloat
 type Args = (Tensor | null)[];
 type Impl = (a: Args, at: Record<string, AttrValue>, ctx: { opset: number; training: boolean; node: Node }) => (Tensor | null)[] | Tensor;
 
-const ints = (t: Tensor | null | undefined): number[] => (t ? Array.from(t.cpu().data() as ArrayLike<number | bigint>, Number) : []);
+/** A tensor's values as JS numbers (via a CPU view that is released at once). */
+function values(t: Tensor): number[] {
+  const c = t.cpu();
+  try {
+    return Array.from(c.data() as ArrayLike<number | bigint>, Number);
+  } finally {
+    c.dispose();
+  }
+}
+const ints = (t: Tensor | null | undefined): number[] => (t ? values(t) : []);
+const first = (t: Tensor): number => values(t)[0];
 const attrInts = (v: AttrValue | undefined, d: number[] = []): number[] => (Array.isArray(v) ? (v as number[]) : v === undefined || v === null ? d : [v as number]);
 const attrNum = (v: AttrValue | undefined, d: number): number => (typeof v === 'number' ? v : d);
 const attrStr = (v: AttrValue | undefined, d: string): string => (typeof v === 'string' ? v : d);
@@ -401,7 +412,7 @@ function resize(a: Args, at: Record<string, AttrValue>, ctx: { opset: number; no
   const x = need(a, 0, ctx.node);
   const mode = attrStr(at.mode, 'nearest');
   const coord = attrStr(at.coordinate_transformation_mode, 'half_pixel');
-  const scales = ints(a[2]).length ? Array.from(a[2]!.cpu().data() as Float32Array) : [];
+  const scales = a[2] ? values(a[2]) : [];
   const sizes = ints(a[3]);
   const spatial = x.ndim - 2;
   const options: F.InterpolateOptions = sizes.length ? { size: sizes.slice(2) } : { scaleFactor: scales.slice(2) };
@@ -538,8 +549,8 @@ const OPS: Record<string, Impl> = {
   },
   Clip: (a, at, c) => {
     const x = need(a, 0, c.node);
-    const lo = at.min !== undefined ? (at.min as number) : a[1] ? Number((a[1].cpu().data() as ArrayLike<number>)[0]) : null;
-    const hi = at.max !== undefined ? (at.max as number) : a[2] ? Number((a[2].cpu().data() as ArrayLike<number>)[0]) : null;
+    const lo = at.min !== undefined ? (at.min as number) : a[1] ? first(a[1]) : null;
+    const hi = at.max !== undefined ? (at.max as number) : a[2] ? first(a[2]) : null;
     return F.clamp(x, lo, hi);
   },
   Add: binary(F.add),
@@ -551,7 +562,7 @@ const OPS: Record<string, Impl> = {
     // Integer division truncates in ONNX (shape arithmetic uses it).
     return isInt(x) && isInt(y) ? DIV_MODE.t(x.handle, y.handle, 'trunc') : F.div(x, y);
   },
-  Pow: binary((x, y) => (y.numel === 1 && y.ndim === 0 ? F.pow(x, Number((y.cpu().data() as ArrayLike<number>)[0])) : F.pow(x, y))),
+  Pow: binary((x, y) => (y.numel === 1 && y.ndim === 0 ? F.pow(x, first(y)) : F.pow(x, y))),
   Sqrt: (a, _at, c) => F.sqrt(need(a, 0, c.node)),
   Reciprocal: (a, _at, c) => F.reciprocal(need(a, 0, c.node)),
   Exp: (a, _at, c) => F.exp(need(a, 0, c.node)),
@@ -639,7 +650,7 @@ const OPS: Record<string, Impl> = {
     const shape = ints(need(a, 0, c.node));
     const v = Tensor.isTensor(at.value) ? (at.value as Tensor) : null;
     if (!v) return zeros(shape);
-    return full(shape, Number((v.cpu().data() as ArrayLike<number | bigint>)[0]), { dtype: v.dtype });
+    return full(shape, first(v), { dtype: v.dtype });
   },
   Expand: (a, _at, c) => {
     const x = need(a, 0, c.node);
@@ -652,13 +663,13 @@ const OPS: Record<string, Impl> = {
   },
   Tile: (a, _at, c) => need(a, 0, c.node).repeat(ints(a[1])),
   Range: (a, _at, c) => {
-    const [s, l, d] = [a[0], a[1], a[2]].map((t) => Number((t!.cpu().data() as ArrayLike<number | bigint>)[0]));
+    const [s, l, d] = [a[0], a[1], a[2]].map((t) => first(t!));
     return arange(s, l, d, { dtype: need(a, 0, c.node).dtype });
   },
   Identity: (a, _at, c) => need(a, 0, c.node),
   Dropout: (a, at, c) => {
     const x = need(a, 0, c.node);
-    const ratio = a[1] ? Number((a[1].cpu().data() as ArrayLike<number>)[0]) : attrNum(at.ratio, 0.5);
+    const ratio = a[1] ? first(a[1]) : attrNum(at.ratio, 0.5);
     return c.training ? F.dropout(x, ratio, true) : x;
   },
   MaxPool: (a, at, c) => pool('max', a, at, c.node),
@@ -675,7 +686,7 @@ const OPS: Record<string, Impl> = {
   Pad: (a, at, c) => {
     const x = need(a, 0, c.node);
     const pads = at.pads !== undefined ? attrInts(at.pads) : ints(a[1]);
-    const value = at.value !== undefined ? (at.value as number) : a[2] && a[2].numel ? Number((a[2].cpu().data() as ArrayLike<number>)[0]) : 0;
+    const value = at.value !== undefined ? (at.value as number) : a[2] && a[2].numel ? first(a[2]) : 0;
     const mode = attrStr(at.mode, 'constant');
     const k = pads.length / 2;
     let tp = torchPads(pads, k);
