@@ -20,7 +20,7 @@
 // its input shapes; `run()` traces once per shape (lib/jit `traced`).
 import * as fs from 'fs';
 import * as path from 'path';
-import { FileFormatError, TorchfaceError, invalid } from '../errors';
+import { ArgumentError, FileFormatError, TorchfaceError, invalid } from '../errors';
 import { traced } from '../jit';
 import { Module } from '../nn/module';
 import * as F from '../ops';
@@ -35,8 +35,12 @@ export function onnxProto(): Proto {
   return (protoCache ??= require('onnx-proto').onnx);
 }
 
-/** An operator (or an attribute of one) this importer does not implement. */
-export class UnsupportedOperatorError extends TorchfaceError {
+/**
+ * An operator (or an attribute of one) the ONNX importer or exporter does not
+ * implement: an ArgumentError (the model is the bad argument), with the same
+ * code as the TensorFlow.js importer's UnsupportedTfjsOpError.
+ */
+export class UnsupportedOperatorError extends ArgumentError {
   override readonly code: string = 'ERR_UNSUPPORTED_OP';
   constructor(
     readonly op: string,
@@ -44,7 +48,11 @@ export class UnsupportedOperatorError extends TorchfaceError {
     readonly opset: number,
     detail = '',
   ) {
-    super(`ONNX operator ${op}${detail ? ` (${detail})` : ''} in node '${node}' (opset ${opset}) is not supported by torchface's importer`);
+    super(`node '${node}'`, 'an operator torchface implements', op);
+    this.message =
+      node === 'saveOnnx'
+        ? `${op}${detail ? ` (${detail})` : ''} cannot be exported to ONNX opset ${opset} by torchface`
+        : `ONNX operator ${op}${detail ? ` (${detail})` : ''} in node '${node}' (opset ${opset}) is not supported by torchface's importer`;
   }
 }
 
