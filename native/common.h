@@ -93,6 +93,8 @@ auto guarded(Napi::Env env, const char* where, F&& fn) -> decltype(fn()) {
 int64_t toInt64(const Napi::Value& v, const char* what);
 std::vector<int64_t> toIntVector(const Napi::Value& v);
 Napi::Array fromIntArray(Napi::Env env, at::IntArrayRef a);
+// The tensors behind an array of handles (null entries allowed, as undefined tensors, when allowNull).
+std::vector<at::Tensor> tensorList(Napi::Env env, const Napi::Value& v, bool allowNull);
 Napi::Value fromIValue(Napi::Env env, const c10::IValue& v);
 
 // Module parts ---------------------------------------------------------------

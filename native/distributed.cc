@@ -250,18 +250,11 @@ c10d::ReduceOp reduceOp(Napi::Env env, const std::string& op) {
   throw Napi::TypeError::New(env, "unknown reduce op " + op);
 }
 
-std::vector<at::Tensor> handles(Napi::Env env, const Napi::Value& v) {
-  std::vector<at::Tensor> out;
-  auto a = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); i++) out.push_back(unwrapTensor(env, a.Get(i)));
-  return out;
-}
-
 // Collectives work in place on the storage: a non-contiguous view's result
 // would be lost in a copy (is_contiguous is no dispatcher op, so this check
 // cannot live in lib/).
 std::vector<at::Tensor> contiguousHandles(Napi::Env env, const Napi::Value& v) {
-  auto out = handles(env, v);
+  auto out = tensorList(env, v, false);
   for (const auto& t : out)
     if (!t.is_contiguous())
       throw Napi::TypeError::New(env, "Expected a contiguous tensor (collectives work in place; call .contiguous() first) but received a non-contiguous view of shape " + c10::str(t.sizes()));
@@ -464,7 +457,7 @@ Napi::Value DistReducer(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guarded(env, "DistributedDataParallel", [&]() -> Napi::Value {
     auto group = unwrapGroup(env, info[0]);
-    auto params = handles(env, info[1]);
+    auto params = tensorList(env, info[1], false);
     auto bucketBytes = static_cast<size_t>(toInt64(info[2], "bucketBytes"));
     bool findUnused = info[3].ToBoolean();
     std::vector<bool> sparse(params.size(), false);
@@ -494,7 +487,7 @@ Napi::Value ReducerPrepare(const Napi::CallbackInfo& info) {
   return guarded(env, "DistributedDataParallel", [&]() -> Napi::Value {
     auto& h = unwrapReducer(env, info[0]);
     if (info[1].IsNull() || info[1].IsUndefined()) h.reducer->prepare_for_forward();
-    else h.reducer->prepare_for_backward(handles(env, info[1]));
+    else h.reducer->prepare_for_backward(tensorList(env, info[1], false));
     return env.Undefined();
   });
 }

@@ -113,6 +113,17 @@ Napi::Array fromIntArray(Napi::Env env, at::IntArrayRef a) {
   return out;
 }
 
+std::vector<at::Tensor> tensorList(Napi::Env env, const Napi::Value& v, bool allowNull) {
+  std::vector<at::Tensor> out;
+  auto a = v.As<Napi::Array>();
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value e = a.Get(i);
+    if (allowNull && (e.IsNull() || e.IsUndefined())) out.emplace_back();
+    else out.push_back(unwrapTensor(env, e));
+  }
+  return out;
+}
+
 namespace {
 
 // fromBuffer(view: ArrayBufferView, shape: number[], dtype: number) -> handle
@@ -237,16 +248,6 @@ Napi::Value RetainGrad(const Napi::CallbackInfo& info) {
   });
 }
 
-std::vector<at::Tensor> tensorList(Napi::Env env, const Napi::Value& v, bool allowNull) {
-  std::vector<at::Tensor> out;
-  auto a = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); i++) {
-    Napi::Value e = a.Get(i);
-    if (allowNull && (e.IsNull() || e.IsUndefined())) out.emplace_back();
-    else out.push_back(unwrapTensor(env, e));
-  }
-  return out;
-}
 
 // backward(outputs[], grads[] (null entries allowed), retainGraph, createGraph)
 Napi::Value Backward(const Napi::CallbackInfo& info) {

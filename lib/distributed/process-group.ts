@@ -113,18 +113,20 @@ export class ProcessGroup {
     return this.h;
   }
 
+  // Collectives work in place on the tensors' storage; the addon refuses a
+  // non-contiguous view (its result would be lost in a copy).
   async allReduce(tensor: Tensor, options: { op?: ReduceOp } = {}): Promise<void> {
     const op = options.op ?? 'sum';
     if (!['sum', 'mean', 'product', 'max', 'min'].includes(op)) invalid('options.op', "'sum', 'mean', 'product', 'max' or 'min'", op);
     if (op === 'mean' && !isFloatingDType(tensor.dtype)) invalid('tensor', "a floating-point tensor for op 'mean' (use 'sum' for integers)", tensor.dtype);
-    await this.run('allReduce', () => native.distCollective(this.handle, 'allreduce', [contiguous(tensor)], [], op === 'mean' ? 'sum' : op, 0, false));
+    await this.run('allReduce', () => native.distCollective(this.handle, 'allreduce', [handleOf(tensor)], [], op === 'mean' ? 'sum' : op, 0, false));
     // Gloo has no AVG: sum, then divide, as torch.distributed does for gloo.
     if (op === 'mean') native.dispose(DIV_.call(handleOf(tensor), this.worldSize) as TensorHandle);
   }
 
   async broadcast(tensor: Tensor, options: { src?: number } = {}): Promise<void> {
     const src = this.checkRank(options.src ?? 0, 'options.src');
-    await this.run('broadcast', () => native.distCollective(this.handle, 'broadcast', [contiguous(tensor)], [], '', src, false));
+    await this.run('broadcast', () => native.distCollective(this.handle, 'broadcast', [handleOf(tensor)], [], '', src, false));
   }
 
   /** tensorList[i] receives rank i's `tensor` (same shape and dtype everywhere). */
@@ -134,7 +136,7 @@ export class ProcessGroup {
     tensorList.forEach((t, i) => {
       if (!Tensor.isTensor(t) || t.shape.join(',') !== shape || t.dtype !== tensor.dtype) invalid(`tensorList[${i}]`, `a ${tensor.dtype} tensor of shape [${shape}]`, t);
     });
-    await this.run('allGather', () => native.distCollective(this.handle, 'allgather', [contiguous(tensor)], tensorList.map((t) => contiguous(t)), '', 0, false));
+    await this.run('allGather', () => native.distCollective(this.handle, 'allgather', [handleOf(tensor)], tensorList.map((t) => handleOf(t)), '', 0, false));
   }
 
   async barrier(): Promise<void> {
@@ -144,7 +146,7 @@ export class ProcessGroup {
   /** Broadcast waited for on the calling thread: for the few small tensors a forward pass syncs (DDP's buffers). */
   broadcastSync(tensors: Tensor[], src = 0): void {
     if (!tensors.length) return;
-    this.runSync('broadcast', () => native.distCollective(this.handle, 'broadcast', tensors.map((t) => contiguous(t)), [], '', src, true));
+    this.runSync('broadcast', () => native.distCollective(this.handle, 'broadcast', tensors.map((t) => handleOf(t)), [], '', src, true));
   }
 
   /** Releases the group; a later collective on it throws. Other ranks see this rank as having left. */
@@ -225,11 +227,6 @@ export class ProcessGroup {
   }
 }
 
-// c10d works in place on the tensor's storage; the addon refuses a
-// non-contiguous view (its result would be lost in a copy).
-function contiguous(t: Tensor): TensorHandle {
-  return handleOf(t);
-}
 
 let defaultGroup: ProcessGroup | null = null;
 

@@ -18,7 +18,7 @@ import Fastify, { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOp
 import sharp from 'sharp';
 import { z } from 'zod';
 import { ArgumentError, ImageError, TorchfaceError, fromZod, parseOptions } from '../errors';
-import type { RawImage } from '../image';
+import { decodeShrunk, type RawImage } from '../image';
 import { releaseMemory } from '../tensor';
 import { FaceGallery, GalleryBase, MAX_ID_LENGTH, MAX_METADATA_DEPTH, UnknownIdError, checkId, jsonDepthWithin } from './gallery';
 import { PUBLIC_ROUTES, registerLibraryRoutes } from '../library/routes';
@@ -449,14 +449,7 @@ export function createServer(options: ServerOptions): FastifyInstance {
   /** Decodes an image to RGB (EXIF orientation applied), shrunk to fit maxSide x maxSide. */
   async function shrink(b: Buffer, i: number): Promise<RawImage> {
     try {
-      const { data, info } = await sharp(b, { limitInputPixels: o.maxPixels, failOn: 'truncated', sequentialRead: true })
-        .rotate()
-        .resize({ width: o.maxSide, height: o.maxSide, fit: 'inside', withoutEnlargement: true })
-        .toColourspace('srgb')
-        .removeAlpha()
-        .raw()
-        .toBuffer({ resolveWithObject: true });
-      return { data, width: info.width, height: info.height, channels: info.channels };
+      return await decodeShrunk(b, { maxSide: o.maxSide, maxPixels: o.maxPixels, sequentialRead: true });
     } catch (e) {
       throw new ImageError(`image ${i} could not be decoded: ${(e as Error).message}`);
     }

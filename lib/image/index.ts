@@ -148,6 +148,22 @@ export async function loadImage(input: ImageInput, options: DecodeOptions = {}):
   throw new ImageError(`unsupported image input: ${describe(input)} (expected a file path, Buffer, { data, width, height, channels } or Tensor)`);
 }
 
+/**
+ * Decodes an encoded image to RGB (EXIF orientation applied, sRGB, alpha
+ * dropped), shrunk to fit maxSide x maxSide: what the service and the photo
+ * indexer need of an upload or a photo. sharp's errors propagate.
+ */
+export async function decodeShrunk(bytes: Buffer, o: { maxSide: number; maxPixels: number; sequentialRead?: boolean }): Promise<RawImage> {
+  const { data, info } = await sharp(bytes, { limitInputPixels: o.maxPixels, failOn: 'truncated', ...(o.sequentialRead ? { sequentialRead: true } : {}) })
+    .rotate()
+    .resize({ width: o.maxSide, height: o.maxSide, fit: 'inside', withoutEnlargement: true })
+    .toColourspace('srgb')
+    .removeAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height, channels: info.channels };
+}
+
 /** RGB pixels -> float32 tensor 1 x 3 x H x W with values 0..255 (on the given device). */
 export function imageToTensor(img: RgbImage, device: 'cpu' | string = 'cpu'): Tensor {
   const hwc = tensor(img.data, { shape: [img.height, img.width, 3] });

@@ -125,8 +125,6 @@ export function exportOnnx(module: Module, exampleInputs: Tensor[], options: Sav
     // Shapes of every slot, for ops whose ONNX form needs them (the trace ran on real tensors).
     const shapes = new Map<number, number[]>(exampleInputs.map((t, i) => [i, t.shape]));
     const shapeOf = (a: Arg): number[] => (a.slot !== undefined ? shapes.get(a.slot) ?? [] : a.const !== undefined ? d.consts[a.const].shape : []);
-    const replay = d.consts; // only for shapes of constants
-    void replay;
     for (const ins of d.code) {
       const out = `v${ins.outs[0]}`;
       const outShape = convert(g, ins.op, ins.args, out, { shapeOf, batch, dynamicBatch });
@@ -374,12 +372,9 @@ function convert(g: GraphBuilder, op: string, args: Arg[], out: string, c: Ctx):
       return keep ? s.map((n, i) => (dims.includes(i) ? 1 : n)) : s.filter((_, i) => !dims.includes(i));
     }
     case 'aten::sum':
-    case 'aten::mean': {
-      const s = xs();
-      g.node(op === 'aten::sum' ? 'ReduceSum' : 'ReduceMean', op === 'aten::sum' ? [x()] : [x()], { keepdims: 0 }, [out]);
-      void s;
+    case 'aten::mean':
+      g.node(op === 'aten::sum' ? 'ReduceSum' : 'ReduceMean', [x()], { keepdims: 0 }, [out]);
       return [];
-    }
     case 'aten::linear': {
       const s = xs();
       const w = c.shapeOf(args[1]);

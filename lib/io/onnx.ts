@@ -20,7 +20,7 @@
 // its input shapes; `run()` traces once per shape (lib/jit `traced`).
 import * as fs from 'fs';
 import * as path from 'path';
-import { ArgumentError, FileFormatError, TorchfaceError, invalid } from '../errors';
+import { ArgumentError, FileFormatError, TorchError, TorchfaceError, invalid } from '../errors';
 import { traced } from '../jit';
 import { Module } from '../nn/module';
 import * as F from '../ops';
@@ -754,7 +754,7 @@ function runNode(node: Node, args: Args, opset: number, training: boolean): (Ten
     const r = OPS[node.op](args, node.attrs, { opset, training, node });
     return Array.isArray(r) ? r : [r];
   } catch (e) {
-    if (e instanceof TorchfaceError && !(e.constructor.name === 'TorchError')) throw e;
+    if (e instanceof TorchfaceError && !(e instanceof TorchError)) throw e;
     throw new FileFormatError(`ONNX node '${node.name}' (${node.op}): ${(e as Error).message}`);
   }
 }

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import { FileAccessError, invalid, parseOptions } from '../errors';
 import type { Box, Point } from '../face/detector';
 import type { FaceQuality } from '../face/quality';
-import type { RgbImage } from '../image';
+import { decodeShrunk, type RgbImage } from '../image';
 import { FaceInsert, LibraryStore } from './store';
 
 /** What the indexer needs from a face model: every face in a photo (FaceModel.faces, PixelEmbedder.faces). */
@@ -126,14 +126,8 @@ export async function decodePhoto(bytes: Buffer, o: { maxSide: number; maxPixels
   const swap = (meta.orientation ?? 1) >= 5;
   const width = (swap ? meta.height : meta.width) ?? 0;
   const height = (swap ? meta.width : meta.height) ?? 0;
-  const { data, info } = await sharp(bytes, { limitInputPixels: o.maxPixels, failOn: 'truncated' })
-    .rotate()
-    .resize({ width: o.maxSide, height: o.maxSide, fit: 'inside', withoutEnlargement: true })
-    .toColourspace('srgb')
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  return { image: { data, width: info.width, height: info.height, channels: 3 } as RgbImage, width, height, scale: width > 0 ? width / info.width : 1 };
+  const shrunk = await decodeShrunk(bytes, o);
+  return { image: { ...shrunk, channels: 3 } as RgbImage, width, height, scale: width > 0 ? width / shrunk.width : 1 };
 }
 
 function scaled(b: Box, s: number): Box {
