@@ -62,6 +62,17 @@ export class FileFormatError extends TorchfaceError {
   override readonly code: string = 'ERR_FILE_FORMAT';
 }
 
+/** An optional package a feature needs is not installed (`package` names it; the message says how to add it). */
+export class MissingPackageError extends TorchfaceError {
+  override readonly code: string = 'ERR_MISSING_PACKAGE';
+  constructor(
+    readonly packageName: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 export function describe(v: unknown): string {
   if (v === null) return 'null';
   if (v === undefined) return 'undefined';

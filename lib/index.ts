@@ -88,6 +88,9 @@ export { renderTrainingPlot } from './face/plot';
 // Face embeddings and verification (issue #8).
 export { FaceModel, embeddingDistance, DISTANCE_METRICS } from './face/model';
 export type { EmbeddedFace } from './face/model';
+export type { FaceModelInfo } from './face/model';
+export { NETWORKS, NETWORK_NAMES } from './face/networks';
+export type { NetworkName, NetworkInfo } from './face/networks';
 // Operating points (false-accept rates per distance), open-set rates, enrolment quality.
 export { farAt, thresholdForFar, perComparisonFar, operatingPoints, STANDARD_FARS } from './face/calibration';
 export type { OperatingPoints, InputKind, Calibration as ModelCalibration } from './face/calibration';

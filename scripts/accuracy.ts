@@ -8,7 +8,7 @@
 //    without mirror-image averaging; open-set identification with one photo
 //    enrolled per person (K = 100 colour, K = 30 AT&T greyscale) through the real
 //    FaceGallery defaults, and the whole trade-off as curves (docs/images/).
-// Usage: node dist/scripts/accuracy.js [--write]
+// Usage: node dist/scripts/accuracy.js [--network faceapi|mobilefacenet] [--write]
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
@@ -17,18 +17,24 @@ import { Calibration, OperatingPoints, operatingPoints, thresholdForFar } from '
 import { seededRandom } from '../lib/face/dataset';
 import { auc, kFoldAccuracy, readLfwPairs, rocCurve } from '../lib/face/metrics';
 import { svgLineChart } from '../lib/face/plot';
+import type { NetworkName } from '../lib/face/networks';
 import { facesDir, packageRoot } from '../lib/util/paths';
 import { CACHE, EmbeddedImage } from './embed-sets';
 
 interface Row extends EmbeddedImage {
   i: number;
 }
-const D = 128;
+const argv = process.argv.slice(2);
+const NETWORK = (argv.includes('--network') ? argv[argv.indexOf('--network') + 1] : 'faceapi') as NetworkName;
+let D = 128;
 
-function load(): { rows: Row[]; plain: Float32Array; flip: Float32Array; meta: { model: string; weightsHash: string } } {
-  const index = JSON.parse(fs.readFileSync(path.join(CACHE, 'index.json'), 'utf8')) as { model: string; weightsHash: string; images: EmbeddedImage[] };
-  const f32 = (f: string) => new Float32Array(new Uint8Array(fs.readFileSync(path.join(CACHE, f))).buffer);
-  return { rows: index.images.map((r, i) => ({ ...r, i })), plain: f32('plain.f32'), flip: f32('flip.f32'), meta: index };
+function load(): { rows: Row[]; plain: Float32Array; flip: Float32Array; meta: { model: string; weightsHash: string; dim: number } } {
+  const index = JSON.parse(fs.readFileSync(path.join(CACHE, 'index.json'), 'utf8')) as { images: EmbeddedImage[] };
+  const dir = path.join(CACHE, NETWORK);
+  if (!fs.existsSync(path.join(dir, 'model.json'))) throw new Error(`no embeddings of '${NETWORK}' in ${dir}: run node dist/scripts/embed-sets.js --networks ${NETWORK}`);
+  const meta = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8')) as { model: string; weightsHash: string; dim: number };
+  const f32 = (f: string) => new Float32Array(new Uint8Array(fs.readFileSync(path.join(dir, f))).buffer);
+  return { rows: index.images.map((r, i) => ({ ...r, i })), plain: f32('plain.f32'), flip: f32('flip.f32'), meta };
 }
 
 const euclid = (e: Float32Array, a: number, b: number) => {
@@ -74,6 +80,7 @@ async function main(): Promise<void> {
   const write = args.includes('--write');
   const tta = 'flip'; // the photo pipeline's default (FaceModel embedOptions.tta)
   const { rows: allRows, plain, flip, meta } = load();
+  D = meta.dim;
   const avg = plain.map((v, k) => (v + flip[k]) / 2);
   const emb = { none: plain, flip: avg };
   const rows = allRows.filter((r) => r.stage !== 'no-face' && !r.stage.startsWith('error'));
@@ -140,7 +147,7 @@ async function main(): Promise<void> {
   }
 
   // 3. Open-set identification through FaceGallery's defaults (the model loads the calibration just written).
-  const model = await FaceModel.pretrained();
+  const model = await FaceModel.pretrained({ network: NETWORK });
   const openSet = async (pool: Row[], K: number, kind: 'colour' | 'greyscale', seed: number, variant: 'none' | 'flip', allStrangerPhotos = false) => {
     const e = emb[variant];
     const vec = (r: Row) => e.slice(r.i * D, (r.i + 1) * D);
@@ -195,12 +202,13 @@ async function main(): Promise<void> {
 
   // Pictures.
   const images = path.join(packageRoot, 'docs', 'images');
+  const tag = NETWORK === 'faceapi' ? '' : `-${NETWORK}`;
   fs.mkdirSync(images, { recursive: true });
   const tradeoff = (r: Record<string, unknown>) => (r.curve as { far: number; identified: number; rejected: number }[]).map((c) => [c.rejected, c.identified] as [number, number]);
   const def = (r: Record<string, unknown>) => r.default as { identified: number; strangersRejected: number };
   const before = (r: Record<string, unknown>) => r['fixed threshold 0.6 (before)'] as { identified: number; strangersRejected: number };
   await png(
-    path.join(images, 'accuracy-open-set.png'),
+    path.join(images, `accuracy${tag}-open-set.png`),
     svgLineChart({
       title: 'Open-set identification, one photo enrolled per person',
       xLabel: 'strangers rejected',
@@ -228,9 +236,9 @@ async function main(): Promise<void> {
     const far = test.impostor.filter((d) => d <= a.threshold).length / test.impostor.length;
     return { at: [Math.max(far, 1e-6), test.genuine.filter((g) => g <= a.threshold).length / test.genuine.length] as [number, number], label: `shipped FAR ${a.far} threshold` };
   });
-  await png(path.join(images, 'accuracy-roc.png'), svgLineChart({ title: 'ROC, LFW DevTest identities (all pairs)', xLabel: 'false accept rate', yLabel: 'true accept rate', xLog: true, xRange: [1e-5, 1], yRange: [0.5, 1], legend: 'bottom-left', series: [{ name: `pretrained, tta ${tta}`, color: '#1f5fbf', points: curvePts, marks }] }));
-  await png(path.join(images, 'accuracy-det.png'), svgLineChart({ title: 'DET, LFW DevTest identities (all pairs)', xLabel: 'false accept rate', yLabel: 'false reject rate', xLog: true, yLog: true, xRange: [1e-5, 1], yRange: [1e-3, 1], legend: 'bottom-left', series: [{ name: `pretrained, tta ${tta}`, color: '#c0392b', points: curvePts.map(([f, t]) => [f, Math.max(1 - t, 1e-4)]), marks: marks.map((m) => ({ at: [m.at[0], Math.max(1 - m.at[1], 1e-4)], label: m.label })) }] }));
-  fs.writeFileSync(path.join(CACHE, '..', 'accuracy.json'), JSON.stringify(report, null, 1));
+  await png(path.join(images, `accuracy${tag}-roc.png`), svgLineChart({ title: 'ROC, LFW DevTest identities (all pairs)', xLabel: 'false accept rate', yLabel: 'true accept rate', xLog: true, xRange: [1e-5, 1], yRange: [0.5, 1], legend: 'bottom-left', series: [{ name: `pretrained, tta ${tta}`, color: '#1f5fbf', points: curvePts, marks }] }));
+  await png(path.join(images, `accuracy${tag}-det.png`), svgLineChart({ title: 'DET, LFW DevTest identities (all pairs)', xLabel: 'false accept rate', yLabel: 'false reject rate', xLog: true, yLog: true, xRange: [1e-5, 1], yRange: [1e-3, 1], legend: 'bottom-left', series: [{ name: `pretrained, tta ${tta}`, color: '#c0392b', points: curvePts.map(([f, t]) => [f, Math.max(1 - t, 1e-4)]), marks: marks.map((m) => ({ at: [m.at[0], Math.max(1 - m.at[1], 1e-4)], label: m.label })) }] }));
+  fs.writeFileSync(path.join(CACHE, '..', `accuracy${NETWORK === 'faceapi' ? '' : '-' + NETWORK}.json`), JSON.stringify(report, null, 1));
   console.log(JSON.stringify(report, (k, v) => (k === 'curve' || k === 'noFace' ? undefined : v), 1));
 }
 

