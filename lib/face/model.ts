@@ -95,6 +95,11 @@ export interface FaceModelSpec {
   info?: NetworkInfo;
 }
 
+/** A spec's threshold and operating points from a bundled calibration (FAR 1e-3 by default), or `uncalibrated` as the threshold. */
+function calibratedParts(c: ReturnType<typeof bundledCalibration>, uncalibrated: number): Pick<FaceModelSpec, 'threshold' | 'calibration' | 'flipCalibration' | 'defaultFar'> {
+  return { threshold: c ? thresholdForFar((c.flip ?? c.none).colour, 1e-3) : uncalibrated, calibration: c?.none ?? null, flipCalibration: c?.flip ?? null, defaultFar: 1e-3 };
+}
+
 /** The calibrations measured for a bundled network (lib/face/calibration/NAME.json: per tta), or null. */
 export function bundledCalibration(name: string): { none: Calibration; flip: Calibration | null } | null {
   const file = path.join(packageRoot, 'lib', 'face', 'calibration', `${name}.json`);
@@ -535,10 +540,7 @@ export class FaceModel {
       embeddingDim: DESCRIPTOR_SIZE,
       preprocessing: 'faceapi',
       metric: 'euclidean',
-      threshold: calibrated ? thresholdForFar((calibrated.flip ?? calibrated.none).colour, 1e-3) : 0.6,
-      calibration: calibrated?.none ?? null,
-      flipCalibration: calibrated?.flip ?? null,
-      defaultFar: 1e-3,
+      ...calibratedParts(calibrated, 0.6),
       device,
       channelsLast,
       metadata: { architecture: 'faceapi-recognition', source: '@vladmandic/face-api face_recognition_model' },
@@ -560,10 +562,7 @@ export class FaceModel {
       inputSize: info.inputSize,
       embeddingDim: info.embeddingDim,
       metric: 'euclidean',
-      threshold: calibrated ? thresholdForFar((calibrated.flip ?? calibrated.none).colour, 1e-3) : 1.1,
-      calibration: calibrated?.none ?? null,
-      flipCalibration: calibrated?.flip ?? null,
-      defaultFar: 1e-3,
+      ...calibratedParts(calibrated, 1.1),
       device,
       alignment: info.alignment,
       metadata: { architecture: 'mobilefacenet', source: describeFile(file) },
@@ -592,10 +591,7 @@ export class FaceModel {
       inputSize: Math.max(...members.map((m) => m.inputSize)),
       embeddingDim: members.reduce((n, m) => n + m.embeddingDim, 0),
       metric: 'euclidean',
-      threshold: calibrated ? thresholdForFar((calibrated.flip ?? calibrated.none).colour, 1e-3) : 1.1,
-      calibration: calibrated?.none ?? null,
-      flipCalibration: calibrated?.flip ?? null,
-      defaultFar: 1e-3,
+      ...calibratedParts(calibrated, 1.1),
       device,
       members: members.map((model, i) => ({ model, weight: weights[i] })),
       metadata: { architecture: 'fusion', members: members.map((m) => m.name), weights },
