@@ -5,7 +5,7 @@
 // with licences, the one-time licence notice, and what a fusion refuses.
 import * as assert from 'assert';
 import * as path from 'path';
-import { ArgumentError, FaceModel, NETWORKS, embeddingDistance, noGrad, tensor } from '../lib';
+import { ArgumentError, FaceModel, NETWORKS, embeddingDistance, memory, noGrad, tensor } from '../lib';
 import { alignFace } from '../lib/face/align';
 import { detectFaces } from '../lib/face/pipeline';
 import { loadImage } from '../lib/image';
@@ -112,6 +112,19 @@ describe('face networks', function () {
     // faces(): every face, each with a 320-d descriptor
     const all = await fusion.faces(photo);
     assert.ok(all.length >= 1 && all.every((f) => f.descriptor.length === 320));
+  });
+
+  it('no tensor leaks: live tensors back to baseline after fusion and mobilefacenet embeds, photos and failures', async () => {
+    const photo = demo('sample1.jpg');
+    await fusion.embed(photo, { detect: true });
+    const base = memory().tensors;
+    for (let i = 0; i < 3; i++) {
+      await fusion.embed(photo, { detect: true });
+      await fusion.faces(photo);
+      await mfn.embed(photo, { detect: true });
+      await fusion.embed(Buffer.alloc(0)).catch(() => undefined);
+    }
+    assert.strictEqual(memory().tensors, base);
   });
 
   it('fusion refuses what only one network can do, with an ArgumentError that says which', async () => {
