@@ -106,7 +106,8 @@ export interface Binding {
   /** The recorded program as data (for exporters); `consts` are new handles (dispose them), constOf[i] the index in `named` of consts[i] or -1. */
   programDescribe(p: ProgramHandle, named: TensorHandle[]): ProgramDescription;
   /** Replays a program on a worker thread with autograd off. */
-  programRun(p: ProgramHandle, inputs: TensorHandle[]): Promise<TensorHandle[]>;
+  /** threads: the intra-op (OpenMP) threads of this replay's worker; 0 or absent: libtorch's setting. */
+  programRun(p: ProgramHandle, inputs: TensorHandle[], threads?: number): Promise<TensorHandle[]>;
 
   // Distributed (native/distributed.cc, libtorch's c10d). Without Gloo at build time every entry but distAvailable throws.
   /** Which c10d backends this build has. */

@@ -10,6 +10,7 @@ import type { ProgramDescription, ProgramHandle, TensorHandle } from '../binding
 import { TorchError, TorchfaceError, invalid } from './errors';
 import { native } from './native';
 import { Tensor, handleOf, noGrad, tidy } from './tensor';
+import { ThreadChooser, cpuJob, threadMode } from './threads';
 
 export interface TracedFunction {
   /** Runs the traced computation on a worker thread. Inputs must have the traced shapes. */
@@ -22,6 +23,14 @@ export interface TracedFunction {
    * (constOf[i] = index in named, or -1). The returned consts are new tensors.
    */
   describe(named?: Tensor[]): TraceDescription;
+  /**
+   * Intra-op threads of this program's replays: 'auto' (default) lets the
+   * scheduler choose per replay (lib/threads.ts: the cores the other running
+   * jobs leave, and between 1 and that, what measured faster for this program).
+   */
+  threads: number | 'auto';
+  /** The measured replay times (ms) by input shape ('1x3x150x150') and thread count behind 'auto'. */
+  threadTimes(): Record<string, Record<number, number>>;
 }
 
 /**
@@ -91,12 +100,34 @@ export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInp
   }
   const p = program!;
   const arity = exampleInputs.length;
+  // One chooser per input shape: a program traced at batch 1 also replays larger batches (FaceModel), and the best count follows the work.
+  const choosers = new Map<string, ThreadChooser>();
+  const replay = async (hs: TensorHandle[], shapeKey: string): Promise<TensorHandle[]> => {
+    let chooser = choosers.get(shapeKey);
+    if (!chooser) {
+      if (choosers.size >= 64) choosers.delete(choosers.keys().next().value as string);
+      choosers.set(shapeKey, (chooser = new ThreadChooser()));
+    }
+    const job = cpuJob();
+    const threads = f.threads === 'auto' ? chooser.pick(job.share) : f.threads;
+    const t0 = performance.now();
+    try {
+      const out = await native.programRun(p, hs, threads);
+      const alone = job.end();
+      if (process.env.TF_DEBUG_THREADS) console.error(`replay ${shapeKey} threads ${threads} share ${job.share} ${(performance.now() - t0).toFixed(1)} ms alone ${alone}`);
+      if (alone && f.threads === 'auto' && threadMode() === 'auto') chooser.record(threads, performance.now() - t0);
+      return out;
+    } finally {
+      job.end();
+    }
+  };
   const run = async (...inputs: Tensor[]): Promise<Tensor[]> => {
     if (inputs.length !== arity) invalid('inputs', `${arity} tensor(s), as traced`, inputs);
     const handles = inputs.map((t, i) => handleOf(t, `inputs[${i}]`));
     let result;
     try {
-      result = await replays.run(handles, (hs) => native.programRun(p, hs));
+      const shapeKey = inputs.map((t) => t.shape.join('x')).join(';');
+      result = await replays.run(handles, (hs) => replay(hs, shapeKey));
     } catch (e) {
       if (e instanceof TorchfaceError) throw e;
       // The worker reports "aten::conv2d: <libtorch's message>" for the failing instruction.
@@ -109,7 +140,8 @@ export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInp
     const d = native.programDescribe(p, named.map((t, i) => handleOf(t, `named[${i}]`)));
     return { ...d, consts: d.consts.map((h) => new Tensor(h)) };
   };
-  return Object.assign(run, { info: () => native.programInfo(p), describe });
+  const f: TracedFunction = Object.assign(run, { info: () => native.programInfo(p), describe, threads: 'auto' as number | 'auto', threadTimes: () => Object.fromEntries([...choosers].map(([k, c]) => [k, c.measured()])) });
+  return f;
 }
 
 /** A recorded program as data (see TracedFunction.describe): what exporters read. */

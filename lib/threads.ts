@@ -1,14 +1,138 @@
-// libtorch's intra-op thread count. A module of its own so that a style worker
-// thread can set it without loading the whole package (index.ts).
+// libtorch's intra-op threads, and the policy that chooses them for each traced
+// replay (lib/jit.ts). A module of its own so that a style worker thread can set
+// threads without loading the whole package (index.ts).
+//
+// Why a policy: every replay runs on a libuv worker with its own OpenMP team.
+// Two replays at once with all cores each, or one beside sharp's decoding
+// threads, put more OpenMP threads than cores on the CPU, and libgomp's threads
+// spin-wait on each other (measured on 2 cores: a batch-1 descriptor 24 ms at 1
+// thread, 68 ms at 2 on a busy machine). So by default ('auto') each replay gets
+// the cores left by the others running (replays and image decodes), and, where
+// that leaves a choice, ThreadChooser measures which count is faster for that
+// program, as cudnn.benchmark does for algorithms.
+import * as os from 'os';
 import { invalid } from './errors';
 import { native } from './native';
 
-/** Number of threads libtorch uses for intra-op parallelism. Default: all available cores. */
-export function setNumThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 1) invalid('n', 'a positive integer', n);
+const cores = os.availableParallelism();
+/** null: 'auto' (the policy decides per replay); a number: every replay uses it (setNumThreads or OMP_NUM_THREADS). */
+let fixed: number | null = process.env.OMP_NUM_THREADS ? native.getNumThreads() : null;
+/** CPU work running now beside libtorch's: replays and image decodes/resizes on sharp's threads. */
+let busy = 0;
+
+/**
+ * Number of threads libtorch uses for intra-op parallelism: eager ops on this
+ * thread and every traced replay (face models, detectors) from now on. Default:
+ * 'auto', all cores for eager ops, and for replays the policy above. `'auto'`
+ * restores the default.
+ */
+export function setNumThreads(n: number | 'auto'): void {
+  if (n === 'auto') {
+    fixed = null;
+    native.setNumThreads(cores);
+    return;
+  }
+  if (!Number.isInteger(n) || n < 1) invalid('n', "a positive integer or 'auto'", n);
+  fixed = n;
   native.setNumThreads(n);
 }
 
 export function getNumThreads(): number {
   return native.getNumThreads();
+}
+
+/** Whether replays choose their threads ('auto') or use a fixed count. */
+export function threadMode(): 'auto' | number {
+  return fixed ?? 'auto';
+}
+
+/** Counts CPU work outside libtorch (sharp's decoding) while fn runs, so that replays leave it a core. */
+export async function sharingCpu<T>(fn: () => Promise<T>): Promise<T> {
+  const job = cpuJob();
+  try {
+    return await fn();
+  } finally {
+    job.end();
+  }
+}
+
+let starts = 0;
+/**
+ * Registers CPU work starting now: `share` is the threads it may use (all cores
+ * less one per job already running, at least 1); `end()` says whether it ran
+ * alone (nothing else running when it started, nothing started since).
+ */
+export function cpuJob(): { share: number; end(): boolean } {
+  const share = Math.max(1, cores - busy);
+  const alone = busy === 0;
+  busy++;
+  const mark = ++starts;
+  let done = false;
+  return {
+    share,
+    end: () => {
+      if (!done) busy--;
+      done = true;
+      return alone && starts === mark;
+    },
+  };
+}
+
+/**
+ * The thread count of one program's replays (at one input shape), chosen by
+ * measurement between 1 and the share it is given. Replays alternate between
+ * the two until each has 3 timed runs after a warm-up (the first run at a count
+ * pays oneDNN's primitive creation), then the count with the lower median of
+ * its last 5 runs is used. Now and then the other is timed again, so that the
+ * choice follows the machine's load: after 16 replays, then, each time the other
+ * is still slower, twice as many (up to 1024), so that re-checking a count that
+ * is 4x slower on a busy machine costs little. Only replays that ran alone are
+ * timed: with other work running, a time says nothing about the count.
+ */
+export class ThreadChooser {
+  private readonly samples = new Map<number, number[]>();
+  private sinceCheck = 0;
+  private interval = 16;
+  private checking: number | null = null;
+
+  /** The count for the next replay, given its share (cpuJob().share). */
+  pick(share: number): number {
+    if (fixed !== null) return fixed;
+    if (share <= 1) return 1;
+    const n1 = this.samples.get(1)?.length ?? -1;
+    const nS = this.samples.get(share)?.length ?? -1;
+    if (n1 < 3 || nS < 3) return n1 <= nS ? 1 : share;
+    const best = this.median(1) <= this.median(share) ? 1 : share;
+    if (++this.sinceCheck < this.interval) return best;
+    this.sinceCheck = 0;
+    this.checking = best === 1 ? share : 1;
+    return this.checking;
+  }
+
+  /** Records a replay's time at `threads` (call only for replays that ran alone). */
+  record(threads: number, ms: number): void {
+    const s = this.samples.get(threads);
+    if (!s) {
+      this.samples.set(threads, []); // the warm-up run is not kept
+      return;
+    }
+    s.push(ms);
+    if (s.length > 5) s.shift();
+    if (this.checking === threads) {
+      const other = this.samples.get(threads === 1 ? Math.max(...this.samples.keys()) : 1);
+      const stillSlower = !other || other.length === 0 || ms > this.median(threads === 1 ? Math.max(...this.samples.keys()) : 1);
+      this.interval = stillSlower ? Math.min(1024, this.interval * 2) : 16;
+      this.checking = null;
+    }
+  }
+
+  private median(threads: number): number {
+    const s = [...(this.samples.get(threads) ?? [])].sort((a, b) => a - b);
+    return s.length ? s[s.length >> 1] : Number.POSITIVE_INFINITY;
+  }
+
+  /** The medians (ms per replay) by thread count, for inspection and tests. */
+  measured(): Record<number, number> {
+    return Object.fromEntries([...this.samples.keys()].filter((t) => this.samples.get(t)!.length).map((t) => [t, this.median(t)]));
+  }
 }

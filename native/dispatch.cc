@@ -9,6 +9,9 @@
 #include "common.h"
 
 #include <ATen/Parallel.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 namespace torchface {
 
@@ -557,8 +560,9 @@ struct Snapshot {
 // Replays a program on a libuv worker thread, without autograd.
 class ProgramWorker : public Napi::AsyncWorker {
  public:
-  ProgramWorker(Napi::Env env, std::shared_ptr<Program> program, const std::vector<at::Tensor>& inputs)
+  ProgramWorker(Napi::Env env, std::shared_ptr<Program> program, const std::vector<at::Tensor>& inputs, int threads)
       : Napi::AsyncWorker(env),
+        threads_(threads),
         deferred_(Napi::Promise::Deferred::New(env)),
         program_(std::move(program)),
         inputs_(Snapshot::inputs(inputs)),
@@ -570,6 +574,11 @@ class ProgramWorker : public Napi::AsyncWorker {
   void Execute() override {
     try {
       at::init_num_threads();  // OpenMP thread counts are per calling thread
+#ifdef _OPENMP
+      // The scheduler's choice for this replay (lib/jit.ts): only this worker's
+      // OpenMP regions (ATen, oneDNN, OpenBLAS) follow it, not the global setting.
+      if (threads_ > 0) omp_set_num_threads(threads_);
+#endif
       at::NoGradGuard noGrad;
       const Program& p = *program_;
       std::vector<at::Tensor> slots(p.numSlots);
@@ -645,6 +654,7 @@ class ProgramWorker : public Napi::AsyncWorker {
   }
 
  private:
+  int threads_;
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<Program> program_;
   Snapshot inputs_, consts_;
@@ -653,7 +663,7 @@ class ProgramWorker : public Napi::AsyncWorker {
   std::string error_;
 };
 
-// programRun(program, inputs[]) -> Promise<handle[]>
+// programRun(program, inputs[], threads = 0) -> Promise<handle[]>; threads 0: libtorch's setting
 Napi::Value ProgramRun(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guarded(env, "programRun", [&]() -> Napi::Value {
@@ -663,7 +673,8 @@ Napi::Value ProgramRun(const Napi::CallbackInfo& info) {
       throw Napi::TypeError::New(env, "programRun: expected " + std::to_string(program->numInputs) + " inputs");
     std::vector<at::Tensor> inputs;
     for (uint32_t i = 0; i < arr.Length(); i++) inputs.push_back(unwrapTensor(env, arr.Get(i), "input"));
-    auto* worker = new ProgramWorker(env, program, inputs);
+    int threads = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
+    auto* worker = new ProgramWorker(env, program, inputs, threads);
     auto promise = worker->promise();
     worker->Queue();
     return promise;

@@ -299,6 +299,11 @@ export function bundledFusionWeights(name: string): number[] | null {
  */
 class BatchProgram {
   private readonly cache = new Map<string, TracedFunction>();
+  private threadSetting: number | 'auto' = 'auto';
+  set threads(t: number | 'auto') {
+    this.threadSetting = t;
+    for (const f of this.cache.values()) f.threads = t;
+  }
   constructor(
     private readonly fn: (x: Tensor) => Tensor,
     private readonly perBatchSize = false,
@@ -319,6 +324,7 @@ class BatchProgram {
       const one = x.shape[0] === 1 || this.perBatchSize ? x : x.narrow(0, 0, 1);
       try {
         f = trace(this.fn, [one]);
+        f.threads = this.threadSetting;
       } finally {
         if (one !== x) one.dispose();
       }
@@ -341,7 +347,10 @@ class BatchProgram {
 class CropBatcher {
   private queue: { data: Uint8Array; resolve(v: Float32Array): void; reject(e: unknown): void }[] = [];
   private running = false;
+  private timer: NodeJS.Timeout | null = null;
   maxBatch = 32;
+  /** With nothing running, how long a call waits for others to share its batch (0: it starts at once). */
+  maxWaitMs = 0;
   constructor(
     private readonly runBatch: (px: Uint8Array, n: number) => Promise<Float32Array[]>,
     private readonly bytesPerCrop: number,
@@ -353,6 +362,20 @@ class CropBatcher {
   }
   private pump(): void {
     if (this.running || this.queue.length === 0) return;
+    if (this.maxWaitMs > 0 && this.queue.length < this.maxBatch) {
+      // The batch closes when full or when the first call has waited maxWaitMs.
+      this.timer ??= setTimeout(() => {
+        this.timer = null;
+        this.start();
+      }, this.maxWaitMs);
+      return;
+    }
+    this.start();
+  }
+  private start(): void {
+    if (this.running || this.queue.length === 0) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
     this.running = true;
     const batch = this.queue.splice(0, this.maxBatch);
     const px = new Uint8Array(batch.length * this.bytesPerCrop);
@@ -400,6 +423,7 @@ export class FaceModel {
   private trainableMode = false;
   private disposed = false;
   private readonly batcher: CropBatcher;
+  private threadSetting: number | 'auto' = 'auto';
 
   /** Builds a model from its parts (see FaceModelSpec); pretrained() and create() call this. */
   constructor(spec: FaceModelSpec) {
@@ -456,6 +480,38 @@ export class FaceModel {
   set maxBatch(n: number) {
     if (!Number.isInteger(n) || n < 1 || n > 1024) invalid('maxBatch', 'an integer in 1..1024', n);
     this.batcher.maxBatch = n;
+    for (const m of this.members ?? []) m.model.maxBatch = n;
+  }
+
+  /**
+   * With no batch running, how long (ms) a call waits for concurrent calls to
+   * share its forward pass (default 0: a lone call waits for nobody; calls that
+   * arrive while a batch runs always go into the next one). A batch closes when
+   * it holds maxBatch crops or its first call has waited this long.
+   */
+  get maxWaitMs(): number {
+    return this.batcher.maxWaitMs;
+  }
+  set maxWaitMs(ms: number) {
+    if (typeof ms !== 'number' || !(ms >= 0 && ms <= 1000)) invalid('maxWaitMs', 'a number of milliseconds in 0..1000', ms);
+    this.batcher.maxWaitMs = ms;
+    for (const m of this.members ?? []) m.model.maxWaitMs = ms;
+  }
+
+  /**
+   * Intra-op threads of this model's forward passes: 'auto' (default: the
+   * scheduler in lib/threads.ts gives each pass the cores other running work
+   * leaves, and chooses between 1 and that by measured speed per batch size) or
+   * a fixed count.
+   */
+  get threads(): number | 'auto' {
+    return this.threadSetting;
+  }
+  set threads(t: number | 'auto') {
+    if (t !== 'auto' && !(Number.isInteger(t) && t >= 1 && t <= 1024)) invalid('threads', "'auto' or an integer in 1..1024", t);
+    this.threadSetting = t;
+    if (this.program) this.program.threads = t;
+    for (const m of this.members ?? []) m.model.threads = t;
   }
 
   /**
@@ -661,6 +717,7 @@ export class FaceModel {
       }),
       perBatchSize,
     );
+    program.threads = this.threadSetting;
     // Trace now (batch 1, main thread) so that embedding calls only replay.
     noGrad(() => {
       program.prepare('uint8', [this.inputSize, this.inputSize, 3], this.device);

@@ -45,9 +45,7 @@ import { loadOptimizer, loadStateDict, saveOptimizer, saveStateDict } from '../i
 import { Module } from '../nn/module';
 import { Adam, Optimizer } from '../optim';
 import { Device, Tensor, checkDevice, manualSeed, noGrad, tensor, tidy } from '../tensor';
-import { native } from '../native';
-
-const setNumThreads = (n: number) => native.setNumThreads(n);
+import { setNumThreads } from '../threads';
 import { DistributedDataParallel } from '../distributed/data-parallel';
 import { DistributedError, type ProcessGroup } from '../distributed/process-group';
 import { DistributedSampler, Identity, LFW_FACE_REGION, PKSampler, imagesToBatch, loadFaceImage, mixSeed, prefetchBatches, scanIdentities, seededRandom, shuffle, splitByIdentity } from './dataset';

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ImageError, describe, invalid, parseOptions } from '../errors';
 import * as F from '../ops';
 import { Tensor, tensor } from '../tensor';
+import { sharingCpu } from '../threads';
 
 /** Raw interleaved pixels (HWC), 8 bits per channel. */
 export interface RawImage {
@@ -86,12 +87,15 @@ async function decodeEncoded(input: string | Buffer | Uint8Array, maxPixels: num
     }
   }
   try {
-    const { data, info } = await sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated' })
-      .rotate() // honour EXIF orientation, as photo viewers do
-      .toColourspace('srgb')
-      .removeAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
+    // sharingCpu: the decode's threads count in the replays' thread budget (lib/threads.ts).
+    const { data, info } = await sharingCpu(() =>
+      sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated' })
+        .rotate() // honour EXIF orientation, as photo viewers do
+        .toColourspace('srgb')
+        .removeAlpha()
+        .raw()
+        .toBuffer({ resolveWithObject: true }),
+    );
     if (info.channels !== 3) return toRgb({ data, width: info.width, height: info.height, channels: info.channels });
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: 3 };
   } catch (e) {
@@ -154,13 +158,15 @@ export async function loadImage(input: ImageInput, options: DecodeOptions = {}):
  * indexer need of an upload or a photo. sharp's errors propagate.
  */
 export async function decodeShrunk(bytes: Buffer, o: { maxSide: number; maxPixels: number; sequentialRead?: boolean }): Promise<RawImage> {
-  const { data, info } = await sharp(bytes, { limitInputPixels: o.maxPixels, failOn: 'truncated', ...(o.sequentialRead ? { sequentialRead: true } : {}) })
-    .rotate()
-    .resize({ width: o.maxSide, height: o.maxSide, fit: 'inside', withoutEnlargement: true })
-    .toColourspace('srgb')
-    .removeAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharingCpu(() =>
+    sharp(bytes, { limitInputPixels: o.maxPixels, failOn: 'truncated', ...(o.sequentialRead ? { sequentialRead: true } : {}) })
+      .rotate()
+      .resize({ width: o.maxSide, height: o.maxSide, fit: 'inside', withoutEnlargement: true })
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw()
+      .toBuffer({ resolveWithObject: true }),
+  );
   return { data, width: info.width, height: info.height, channels: info.channels };
 }
 
@@ -204,10 +210,12 @@ export async function savePng(path: string, img: RgbImage | RawImage | Tensor, o
 
 /** Resizes RGB pixels with sharp (fit 'fill' by default: exact size). */
 export async function resizeImage(img: RgbImage, width: number, height: number, fit: 'fill' | 'cover' | 'contain' | 'inside' = 'fill'): Promise<RgbImage> {
-  const { data, info } = await sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.length), { raw: { width: img.width, height: img.height, channels: 3 } })
-    .resize(width, height, { fit, kernel: 'lanczos3' })
-    .raw()
-    .toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharingCpu(() =>
+    sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.length), { raw: { width: img.width, height: img.height, channels: 3 } })
+      .resize(width, height, { fit, kernel: 'lanczos3' })
+      .raw()
+      .toBuffer({ resolveWithObject: true }),
+  );
   return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height, channels: 3 };
 }
 
