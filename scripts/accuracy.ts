@@ -8,11 +8,12 @@
 //    without mirror-image averaging; open-set identification with one photo
 //    enrolled per person (K = 100 colour, K = 30 AT&T greyscale) through the real
 //    FaceGallery defaults, and the whole trade-off as curves (docs/images/).
-// Usage: node dist/scripts/accuracy.js [--network faceapi|mobilefacenet] [--write]
+// Usage: node dist/scripts/accuracy.js [--network faceapi|mobilefacenet | --network NAME --onnx FILE | --fuse a,b] [--write]
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
-import { FaceGallery, FaceModel } from '../lib';
+import { FaceGallery, FaceModel, Tensor } from '../lib';
+import { Module } from '../lib/nn/module';
 import { Calibration, OperatingPoints, operatingPoints, thresholdForFar } from '../lib/face/calibration';
 import { seededRandom } from '../lib/face/dataset';
 import { auc, kFoldAccuracy, readLfwPairs, rocCurve } from '../lib/face/metrics';
@@ -28,9 +29,60 @@ const argv = process.argv.slice(2);
 const NETWORK = (argv.includes('--network') ? argv[argv.indexOf('--network') + 1] : 'faceapi') as NetworkName;
 let D = 128;
 
-function load(): { rows: Row[]; plain: Float32Array; flip: Float32Array; meta: { model: string; weightsHash: string; dim: number } } {
+/** Stands in for a network whose embeddings are precomputed (galleries only need its dimension and calibration). */
+class Precomputed extends Module {
+  constructor(private readonly dim: number) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return x.reshape([x.shape[0], -1]).narrow(1, 0, this.dim);
+  }
+}
+
+const FUSE = argv.includes('--fuse') ? argv[argv.indexOf('--fuse') + 1].split(',') : null;
+const ONNX = argv.includes('--onnx') ? argv[argv.indexOf('--onnx') + 1] : null;
+
+type Embeddings = { rows: Row[]; plain: Float32Array; flip: Float32Array; meta: { model: string; weightsHash: string; dim: number; weights?: number[] } };
+
+/**
+ * A fusion's embeddings from its members' (--fuse a,b): each member's
+ * descriptors scaled by w_i and concatenated, w_i^2 = 1 / (the spread of its
+ * squared distances over calibration impostor pairs), normalised to sum 1, so
+ * that the squared distance is the mean of the members' z-scores up to a
+ * constant (what FaceModel's fusion computes, lib/face/model.ts).
+ */
+function loadFusion(members: string[]): Embeddings {
+  const parts = members.map((m) => load(m));
+  const rows = parts[0].rows;
+  const calRows = rows.filter((r) => r.split === 'train' && (r.set === 'lfw' || r.set === 'celeba') && r.stage !== 'no-face' && !r.stage.startsWith('error'));
+  const spread = parts.map((p) => {
+    D = p.meta.dim;
+    const e = p.plain.map((v, k) => (v + p.flip[k]) / 2);
+    const sq = Array.from(allPairs(e, calRows, 200_000).impostor, (d) => d * d);
+    const mean = sq.reduce((a, b) => a + b, 0) / sq.length;
+    return Math.sqrt(sq.reduce((a, b) => a + (b - mean) ** 2, 0) / sq.length);
+  });
+  const inv = spread.map((s) => 1 / s);
+  const weights = inv.map((v) => Math.sqrt(v / inv.reduce((a, b) => a + b, 0)));
+  const dim = parts.reduce((n, p) => n + p.meta.dim, 0);
+  const cat = (key: 'plain' | 'flip') => {
+    const out = new Float32Array(rows.length * dim);
+    for (let i = 0; i < rows.length; i++) {
+      let at = i * dim;
+      parts.forEach((p, k) => {
+        for (let j = 0; j < p.meta.dim; j++) out[at + j] = weights[k] * p[key][i * p.meta.dim + j];
+        at += p.meta.dim;
+      });
+    }
+    return out;
+  };
+  console.log(`fusion of ${members.join(' + ')}: impostor spread of d^2 ${spread.map((s) => s.toFixed(4)).join(', ')} -> weights ${weights.map((w) => w.toFixed(4)).join(', ')}`);
+  return { rows, plain: cat('plain'), flip: cat('flip'), meta: { model: `fusion-${members.join('-')}`, weightsHash: parts.map((p) => p.meta.weightsHash).join('+'), dim, weights } };
+}
+
+function load(network = NETWORK as string): Embeddings {
   const index = JSON.parse(fs.readFileSync(path.join(CACHE, 'index.json'), 'utf8')) as { images: EmbeddedImage[] };
-  const dir = path.join(CACHE, NETWORK);
+  const dir = path.join(CACHE, network);
   if (!fs.existsSync(path.join(dir, 'model.json'))) throw new Error(`no embeddings of '${NETWORK}' in ${dir}: run node dist/scripts/embed-sets.js --networks ${NETWORK}`);
   const meta = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8')) as { model: string; weightsHash: string; dim: number };
   const f32 = (f: string) => new Float32Array(new Uint8Array(fs.readFileSync(path.join(dir, f))).buffer);
@@ -79,7 +131,7 @@ async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const write = args.includes('--write');
   const tta = 'flip'; // the photo pipeline's default (FaceModel embedOptions.tta)
-  const { rows: allRows, plain, flip, meta } = load();
+  const { rows: allRows, plain, flip, meta } = FUSE ? loadFusion(FUSE) : load();
   D = meta.dim;
   const avg = plain.map((v, k) => (v + flip[k]) / 2);
   const emb = { none: plain, flip: avg };
@@ -147,7 +199,8 @@ async function main(): Promise<void> {
   }
 
   // 3. Open-set identification through FaceGallery's defaults (the model loads the calibration just written).
-  const model = await FaceModel.pretrained({ network: NETWORK });
+  // A fusion or an ONNX network has no bundled calibration: its galleries read distances with the one just computed.
+  const model = FUSE || ONNX ? new FaceModel({ name: meta.model, net: new Precomputed(D), inputSize: 112, embeddingDim: D, metric: 'euclidean', threshold: 1, calibration: cal.none, flipCalibration: cal.flip }) : await FaceModel.pretrained({ network: NETWORK as NetworkName });
   const openSet = async (pool: Row[], K: number, kind: 'colour' | 'greyscale', seed: number, variant: 'none' | 'flip', allStrangerPhotos = false) => {
     const e = emb[variant];
     const vec = (r: Row) => e.slice(r.i * D, (r.i + 1) * D);
@@ -202,7 +255,7 @@ async function main(): Promise<void> {
 
   // Pictures.
   const images = path.join(packageRoot, 'docs', 'images');
-  const tag = NETWORK === 'faceapi' ? '' : `-${NETWORK}`;
+  const tag = FUSE ? `-fusion-${FUSE.join('-')}` : NETWORK === 'faceapi' ? '' : `-${NETWORK}`;
   fs.mkdirSync(images, { recursive: true });
   const tradeoff = (r: Record<string, unknown>) => (r.curve as { far: number; identified: number; rejected: number }[]).map((c) => [c.rejected, c.identified] as [number, number]);
   const def = (r: Record<string, unknown>) => r.default as { identified: number; strangersRejected: number };
@@ -238,7 +291,7 @@ async function main(): Promise<void> {
   });
   await png(path.join(images, `accuracy${tag}-roc.png`), svgLineChart({ title: 'ROC, LFW DevTest identities (all pairs)', xLabel: 'false accept rate', yLabel: 'true accept rate', xLog: true, xRange: [1e-5, 1], yRange: [0.5, 1], legend: 'bottom-left', series: [{ name: `pretrained, tta ${tta}`, color: '#1f5fbf', points: curvePts, marks }] }));
   await png(path.join(images, `accuracy${tag}-det.png`), svgLineChart({ title: 'DET, LFW DevTest identities (all pairs)', xLabel: 'false accept rate', yLabel: 'false reject rate', xLog: true, yLog: true, xRange: [1e-5, 1], yRange: [1e-3, 1], legend: 'bottom-left', series: [{ name: `pretrained, tta ${tta}`, color: '#c0392b', points: curvePts.map(([f, t]) => [f, Math.max(1 - t, 1e-4)]), marks: marks.map((m) => ({ at: [m.at[0], Math.max(1 - m.at[1], 1e-4)], label: m.label })) }] }));
-  fs.writeFileSync(path.join(CACHE, '..', `accuracy${NETWORK === 'faceapi' ? '' : '-' + NETWORK}.json`), JSON.stringify(report, null, 1));
+  fs.writeFileSync(path.join(CACHE, '..', `accuracy${tag}.json`), JSON.stringify(report, null, 1));
   console.log(JSON.stringify(report, (k, v) => (k === 'curve' || k === 'noFace' ? undefined : v), 1));
 }
 

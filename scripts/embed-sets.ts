@@ -9,7 +9,7 @@
 // AT&T and Extended Yale B are embedded as the greyscale crops they are.
 // Output: .cache/embeddings/{index.json, detections.json, NETWORK/{plain,flip}.f32}.
 // The fusion needs no embedding of its own: accuracy.ts combines its members'.
-// Usage: node dist/scripts/embed-sets.js [--networks faceapi,mobilefacenet] [--sets lfw,att,yaleb,celeba] [--per-identity N]
+// Usage: node dist/scripts/embed-sets.js [--networks faceapi,mobilefacenet | --onnx FILE --as NAME [--mean M --std S]] [--sets lfw,att,yaleb,celeba] [--per-identity N]
 import * as fs from 'fs';
 import * as path from 'path';
 import { FaceModel, loadImage, setNumThreads } from '../lib';
@@ -85,8 +85,12 @@ async function detections(dir: string, files: string[]): Promise<Map<string, Det
   return cache;
 }
 
-async function embedNetwork(network: NetworkName, dir: string, jobs: (EmbeddedImage & { detect: boolean })[], found: Map<string, Detection>): Promise<void> {
-  const model = await FaceModel.pretrained({ network });
+/** A network to embed with: a pretrained one, or an ONNX face model (`--onnx FILE --as NAME`, insightface conventions). */
+type NetworkSpec = { name: string; load(): Promise<FaceModel> };
+
+async function embedNetwork(spec: NetworkSpec, dir: string, jobs: (EmbeddedImage & { detect: boolean })[], found: Map<string, Detection>): Promise<void> {
+  const network = spec.name;
+  const model = await spec.load();
   const S = model.inputSize;
   const D = model.embeddingDim;
   const plain = new Float32Array(jobs.length * D);
@@ -125,8 +129,15 @@ async function main(): Promise<void> {
   const arg = (k: string, d: string) => (args.includes(k) ? args[args.indexOf(k) + 1] : d);
   const sets = arg('--sets', 'lfw,att,yaleb,celeba').split(',');
   const perIdentity = Number(arg('--per-identity', '12'));
-  const networks = arg('--networks', 'faceapi,mobilefacenet').split(',') as NetworkName[];
+  const onnx = args.includes('--onnx') ? arg('--onnx', '') : null;
+  const networks = (onnx ? [] : arg('--networks', 'faceapi,mobilefacenet').split(',')) as NetworkName[];
   for (const n of networks) if (!NETWORKS[n] || NETWORKS[n].members) throw new Error(`--networks: one of ${Object.keys(NETWORKS).filter((k) => !NETWORKS[k as NetworkName].members).join(', ')}, not '${n}'`);
+  const specs: NetworkSpec[] = networks.map((network) => ({ name: network, load: () => FaceModel.pretrained({ network }) }));
+  if (onnx) {
+    // e.g. --onnx .cache/test-models/fr_feature.onnx --as faceplugin --mean 127 --std 128
+    const name = arg('--as', path.basename(onnx, '.onnx'));
+    specs.push({ name, load: () => FaceModel.fromOnnx(onnx, { mean: Number(arg('--mean', '127.5')), std: Number(arg('--std', '128')), alignment: 'arcface', name }) });
+  }
   setNumThreads(1);
   const dir = facesDir();
   if (!dir) throw new Error('no face data (../shared/data/faces or TORCHFACE_FACES_DIR)');
@@ -135,7 +146,7 @@ async function main(): Promise<void> {
     dir,
     jobs.filter((j) => j.detect).map((j) => j.file),
   );
-  for (const n of networks) await embedNetwork(n, dir, jobs, found);
+  for (const n of specs) await embedNetwork(n, dir, jobs, found);
   const index = jobs.map(({ detect: _d, ...rest }) => rest);
   fs.writeFileSync(path.join(CACHE, 'index.json'), JSON.stringify({ made: new Date().toISOString(), sets, perIdentity, images: index }));
 }

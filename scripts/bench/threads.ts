@@ -1,0 +1,67 @@
+// The default thread policy ('auto', lib/threads.ts) against every fixed thread
+// count, on the three workloads of issue #18: a descriptor at batch 1, a batch
+// of 16, and the whole photo pipeline (detect + landmarks + align + descriptor).
+// Settings alternate inside each round (auto, 1, 2, ..., auto, 1, 2, ...) so
+// that the machine's load hits them alike; each setting gets a fresh model (a
+// fresh chooser: auto pays its exploration inside the timed runs, as a new
+// service does). Goal: auto no more than 10% slower than the best fixed count.
+//   node dist/scripts/bench/threads.js [--rounds 3] [--reps 20]
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { FaceModel, RgbImage, setNumThreads } from '../../lib';
+import { TextGoalRow, median } from './common';
+
+type Setting = number | 'auto';
+
+export async function benchThreads(options: { rounds?: number; reps?: number } = {}): Promise<TextGoalRow[]> {
+  const rounds = options.rounds ?? 3;
+  const reps = options.reps ?? 20;
+  const root = path.resolve(__dirname, '..', '..', '..');
+  const fixture = JSON.parse(fs.readFileSync(path.join(root, 'test', 'fixtures', 'faceapi-descriptors.json'), 'utf8')) as { inputs: { shape: number[]; rgbBase64: string }[] };
+  const crops = fixture.inputs.filter((e) => e.shape[0] === 150 && e.shape[1] === 150).map((e): RgbImage => ({ data: new Uint8Array(Buffer.from(e.rgbBase64, 'base64')), width: 150, height: 150, channels: 3 }));
+  const batch = Array.from({ length: 16 }, (_, i) => crops[i % crops.length]);
+  const photo = fs.readFileSync(path.join(root, 'node_modules', '@vladmandic', 'face-api', 'demo', 'sample1.jpg'));
+  const settings: Setting[] = ['auto', ...Array.from({ length: os.availableParallelism() }, (_, i) => i + 1)];
+  const workloads = {
+    b1: { label: 'descriptor 150x150, batch 1', unit: 'ms/face', per: 1, reps, run: (m: FaceModel, k: number) => m.embedRgb([crops[k % crops.length]]) },
+    b16: { label: 'descriptor 150x150, batch 16', unit: 'ms/face', per: 16, reps: Math.max(3, reps >> 2), run: (m: FaceModel) => m.embedRgb(batch) },
+    pipeline: { label: 'pipeline sample1.jpg (detect + landmarks + align + descriptor with flip)', unit: 'ms/photo', per: 1, reps: Math.max(3, reps >> 2), run: (m: FaceModel) => m.embedFaces([photo], { detect: true }) },
+  };
+  const times: Record<string, Record<string, number[]>> = {};
+  for (let r = 0; r < rounds; r++)
+    for (const [name, w] of Object.entries(workloads))
+      for (const s of settings) {
+        setNumThreads(s);
+        const model = await FaceModel.pretrained();
+        await w.run(model, 0); // traces are made at load; this warms the allocator and sharp
+        const t0 = performance.now();
+        for (let k = 0; k < w.reps; k++) await w.run(model, k);
+        ((times[name] ??= {})[String(s)] ??= []).push((performance.now() - t0) / w.reps / w.per);
+        model.dispose();
+      }
+  setNumThreads('auto');
+  const rows: TextGoalRow[] = [];
+  for (const [name, w] of Object.entries(workloads)) {
+    const med = Object.fromEntries(Object.entries(times[name]).map(([s, v]) => [s, median(v)]));
+    const fixed = settings.filter((s) => s !== 'auto').map(String);
+    const best = fixed.reduce((a, b) => (med[b] < med[a] ? b : a));
+    rows.push({ case: `${w.label}: default threads (auto) vs the best fixed count (${best}; ${fixed.map((s) => `${s}: ${med[s].toFixed(1)}`).join(', ')})`, torchface: med.auto, peer: med[best], unit: w.unit, ratio: med.auto / med[best], goal: '<= 1.1' });
+  }
+  return rows;
+}
+
+if (require.main === module) {
+  const args = process.argv.slice(2);
+  const arg = (k: string, d: number) => (args.includes(k) ? Number(args[args.indexOf(k) + 1]) : d);
+  console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  benchThreads({ rounds: arg('--rounds', 3), reps: arg('--reps', 20) })
+    .then((rows) => {
+      for (const row of rows) console.log(JSON.stringify(row));
+      console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    })
+    .catch((e) => {
+      console.error(e);
+      process.exit(1);
+    });
+}
