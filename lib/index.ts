@@ -15,7 +15,7 @@ export * as distributed from './distributed';
 export { ResNet, BasicBlock, resnet18, resnet34 } from './models/resnet';
 export type { ResNetOptions } from './models/resnet';
 
-export { setNumThreads, getNumThreads } from './threads';
+export { setNumThreads, getNumThreads, threadMode } from './threads';
 
 export const cuda = {
   isAvailable: (): boolean => native.cudaIsAvailable(),

@@ -31,9 +31,9 @@ function run(cases: Case[]): void {
 // 2-core machine a 4x4 conv2d took 3.7 ms with 2 threads, 80 us with 1).
 // (Hooks inside each describe: root-level hooks would apply to every test file in the run.)
 function singleThreaded(): void {
-  let previous = 0;
+  let previous: number | 'auto' = 'auto';
   before(() => {
-    previous = tf.getNumThreads();
+    previous = tf.threadMode();
     tf.setNumThreads(1);
   });
   after(() => tf.setNumThreads(previous));

@@ -15,9 +15,9 @@ const live = () => tf.memory().tensors;
 
 // Thousands of tiny ops: intra-op threads only add synchronisation on a busy machine.
 function singleThreaded(): void {
-  let previous = 0;
+  let previous: number | 'auto' = 'auto';
   before(() => {
-    previous = tf.getNumThreads();
+    previous = tf.threadMode();
     tf.setNumThreads(1);
   });
   after(() => tf.setNumThreads(previous));

@@ -23,7 +23,13 @@ function drive(c: ThreadChooser, share: number, cost: (threads: number) => numbe
 }
 
 describe('thread policy (lib/threads.ts)', () => {
-  afterEach(() => tf.setNumThreads('auto'));
+  // Other test files may have fixed a count (setNumThreads(n)): run these under 'auto' and restore theirs.
+  let saved: number | 'auto' = 'auto';
+  beforeEach(() => {
+    saved = threadMode();
+    tf.setNumThreads('auto');
+  });
+  afterEach(() => tf.setNumThreads(saved));
 
   it('times both counts after a warm-up each, then keeps the faster one, either way', () => {
     const slowTwo = drive(new ThreadChooser(), 2, (t) => (t === 1 ? 10 : 40), 200);

@@ -1,0 +1,110 @@
+// The service as its users see it (issue #18): `torchface serve` with the
+// pretrained model in a child process, people enrolled from one real photo
+// each, then /verify requests with other real photos of them (multipart,
+// detect: true: detection + landmarks + alignment + descriptor per request)
+// from N concurrent clients. Reports requests/s, p50 and p99 latency, and the
+// server's event-loop p99 (from /health). Photos: LFW view 1 (people with >= 3
+// photos) from the shared face data, else face-api's demo photos.
+//   node dist/scripts/bench/service.js [--clients 8] [--requests 96] [--people 12]
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { closeClient, multipartBody, request, startServer } from '../load-test';
+import { facesDir } from '../../lib/util/paths';
+import { TextGoalRow } from './common';
+
+interface Person {
+  id: string;
+  enroll: Buffer;
+  probes: Buffer[];
+}
+
+function people(count: number): { people: Person[]; source: string } {
+  const dir = facesDir();
+  const lfw = dir ? path.join(dir, 'lfw-view1') : '';
+  if (dir && fs.existsSync(lfw)) {
+    const ids = fs.readdirSync(lfw).sort().filter((d) => fs.statSync(path.join(lfw, d)).isDirectory() && fs.readdirSync(path.join(lfw, d)).length >= 3);
+    const out = ids.slice(0, count).map((id) => {
+      const files = fs.readdirSync(path.join(lfw, id)).sort().map((f) => fs.readFileSync(path.join(lfw, id, f)));
+      return { id, enroll: files[0], probes: files.slice(1, 4) };
+    });
+    return { people: out, source: 'LFW view 1 (250x250 JPEGs)' };
+  }
+  const demo = path.resolve(__dirname, '..', '..', '..', 'node_modules', '@vladmandic', 'face-api', 'demo');
+  const photos = ['sample1.jpg', 'sample2.jpg', 'sample3.jpg', 'sample4.jpg', 'sample5.jpg', 'sample6.jpg'].map((f) => fs.readFileSync(path.join(demo, f)));
+  return { people: photos.map((b, i) => ({ id: `demo${i}`, enroll: b, probes: [b] })), source: "face-api's demo photos (probe = the enrolled photo)" };
+}
+
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+};
+
+export async function benchService(options: { clients?: number; requests?: number; people?: number } = {}): Promise<{ rows: TextGoalRow[]; report: Record<string, unknown> }> {
+  const clients = options.clients ?? 8;
+  const requests = options.requests ?? 96;
+  const { people: ps, source } = people(options.people ?? 12);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torchface-bench-service-'));
+  const apiKey = 'bench-key';
+  const { child, url } = await startServer(['--gallery', path.join(tmp, 'g.db'), '--port', '0', '--model', 'faceapi'], { ...process.env, TORCHFACE_API_KEY: apiKey });
+  const key = { 'x-api-key': apiKey };
+  try {
+    for (const p of ps) {
+      const r = await request(url, 'POST', '/enroll', JSON.stringify({ id: p.id, image: p.enroll.toString('base64'), detect: true }), { ...key, 'content-type': 'application/json' });
+      if (r.status !== 201) throw new Error(`enroll ${p.id}: ${r.status} ${r.body}`);
+    }
+    const probes = ps.flatMap((p) => p.probes.map((b) => ({ id: p.id, b })));
+    const verify = async (i: number) => {
+      const p = probes[i % probes.length];
+      const m = multipartBody({ id: p.id, detect: 'true' }, [p.b]);
+      const t0 = performance.now();
+      const r = await request(url, 'POST', '/verify', m.body, { ...key, 'content-type': m.type });
+      const ms = performance.now() - t0;
+      return { ms, ok: r.status === 200, same: r.status === 200 && (JSON.parse(r.body) as { same: boolean }).same, status: r.status };
+    };
+    for (let i = 0; i < Math.min(4, probes.length); i++) await verify(i); // warm-up
+    const lat: number[] = [];
+    let next = 0;
+    let failed = 0;
+    let same = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: clients }, async () => {
+        while (next < requests) {
+          const r = await verify(next++);
+          lat.push(r.ms);
+          if (!r.ok) failed++;
+          if (r.same) same++;
+        }
+      }),
+    );
+    const seconds = (performance.now() - t0) / 1000;
+    const health = JSON.parse((await request(url, 'GET', '/health', undefined, key)).body) as { eventLoopDelayMs?: { p99: number } };
+    const report = { source, people: ps.length, clients, requests, failed, verifiedSame: same, reqPerS: requests / seconds, p50: pct(lat, 50), p99: pct(lat, 99), serverEventLoopP99: health.eventLoopDelayMs?.p99 ?? null };
+    const rows: TextGoalRow[] = [
+      { case: `service /verify with real photos (detect), ${clients} concurrent clients: requests/s`, torchface: report.reqPerS, peer: null, unit: 'req/s (higher is better)', ratio: null, goal: '>= 2x the recorded baseline (README)' },
+      { case: `service /verify, ${clients} clients: p99 / p50 latency (p50 ${report.p50.toFixed(0)} ms)`, torchface: report.p99, peer: report.p50, unit: 'ms', ratio: report.p99 / report.p50, goal: '< 4' },
+    ];
+    return { rows, report };
+  } finally {
+    child.kill('SIGTERM');
+    closeClient();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  const args = process.argv.slice(2);
+  const arg = (k: string, d: number) => (args.includes(k) ? Number(args[args.indexOf(k) + 1]) : d);
+  console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  benchService({ clients: arg('--clients', 8), requests: arg('--requests', 96), people: arg('--people', 12) })
+    .then(({ rows, report }) => {
+      console.log(JSON.stringify(report));
+      for (const row of rows) console.log(JSON.stringify(row));
+      console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    })
+    .catch((e) => {
+      console.error(e);
+      process.exit(1);
+    });
+}
