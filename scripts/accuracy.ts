@@ -194,7 +194,10 @@ async function main(): Promise<void> {
   if (write) {
     const out = path.join(packageRoot, 'lib', 'face', 'calibration', `${meta.model}.json`);
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    fs.writeFileSync(out, JSON.stringify({ model: meta.model, weightsHash: meta.weightsHash, made: new Date().toISOString().slice(0, 10), by: 'node dist/scripts/embed-sets.js && node dist/scripts/accuracy.js --write', calibrations: cal }, null, 1) + '\n');
+    const by = `node dist/scripts/embed-sets.js --networks ${FUSE ? FUSE.join(',') : NETWORK} && node dist/scripts/accuracy.js ${FUSE ? `--fuse ${FUSE.join(',')}` : `--network ${NETWORK}`} --write`;
+    // A fusion's file also carries its members' weights (FaceModel.pretrained({ network: 'fusion' }) reads them).
+    const fusion = meta.weights ? { fusion: { members: FUSE, weights: meta.weights } } : {};
+    fs.writeFileSync(out, JSON.stringify({ model: meta.model, weightsHash: meta.weightsHash, made: new Date().toISOString().slice(0, 10), by, ...fusion, calibrations: cal }, null, 1) + '\n');
     console.log(`wrote ${path.relative(packageRoot, out)}`);
   }
 

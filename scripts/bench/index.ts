@@ -349,6 +349,15 @@ print(json.dumps({"ms":out}))`,
     },
   },
   {
+    name: 'networks',
+    ids: ['networks'],
+    async run(ctx) {
+      const m = load('networks');
+      const rows = (await m.benchNetworks({ reps: ctx.quick ? 4 : 10, rounds: ctx.quick ? 1 : 3 })) as { case: string; torchface: number | null; peer: number | null; unit: string; goal: string }[];
+      return rows.map((r) => makeRow('networks', { case: r.case, torchface: Number.isNaN(r.torchface as number) ? null : r.torchface, peer: r.peer, peerName: r.peer === null ? '-' : /tfjs/.test(r.case) ? 'tfjs wasm' : 'onnxruntime-node', unit: r.unit, goal: r.peer === null ? null : ratioGoal('<=', 1.0), note: Number.isNaN(r.torchface) ? r.goal : undefined }));
+    },
+  },
+  {
     name: 'threads',
     ids: ['threads'],
     async run(ctx) {

@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { getNumThreads, noGrad, rand, traced } from '../../lib';
+import { noGrad, rand, setNumThreads, threadMode, traced } from '../../lib';
 import { FaceRecognitionNet } from '../../lib/face/recognition-net';
 import { saveOnnx } from '../../lib/io/onnx-export';
 import { TextGoalRow, median } from './common';
@@ -20,12 +20,15 @@ export async function benchOnnx(options: { reps?: number; rounds?: number } = {}
   net.eval();
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tf-bench-onnx-')), 'face.onnx');
   await saveOnnx(net, [rand([1, 3, 150, 150]).mul(255)], file, { dynamicBatch: true });
-  const threads = getNumThreads();
-  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
   // As FaceModel.pretrained() runs it on the CPU: scales folded into the convolutions, channels-last (oneDNN).
   const fused = net.fuse({ channelsLast: true });
   const run = traced((x) => noGrad(() => fused.forward(x.contiguous({ channelsLast: true }))));
   const rows: TextGoalRow[] = [];
+  const mode = threadMode();
+  // The same fixed thread count on both sides (torchface's replays then use exactly that many: lib/threads.ts).
+  for (const threads of [...new Set([1, os.availableParallelism()])]) {
+  setNumThreads(threads);
+  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
   for (const batch of [1, 16]) {
     const x = rand([batch, 3, 150, 150]).mul(255);
     const feeds = { input: new ort.Tensor('float32', x.data() as Float32Array, x.shape) };
@@ -53,6 +56,8 @@ export async function benchOnnx(options: { reps?: number; rounds?: number } = {}
     x.dispose();
   }
   await session.release();
+  }
+  setNumThreads(mode);
   return rows;
 }
 
