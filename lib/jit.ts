@@ -29,6 +29,8 @@ export interface TracedFunction {
    * jobs leave, and between 1 and that, what measured faster for this program).
    */
   threads: number | 'auto';
+  /** A replay with this call's own thread count (the scheduler's choice otherwise). */
+  runWith(options: { threads?: number }, ...inputs: Tensor[]): Promise<Tensor[]>;
   /** The measured replay times (ms) by input shape ('1x3x150x150') and thread count behind 'auto'. */
   threadTimes(): Record<string, Record<number, number>>;
 }
@@ -102,32 +104,32 @@ export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInp
   const arity = exampleInputs.length;
   // One chooser per input shape: a program traced at batch 1 also replays larger batches (FaceModel), and the best count follows the work.
   const choosers = new Map<string, ThreadChooser>();
-  const replay = async (hs: TensorHandle[], shapeKey: string): Promise<TensorHandle[]> => {
+  const replay = async (hs: TensorHandle[], shapeKey: string, forced?: number): Promise<TensorHandle[]> => {
     let chooser = choosers.get(shapeKey);
     if (!chooser) {
       if (choosers.size >= 64) choosers.delete(choosers.keys().next().value as string);
       choosers.set(shapeKey, (chooser = new ThreadChooser()));
     }
     const job = cpuJob();
-    const threads = f.threads === 'auto' ? chooser.pick(job.share) : f.threads;
+    const threads = forced ?? (f.threads === 'auto' ? chooser.pick(job.share) : f.threads);
     const t0 = performance.now();
     try {
       const out = await native.programRun(p, hs, threads);
       const alone = job.end();
-      if (process.env.TF_DEBUG_THREADS) console.error(`replay ${shapeKey} threads ${threads} share ${job.share} ${(performance.now() - t0).toFixed(1)} ms alone ${alone}`);
-      if (alone && f.threads === 'auto' && threadMode() === 'auto') chooser.record(threads, performance.now() - t0);
+      if (process.env.TORCHFACE_DEBUG_THREADS) console.error(`torchface: replay ${shapeKey} threads ${threads} share ${job.share} ${(performance.now() - t0).toFixed(1)} ms alone ${alone}`);
+      if (alone && forced === undefined && f.threads === 'auto' && threadMode() === 'auto') chooser.record(threads, performance.now() - t0);
       return out;
     } finally {
       job.end();
     }
   };
-  const run = async (...inputs: Tensor[]): Promise<Tensor[]> => {
+  const runWith = async (options: { threads?: number }, inputs: Tensor[]): Promise<Tensor[]> => {
     if (inputs.length !== arity) invalid('inputs', `${arity} tensor(s), as traced`, inputs);
     const handles = inputs.map((t, i) => handleOf(t, `inputs[${i}]`));
     let result;
     try {
       const shapeKey = inputs.map((t) => t.shape.join('x')).join(';');
-      result = await replays.run(handles, (hs) => replay(hs, shapeKey));
+      result = await replays.run(handles, (hs) => replay(hs, shapeKey, options.threads));
     } catch (e) {
       if (e instanceof TorchfaceError) throw e;
       // The worker reports "aten::conv2d: <libtorch's message>" for the failing instruction.
@@ -140,7 +142,8 @@ export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInp
     const d = native.programDescribe(p, named.map((t, i) => handleOf(t, `named[${i}]`)));
     return { ...d, consts: d.consts.map((h) => new Tensor(h)) };
   };
-  const f: TracedFunction = Object.assign(run, { info: () => native.programInfo(p), describe, threads: 'auto' as number | 'auto', threadTimes: () => Object.fromEntries([...choosers].map(([k, c]) => [k, c.measured()])) });
+  const run = (...inputs: Tensor[]) => runWith({}, inputs);
+  const f: TracedFunction = Object.assign(run, { runWith: (options: { threads?: number }, ...inputs: Tensor[]) => runWith(options, inputs), info: () => native.programInfo(p), describe, threads: 'auto' as number | 'auto', threadTimes: () => Object.fromEntries([...choosers].map(([k, c]) => [k, c.measured()])) });
   return f;
 }
 

@@ -80,10 +80,11 @@ export function cpuJob(): { share: number; end(): boolean } {
 
 /**
  * The thread count of one program's replays (at one input shape), chosen by
- * measurement between 1 and the share it is given. Replays alternate between
- * the two until each has 3 timed runs after a warm-up (the first run at a count
- * pays oneDNN's primitive creation), then the count with the lower median of
- * its last 5 runs is used. Now and then the other is timed again, so that the
+ * measurement between 1 and the share it is given. One thread first: a warm-up
+ * run (the first run at a count pays oneDNN's primitive creation) and 3 timed
+ * ones; then the share: a warm-up and one timed run, and two more only if that
+ * one was faster (so a count that loses costs two runs, not four). Then the
+ * count with the lower median of its last 5 runs is used. Now and then the other is timed again, so that the
  * choice follows the machine's load: after 16 replays, then, each time the other
  * is still slower, twice as many (up to 1024), so that re-checking a count that
  * is 4x slower on a busy machine costs little. Only replays that ran alone are
@@ -101,7 +102,9 @@ export class ThreadChooser {
     if (share <= 1) return 1;
     const n1 = this.samples.get(1)?.length ?? -1;
     const nS = this.samples.get(share)?.length ?? -1;
-    if (n1 < 3 || nS < 3) return n1 <= nS ? 1 : share;
+    if (n1 < 3) return 1;
+    // The alternative: a warm-up and one timed run; two more only if that one was faster.
+    if (nS < 1 || (nS < 3 && this.median(share) < this.median(1))) return share;
     const best = this.median(1) <= this.median(share) ? 1 : share;
     if (++this.sinceCheck < this.interval) return best;
     this.sinceCheck = 0;

@@ -573,12 +573,14 @@ class ProgramWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     try {
-      at::init_num_threads();  // OpenMP thread counts are per calling thread
-#ifdef _OPENMP
-      // The scheduler's choice for this replay (lib/jit.ts): only this worker's
-      // OpenMP regions (ATen, oneDNN, OpenBLAS) follow it, not the global setting.
-      if (threads_ > 0) omp_set_num_threads(threads_);
-#endif
+      // The scheduler's choice for this replay (lib/jit.ts, lib/threads.ts), else libtorch's
+      // setting (OpenMP thread counts are per calling thread: init copies the global one).
+      // at::set_num_threads, not omp_set_num_threads alone: measured, a replay told 1 thread
+      // that way still ran at the global count's speed (17 ms instead of 7 for a descriptor).
+      if (threads_ > 0)
+        at::set_num_threads(threads_);
+      else
+        at::init_num_threads();
       at::NoGradGuard noGrad;
       const Program& p = *program_;
       std::vector<at::Tensor> slots(p.numSlots);
