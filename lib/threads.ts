@@ -63,20 +63,30 @@ let starts = 0;
  * alone (nothing else running when it started, nothing started since).
  */
 export function cpuJob(): { share: number; end(): boolean } {
-  const share = Math.max(1, cores - busy);
+  // Under steady concurrency (most recent jobs overlapped another: a busy service) every job
+  // gets one thread, even one that happens to start alone: others are about to start, and a
+  // 2-thread replay beside a 1-thread one puts three OpenMP threads on two cores.
+  const share = overlapped > 0.5 ? 1 : Math.max(1, cores - busy);
   const alone = busy === 0;
   busy++;
   const mark = ++starts;
   let done = false;
+  let ranAlone = false;
   return {
     share,
     end: () => {
-      if (!done) busy--;
+      if (!done) {
+        busy--;
+        ranAlone = alone && starts === mark;
+        overlapped = 0.9 * overlapped + (ranAlone ? 0 : 0.1);
+      }
       done = true;
-      return alone && starts === mark;
+      return ranAlone;
     },
   };
 }
+/** Moving share of recent jobs that overlapped another (0..1). */
+let overlapped = 0;
 
 /**
  * The thread count of one program's replays (at one input shape), chosen by

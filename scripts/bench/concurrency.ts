@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { monitorEventLoopDelay } from 'perf_hooks';
-import { FaceModel, RgbImage, getNumThreads, setReplayConcurrency } from '../../lib';
+import { FaceModel, RgbImage, setReplayConcurrency, threadMode } from '../../lib';
 import { TextGoalRow, median } from './common';
 
 export async function benchConcurrency(options: { rounds?: number; faces?: number; replays?: number } = {}): Promise<TextGoalRow[]> {
@@ -48,10 +48,10 @@ export async function benchConcurrency(options: { rounds?: number; faces?: numbe
     r.conPhotos.push(await time(() => Promise.all(photos.map((p) => model.embed(p, { detect: true }))), true));
   }
   const fps = (ms: number[], count: number) => (count * 1000) / median(ms);
-  const threads = getNumThreads();
+  const threads = threadMode();
   const rows: TextGoalRow[] = [
-    { case: `${n} face crops 150x150: concurrent embed() vs one at a time, ${threads} thread(s)`, torchface: fps(r.conCrops, n), peer: fps(r.seqCrops, n), unit: 'faces/s (peer = sequential; higher is better)', ratio: fps(r.conCrops, n) / fps(r.seqCrops, n), goal: '>= 1.5' },
-    { case: `${photos.length} photos (detect + align + embed): concurrent vs one at a time, ${threads} thread(s)`, torchface: fps(r.conPhotos, photos.length), peer: fps(r.seqPhotos, photos.length), unit: 'photos/s (peer = sequential; higher is better)', ratio: fps(r.conPhotos, photos.length) / fps(r.seqPhotos, photos.length), goal: '>= 1.5' },
+    { case: `${n} face crops 150x150: concurrent embed() vs one at a time, threads ${threads}`, torchface: fps(r.conCrops, n), peer: fps(r.seqCrops, n), unit: 'faces/s (peer = sequential; higher is better)', ratio: fps(r.conCrops, n) / fps(r.seqCrops, n), goal: '>= 1.5' },
+    { case: `${photos.length} photos (detect + align + embed): concurrent vs one at a time, threads ${threads}`, torchface: fps(r.conPhotos, photos.length), peer: fps(r.seqPhotos, photos.length), unit: 'photos/s (peer = sequential; higher is better)', ratio: fps(r.conPhotos, photos.length) / fps(r.seqPhotos, photos.length), goal: '>= 1.5' },
   ];
   console.log(`  event-loop delay during the concurrent runs (worst run): p99 ${delays.p99.toFixed(1)} ms, max ${delays.max.toFixed(1)} ms`);
   model.dispose();
