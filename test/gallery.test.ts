@@ -59,7 +59,7 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torchface-gallery-'));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('EmbeddingIndex (exact search)', () => {
-  it('matches a brute-force scan, per person (min over their embeddings), across blocks and after removals', () => {
+  it('matches a brute-force scan, per person (min over their embeddings), across blocks and after removals', async () => {
     const r = rng(1);
     const dim = 16;
     const idx = new EmbeddingIndex(dim);
@@ -76,7 +76,8 @@ describe('EmbeddingIndex (exact search)', () => {
     const live = rows.filter((x) => Number(x.id.slice(1)) % 7 !== 0);
     assert.equal(idx.size, live.length);
     const queries = Array.from({ length: 9 }, () => randomVec(r, dim));
-    const got = idx.search(queries, 10);
+    const got = await idx.search(queries, 10);
+    const single = await Promise.all(queries.map((q) => idx.search([q], 10)));
     queries.forEach((q, i) => {
       const best = new Map<string, number>();
       for (const { id, v } of live) best.set(id, Math.min(best.get(id) ?? Infinity, euclidean(q, v)));
@@ -87,19 +88,20 @@ describe('EmbeddingIndex (exact search)', () => {
         `query ${i}`,
       );
       got[i].forEach((c, j) => assert.ok(Math.abs(c.distance - want[j][1]) < 1e-5));
+      assert.deepEqual(single[i][0], got[i], `query ${i} alone`);
     });
     // A stored vector queried again is at distance exactly 0 (recomputed, not from the matrix form).
-    assert.equal(idx.search([live[3].v], 1)[0][0].distance, 0);
+    assert.equal((await idx.search([live[3].v], 1))[0][0].distance, 0);
     idx.dispose();
   });
 
-  it('finds people beyond the first rows when one person owns many near rows', () => {
+  it('finds people beyond the first rows when one person owns many near rows', async () => {
     const dim = 4;
     const idx = new EmbeddingIndex(dim);
     const near = Array.from({ length: 50 }, (_, i) => Float32Array.from([1 + i * 1e-3, 0, 0, 0]));
     idx.add('crowd', near, near.map((_, i) => i));
     idx.add('other', [Float32Array.from([5, 0, 0, 0])], [100]);
-    const [res] = idx.search([Float32Array.from([1, 0, 0, 0])], 2);
+    const [res] = await idx.search([Float32Array.from([1, 0, 0, 0])], 2);
     assert.deepEqual(
       res.map((c) => c.id),
       ['crowd', 'other'],
@@ -108,7 +110,7 @@ describe('EmbeddingIndex (exact search)', () => {
     idx.dispose();
   });
 
-  it('grows past a search block (chunks) and keeps rows', () => {
+  it('grows past a search block (chunks) and keeps rows', async () => {
     const dim = 8;
     const idx = new EmbeddingIndex(dim);
     const n = 300_000; // > SEARCH_BLOCK: two blocks
@@ -120,9 +122,45 @@ describe('EmbeddingIndex (exact search)', () => {
     idx.addRows(ids.slice(1000), flat.subarray(1000 * dim), ids.slice(1000).map((_, i) => i + 1000));
     const target = 299_999;
     const q = flat.slice(target * dim, (target + 1) * dim);
-    const [res] = idx.search([q], 1);
+    const [res] = await idx.search([q], 1);
     assert.equal(res[0].id, `r${target}`);
     assert.equal(res[0].distance, 0);
+    const many = await idx.search([q, flat.slice(5 * dim, 6 * dim)], 1);
+    assert.deepEqual(
+      many.map((r) => r[0].id),
+      [`r${target}`, 'r5'],
+    );
+    idx.dispose();
+  });
+
+  it('searches off the event loop, and enrolments or removals landing during a search give the answer for one state or the other', async () => {
+    const dim = 64;
+    const idx = new EmbeddingIndex(dim);
+    const n = 200_000;
+    const r = rng(11);
+    const flat = new Float32Array(n * dim);
+    for (let i = 0; i < flat.length; i++) flat[i] = r() * 2 - 1;
+    idx.addRows(Array.from({ length: n }, (_, i) => `r${i}`), flat, Array.from({ length: n }, (_, i) => i));
+    const q = flat.slice(1234 * dim, 1235 * dim);
+    await idx.search([q], 3); // traces the search (on this thread)
+    // While a replay runs, timers still fire: the loop is free.
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const pending = Array.from({ length: 20 }, () => idx.search([q], 3));
+    await new Promise((res) => setTimeout(res, 0));
+    // Changes while searches are queued or running: each search answers for a consistent state.
+    const twin = Float32Array.from(q);
+    idx.add('twin', [twin], [n + 1]);
+    idx.remove('r5');
+    const results = await Promise.all(pending);
+    clearInterval(timer);
+    assert.ok(ticks > 0, 'no timer fired while 20 searches ran');
+    for (const res of results) {
+      assert.ok(['r1234', 'twin'].includes(res[0][0].id), res[0][0].id);
+      assert.equal(res[0][0].distance, 0);
+    }
+    const after = await idx.search([q], 2);
+    assert.deepEqual(after[0].map((c) => c.id).sort(), ['r1234', 'twin']);
     idx.dispose();
   });
 });

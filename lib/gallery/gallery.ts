@@ -940,7 +940,7 @@ class SqliteBackend implements GalleryBackend {
   async search(queries: Float32Array[], k: number): Promise<Candidate[][]> {
     this.refresh();
     if (!this.index) return queries.map(() => []);
-    return this.index.search(queries, k).map((r) => r.map(({ id, distance }) => ({ id, distance })));
+    return (await this.index.search(queries, k)).map((r) => r.map(({ id, distance }) => ({ id, distance })));
   }
   async counts(): Promise<{ people: number; embeddings: number }> {
     return this.store.counts();

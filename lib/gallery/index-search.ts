@@ -4,9 +4,14 @@
 // matrix product, d^2 = ||q||^2 - 2 q.E^T + ||e||^2 (one addmm per block of
 // rows), then topk; candidates are aggregated per person (a person's distance
 // is the minimum over their embeddings) and the final distances are recomputed
-// exactly from the stored rows.
+// exactly from the stored rows. The matrix work runs off the event loop: it is
+// a traced program over the whole allocation (unused rows have squared norm
+// +Infinity, so they never rank among the nearest), replayed on a worker thread;
+// the program captures the matrix, so shapes change only when it grows.
 import { ArgumentError, invalid } from '../errors';
-import { callOp, copy_, narrow, topk, indexSelect } from '../ops';
+import { TorchError } from '../errors';
+import { TracedFunction, trace } from '../jit';
+import { callOp, cat, copy_, gather, narrow, topk, indexSelect } from '../ops';
 import { Device, Tensor, full, tensor, zeros, dispose } from '../tensor';
 
 /** Rows searched per addmm + topk: bounds the temporary distance matrix to m x BLOCK floats. */
@@ -52,12 +57,12 @@ export class EmbeddingIndex {
   private personNumber = new Map<string, number>();
   private slotsOf = new Map<number, number[]>();
   private freeNumbers: number[] = [];
-  /** Views of the live rows [0, size), kept between searches (see topRowsSingle). */
-  private liveViews: { E: Tensor; sq: Tensor } | null = null;
+  /** Traced searches over the current allocation, by `${queries}:${rows wanted}` (cleared when it grows). */
+  private programs = new Map<string, TracedFunction>();
 
-  private invalidate(): void {
-    if (this.liveViews) dispose(this.liveViews.E, this.liveViews.sq);
-    this.liveViews = null;
+  /** The allocation is replaced (grown or freed): traced searches hold the old one. */
+  private dropPrograms(): void {
+    this.programs.clear(); // each program's captured tensors are released with it
   }
 
   constructor(
@@ -90,7 +95,7 @@ export class EmbeddingIndex {
   /** Makes room for `total` rows without further growth. */
   reserve(total: number): void {
     if (total <= this.capacity) return;
-    this.invalidate();
+    this.dropPrograms();
     let cap: number;
     if (total <= SEARCH_BLOCK) {
       cap = MIN_CAPACITY;
@@ -141,7 +146,6 @@ export class EmbeddingIndex {
     if (flat.length !== n * this.dim) invalid('embeddings', `${n * this.dim} values (${n} x ${this.dim})`, flat.length);
     if (keys.length !== n) invalid('keys', `${n} keys`, keys.length);
     if (n === 0) return;
-    this.invalidate();
     const sqv = new Float32Array(n);
     for (let r = 0; r < n; r++) {
       let s = 0;
@@ -193,7 +197,6 @@ export class EmbeddingIndex {
   }
 
   private removeSlot(s: number): void {
-    this.invalidate();
     const last = this.count - 1;
     if (s !== last) {
       const dst = narrow(this.E!, 0, s, 1);
@@ -224,7 +227,7 @@ export class EmbeddingIndex {
 
   /** Frees the tensors. */
   dispose(): void {
-    this.invalidate();
+    this.dropPrograms();
     dispose(this.E, this.sq);
     this.E = this.sq = null;
     this.capacity = this.count = 0;
@@ -257,110 +260,138 @@ export class EmbeddingIndex {
 
   /**
    * For each query (m rows of dim floats), the k nearest people by their
-   * nearest embedding, closest first. Exact.
+   * nearest embedding, closest first. Exact. The distance matrix and its topk
+   * run on a worker thread; an enrolment or removal that lands while one runs
+   * makes it run again (at most twice, then once on this thread).
    */
-  search(queries: readonly Float32Array[] | Float32Array, k: number): Neighbour[][] {
+  async search(queries: readonly Float32Array[] | Float32Array, k: number): Promise<Neighbour[][]> {
     if (!Number.isInteger(k) || k < 1) invalid('k', 'a positive integer', k);
     const q = rowsToFloat32(queries, this.dim);
     const m = q.length / this.dim;
     for (let i = 0; i < q.length; i++) if (!Number.isFinite(q[i])) throw new ArgumentError('query', 'finite values', q[i]);
     if (m === 0) return [];
     if (this.count === 0) return Array.from({ length: m }, () => []);
-    const want = Math.min(k, this.people);
-    const qt = tensor(q, { shape: [m, this.dim], device: this.device });
-    try {
-      // Candidate rows per query (matrix form, ascending), re-ranked by exact
-      // distance, must cover `want` distinct people; else fetch more.
-      let kRows = Math.min(this.count, Math.max(32, want * 2 + 8));
-      for (;;) {
-        const rows = this.topRows(qt, m, kRows);
-        const vecs = this.rowsAt(rows.flat());
-        let p = 0;
-        let short = false;
-        const result: Neighbour[][] = rows.map((slots, i) => {
-          const exact = slots.map((slot) => {
-            let s = 0;
-            for (let j = 0; j < this.dim; j++) {
-              const d = q[i * this.dim + j] - vecs[p * this.dim + j];
-              s += d * d;
-            }
-            p++;
-            return { slot, d: Math.sqrt(s) };
-          });
-          exact.sort((a, b) => a.d - b.d || a.slot - b.slot);
-          const seen = new Set<number>();
-          const best: Neighbour[] = [];
-          for (const { slot, d } of exact) {
-            const num = this.owner[slot];
-            if (seen.has(num)) continue;
-            seen.add(num);
-            best.push({ id: this.personIds[num]!, distance: d, key: this.keys[slot] });
-            if (best.length === want) break;
+    // Candidate rows per query (matrix form, ascending), re-ranked by exact
+    // distance, must cover `want` distinct people; else fetch more.
+    let kRows = Math.min(this.count, Math.max(32, Math.min(this.people, k) * 2 + 8));
+    for (;;) {
+      const rows = await this.topRows(q, m, kRows);
+      if (this.count === 0) return Array.from({ length: m }, () => []);
+      const want = Math.min(k, this.people);
+      const vecs = this.rowsAt(rows.flat());
+      let p = 0;
+      let short = false;
+      const result: Neighbour[][] = rows.map((slots, i) => {
+        const exact = slots.map((slot) => {
+          let s = 0;
+          for (let j = 0; j < this.dim; j++) {
+            const d = q[i * this.dim + j] - vecs[p * this.dim + j];
+            s += d * d;
           }
-          if (best.length < want) short = true;
-          return best;
+          p++;
+          return { slot, d: Math.sqrt(s) };
         });
-        if (short && kRows < this.count) {
-          kRows = Math.min(this.count, kRows * 4);
-          continue;
+        exact.sort((a, b) => a.d - b.d || a.slot - b.slot);
+        const seen = new Set<number>();
+        const best: Neighbour[] = [];
+        for (const { slot, d } of exact) {
+          const num = this.owner[slot];
+          if (seen.has(num)) continue;
+          seen.add(num);
+          best.push({ id: this.personIds[num]!, distance: d, key: this.keys[slot] });
+          if (best.length === want) break;
         }
-        return result;
+        if (best.length < want) short = true;
+        return best;
+      });
+      if (short && kRows < this.count) {
+        kRows = Math.min(this.count, kRows * 4);
+        continue;
       }
-    } finally {
-      qt.dispose();
+      return result;
     }
   }
 
-  /** Slots of the kRows nearest rows for each query, nearest first. */
-  private topRows(qt: Tensor, m: number, kRows: number): number[][] {
-    if (m === 1) return [this.topRowsSingle(qt, kRows)];
-    const cand: { d: number; s: number }[][] = Array.from({ length: m }, () => []);
-    // Several queries: per block of rows, sq_b - 2 q E_b^T (one addmm, [m, rows]) and topk;
-    // blocks bound the temporary to m x SEARCH_BLOCK floats. (||q||^2 does not change the ranking.)
-    for (let start = 0; start < this.count; start += SEARCH_BLOCK) {
-      const rows = Math.min(SEARCH_BLOCK, this.count - start);
-      const kb = Math.min(kRows, rows);
-      const temps: Tensor[] = [];
+  /** Slots of the kRows nearest rows for each query, nearest first (live rows only: kRows <= size). */
+  private async topRows(q: Float32Array, m: number, kRows: number): Promise<number[][]> {
+    for (let attempt = 0; ; attempt++) {
+      kRows = Math.min(kRows, this.count);
+      const qt = tensor(q, { shape: [m, this.dim], device: this.device });
       try {
+        if (attempt >= 2) return this.rowsOf(this.nearest(qt, kRows), m, kRows); // the matrix kept changing: once on this thread
+        const key = `${m}:${kRows}`;
+        let f = this.programs.get(key);
+        if (!f) {
+          if (this.programs.size >= 32) this.programs.delete(this.programs.keys().next().value as string);
+          // Tracing runs the search once here (on this thread), as the first search of a shape did before.
+          f = trace((x: Tensor) => this.nearest(x, kRows), [qt]);
+          this.programs.set(key, f);
+        }
+        const [idx] = await f(qt);
+        return this.rowsOf(idx, m, kRows);
+      } catch (e) {
+        // A replay refused because the matrix changed while it ran (an enrolment landed): run again.
+        if (!(e instanceof TorchError && /changed while the program ran/.test(e.message))) throw e;
+      } finally {
+        qt.dispose();
+      }
+    }
+  }
+
+  private rowsOf(idx: Tensor, m: number, kRows: number): number[][] {
+    try {
+      const ix = idx.data() as BigInt64Array;
+      return Array.from({ length: m }, (_, i) => Array.from(ix.subarray(i * kRows, (i + 1) * kRows), Number));
+    } finally {
+      idx.dispose();
+    }
+  }
+
+  /**
+   * Indices [m, kRows] of the nearest rows of the whole allocation, nearest
+   * first: sq - 2 q E^T per block of rows (one addmv for a single query: one
+   * pass over E), topk per block, then topk of the blocks' candidates.
+   * (||q||^2 does not change the ranking.) Tensor ops only: traceable.
+   */
+  private nearest(qt: Tensor, kRows: number): Tensor {
+    const temps: Tensor[] = [];
+    try {
+      const m = qt.shape[0];
+      if (m === 1 && this.capacity <= SEARCH_BLOCK * 4) {
+        const q = qt.squeeze(0);
+        temps.push(q);
+        const d = callOp('aten::addmv', '', this.sq!, this.E!, q, 1, -2) as Tensor;
+        temps.push(d);
+        const { values, indices } = topk(d, kRows, 0, false, true);
+        temps.push(values);
+        const out = indices.unsqueeze(0);
+        indices.dispose();
+        return out;
+      }
+      const vals: Tensor[] = [];
+      const idxs: Tensor[] = [];
+      for (let start = 0; start < this.capacity; start += SEARCH_BLOCK) {
+        const rows = Math.min(SEARCH_BLOCK, this.capacity - start);
         const Eb = narrow(this.E!, 0, start, rows);
         const sqb = narrow(this.sq!, 0, start, rows);
         const Ebt = Eb.t();
         temps.push(Eb, sqb, Ebt);
         const d = callOp('aten::addmm', '', sqb, qt, Ebt, 1, -2) as Tensor;
         temps.push(d);
-        const { values, indices } = topk(d, kb, 1, false, true);
-        temps.push(values, indices);
-        const v = values.data() as Float32Array;
-        const ix = indices.data() as BigInt64Array;
-        for (let i = 0; i < m; i++) for (let j = 0; j < kb; j++) cand[i].push({ d: v[i * kb + j], s: start + Number(ix[i * kb + j]) });
-      } finally {
-        dispose(temps);
+        const { values, indices } = topk(d, Math.min(kRows, rows), 1, false, true);
+        temps.push(indices);
+        vals.push(values);
+        idxs.push(start ? indices.add(start) : indices);
+        if (start) temps.push(idxs[idxs.length - 1]);
       }
-    }
-    return cand.map((c) => {
-      if (this.count > SEARCH_BLOCK) c.sort((a, b) => a.d - b.d);
-      return c.slice(0, kRows).map((e) => e.s);
-    });
-  }
-
-  /**
-   * One query: sq - 2 E q as a single addmv over the live rows (measured
-   * fastest: one pass over E), then topk. The views of the live rows are kept
-   * until the next change: addmv on a freshly made view of the 512 MB matrix
-   * measured 2-4x slower than on a reused one (libtorch 1.13 + OpenBLAS).
-   */
-  private topRowsSingle(qt: Tensor, kRows: number): number[] {
-    const temps: Tensor[] = [];
-    try {
-      this.liveViews ??= { E: narrow(this.E!, 0, 0, this.count), sq: narrow(this.sq!, 0, 0, this.count) };
-      const { E, sq } = this.liveViews;
-      const q = qt.squeeze(0);
-      temps.push(q);
-      const d = callOp('aten::addmv', '', sq, E, q, 1, -2) as Tensor;
-      temps.push(d);
-      const { values, indices } = topk(d, Math.min(kRows, this.count), 0, false, true);
+      temps.push(...vals);
+      if (vals.length === 1) return idxs[0].clone();
+      const allV = cat(vals, 1);
+      const allI = cat(idxs, 1);
+      temps.push(allV, allI);
+      const { values, indices } = topk(allV, kRows, 1, false, true);
       temps.push(values, indices);
-      return Array.from(indices.data() as BigInt64Array, Number);
+      return gather(allI, 1, indices);
     } finally {
       dispose(temps);
     }
