@@ -358,6 +358,19 @@ print(json.dumps({"ms":out}))`,
     },
   },
   {
+    name: 'service',
+    ids: ['service'],
+    async run(ctx) {
+      const m = load('service');
+      const { rows } = (await m.benchService({ clients: 8, requests: ctx.quick ? 48 : 96 })) as { rows: { case: string; torchface: number; peer: number | null; unit: string; ratio: number | null }[] };
+      // req/s: goal 2x the 8.2-8.6 req/s measured before the thread policy (README); p99/p50 < 4.
+      return [
+        makeRow('service', { case: rows[0].case, torchface: rows[0].torchface, peer: 8.4, peerName: 'before (db5229e, README)', unit: rows[0].unit, ratio: rows[0].torchface / 8.4, goal: ratioGoal('>=', 2) }),
+        makeRow('service', { case: rows[1].case, torchface: rows[1].torchface, peer: rows[1].peer, peerName: 'p50', unit: rows[1].unit, goal: ratioGoal('<=', 4) }),
+      ];
+    },
+  },
+  {
     name: 'threads',
     ids: ['threads'],
     async run(ctx) {
