@@ -1,6 +1,7 @@
 // Shared pieces of the benchmark scripts: timing and the row format of the
 // `npm run bench` harness.
 import { spawnSync } from 'child_process';
+import * as os from 'os';
 import * as path from 'path';
 
 /** One benchmark result: torchface vs a peer (PyTorch), ratio = torchface / peer, goal = the ratio to stay under. */
@@ -109,4 +110,27 @@ export async function initFaceApiWasm(): Promise<{ faceapi: any; tf: typeof impo
   }
   await tf.ready();
   return { faceapi, tf };
+}
+
+/**
+ * The standalone entry of a bench module (`node dist/scripts/bench/X.js --k v`):
+ * numeric options from argv (defaults given), the load average before and
+ * after, each row as a JSON line (and a module's extra report first).
+ */
+export function runStandalone(defaults: Record<string, number>, run: (o: Record<string, number>) => Promise<unknown[] | { rows: unknown[]; report?: unknown }>): void {
+  const args = process.argv.slice(2);
+  const o = Object.fromEntries(Object.entries(defaults).map(([k, d]) => [k, args.includes(`--${k}`) ? Number(args[args.indexOf(`--${k}`) + 1]) : d]));
+  const load = () => `load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+  console.log(load());
+  run(o)
+    .then((r) => {
+      const { rows, report } = Array.isArray(r) ? { rows: r, report: undefined } : r;
+      if (report !== undefined) console.log(JSON.stringify(report));
+      for (const row of rows) console.log(JSON.stringify(row));
+      console.log(load());
+    })
+    .catch((e) => {
+      console.error(e);
+      process.exit(1);
+    });
 }

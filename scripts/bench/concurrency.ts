@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { monitorEventLoopDelay } from 'perf_hooks';
 import { FaceModel, RgbImage, setReplayConcurrency, threadMode } from '../../lib';
-import { TextGoalRow, median } from './common';
+import { TextGoalRow, median, runStandalone } from './common';
 
 export async function benchConcurrency(options: { rounds?: number; faces?: number; replays?: number } = {}): Promise<TextGoalRow[]> {
   if (options.replays) setReplayConcurrency(options.replays);
@@ -58,15 +58,4 @@ export async function benchConcurrency(options: { rounds?: number; faces?: numbe
   return rows;
 }
 
-if (require.main === module) {
-  const args = process.argv.slice(2);
-  const arg = (k: string, d: number) => (args.includes(k) ? Number(args[args.indexOf(k) + 1]) : d);
-  benchConcurrency({ rounds: arg('--rounds', 3), faces: arg('--faces', 48), replays: arg('--replays', 0) || undefined })
-    .then((rows) => {
-      for (const row of rows) console.log(JSON.stringify(row));
-    })
-    .catch((e) => {
-      console.error(e);
-      process.exit(1);
-    });
-}
+if (require.main === module) runStandalone({ rounds: 3, faces: 48, replays: 0 }, (o) => benchConcurrency({ ...o, replays: o.replays || undefined }));

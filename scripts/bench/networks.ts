@@ -7,11 +7,10 @@
 // inside each round. A network whose optional package is missing is a row
 // saying so.
 //   node dist/scripts/bench/networks.js [--reps 10] [--rounds 3]
-import * as os from 'os';
 import { FaceModel, NETWORKS, RgbImage, setNumThreads, threadMode } from '../../lib';
 import { facepluginFile, mobileFaceNetFile, type NetworkName } from '../../lib/face/networks';
 import { loadReferenceGraphModel } from '../../test/helpers/tfjs-graph-ref';
-import { TextGoalRow, median } from './common';
+import { TextGoalRow, median, runStandalone } from './common';
 
 type Peer = { name: string; run(batch: Float32Array, n: number): Promise<void> } | null;
 
@@ -102,17 +101,4 @@ export async function benchNetworks(options: { reps?: number; rounds?: number } 
   return rows;
 }
 
-if (require.main === module) {
-  const args = process.argv.slice(2);
-  const arg = (k: string, d: number) => (args.includes(k) ? Number(args[args.indexOf(k) + 1]) : d);
-  console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  benchNetworks({ reps: arg('--reps', 10), rounds: arg('--rounds', 3) })
-    .then((rows) => {
-      for (const row of rows) console.log(JSON.stringify(row));
-      console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-    })
-    .catch((e) => {
-      console.error(e);
-      process.exit(1);
-    });
-}
+if (require.main === module) runStandalone({ reps: 10, rounds: 3 }, (o) => benchNetworks(o));

@@ -11,7 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { closeClient, multipartBody, request, startServer } from '../load-test';
 import { facesDir } from '../../lib/util/paths';
-import { TextGoalRow } from './common';
+import { TextGoalRow, runStandalone } from './common';
 
 interface Person {
   id: string;
@@ -104,18 +104,4 @@ export async function benchService(options: { clients?: number; requests?: numbe
   }
 }
 
-if (require.main === module) {
-  const args = process.argv.slice(2);
-  const arg = (k: string, d: number) => (args.includes(k) ? Number(args[args.indexOf(k) + 1]) : d);
-  console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  benchService({ clients: arg('--clients', 8), requests: arg('--requests', 96), people: arg('--people', 12) })
-    .then(({ rows, report }) => {
-      console.log(JSON.stringify(report));
-      for (const row of rows) console.log(JSON.stringify(row));
-      console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-    })
-    .catch((e) => {
-      console.error(e);
-      process.exit(1);
-    });
-}
+if (require.main === module) runStandalone({ clients: 8, requests: 96, people: 12 }, (o) => benchService(o));

@@ -12,7 +12,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { FaceModel, RgbImage, setNumThreads } from '../../lib';
-import { TextGoalRow, median } from './common';
+import { TextGoalRow, median, runStandalone } from './common';
 
 type Setting = number | 'auto';
 
@@ -56,17 +56,4 @@ export async function benchThreads(options: { rounds?: number; reps?: number } =
   return rows;
 }
 
-if (require.main === module) {
-  const args = process.argv.slice(2);
-  const arg = (k: string, d: number) => (args.includes(k) ? Number(args[args.indexOf(k) + 1]) : d);
-  console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  benchThreads({ rounds: arg('--rounds', 3), reps: arg('--reps', 20) })
-    .then((rows) => {
-      for (const row of rows) console.log(JSON.stringify(row));
-      console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-    })
-    .catch((e) => {
-      console.error(e);
-      process.exit(1);
-    });
-}
+if (require.main === module) runStandalone({ rounds: 3, reps: 20 }, (o) => benchThreads(o));
