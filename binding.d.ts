@@ -97,6 +97,8 @@ export interface Binding {
   schema(id: number): string;
   /** Calls an operator with positional arguments in schema order; omitted trailing ones take defaults. */
   call(id: number, ...args: NativeArg[]): NativeResult;
+  /** add (0, with alpha), sub (1, with alpha), mul (2), div (3) of two tensors, unboxed; undefined while a trace records (use call then). */
+  binary(kind: 0 | 1 | 2 | 3, a: TensorHandle, b: TensorHandle, alpha: number): TensorHandle | undefined;
 
   /** Starts recording the operators applied to `inputs` (one trace at a time). */
   traceBegin(inputs: TensorHandle[]): void;

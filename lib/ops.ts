@@ -148,22 +148,38 @@ function toNativeArg(v: unknown, type: string, parameter: string): NativeArg {
 // Arithmetic -----------------------------------------------------------------------
 
 // Binary operators: the Tensor and Scalar overloads, looked up once.
-type OpPair = { scalar: Op; tensor: Op };
-function binaryOp(name: string): OpPair {
-  return { scalar: op(name, 'Scalar'), tensor: op(name, 'Tensor') };
+// `fast`: the code of native.binary, an unboxed entry for the hottest ones (two
+// tensors): same operator, same autograd, without the generic call's argument
+// conversion; it answers undefined while a trace records (then the generic call records it).
+type OpPair = { scalar: Op; tensor: Op; fast?: 0 | 1 | 2 | 3 };
+function binaryOp(name: string, fast?: 0 | 1 | 2 | 3): OpPair {
+  return { scalar: op(name, 'Scalar'), tensor: op(name, 'Tensor'), fast };
+}
+function fastBinary(pair: OpPair, a: Tensor, b: Tensor, alpha: number): Tensor | null {
+  if (pair.fast === undefined) return null;
+  const ha = h(a, 'input');
+  const hb = h(b, 'other');
+  let r: TensorHandle | undefined;
+  try {
+    r = native.binary(pair.fast, ha, hb, alpha);
+  } catch (e) {
+    // as the generic call names it (Op.t): the overload too
+    throw new TorchError(`${pair.tensor.name}.${pair.tensor.overload}`, (e as Error).message);
+  }
+  return r === undefined ? null : new Tensor(r);
 }
 function binary(pair: OpPair, a: Tensor, b: Tensor | number): Tensor {
   if (typeof b === 'number') return pair.scalar.t(h(a, 'input'), b);
-  return pair.tensor.t(h(a, 'input'), h(b, 'other'));
+  return fastBinary(pair, a, b, 1) ?? pair.tensor.t(h(a, 'input'), h(b, 'other'));
 }
 function binaryAlpha(pair: OpPair, a: Tensor, b: Tensor | number, alpha: number): Tensor {
   if (typeof b === 'number') return pair.scalar.t(h(a, 'input'), b, alpha);
-  return pair.tensor.t(h(a, 'input'), h(b, 'other'), alpha);
+  return fastBinary(pair, a, b, alpha) ?? pair.tensor.t(h(a, 'input'), h(b, 'other'), alpha);
 }
-const ADD = binaryOp('aten::add');
-const SUB = binaryOp('aten::sub');
-const MUL = binaryOp('aten::mul');
-const DIV = binaryOp('aten::div');
+const ADD = binaryOp('aten::add', 0);
+const SUB = binaryOp('aten::sub', 1);
+const MUL = binaryOp('aten::mul', 2);
+const DIV = binaryOp('aten::div', 3);
 const REMAINDER = binaryOp('aten::remainder');
 const EQ = binaryOp('aten::eq');
 const NE = binaryOp('aten::ne');
