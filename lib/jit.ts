@@ -124,6 +124,7 @@ export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInp
     }
   };
   const runWith = async (options: { threads?: number }, inputs: Tensor[]): Promise<Tensor[]> => {
+    if (options.threads !== undefined && !(Number.isInteger(options.threads) && options.threads >= 1)) invalid('options.threads', 'a positive integer', options.threads);
     if (inputs.length !== arity) invalid('inputs', `${arity} tensor(s), as traced`, inputs);
     const handles = inputs.map((t, i) => handleOf(t, `inputs[${i}]`));
     let result;

@@ -104,7 +104,8 @@ export class ThreadChooser {
   private readonly samples = new Map<number, number[]>();
   private sinceCheck = 0;
   private interval = 16;
-  private checking: number | null = null;
+  /** A re-check in flight: the count being timed again and the current best it is timed against. */
+  private checking: { threads: number; best: number } | null = null;
 
   /** The count for the next replay, given its share (cpuJob().share). */
   pick(share: number): number {
@@ -118,8 +119,8 @@ export class ThreadChooser {
     const best = this.median(1) <= this.median(share) ? 1 : share;
     if (++this.sinceCheck < this.interval) return best;
     this.sinceCheck = 0;
-    this.checking = best === 1 ? share : 1;
-    return this.checking;
+    this.checking = { threads: best === 1 ? share : 1, best };
+    return this.checking.threads;
   }
 
   /** Records a replay's time at `threads` (call only for replays that ran alone). */
@@ -131,10 +132,9 @@ export class ThreadChooser {
     }
     s.push(ms);
     if (s.length > 5) s.shift();
-    if (this.checking === threads) {
-      const other = this.samples.get(threads === 1 ? Math.max(...this.samples.keys()) : 1);
-      const stillSlower = !other || other.length === 0 || ms > this.median(threads === 1 ? Math.max(...this.samples.keys()) : 1);
-      this.interval = stillSlower ? Math.min(1024, this.interval * 2) : 16;
+    if (this.checking?.threads === threads) {
+      // Still slower than the best: wait twice as long before the next re-check; else start over.
+      this.interval = ms > this.median(this.checking.best) ? Math.min(1024, this.interval * 2) : 16;
       this.checking = null;
     }
   }

@@ -13,6 +13,14 @@ import { loadOnnx } from '../lib/io/onnx';
 import * as F from '../lib/ops';
 import { needs, onnxFaceModelPath } from './helpers/peers';
 
+/** The largest face of a demo photo aligned to the ArcFace template at 112 px (what both 112-px networks embed). */
+async function largestArcfaceCrop(file: string) {
+  const img = await loadImage(demo(file));
+  const faces = await detectFaces(img);
+  const largest = faces.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a));
+  return alignFace(img, largest.landmarks, { method: 'arcface', size: 112 });
+}
+
 const demo = (f: string) => path.join(path.dirname(require.resolve('@vladmandic/face-api/package.json')), 'demo', f);
 
 describe('face networks', function () {
@@ -85,10 +93,7 @@ describe('face networks', function () {
   });
 
   it('mobilefacenet: a detected face is aligned to the ArcFace template and embedded as the graph computes it', async () => {
-    const img = await loadImage(demo('sample1.jpg'));
-    const faces = await detectFaces(img);
-    const largest = faces.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a));
-    const crop = await alignFace(img, largest.landmarks, { method: 'arcface', size: 112 });
+    const crop = await largestArcfaceCrop('sample1.jpg');
     const [ours] = await mfn.embedRgb([crop]);
     const graph = (mfn.net as unknown as { graph: { forward(x: unknown): unknown } }).graph;
     const direct = noGrad(() => graph.forward(F.div(F.sub(tensor(crop.data, { shape: [1, 112, 112, 3] }).to('float32'), 127.5), 128)) as ReturnType<typeof tensor>);
@@ -102,10 +107,7 @@ describe('face networks', function () {
   });
 
   it('faceplugin: a detected face is aligned to the ArcFace template and embedded as the ONNX graph computes it on (x - 127) / 128', async () => {
-    const img = await loadImage(demo('sample1.jpg'));
-    const faces = await detectFaces(img);
-    const largest = faces.reduce((a, b) => (b.box.width * b.box.height > a.box.width * a.box.height ? b : a));
-    const crop = await alignFace(img, largest.landmarks, { method: 'arcface', size: 112 });
+    const crop = await largestArcfaceCrop('sample1.jpg');
     const [ours] = await fp.embedRgb([crop]);
     const graph = await loadOnnx(onnxFaceModelPath());
     const x = F.div(F.sub(tensor(crop.data, { shape: [1, 112, 112, 3] }).to('float32').permute([0, 3, 1, 2]), 127), 128);

@@ -19,6 +19,7 @@ import {
   PixelEmbedder,
   UnknownIdError,
   euclidean,
+  memory,
 } from '../lib';
 import type { Embedder } from '../lib';
 
@@ -161,6 +162,10 @@ describe('EmbeddingIndex (exact search)', () => {
     }
     const after = await idx.search([q], 2);
     assert.deepEqual(after[0].map((c) => c.id).sort(), ['r1234', 'twin']);
+    // No tensor leaks: searches (traced, replayed, re-run) leave only the index's own tensors.
+    const live = memory().tensors;
+    for (let i = 0; i < 5; i++) await Promise.all([idx.search([q], 3), idx.search([q, twin], 2)]);
+    assert.equal(memory().tensors, live);
     idx.dispose();
   });
 });

@@ -93,6 +93,10 @@ describe('thread policy (lib/threads.ts)', () => {
       y.dispose();
     }
     for (const r of runs.slice(1)) assertClose(r, runs[0], 1e-5, 1e-5);
+    const [one] = await f.runWith({ threads: 1 }, x);
+    assertClose(Float32Array.from(values(one)), runs[0], 1e-5, 1e-5);
+    one.dispose();
+    await assert.rejects(f.runWith({ threads: 0 }, x), ArgumentError);
     // auto timed its replays (the first at each count is a warm-up).
     assert.ok(Object.keys(f.threadTimes()).length === 1);
     tf.dispose([w, x]);
