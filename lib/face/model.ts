@@ -300,6 +300,8 @@ export function bundledFusionWeights(name: string): number[] | null {
   return w as number[];
 }
 
+const CORES = os.availableParallelism();
+
 /**
  * A traced forward pass that is replayed for any batch size: traced once per
  * (dtype, per-image shape) with a batch-1 example. Valid because the recorded
@@ -307,8 +309,6 @@ export function bundledFusionWeights(name: string): number[] | null {
  * Networks that do (an imported ONNX graph bakes its shape arithmetic into the
  * trace) set `perBatchSize`: then one trace per batch size.
  */
-const CORES = os.availableParallelism();
-
 class BatchProgram {
   private readonly cache = new Map<string, TracedFunction>();
   private threadSetting: number | 'auto' = 'auto';
@@ -366,8 +366,12 @@ class BatchProgram {
       start += size;
     }
     try {
-      const outs = await Promise.all(chunks.map(async (c) => (await this.get(c).runWith({ threads: 1 }, c))[0]));
+      // allSettled: when one chunk fails, the others' outputs are still disposed.
+      const settled = await Promise.allSettled(chunks.map(async (c) => (await this.get(c).runWith({ threads: 1 }, c))[0]));
+      const outs = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
       try {
+        const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
         return F.cat(outs, 0);
       } finally {
         for (const o of outs) o.dispose();
