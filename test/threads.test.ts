@@ -5,6 +5,7 @@
 // maxWaitMs letting calls that arrive close together share a forward pass.
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import * as tf from '../lib';
 import { ArgumentError } from '../lib';
@@ -70,6 +71,8 @@ describe('thread policy (lib/threads.ts)', () => {
   });
 
   it('each running job takes a core from the next one\'s share, and only a job that ran alone counts as timed', () => {
+    // Jobs that ran alone bring the recent-overlap share down (earlier tests ran concurrent work).
+    for (let i = 0; i < 40; i++) cpuJob().end();
     const a = cpuJob();
     const b = cpuJob();
     assert.equal(b.share, Math.max(1, a.share - 1));
@@ -78,6 +81,22 @@ describe('thread policy (lib/threads.ts)', () => {
     const c = cpuJob();
     assert.equal(c.share, a.share);
     assert.equal(c.end(), true);
+  });
+
+  it('under steady concurrency (most recent jobs overlapped) every job gets one thread', () => {
+    for (let i = 0; i < 40; i++) {
+      const x = cpuJob();
+      const y = cpuJob();
+      y.end();
+      x.end();
+    }
+    const busy = cpuJob();
+    assert.equal(busy.share, 1);
+    busy.end();
+    for (let i = 0; i < 40; i++) cpuJob().end();
+    const alone = cpuJob();
+    assert.equal(alone.share, os.availableParallelism());
+    alone.end();
   });
 
   it('a traced program gives the same values at 1 thread, 2 threads and auto', async () => {
