@@ -14,7 +14,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { getNumThreads, memory, randn, setNumThreads, tidy } from '../../lib';
+import { getNumThreads, threadMode, memory, randn, setNumThreads, tidy } from '../../lib';
 import type { RgbImage } from '../../lib/image';
 import { faceApiModelDir } from '../../lib/io/tfjs';
 import { FaceModel } from '../../lib/face/model';
@@ -62,7 +62,7 @@ export function fixtureCrops(n: number): RgbImage[] {
 
 /** Matmul throughput of libtorch here (GFLOP/s, float32, 512 x 2304 @ 2304 x 1024: a conv-like GEMM). */
 export function matmulGflops(threads: number, runs = 5): number {
-  const prev = getNumThreads();
+  const prev = threadMode();
   setNumThreads(threads);
   try {
     return tidy(() => {
@@ -159,7 +159,7 @@ export async function run(options: DescriptorBenchOptions = {}): Promise<BenchRo
   const python = options.python === undefined ? (process.env.BENCH_PYTHON === 'none' ? null : process.env.BENCH_PYTHON ?? '/usr/bin/python3') : options.python;
   const maxBatch = Math.max(...batches);
   const crops = fixtureCrops(maxBatch);
-  const prevThreads = getNumThreads();
+  const prevThreads = threadMode();
   const rows: BenchRow[] = [];
   log(`load average ${os.loadavg().map((v) => v.toFixed(1)).join(' ')} on ${os.cpus().length} CPUs (a shared machine: timings are noisy; contenders are interleaved)`);
 

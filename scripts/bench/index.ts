@@ -21,7 +21,7 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { cuda, getNumThreads, matmul, randn, setNumThreads, versions, dispose } from '../../lib';
+import { cuda, getNumThreads, threadMode, matmul, randn, setNumThreads, versions, dispose } from '../../lib';
 import { Summary, runPythonInline, summarize } from './common';
 import { convMacs } from './conv';
 import { recognitionMacs } from '../../lib/face/recognition-net';
@@ -199,6 +199,7 @@ const AREAS: Area[] = [
       // this machine's float32 GEMM throughput: the floor of every conv / matmul case
       const reps = ctx.quick ? 10 : 30;
       const before = getNumThreads();
+  const mode = threadMode(); // restored after: 'auto' stays 'auto'
       const threadsList = [...new Set([1, before])];
       const rows: Row[] = [];
       const py = runPythonInline<{ ms: Record<string, number[]> }>(
@@ -242,7 +243,7 @@ print(json.dumps({"ms":out}))`,
           }),
         );
       }
-      setNumThreads(before);
+      setNumThreads(mode);
       return rows;
     },
   },
@@ -563,6 +564,8 @@ async function main(): Promise<void> {
   for (const { a, ids } of plan) {
     const t0 = Date.now();
     log(`== ${a.name} (${ids.join(', ')})`);
+    // Every area starts from the default thread policy, whatever the one before it set.
+    setNumThreads('auto');
     try {
       const got = await a.run(ctx, ids);
       rows.push(...got);

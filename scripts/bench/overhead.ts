@@ -176,7 +176,7 @@ export async function benchOverhead(options: OverheadOptions = {}): Promise<Benc
   const threads = options.threads ?? tf.getNumThreads();
   const reps = options.repetitions ?? 5;
   const log = options.log ?? (() => undefined);
-  const previousThreads = tf.getNumThreads();
+  const previousThreads = tf.threadMode();
   tf.setNumThreads(threads);
   tf.manualSeed(0);
   const started = await PythonPeer.start(options.python ?? '/usr/bin/python3', threads);

@@ -14,7 +14,7 @@
 // `npm run bench` uses run().
 import * as fs from 'fs';
 import * as path from 'path';
-import { getNumThreads, setNumThreads } from '../../lib';
+import { getNumThreads, threadMode, setNumThreads } from '../../lib';
 import { loadImage, RgbImage } from '../../lib/image';
 import { faceApiModelDir } from '../../lib/io/tfjs';
 import { FaceModel } from '../../lib/face/model';
@@ -43,6 +43,7 @@ export async function run(options: PipelineBenchOptions = {}): Promise<PipelineR
   const reps = options.reps ?? 5;
   const warmup = options.warmup ?? 1;
   const before = getNumThreads();
+  const mode = threadMode(); // restored after: 'auto' stays 'auto'
   const threadsList = [...new Set(options.threads ?? [1, before])];
   const log = options.log ?? (() => undefined);
   const model = await FaceModel.pretrained();
@@ -79,7 +80,7 @@ export async function run(options: PipelineBenchOptions = {}): Promise<PipelineR
           facesTf = found.length;
           if (r >= 0) ours.get(t)!.push(ms);
         }
-        setNumThreads(before);
+        setNumThreads(mode);
         if (fa && input) {
           const t0 = performance.now();
           const res = await fa.faceapi.detectAllFaces(input, new fa.faceapi.SsdMobilenetv1Options()).withFaceLandmarks().withFaceDescriptors();
@@ -107,7 +108,7 @@ export async function run(options: PipelineBenchOptions = {}): Promise<PipelineR
       }
     }
   } finally {
-    setNumThreads(before);
+    setNumThreads(mode);
     model.dispose();
   }
   return rows;

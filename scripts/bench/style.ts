@@ -12,7 +12,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { imageToTensor, resizeImage } from '../../lib/image';
 import { fromTypedArray, saveSafetensorsSync, type RawTensor } from '../../lib/io/safetensors';
-import { getNumThreads, setNumThreads } from '../../lib';
+import { getNumThreads, threadMode, setNumThreads } from '../../lib';
 import { MobileNetFeatures, MOBILENET_PRESET, styleTransfer } from '../../lib/style';
 import { landscapeContent, wavesStyle } from '../make-style-images';
 import { BenchRow, PYTHON, median } from './common';
@@ -30,6 +30,7 @@ export async function runStyleBench(options: { size?: number; iterations?: numbe
   const warmup = options.warmup ?? 2;
   const threads = options.threads ?? getNumThreads();
   const before = getNumThreads();
+  const mode = threadMode(); // restored after: 'auto' stays 'auto'
   setNumThreads(threads);
   const content = await resizeImage(landscapeContent(size, size), size, size);
   const style = wavesStyle(size);
@@ -78,7 +79,7 @@ export async function runStyleBench(options: { size?: number; iterations?: numbe
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
-    setNumThreads(before);
+    setNumThreads(mode);
   }
   return [
     {

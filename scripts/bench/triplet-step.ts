@@ -7,7 +7,7 @@
 // run. Image decoding is excluded (the training loop overlaps it with the step).
 //   node dist/scripts/bench/triplet-step.js [--reps N] [--size N] [--threads N]
 import * as path from 'path';
-import { getNumThreads, manualSeed, optim, rand, setNumThreads, tidy } from '../../lib';
+import { getNumThreads, threadMode, manualSeed, optim, rand, setNumThreads, tidy } from '../../lib';
 import { EMBEDDING_ARCHITECTURES, EmbeddingArchitecture, EmbeddingNet } from '../../lib/face/embedding-net';
 import { mineTriplets } from '../../lib/face/triplet';
 import { BenchRow, median, printRows, runPythonJson, timeIt } from './common';
@@ -27,6 +27,7 @@ export interface TripletStepOptions {
 export function measureTripletStep(options: TripletStepOptions = {}): BenchRow[] {
   const o = { architecture: 'resnet10' as EmbeddingArchitecture, size: 64, p: 8, k: 4, reps: 10, warmup: 2, threads: getNumThreads(), peer: true, ...options };
   const before = getNumThreads();
+  const mode = threadMode(); // restored after: 'auto' stays 'auto'
   setNumThreads(o.threads);
   try {
     manualSeed(0);
@@ -64,7 +65,7 @@ export function measureTripletStep(options: TripletStepOptions = {}): BenchRow[]
       { case: `${label}: throughput (higher is better)`, torchface: (1000 * b) / ms, peer: peer ? (1000 * b) / peer : null, unit: 'images/s', ratio: peer ? peer / ms : null, goal: null },
     ];
   } finally {
-    setNumThreads(before);
+    setNumThreads(mode);
   }
 }
 
