@@ -376,7 +376,7 @@ print(json.dumps({"ms":out}))`,
     ids: ['threads'],
     async run(ctx) {
       const m = load('threads');
-      const rows = (await m.benchThreads({ rounds: ctx.quick ? 1 : 3, reps: ctx.quick ? 8 : 20 })) as { case: string; torchface: number; peer: number; unit: string }[];
+      const rows = (await m.benchThreads({ rounds: ctx.quick ? 2 : 3, reps: ctx.quick ? 8 : 20 })) as { case: string; torchface: number; peer: number; unit: string }[];
       return rows.map((r) => makeRow('threads', { case: r.case, torchface: r.torchface, peer: r.peer, peerName: 'best fixed count', unit: r.unit, goal: ratioGoal('<=', 1.1) }));
     },
   },

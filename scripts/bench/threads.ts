@@ -33,7 +33,8 @@ export async function benchThreads(options: { rounds?: number; reps?: number } =
   const times: Record<string, Record<string, number[]>> = {};
   for (let r = 0; r < rounds; r++)
     for (const [name, w] of Object.entries(workloads))
-      for (const s of settings) {
+      // the order rotates by round: no setting is always the first after the previous workload
+      for (const s of [...settings.slice(r % settings.length), ...settings.slice(0, r % settings.length)]) {
         setNumThreads(s);
         const model = await FaceModel.pretrained();
         // The steady state of a service: 8 calls first (traces are made at load; these warm the
