@@ -372,14 +372,21 @@ describe('FaceModel', function () {
       await model.embedBatch(batch); // warm (oneDNN primitives for batch 16)
       const h = monitorEventLoopDelay({ resolution: 1 });
       h.enable();
+      // Rounds of 4 concurrent calls until the monitor has watched at least 300 ms of work: on a fast
+      // machine one round can end in under 100 ms, too short for a p99 to mean anything.
       const t0 = performance.now();
-      const results = await Promise.all([0, 1, 2, 3].map(() => model.embedBatch(batch)));
+      let rounds = 0;
+      while (performance.now() - t0 < 300 && rounds < 50) {
+        const results = await Promise.all([0, 1, 2, 3].map(() => model.embedBatch(batch)));
+        assert.strictEqual(results.length, 4);
+        assert.ok(results.every((r) => r.length === 16));
+        rounds++;
+      }
       const wall = performance.now() - t0;
       h.disable();
       const p99 = h.percentile(99) / 1e6;
-      console.log(`      4 x 16 crops in ${wall.toFixed(0)} ms; event-loop delay p50 ${(h.percentile(50) / 1e6).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${(h.max / 1e6).toFixed(1)} ms`);
-      assert.strictEqual(results.length, 4);
-      assert.ok(wall > 100, 'the work took long enough to measure');
+      console.log(`      ${rounds} rounds of 4 x 16 crops in ${wall.toFixed(0)} ms; event-loop delay p50 ${(h.percentile(50) / 1e6).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${(h.max / 1e6).toFixed(1)} ms`);
+      assert.ok(wall >= 300, `the work took long enough to measure (${wall.toFixed(0)} ms in ${rounds} rounds)`);
       assert.ok(p99 < 20, `p99 ${p99} ms`);
       // Control: the same monitor sees a 60 ms synchronous block.
       const c = monitorEventLoopDelay({ resolution: 1 });
