@@ -88,6 +88,20 @@ describe('errors: libtorch failures become TorchError with the op name', () => {
     assert.equal((tf.callOp('aten::erf', '', tensor([0])) as Tensor).item(), 0);
     assert.throws(() => tf.callOp(5 as unknown as string, ''), ArgumentError);
   });
+
+  it("callOp: an int[2] argument given one integer is repeated (mkldnn_reorder_conv2d_weight read past a 1-element padding and died of SIGFPE); a wrong length is an ArgumentError", function () {
+    if (!tf.mkldnnAvailable()) this.skip();
+    const w = tf.rand([4, 3, 3, 3]);
+    const dense = tf.toMkldnn(w);
+    const packed = [[0], 0, [0, 0]].map((pad) => tf.callOp('aten::mkldnn_reorder_conv2d_weight', '', dense, pad, [1], [1, 1], 1) as Tensor);
+    assert.ok(packed.every((p) => p.shape.join() === '4,3,3,3'));
+    assert.throws(() => tf.callOp('aten::mkldnn_reorder_conv2d_weight', '', dense, [0, 0, 0], 1, 1, 1), (e: unknown) => e instanceof ArgumentError && /padding/.test((e as Error).message));
+    // The packed weight convolves like the dense one (oneDNN tensors in and out).
+    const x = tf.rand([1, 3, 8, 8]);
+    const y = tf.toDense(tf.mkldnnConv2d(tf.toMkldnn(x), packed[0], null));
+    assert.ok(tf.sub(y, tf.conv2d(x, w)).abs().max().item() < 1e-5);
+    for (const t of [w, dense, x, y, ...packed]) t.dispose();
+  });
 });
 
 describe('errors: invalid arguments are ArgumentErrors, raised before native code', () => {

@@ -8,7 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { monitorEventLoopDelay } from 'perf_hooks';
 import sharp from 'sharp';
-import { ArgumentError, FaceModel, FaceRecognitionNet, ImageError, NoFaceError, embeddingDistance, memory, noGrad, rand, tensor, tidy } from '../lib';
+import { ArgumentError, FaceModel, FaceRecognitionNet, ImageError, NoFaceError, embeddingDistance, memory, mkldnnAvailable, noGrad, rand, tensor, tidy, traced } from '../lib';
 import { needs } from './helpers/peers';
 import type { RgbImage } from '../lib/image';
 import { facesDir } from '../lib/util/paths';
@@ -92,6 +92,33 @@ describe('FaceModel', function () {
       } finally {
         fused.dispose();
       }
+    });
+
+    it("fuse(): folded, channels-last and oneDNN-format ('mkldnn') variants give the network's descriptors, eager and traced, without leaks", async function () {
+      const x = rand([3, 3, 150, 150]).mul(255);
+      const ref = noGrad(() => net.forward(x));
+      const variants = [{}, { channelsLast: true }, ...(mkldnnAvailable() ? [{ mkldnn: true }] : [])];
+      for (const options of variants) {
+        const before = memory().tensors;
+        const fused = net.fuse(options);
+        try {
+          const eager = noGrad(() => fused.forward(x));
+          const run = traced((t) => fused.forward(t));
+          const [replayed] = await run(x);
+          const [again] = await run(x);
+          for (const [what, y] of [['eager', eager], ['traced', replayed], ['replayed', again]] as const) {
+            const d = noGrad(() => tidy(() => y.sub(ref).abs().max().item()));
+            assert.ok(d < 1e-4, `${JSON.stringify(options)} ${what}: max difference ${d}`);
+            y.dispose();
+          }
+        } finally {
+          fused.dispose();
+        }
+        assert.ok(memory().tensors <= before + 1, `${JSON.stringify(options)}: ${memory().tensors - before} tensors left`); // + the traced program's cached handle at most
+      }
+      assert.throws(() => net.fuse({ mkldnn: true, channelsLast: true }), ArgumentError);
+      ref.dispose();
+      x.dispose();
     });
 
     it('is trainable: gradients reach the convs and the scale layers', () => {

@@ -165,8 +165,14 @@ const pretrainedOptions = z
     device: z.string().default('cpu'),
     /** Fold the scale layers into the convs for inference (default true; same results to ~1e-6). */
     fused: z.boolean().default(true),
-    /** Channels-last weights and activations (default true on CPU: oneDNN is faster there, see scripts/bench/descriptors.ts). */
+    /** Channels-last weights and activations (used on CPU when mkldnn is off: oneDNN is faster there, see scripts/bench/descriptors.ts). */
     channelsLast: z.boolean().optional(),
+    /**
+     * The fused network in oneDNN's blocked format, weights reordered once (default true on a
+     * CPU with oneDNN unless channelsLast is given; 1.3x faster than channels-last at batch 1:
+     * scripts/bench/onnx.ts). Needs fused.
+     */
+    mkldnn: z.boolean().optional(),
     /** A face-api recognition weights manifest (default: the one bundled with @vladmandic/face-api). */
     manifest: z.string().optional(),
     /**
@@ -639,13 +645,15 @@ export class FaceModel {
     if (o.network === 'mobilefacenet') return FaceModel.pretrainedMobileFaceNet(device);
     if (o.network === 'faceplugin') return FaceModel.pretrainedFaceplugin(device);
     if (o.network === 'fusion') return FaceModel.pretrainedFusion(device, o);
-    const channelsLast = o.channelsLast ?? device === 'cpu';
+    if (o.mkldnn && (!o.fused || device !== 'cpu' || o.channelsLast)) invalid('options.mkldnn', "fused: true on device 'cpu', without channelsLast", { fused: o.fused, device, channelsLast: o.channelsLast });
+    const mkldnn = o.mkldnn ?? (o.fused && device === 'cpu' && o.channelsLast === undefined && F.mkldnnAvailable());
+    const channelsLast = !mkldnn && (o.channelsLast ?? device === 'cpu');
     const net = await FaceRecognitionNet.load(o.manifest);
     // The bundled weights' measured operating points (not for other manifests: other weights, other distances).
     const calibrated = o.manifest ? null : bundledCalibration('faceapi-recognition-resnet34');
     net.to(device);
     net.requiresGrad_(false);
-    const inference = o.fused ? net.fuse({ channelsLast }) : null;
+    const inference = o.fused ? net.fuse({ channelsLast, mkldnn }) : null;
     if (!o.fused && channelsLast) net.to({ channelsLast: true });
     return new FaceModel({
       name: 'faceapi-recognition-resnet34',
@@ -696,7 +704,7 @@ export class FaceModel {
   private static async pretrainedFusion(device: Device, o: z.output<typeof pretrainedOptions>): Promise<FaceModel> {
     const info = NETWORKS.fusion;
     licenceNotice('fusion');
-    const members = await Promise.all(info.members!.map((network) => FaceModel.pretrained({ network, device, ...(network === 'faceapi' ? { fused: o.fused, channelsLast: o.channelsLast } : {}) })));
+    const members = await Promise.all(info.members!.map((network) => FaceModel.pretrained({ network, device, ...(network === 'faceapi' ? { fused: o.fused, channelsLast: o.channelsLast, mkldnn: o.mkldnn } : {}) })));
     const calibrated = bundledCalibration(info.model);
     const weights = bundledFusionWeights(info.model) ?? members.map(() => Math.sqrt(1 / members.length));
     const net = new MemberNets(members.map((m) => m.net));

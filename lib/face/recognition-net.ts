@@ -205,7 +205,7 @@ export class FaceRecognitionNet extends Module {
    * input normalisation folded into the convolutions (fresh tensors; later
    * changes to this network are not reflected).
    */
-  fuse(options: { channelsLast?: boolean } = {}): FusedFaceRecognitionNet {
+  fuse(options: FuseOptions = {}): FusedFaceRecognitionNet {
     return new FusedFaceRecognitionNet(this, options);
   }
 }
@@ -234,6 +234,17 @@ function tfWeight(w: TfWeights, name: string): Tensor {
   return w.get(tf, name.endsWith('.conv.weight') ? 'conv' : 'vector');
 }
 
+export interface FuseOptions {
+  /** Channels-last weights (oneDNN through libtorch's channels-last path). */
+  channelsLast?: boolean;
+  /**
+   * Activations in oneDNN's blocked format and weights reordered for it once
+   * (CPU only; see F.toMkldnn): forward() then takes a dense input and returns a
+   * dense output as before, without a reorder of every weight on every call.
+   */
+  mkldnn?: boolean;
+}
+
 /** A conv with the scale layer folded in: weight OIHW, bias; stride, padding, relu. */
 class FusedConv extends Module {
   constructor(
@@ -242,14 +253,18 @@ class FusedConv extends Module {
     readonly stride: number,
     readonly padding: number,
     readonly relu: boolean,
+    readonly mkldnn = false,
   ) {
     super();
     this.registerParameter('weight', weight);
     this.registerParameter('bias', bias);
+    // The weight in oneDNN's blocked format for this conv's settings, made once (a buffer: disposed with the module).
+    if (mkldnn) this.registerBuffer('packedWeight', noGrad(() => F.mkldnnPackConv2dWeight(weight, { stride: this.stride, padding: this.padding })));
     this.requiresGrad_(false);
   }
   forward(x: Tensor): Tensor {
-    const y = F.conv2d(x, this.param('weight'), this.param('bias'), { stride: this.stride, padding: this.padding });
+    const o = { stride: this.stride, padding: this.padding };
+    const y = this.mkldnn ? F.mkldnnConv2d(x, this.buffer('packedWeight')!, this.param('bias'), o) : F.conv2d(x, this.param('weight'), this.param('bias'), o);
     if (!this.relu) return y;
     const r = F.relu(y);
     y.dispose();
@@ -266,13 +281,21 @@ class FusedBlock extends Module {
     readonly conv1: FusedConv,
     readonly conv2: FusedConv,
     readonly down: boolean,
+    readonly mkldnn = false,
   ) {
     super();
     this.registerModule('conv1', conv1);
     this.registerModule('conv2', conv2);
   }
   forward(x: Tensor): Tensor {
-    return tidy(() => residualJoin(x, this.conv2.forward(this.conv1.forward(x)), this.down));
+    return tidy(() => {
+      const branch = this.conv2.forward(this.conv1.forward(x));
+      if (!this.mkldnn || !this.down) return residualJoin(x, branch, this.down);
+      // oneDNN tensors have no pad: a downsampling join that pads goes through dense tensors (4 of 17 joins).
+      const sc = F.avgPool2d(x, 2, { stride: 2 });
+      if (sc.shape.every((n, i) => n === branch.shape[i])) return F.relu(F.add(sc, branch));
+      return F.toMkldnn(residualJoin(F.toDense(x), F.toDense(branch), true));
+    });
   }
 }
 
@@ -287,8 +310,13 @@ export class FusedFaceRecognitionNet extends Module {
   private readonly blocks: FusedBlock[] = [];
   private readonly fc: Linear;
 
-  constructor(net: FaceRecognitionNet, options: { channelsLast?: boolean } = {}) {
+  readonly mkldnn: boolean;
+
+  constructor(net: FaceRecognitionNet, options: FuseOptions = {}) {
     super();
+    const mkldnn = (this.mkldnn = !!options.mkldnn);
+    if (mkldnn && (net.fc.weight.device !== 'cpu' || !F.mkldnnAvailable())) invalid('options.mkldnn', 'a CPU network and a libtorch build with oneDNN', `a network on ${net.fc.weight.device}${F.mkldnnAvailable() ? '' : ', no oneDNN in this libtorch'}`);
+    if (mkldnn && options.channelsLast) invalid('options', 'mkldnn or channelsLast, not both', options);
     // Input normalisation (x - mean) / 255 folded into the 7x7 stem conv. Exact up to
     // rounding because that conv has no padding (no zero cells would need the mean).
     const stem = noGrad(() =>
@@ -299,11 +327,11 @@ export class FusedFaceRecognitionNet extends Module {
         return { weight: w.contiguous(), bias: F.sub(bias, shift).contiguous() };
       }),
     );
-    this.stem = this.registerModule('conv32_down', new FusedConv(stem.weight, stem.bias, 2, 0, true));
+    this.stem = this.registerModule('conv32_down', new FusedConv(stem.weight, stem.bias, 2, 0, true, mkldnn));
     for (const [name, block] of net.blocks) {
       const c1 = block.conv1.fused();
       const c2 = block.conv2.fused();
-      const b = new FusedBlock(new FusedConv(c1.weight, c1.bias, block.conv1.stride, block.down ? 0 : 1, true), new FusedConv(c2.weight, c2.bias, 1, 1, false), block.down);
+      const b = new FusedBlock(new FusedConv(c1.weight, c1.bias, block.conv1.stride, block.down ? 0 : 1, true, mkldnn), new FusedConv(c2.weight, c2.bias, 1, 1, false, mkldnn), block.down, mkldnn);
       this.blocks.push(this.registerModule(name, b));
     }
     this.fc = this.registerModule('fc', new Linear(256, DESCRIPTOR_SIZE, { bias: false }));
@@ -316,9 +344,11 @@ export class FusedFaceRecognitionNet extends Module {
   forward(x: Tensor): Tensor {
     checkInput(x);
     return tidy(() => {
-      let out = this.stem.forward(x);
+      // oneDNN tensors in, dense out (to_mkldnn wants dense NCHW: a channels-last input is copied first).
+      let out = this.stem.forward(this.mkldnn ? F.toMkldnn(x.contiguous()) : x);
       out = F.maxPool2d(out, 3, { stride: 2 });
       for (const b of this.blocks) out = b.forward(out);
+      if (this.mkldnn) out = F.toDense(out);
       return this.fc.forward(F.mean(out, [2, 3]));
     });
   }

@@ -1,12 +1,12 @@
 // Benchmark (not a test): the pretrained face recognition net exported to ONNX
 // (saveOnnx), run by onnxruntime-node on the CPU with the same intra-op thread
 // count, vs the same network in torchface (a traced program replayed on a
-// worker thread, fused and channels-last, as FaceModel runs it), batch 1 and 16, alternating in one run.
+// worker thread, fused, in oneDNN's blocked format, as FaceModel runs it), batch 1 and 16, alternating in one run.
 //   node dist/scripts/bench/onnx.js [--reps N]
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { noGrad, rand, setNumThreads, threadMode, traced } from '../../lib';
+import { mkldnnAvailable, noGrad, rand, setNumThreads, threadMode, traced } from '../../lib';
 import { FaceRecognitionNet } from '../../lib/face/recognition-net';
 import { saveOnnx } from '../../lib/io/onnx-export';
 import { TextGoalRow, median } from './common';
@@ -20,9 +20,11 @@ export async function benchOnnx(options: { reps?: number; rounds?: number } = {}
   net.eval();
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tf-bench-onnx-')), 'face.onnx');
   await saveOnnx(net, [rand([1, 3, 150, 150]).mul(255)], file, { dynamicBatch: true });
-  // As FaceModel.pretrained() runs it on the CPU: scales folded into the convolutions, channels-last (oneDNN).
-  const fused = net.fuse({ channelsLast: true });
-  const run = traced((x) => noGrad(() => fused.forward(x.contiguous({ channelsLast: true }))));
+  // As FaceModel.pretrained() runs it on the CPU: scales folded into the convolutions, activations in
+  // oneDNN's blocked format with weights reordered once (channels-last where this libtorch has no oneDNN).
+  const mkldnn = mkldnnAvailable();
+  const fused = net.fuse(mkldnn ? { mkldnn } : { channelsLast: true });
+  const run = traced((x) => noGrad(() => fused.forward(mkldnn ? x : x.contiguous({ channelsLast: true }))));
   const rows: TextGoalRow[] = [];
   const mode = threadMode();
   // The same fixed thread count on both sides (torchface's replays then use exactly that many: lib/threads.ts).
