@@ -1,5 +1,4 @@
 // The one place that loads the native addon. Everything else imports from here.
-import * as os from 'os';
 import * as path from 'path';
 import type { Binding } from '../binding';
 
@@ -24,6 +23,6 @@ function load(): Binding {
 
 export const native: Binding = load();
 
-// libtorch's default follows OMP_NUM_THREADS and may be 1 here; like PyTorch
-// on a normal machine, use every available core unless the user said otherwise.
-if (!process.env.OMP_NUM_THREADS) native.setNumThreads(os.availableParallelism());
+// The thread mode 'auto' unless OMP_NUM_THREADS says otherwise: eager ops on this thread
+// at one thread, replays choosing their own (lib/threads.ts, AUTO_EAGER_THREADS says why).
+if (!process.env.OMP_NUM_THREADS) native.setNumThreads(1);

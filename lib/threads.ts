@@ -23,18 +23,33 @@ let busy = 0;
 /**
  * Number of threads libtorch uses for intra-op parallelism: eager ops on this
  * thread and every traced replay (face models, detectors) from now on. Default:
- * 'auto', all cores for eager ops, and for replays the policy above. `'auto'`
- * restores the default.
+ * 'auto': one thread for eager ops on this thread (see AUTO_EAGER_THREADS), and for
+ * replays the policy above. `'auto'` restores the default.
  */
 export function setNumThreads(n: number | 'auto'): void {
   if (n === 'auto') {
     fixed = null;
-    native.setNumThreads(cores);
+    native.setNumThreads(AUTO_EAGER_THREADS);
     return;
   }
   if (!Number.isInteger(n) || n < 1) invalid('n', "a positive integer or 'auto'", n);
   fixed = n;
   native.setNumThreads(n);
+}
+
+/**
+ * Eager ops on the calling thread under 'auto': one thread. libgomp spins between
+ * parallel regions only while the OpenMP threads of every OS thread's pool fit in the
+ * cores; a main-thread pool of all cores beside the replays' made each 2-thread replay
+ * sleep and wake at every op (a batch-1 descriptor 7.2-7.5 ms instead of 3.2-3.7 ms,
+ * CPU/wall 1.1; scripts/bench/threads.ts). Eager-heavy work (training)
+ * asks for all cores: useAllCoresForEager(), or setNumThreads(n).
+ */
+export const AUTO_EAGER_THREADS = 1;
+
+/** Under 'auto', eager ops on this thread use all cores from now on (training loops); replays keep their policy. */
+export function useAllCoresForEager(): void {
+  if (fixed === null) native.setNumThreads(cores);
 }
 
 export function getNumThreads(): number {

@@ -9,6 +9,12 @@
 #include "common.h"
 
 #include <ATen/Parallel.h>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
 #include <omp.h>  // omp_set_num_threads: resolved from the OpenMP runtime libtorch itself loads (no link of our own)
 
 namespace torchface {
@@ -587,6 +593,55 @@ struct Snapshot {
   }
 };
 
+// libgomp spins between parallel regions only while its threads, summed over every OS
+// thread's pool (the main thread's, each libuv worker's), fit in the cores; past that it
+// throttles: idle team threads sleep at once and every region pays a futex wake-up.
+// Replays on whichever libuv worker came next each grew a pool of their own: measured, a
+// batch-1 descriptor at 2 threads took 6-8 ms (CPU/wall 1.0) instead of 2.5 ms on one
+// thread. So every replay of more than one thread runs on this one thread (in turn; each
+// such replay uses the cores anyway), and 1-thread replays, which make no pool, stay on
+// the libuv workers, side by side.
+class WideReplayThread {
+ public:
+  static WideReplayThread& get() {
+    static WideReplayThread* t = new WideReplayThread();  // never destroyed: the thread lives as long as the process
+    return *t;
+  }
+  // Runs job on the wide thread and waits for it (the calling libuv worker is blocked meanwhile).
+  void run(const std::function<void()>& job) {
+    std::promise<void> done;
+    auto finished = done.get_future();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      jobs_.push_back([&] {
+        job();
+        done.set_value();
+      });
+    }
+    ready_.notify_one();
+    finished.wait();
+  }
+
+ private:
+  WideReplayThread() {
+    std::thread([this] {
+      for (;;) {
+        std::function<void()> job;
+        {
+          std::unique_lock<std::mutex> lock(mutex_);
+          ready_.wait(lock, [this] { return !jobs_.empty(); });
+          job = std::move(jobs_.front());
+          jobs_.pop_front();
+        }
+        job();  // never throws: the replay catches its own errors
+      }
+    }).detach();
+  }
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<std::function<void()>> jobs_;
+};
+
 // Replays a program on a libuv worker thread, without autograd.
 class ProgramWorker : public Napi::AsyncWorker {
  public:
@@ -602,6 +657,13 @@ class ProgramWorker : public Napi::AsyncWorker {
   Napi::Promise promise() { return deferred_.Promise(); }
 
   void Execute() override {
+    if (threads_ > 1)
+      WideReplayThread::get().run([this] { compute(); });
+    else
+      compute();
+  }
+
+  void compute() {
     try {
       // The scheduler's choice for this replay (lib/jit.ts, lib/threads.ts), else libtorch's
       // setting. OpenMP thread counts are per calling thread, so this sets only this thread's:

@@ -45,7 +45,7 @@ import { loadOptimizer, loadStateDict, saveOptimizer, saveStateDict } from '../i
 import { Module } from '../nn/module';
 import { Adam, Optimizer } from '../optim';
 import { Device, Tensor, checkDevice, manualSeed, noGrad, tensor, tidy } from '../tensor';
-import { setNumThreads } from '../threads';
+import { setNumThreads, useAllCoresForEager } from '../threads';
 import { DistributedDataParallel } from '../distributed/data-parallel';
 import { DistributedError, type ProcessGroup } from '../distributed/process-group';
 import { DistributedSampler, Identity, LFW_FACE_REGION, PKSampler, imagesToBatch, loadFaceImage, mixSeed, prefetchBatches, scanIdentities, seededRandom, shuffle, splitByIdentity } from './dataset';
@@ -423,6 +423,7 @@ export async function* trainFaceModelIter(options: TrainFaceModelOptions): Async
   const selectRegion = o.selectRegion ?? LFW_FACE_REGION;
 
   if (o.threads) setNumThreads(o.threads);
+  else useAllCoresForEager(); // an eager loop: all cores (replays keep their policy)
   manualSeed(o.seed);
   const embedder = givenEmbedder ?? scratchEmbedder(new EmbeddingNet({ architecture: o.architecture, embeddingDim: o.embeddingDim, inputSize: o.inputSize, stem: o.stem }));
   embedder.module.to(device);

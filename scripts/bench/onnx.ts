@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { mkldnnAvailable, noGrad, rand, setNumThreads, threadMode, traced } from '../../lib';
+import { Tensor, mkldnnAvailable, noGrad, rand, setNumThreads, threadMode, trace } from '../../lib';
 import { FaceRecognitionNet } from '../../lib/face/recognition-net';
 import { saveOnnx } from '../../lib/io/onnx-export';
 import { TextGoalRow, median } from './common';
@@ -24,15 +24,19 @@ export async function benchOnnx(options: { reps?: number; rounds?: number } = {}
   // oneDNN's blocked format with weights reordered once (channels-last where this libtorch has no oneDNN).
   const mkldnn = mkldnnAvailable();
   const fused = net.fuse(mkldnn ? { mkldnn } : { channelsLast: true });
-  const run = traced((x) => noGrad(() => fused.forward(mkldnn ? x : x.contiguous({ channelsLast: true }))));
+  const forward = (x: Tensor) => noGrad(() => fused.forward(mkldnn ? x : x.contiguous({ channelsLast: true })));
   const rows: TextGoalRow[] = [];
   const mode = threadMode();
-  // The same fixed thread count on both sides (torchface's replays then use exactly that many: lib/threads.ts).
+  // The same thread count on both sides: each replay is told it (runWith), while eager ops on this
+  // thread stay at 'auto's one thread (an all-core main-thread OpenMP pool would throttle the
+  // replays' OpenMP threads: lib/threads.ts, AUTO_EAGER_THREADS).
+  setNumThreads('auto');
   for (const threads of [...new Set([1, os.availableParallelism()])]) {
-  setNumThreads(threads);
   const session = await ort.InferenceSession.create(file, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
   for (const batch of [1, 16]) {
     const x = rand([batch, 3, 150, 150]).mul(255);
+    const program = trace(forward, [x]);
+    const run = (t: Tensor) => program.runWith({ threads }, t);
     const feeds = { input: new ort.Tensor('float32', x.data() as Float32Array, x.shape) };
     const ours: number[] = [];
     const peer: number[] = [];
