@@ -129,7 +129,9 @@ export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInp
     const handles = inputs.map((t, i) => handleOf(t, `inputs[${i}]`));
     let result;
     try {
-      const shapeKey = inputs.map((t) => t.shape.join('x')).join(';');
+      // Batch sizes by power-of-two class: the dynamic batcher (FaceModel) makes many
+      // sizes, and a chooser per exact size would spend most replays warming up.
+      const shapeKey = inputs.map((t) => t.shape.map((n, d) => (d === 0 && n > 1 ? `${2 ** Math.ceil(Math.log2(n))}b` : n)).join('x')).join(';');
       result = await replays.run(handles, (hs) => replay(hs, shapeKey, options.threads));
     } catch (e) {
       if (e instanceof TorchfaceError) throw e;

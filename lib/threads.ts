@@ -2,12 +2,16 @@
 // replay (lib/jit.ts). A module of its own so that a style worker thread can set
 // threads without loading the whole package (index.ts).
 //
-// Why a policy: every replay runs on a libuv worker with its own OpenMP team.
-// Two replays at once with all cores each, or one beside sharp's decoding
-// threads, put more OpenMP threads than cores on the CPU, and libgomp's threads
-// spin-wait on each other (measured on 2 cores: a batch-1 descriptor 24 ms at 1
-// thread, 68 ms at 2 on a busy machine). So by default ('auto') each replay gets
-// the cores left by the others running (replays and image decodes), and, where
+// Why a policy: libgomp (libtorch's OpenMP) spins between parallel regions only
+// while the OpenMP threads of all OS threads' pools fit in the cores; past that its
+// idle threads sleep at once and every op pays a wake-up. Replays used to run on any
+// libuv worker, each growing a pool, beside the main thread's pool of all cores:
+// every 2-thread replay was then slower than a 1-thread one (a batch-1 descriptor
+// 7-8 ms vs 4.5-5 ms, 2.5-3.5 ms once fixed). Now replays of several threads run in
+// turn on one dedicated thread (native/dispatch.cc, WideReplayThread), 1-thread
+// replays run side by side on libuv's workers, and eager ops on the calling thread
+// use one thread under 'auto' (AUTO_EAGER_THREADS). By default ('auto') each replay
+// gets the cores left by the others running (replays and image decodes), and, where
 // that leaves a choice, ThreadChooser measures which count is faster for that
 // program, as cudnn.benchmark does for algorithms.
 import * as os from 'os';
@@ -126,12 +130,14 @@ export class ThreadChooser {
   pick(share: number): number {
     if (fixed !== null) return fixed;
     if (share <= 1) return 1;
-    const n1 = this.samples.get(1)?.length ?? -1;
+    // The share first (since replays of several threads run on one dedicated thread they
+    // scale: native/dispatch.cc, WideReplayThread), then 1 thread as the alternative.
     const nS = this.samples.get(share)?.length ?? -1;
-    if (n1 < 3) return 1;
+    const n1 = this.samples.get(1)?.length ?? -1;
+    if (nS < 3) return share;
     // The alternative: a warm-up and one timed run; two more only if that one was faster.
-    if (nS < 1 || (nS < 3 && this.median(share) < this.median(1))) return share;
-    const best = this.median(1) <= this.median(share) ? 1 : share;
+    if (n1 < 1 || (n1 < 3 && this.median(1) < this.median(share))) return 1;
+    const best = this.median(share) <= this.median(1) ? share : 1;
     if (++this.sinceCheck < this.interval) return best;
     this.sinceCheck = 0;
     this.checking = { threads: best === 1 ? share : 1, best };

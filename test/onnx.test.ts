@@ -248,7 +248,12 @@ describe('FaceModel.fromOnnx: your own face network with detection, ArcFace alig
     assert.ok(dSelf < dOther, `mirror ${dSelf} vs another person ${dOther}`);
     // Batched and concurrent crops give the descriptors of single calls (the per-batch-size traces).
     const [c1, c2] = await Promise.all([m.embed(demo('sample1.jpg'), { detect: true }), m.embed(demo('sample2.jpg'), { detect: true })]);
-    assert.ok(T.embeddingDistance(c1, a, 'euclidean') < 1e-5 && T.embeddingDistance(c2, b, 'euclidean') < 1e-5);
+    // Up to float rounding: concurrent calls may run the detector and the network at other thread
+    // counts than single ones (lib/threads.ts), and oneDNN's sums then round differently.
+    const drift = Math.max(T.embeddingDistance(c1, a, 'euclidean'), T.embeddingDistance(c2, b, 'euclidean'));
+    console.log(`      concurrent vs single: L2 ${drift.toExponential(2)}, mirror ${dSelf.toFixed(3)}`);
+    assert.ok(drift < 1e-3, `concurrent vs single descriptors: L2 ${drift}`);
+    assert.ok(drift < dSelf / 10, 'far closer than the mirrored photo');
     const g = await T.FaceGallery.open(':memory:', { model: m });
     await g.enroll('ada', demo('sample1.jpg'));
     await g.enroll('bob', demo('sample2.jpg'));

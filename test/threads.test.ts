@@ -32,16 +32,16 @@ describe('thread policy (lib/threads.ts)', () => {
   });
   afterEach(() => tf.setNumThreads(saved));
 
-  it('times 1 thread, then the share (more only if it looks faster), then keeps the faster one, either way', () => {
-    const slowTwo = drive(new ThreadChooser(), 2, (t) => (t === 1 ? 10 : 40), 200);
-    // 1 thread: warm-up + 3 timed; 2 threads: warm-up + 1 timed (slower: no more)
-    assert.deepEqual(slowTwo.slice(0, 7), [1, 1, 1, 1, 2, 2, 1]);
-    const after = slowTwo.slice(6);
-    assert.ok(after.filter((t) => t === 1).length >= after.length - 6, `picked 2 threads ${after.filter((t) => t === 2).length} times of ${after.length}`);
-    const fastTwoAll = drive(new ThreadChooser(), 2, (t) => (t === 1 ? 20 : 11), 200);
-    assert.deepEqual(fastTwoAll.slice(0, 8), [1, 1, 1, 1, 2, 2, 2, 2]);
-    const fastTwo = fastTwoAll.slice(8);
-    assert.ok(fastTwo.filter((t) => t === 2).length >= fastTwo.length - 6);
+  it('times the share, then 1 thread (more only if it looks faster), then keeps the faster one, either way', () => {
+    const fastTwo = drive(new ThreadChooser(), 2, (t) => (t === 1 ? 20 : 11), 200);
+    // 2 threads: warm-up + 3 timed; 1 thread: warm-up + 1 timed (slower: no more)
+    assert.deepEqual(fastTwo.slice(0, 7), [2, 2, 2, 2, 1, 1, 2]);
+    const after = fastTwo.slice(6);
+    assert.ok(after.filter((t) => t === 2).length >= after.length - 6, `picked 1 thread ${after.filter((t) => t === 1).length} times of ${after.length}`);
+    const slowTwoAll = drive(new ThreadChooser(), 2, (t) => (t === 1 ? 10 : 40), 200);
+    assert.deepEqual(slowTwoAll.slice(0, 8), [2, 2, 2, 2, 1, 1, 1, 1]);
+    const slowTwo = slowTwoAll.slice(8);
+    assert.ok(slowTwo.filter((t) => t === 1).length >= slowTwo.length - 6);
   });
 
   it('re-checks the other count ever more rarely while it stays slower, and switches when the load changes', () => {

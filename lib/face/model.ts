@@ -17,7 +17,6 @@
 // for any batch size, so several embedBatch() calls can run at once.
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import { z } from 'zod';
 import { ArgumentError, NoFaceError, invalid, parseOptions } from '../errors';
@@ -26,7 +25,6 @@ import { TracedFunction, trace } from '../jit';
 import { Module } from '../nn/module';
 import * as F from '../ops';
 import { Device, Tensor, checkDevice, noGrad, tensor, tidy, toBytes, zeros } from '../tensor';
-import { threadMode } from '../threads';
 import { ALIGN_METHODS, AlignMethod, alignFace } from './align';
 import { loadOnnx, OnnxModule } from '../io/onnx';
 import type { VerificationHead } from './head';
@@ -306,7 +304,6 @@ export function bundledFusionWeights(name: string): number[] | null {
   return w as number[];
 }
 
-const CORES = os.availableParallelism();
 
 /**
  * A traced forward pass that is replayed for any batch size: traced once per
@@ -351,40 +348,16 @@ class BatchProgram {
     return f;
   }
   /**
-   * One forward pass. With threads 'auto', a batch of n > 1 is split into one
-   * chunk per core, replayed at once, each on one thread (inter-op parallelism),
-   * and the outputs concatenated: measured on 2 cores (scripts/bench/threads.ts),
-   * two 1-thread replays of 8 faces took 1.7-1.9 ms/face where one replay of 16
-   * took 3.2-4.5 at 1 thread and 3.4-3.7 at 2 (libtorch 1.13's oneDNN convolutions
-   * hardly scale across OpenMP threads here; independent replays do).
+   * One forward pass: one replay, its thread count chosen by the policy
+   * (lib/threads.ts). This used to split a batch into one 1-thread replay per core,
+   * while 2-thread replays were slow; since those run on one dedicated thread they
+   * scale (scripts/bench/threads.ts), and one replay of the whole batch measured as
+   * fast at 16 faces (1.62-1.77 vs 1.60-1.71 ms/face) and faster for a lone face with
+   * its mirror image (3.2-3.4 vs 4.2-5.0 ms).
    */
   async run(x: Tensor): Promise<Tensor> {
-    const n = x.shape[0];
-    const parts = this.threadSetting === 'auto' && threadMode() === 'auto' ? Math.min(CORES, n) : 1;
-    if (parts <= 1) {
-      const [out] = await this.get(x)(x);
-      return out;
-    }
-    const chunks: Tensor[] = [];
-    for (let k = 0, start = 0; k < parts; k++) {
-      const size = Math.floor(n / parts) + (k < n % parts ? 1 : 0);
-      chunks.push(x.narrow(0, start, size));
-      start += size;
-    }
-    try {
-      // allSettled: when one chunk fails, the others' outputs are still disposed.
-      const settled = await Promise.allSettled(chunks.map(async (c) => (await this.get(c).runWith({ threads: 1 }, c))[0]));
-      const outs = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-      try {
-        const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-        if (failed) throw failed.reason;
-        return F.cat(outs, 0);
-      } finally {
-        for (const o of outs) o.dispose();
-      }
-    } finally {
-      for (const c of chunks) c.dispose();
-    }
+    const [out] = await this.get(x)(x);
+    return out;
   }
 }
 

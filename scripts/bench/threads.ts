@@ -2,12 +2,14 @@
 // count, on the three workloads of issue #18: a descriptor at batch 1, a batch
 // of 16, and the whole photo pipeline (detect + landmarks + align + descriptor).
 // Settings alternate inside each round (auto, 1, 2, ..., auto, 1, 2, ...) so
-// that the machine's load hits them alike; each setting gets a fresh model and
-// 8 untimed calls (a service's steady state; auto's exploration happens there).
-// A fixed count n runs every replay on n OpenMP threads; auto also splits a
-// batch into one 1-thread replay per core (lib/face/model.ts BatchProgram).
+// that the machine's load hits them alike; each setting runs in a fresh process
+// (libgomp's thread pools outlive a setting: a main-thread pool of n threads left
+// by setNumThreads(n) would throttle the next setting's replays, lib/threads.ts)
+// with 8 untimed calls first (a service's steady state; auto explores there).
+// A fixed count n (setNumThreads(n)) runs every replay and eager op on n threads.
 // Goal: auto no more than 10% slower than the best fixed count.
 //   node dist/scripts/bench/threads.js [--rounds 3] [--reps 20]
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -16,7 +18,7 @@ import { TextGoalRow, median, runStandalone } from './common';
 
 type Setting = number | 'auto';
 
-export async function benchThreads(options: { rounds?: number; reps?: number } = {}): Promise<TextGoalRow[]> {
+export async function benchThreads(options: { rounds?: number; reps?: number; one?: { workload: string; setting: Setting } } = {}): Promise<TextGoalRow[]> {
   const rounds = options.rounds ?? 3;
   const reps = options.reps ?? 20;
   const root = path.resolve(__dirname, '..', '..', '..');
@@ -30,23 +32,33 @@ export async function benchThreads(options: { rounds?: number; reps?: number } =
     b16: { label: 'descriptor 150x150, batch 16', unit: 'ms/face', per: 16, reps: Math.max(3, reps >> 2), run: (m: FaceModel) => m.embedRgb(batch) },
     pipeline: { label: 'pipeline sample1.jpg (detect + landmarks + align + descriptor with flip)', unit: 'ms/photo', per: 1, reps: Math.max(3, reps >> 2), run: (m: FaceModel) => m.embedFaces([photo], { detect: true }) },
   };
+  const one = options.one;
+  if (one) {
+    // A child process: one setting, one workload.
+    const w = workloads[one.workload as keyof typeof workloads];
+    setNumThreads(one.setting);
+    const model = await FaceModel.pretrained();
+    // The steady state of a service: 8 calls first (traces are made at load; these warm the
+    // allocator, sharp and oneDNN's primitives, and let 'auto' time its candidates: it
+    // explores within the first ~6 replays of each shape).
+    for (let k = 0; k < 8; k++) await w.run(model, k);
+    const t0 = performance.now();
+    for (let k = 0; k < w.reps; k++) await w.run(model, k);
+    const ms = (performance.now() - t0) / w.reps / w.per;
+    model.dispose();
+    return [{ case: one.workload, torchface: ms, peer: null, ratio: null, unit: w.unit, goal: '' }];
+  }
   const times: Record<string, Record<string, number[]>> = {};
+  const env = { ...process.env };
+  delete env.OMP_NUM_THREADS; // each child sets its own
   for (let r = 0; r < rounds; r++)
-    for (const [name, w] of Object.entries(workloads))
+    for (const name of Object.keys(workloads))
       // the order rotates by round: no setting is always the first after the previous workload
       for (const s of [...settings.slice(r % settings.length), ...settings.slice(0, r % settings.length)]) {
-        setNumThreads(s);
-        const model = await FaceModel.pretrained();
-        // The steady state of a service: 8 calls first (traces are made at load; these warm the
-        // allocator, sharp and oneDNN's primitives, and let 'auto' time its candidates: it
-        // explores within the first ~6 replays of each shape).
-        for (let k = 0; k < 8; k++) await w.run(model, k);
-        const t0 = performance.now();
-        for (let k = 0; k < w.reps; k++) await w.run(model, k);
-        ((times[name] ??= {})[String(s)] ??= []).push((performance.now() - t0) / w.reps / w.per);
-        model.dispose();
+        const out = execFileSync(process.execPath, [__filename, '--child', JSON.stringify({ workload: name, setting: s }), '--reps', String(reps)], { encoding: 'utf8', env });
+        const row = JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('{"case"')).pop()!) as { torchface: number };
+        ((times[name] ??= {})[String(s)] ??= []).push(row.torchface);
       }
-  setNumThreads('auto');
   const rows: TextGoalRow[] = [];
   for (const [name, w] of Object.entries(workloads)) {
     const med = Object.fromEntries(Object.entries(times[name]).map(([s, v]) => [s, median(v)]));
@@ -57,4 +69,16 @@ export async function benchThreads(options: { rounds?: number; reps?: number } =
   return rows;
 }
 
-if (require.main === module) runStandalone({ rounds: 3, reps: 20 }, (o) => benchThreads(o));
+if (require.main === module) {
+  const child = process.argv.indexOf('--child');
+  if (child > 0) {
+    const reps = Number(process.argv[process.argv.indexOf('--reps') + 1]);
+    benchThreads({ reps, one: JSON.parse(process.argv[child + 1]) as { workload: string; setting: Setting } }).then(
+      (rows) => console.log(JSON.stringify(rows[0])),
+      (e) => {
+        console.error(e);
+        process.exit(1);
+      },
+    );
+  } else runStandalone({ rounds: 3, reps: 20 }, (o) => benchThreads(o));
+}
