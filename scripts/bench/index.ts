@@ -184,6 +184,26 @@ function load<T = any>(name: string): T {
   return require(path.join(__dirname, name)) as T;
 }
 
+/**
+ * Runs a module's bench function in a fresh Node process and returns its result. For the
+ * modules that time traced replays of several threads: libgomp's thread pools outlive
+ * the areas before them, and a main-thread pool of all cores left by an earlier area's
+ * eager work throttles those replays' OpenMP threads (lib/threads.ts, AUTO_EAGER_THREADS);
+ * measured, the ONNX row at batch 1 and 2 threads took 11.1 ms in the harness's process
+ * and 3.8 ms in its own.
+ */
+function inFreshProcess<T>(name: string, fn: string, options: unknown): T {
+  const marker = '@@torchface-bench-result@@';
+  const script = `require(${JSON.stringify(path.join(__dirname, name))}).${fn}(${JSON.stringify(options)}).then((r) => process.stdout.write(${JSON.stringify(marker)} + JSON.stringify(r) + '\\n'), (e) => { console.error(e); process.exit(1); });`;
+  const env = { ...process.env };
+  delete env.OMP_NUM_THREADS;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env, maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = (r.stdout ?? '').split('\n').find((l) => l.startsWith(marker));
+  if (r.status !== 0 || !line) throw new Error(`${name}.${fn} in a fresh process failed (exit ${r.status})`);
+  process.stdout.write(r.stdout.split('\n').filter((l) => !l.startsWith(marker)).join('\n'));
+  return JSON.parse(line.slice(marker.length)) as T;
+}
+
 async function rounds(ctx: Ctx, area: string, fn: () => Promise<RawRow[]> | RawRow[]) {
   const all: RawRow[][] = [];
   for (let r = 0; r < ctx.rounds; r++) all.push(await fn());
@@ -344,8 +364,7 @@ print(json.dumps({"ms":out}))`,
     name: 'concurrency',
     ids: ['concurrency'],
     async run(ctx) {
-      const m = load('concurrency');
-      const rows = (await m.benchConcurrency({ rounds: ctx.quick ? 2 : 5 })) as { case: string; torchface: number; peer: number; unit: string }[];
+      const rows = inFreshProcess<{ case: string; torchface: number; peer: number; unit: string }[]>('concurrency', 'benchConcurrency', { rounds: ctx.quick ? 2 : 5 });
       return rows.map((r) => makeRow('concurrency', { case: r.case, torchface: r.torchface, peer: r.peer, peerName: 'sequential', unit: r.unit, goal: ratioGoal('>=', 1.5) }));
     },
   },
@@ -353,9 +372,8 @@ print(json.dumps({"ms":out}))`,
     name: 'networks',
     ids: ['networks'],
     async run(ctx) {
-      const m = load('networks');
-      const rows = (await m.benchNetworks({ reps: ctx.quick ? 4 : 10, rounds: ctx.quick ? 1 : 3 })) as { case: string; torchface: number | null; peer: number | null; unit: string; goal: string }[];
-      return rows.map((r) => makeRow('networks', { case: r.case, torchface: Number.isNaN(r.torchface as number) ? null : r.torchface, peer: r.peer, peerName: r.peer === null ? '-' : /tfjs/.test(r.case) ? 'tfjs wasm' : 'onnxruntime-node', unit: r.unit, goal: r.peer === null ? null : ratioGoal('<=', 1.0), note: Number.isNaN(r.torchface) ? r.goal : undefined }));
+      const rows = inFreshProcess<{ case: string; torchface: number | null; peer: number | null; unit: string; goal: string }[]>('networks', 'benchNetworks', { reps: ctx.quick ? 4 : 10, rounds: ctx.quick ? 1 : 3 });
+      return rows.map((r) => makeRow('networks', { case: r.case, torchface: r.torchface === null || Number.isNaN(r.torchface) ? null : r.torchface, peer: r.peer, peerName: r.peer === null ? '-' : /tfjs/.test(r.case) ? 'tfjs wasm' : 'onnxruntime-node', unit: r.unit, goal: r.peer === null ? null : ratioGoal('<=', 1.0), note: r.torchface === null || Number.isNaN(r.torchface) ? r.goal : undefined }));
     },
   },
   {
@@ -384,8 +402,7 @@ print(json.dumps({"ms":out}))`,
     name: 'onnx',
     ids: ['onnx'],
     async run(ctx) {
-      const m = load('onnx');
-      const rows = (await m.benchOnnx({ reps: ctx.quick ? 5 : 10, rounds: ctx.quick ? 1 : 3 })) as { case: string; torchface: number; peer: number; unit: string }[];
+      const rows = inFreshProcess<{ case: string; torchface: number; peer: number; unit: string }[]>('onnx', 'benchOnnx', { reps: ctx.quick ? 5 : 10, rounds: ctx.quick ? 1 : 3 });
       return rows.map((r) => makeRow('onnx', { case: r.case, torchface: r.torchface, peer: r.peer, peerName: 'onnxruntime-node', unit: r.unit, goal: ratioGoal('<=', 1.0) }));
     },
   },
