@@ -291,9 +291,11 @@ class FusedBlock extends Module {
     return tidy(() => {
       const branch = this.conv2.forward(this.conv1.forward(x));
       if (!this.mkldnn || !this.down) return residualJoin(x, branch, this.down);
-      // oneDNN tensors have no pad: a downsampling join that pads goes through dense tensors (4 of 17 joins).
-      const sc = F.avgPool2d(x, 2, { stride: 2 });
-      if (sc.shape.every((n, i) => n === branch.shape[i])) return F.relu(F.add(sc, branch));
+      // oneDNN tensors have no pad: a downsampling join that pads (the shortcut, avg-pooled,
+      // differs from the branch in size or channels) goes through dense tensors.
+      const [n, c, hh, ww] = x.shape;
+      const padded = [n, c, Math.floor(hh / 2), Math.floor(ww / 2)].some((d, i) => d !== branch.shape[i]);
+      if (!padded) return F.relu(F.add(F.avgPool2d(x, 2, { stride: 2 }), branch));
       return F.toMkldnn(residualJoin(F.toDense(x), F.toDense(branch), true));
     });
   }
