@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The torchface command: a shim over the compiled CLI (npm run build:ts first).
 'use strict';
-const { main } = require('../dist/scripts/torchface-cli.js');
+const { main } = require('../dist/cli/torchface.js');
 main(process.argv.slice(2)).then(
   (code) => {
     if (code >= 0) process.exitCode = code;

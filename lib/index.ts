@@ -1,21 +1,22 @@
 // torchface: tensors and autograd over libtorch, nn modules and optimizers,
 // and face verification, recognition, training and style transfer on top.
-import { native } from './native';
-import { checkDevice } from './tensor';
+import { native } from './core/native';
+import { packageVersion } from './util/paths';
+import { checkDevice } from './core';
 
-export * from './tensor';
+export * from './core';
 // ops.ts also adds the operator methods to Tensor.prototype (x.add(y), x.sum()).
 export * from './ops';
-export * from './errors';
-export { trace, traced, setReplayConcurrency } from './jit';
-export type { TracedFunction } from './jit';
+export * from './core/errors';
+export { trace, traced, setReplayConcurrency } from './core/jit';
+export type { TracedFunction } from './core/jit';
 export * as nn from './nn';
 export * as optim from './optim';
 export * as distributed from './distributed';
 export { ResNet, BasicBlock, resnet18, resnet34 } from './models/resnet';
 export type { ResNetOptions } from './models/resnet';
 
-export { setNumThreads, getNumThreads, threadMode } from './threads';
+export { setNumThreads, getNumThreads, threadMode } from './core/threads';
 
 export const cuda = {
   isAvailable: (): boolean => native.cudaIsAvailable(),
@@ -25,9 +26,7 @@ export const cuda = {
 
 /** Versions of torchface and of the libtorch it was built against. */
 export function versions(): { torchface: string; libtorch: string } {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const pkg = require('../../package.json') as { version: string };
-  return { torchface: pkg.version, libtorch: native.versions().libtorch };
+  return { torchface: packageVersion(), libtorch: native.versions().libtorch };
 }
 
 /** Text of libtorch's parallel configuration (threads, OpenMP, oneDNN). */
@@ -36,8 +35,8 @@ export function parallelInfo(): string {
 }
 
 export { checkDevice };
-export { FaceDetector, looksLikeFaceCrop, FALLBACK_DEFAULTS } from './face/detector';
-export type { DetectedFace, DetectOptions, DetectionStage, DetectorModel, Box, Point } from './face/detector';
+export { FaceDetector, looksLikeFaceCrop, FALLBACK_DEFAULTS } from './face/detect';
+export type { DetectedFace, DetectOptions, DetectionStage, DetectorModel, Box, Point } from './face/detect';
 export { MobileNetV1, MOBILENET_V1_LAYERS, MOBILENET_V1_LAYER_NAMES } from './models/mobilenet-v1';
 export type { LayerGeometry } from './models/mobilenet-v1';
 export { alignFace, DLIB_TEMPLATE } from './face/align';
@@ -62,8 +61,8 @@ export {
   loadOptimizer,
   tensorToRaw,
   rawToTensor,
-} from './io/model-file';
-export type { ModelMetadata, LoadedStateDict } from './io/model-file';
+} from './io/state-dict';
+export type { ModelMetadata, LoadedStateDict } from './io/state-dict';
 export { loadTfjsGraphModel, TfjsGraphModule, UnsupportedTfjsOpError } from './io/tfjs-graph';
 export * from './gallery';
 export { loadOnnx, OnnxModule, UnsupportedOperatorError, ONNX_SUPPORTED_OPS } from './io/onnx';
@@ -78,13 +77,13 @@ export type { LibraryClusters, LibraryClusterOptions, ClusterView, ClusterSummar
 export { walkPhotos, PHOTO_EXTENSIONS } from './library/indexer';
 export type { IndexOptions, IndexSummary, IndexProgress, PhotoFaceModel } from './library/indexer';
 export type { FaceRecord, PhotoRow } from './library/store';
-export { trainFaceModel, trainFaceModelIter, learningRateAt, checkpointPaths, embedFiles, validatePairs, makeValidationPairs, scratchEmbedder } from './face/train';
-export type { TrainFaceModelOptions, TrainEvent, TrainResult, EpochRecord, ValidationMetrics, TrainableEmbedder } from './face/train';
-export { scanIdentities, splitByIdentity, PKSampler, loadFaceImage, imagesToBatch, prefetchBatches, prepareAlignedDataset, LFW_FACE_REGION } from './face/dataset';
-export type { Identity, BatchSpec, AugmentOptions } from './face/dataset';
-export { EmbeddingNet, EMBEDDING_ARCHITECTURES } from './face/embedding-net';
-export type { EmbeddingArchitecture, EmbeddingNetOptions } from './face/embedding-net';
-export { renderTrainingPlot } from './face/plot';
+export { trainFaceModel, trainFaceModelIter, learningRateAt, checkpointPaths, embedFiles, validatePairs, makeValidationPairs, scratchEmbedder } from './face/train/loop';
+export type { TrainFaceModelOptions, TrainEvent, TrainResult, EpochRecord, ValidationMetrics, TrainableEmbedder } from './face/train/loop';
+export { scanIdentities, splitByIdentity, PKSampler, loadFaceImage, imagesToBatch, prefetchBatches, prepareAlignedDataset, LFW_FACE_REGION } from './face/train/dataset';
+export type { Identity, BatchSpec, AugmentOptions } from './face/train/dataset';
+export { EmbeddingNet, EMBEDDING_ARCHITECTURES } from './models/embedding-net';
+export type { EmbeddingArchitecture, EmbeddingNetOptions } from './models/embedding-net';
+export { renderTrainingPlot } from './util/plot';
 // Face embeddings and verification (issue #8).
 export { FaceModel, embeddingDistance, DISTANCE_METRICS } from './face/model';
 export type { EmbeddedFace } from './face/model';
@@ -97,7 +96,7 @@ export type { OperatingPoints, InputKind, Calibration as ModelCalibration } from
 export { FaceQualityError, QUALITY_DEFAULTS, assessFace, qualityProblems } from './face/quality';
 export type { FaceQuality, QualityLimits } from './face/quality';
 export type { FaceModelSpec, EmbeddingModule, EmbedOptions, EmbedBatchOptions, PretrainedOptions, VerifyResult, DistanceMetric, FaceOrEmbedding, InputPreprocessing } from './face/model';
-export { FaceRecognitionNet, FusedFaceRecognitionNet, RECOGNITION_INPUT_SIZE, DESCRIPTOR_SIZE, recognitionMacs } from './face/recognition-net';
+export { FaceRecognitionNet, FusedFaceRecognitionNet, RECOGNITION_INPUT_SIZE, DESCRIPTOR_SIZE, recognitionMacs } from './models/face-recognition-net';
 export * as style from './style';
 export { loadImage, imageToTensor, tensorToImage, encodePng, savePng, resizeImage, imageGrid, DEFAULT_MAX_PIXELS } from './image';
 export type { ImageInput, RawImage, RgbImage, DecodeOptions } from './image';

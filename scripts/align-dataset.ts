@@ -3,8 +3,8 @@
 // crops as PNGs in the same layout, for training with `--detect`.
 //   node dist/scripts/align-dataset.js --data DIR --out DIR [--size 96] [--max-per-identity N]
 import { z } from 'zod';
-import { parseOptions } from '../lib/errors';
-import { prepareAlignedDataset, scanIdentities } from '../lib/face/dataset';
+import { parseOptions } from '../lib/core/errors';
+import { prepareAlignedDataset, scanIdentities } from '../lib/face/train/dataset';
 import { alignLargestFace } from '../lib/face/pipeline';
 import { ProgressBar } from '../lib/util/progress';
 import { parseArgs } from './cli';

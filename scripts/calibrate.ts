@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { operatingPoints } from '../lib/face/calibration';
 import { calibrate, thinRoc } from '../lib/face/metrics';
-import { saveTrainedModel } from '../lib/face/trained-model';
+import { saveTrainedModel } from '../lib/face/model-file';
 import { fail, startPairsScript } from './face-common';
 
 const HELP = `

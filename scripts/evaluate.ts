@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import { z } from 'zod';
 import sharp from 'sharp';
 import { calibrate } from '../lib/face/metrics';
-import { svgLineChart } from '../lib/face/plot';
+import { svgLineChart } from '../lib/util/plot';
 import { fail, startPairsScript } from './face-common';
 
 const HELP = `

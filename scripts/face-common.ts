@@ -4,13 +4,13 @@
 // detection + alignment (--detect).
 import type { ZodError } from 'zod';
 import { setNumThreads } from '../lib';
-import { parseOptions } from '../lib/errors';
+import { parseOptions } from '../lib/core/errors';
 import { RgbImage } from '../lib/image';
-import { LFW_FACE_REGION, loadFaceImage } from '../lib/face/dataset';
+import { LFW_FACE_REGION, loadFaceImage } from '../lib/face/train/dataset';
 import { readLfwPairs, LfwPair } from '../lib/face/metrics';
 import { alignLargestFace } from '../lib/face/pipeline';
-import { TrainedModel, loadTrainedModel } from '../lib/face/trained-model';
-import { embedFiles, squaredDistance } from '../lib/face/train';
+import { TrainedModel, loadTrainedModel } from '../lib/face/model-file';
+import { embedFiles, squaredDistance } from '../lib/face/train/loop';
 import { ProgressBar } from '../lib/util/progress';
 import { parseArgs } from './cli';
 

@@ -5,8 +5,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { RgbImage, loadImage, setNumThreads } from '../lib';
-import type { Box } from '../lib/face/landmarks';
-import { FALLBACK_DEFAULTS, FaceDetector } from '../lib/face/detector';
+import type { Box } from '../lib/models/face-landmark-68';
+import { FALLBACK_DEFAULTS, FaceDetector } from '../lib/face/detect';
 import { ImageTensor } from '../lib/face/preprocess';
 import { facesDir } from '../lib/util/paths';
 

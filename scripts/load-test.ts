@@ -236,7 +236,7 @@ export async function loadPeople(count: number): Promise<{ people: LoadPerson[];
 }
 
 export async function startServer(args: string[], env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; url: string }> {
-  const cli = path.join(__dirname, 'torchface-cli.js');
+  const cli = path.join(__dirname, '..', 'cli', 'torchface.js');
   const child = spawn(process.execPath, [cli, 'serve', ...args], { stdio: ['ignore', 'inherit', 'pipe'], env });
   const url = await new Promise<string>((resolve, reject) => {
     let err = '';

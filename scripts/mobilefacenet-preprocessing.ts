@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { loadImage, noGrad, setNumThreads, tensor } from '../lib';
 import { AlignMethod, alignFace } from '../lib/face/align';
-import type { Point } from '../lib/face/landmarks';
+import type { Point } from '../lib/models/face-landmark-68';
 import { auc, kFoldAccuracy, readLfwPairs, rocCurve } from '../lib/face/metrics';
 import { mobileFaceNetFile } from '../lib/face/networks';
 import { loadTfjsGraphModel } from '../lib/io/tfjs-graph';

@@ -7,7 +7,7 @@
 // Usage: node dist/scripts/quantization-noise.js [seeds, default 2]
 import * as path from 'path';
 import { FaceModel, noGrad, setNumThreads, tensor } from '../lib';
-import { seededRandom } from '../lib/face/dataset';
+import { seededRandom } from '../lib/face/train/dataset';
 import { kFoldAccuracy, readLfwPairs } from '../lib/face/metrics';
 import { alignLargestFace } from '../lib/face/pipeline';
 import { facesDir } from '../lib/util/paths';

@@ -4,7 +4,7 @@
 //   [--alpha N] [--beta N] [--tv N] [--scales N] [--save-every N] [--device cpu|cuda] [--seed N]
 // Writes the result (and every --save-every iterations OUT-00050.png ...), with a progress bar.
 import * as path from 'path';
-import { ArgumentError, TorchfaceError } from '../lib/errors';
+import { ArgumentError, TorchfaceError } from '../lib/core/errors';
 import { savePng } from '../lib/image';
 import { styleTransfer, type StyleTransferOptions } from '../lib/style';
 import { ProgressBar } from '../lib/util/progress';

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { trainVerificationHead } from '../lib/face/head';
 import { bestAccuracyThreshold } from '../lib/face/metrics';
-import { saveTrainedModel } from '../lib/face/trained-model';
+import { saveTrainedModel } from '../lib/face/model-file';
 import { fail, startPairsScript } from './face-common';
 
 const HELP = `

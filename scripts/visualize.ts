@@ -5,7 +5,7 @@
 // (OUT/<model>-<layer>.png), like Zeiler & Fergus's layer 1..5 figures.
 import * as fs from 'fs';
 import * as path from 'path';
-import { ArgumentError, TorchfaceError } from '../lib/errors';
+import { ArgumentError, TorchfaceError } from '../lib/core/errors';
 import { savePng } from '../lib/image';
 import { FaceRecognitionFeatures, FeatureNetwork, loadFeatureNetwork, patchesGrid, topActivatingPatches } from '../lib/style';
 import sharp from 'sharp';

@@ -6,9 +6,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as os from 'os';
 import { FaceGallery, FaceModel, FileFormatError, NoFaceError, RgbImage, noGrad } from '../lib';
-import { EmbeddingNet } from '../lib/face/embedding-net';
-import { scratchEmbedder } from '../lib/face/train';
-import { loadTrainedModel, saveTrainedModel } from '../lib/face/trained-model';
+import { EmbeddingNet } from '../lib/models/embedding-net';
+import { scratchEmbedder } from '../lib/face/train/loop';
+import { loadTrainedModel, saveTrainedModel } from '../lib/face/model-file';
 
 const root = path.resolve(__dirname, '..', '..');
 const fixture = JSON.parse(fs.readFileSync(path.join(root, 'test', 'fixtures', 'faceapi-descriptors.json'), 'utf8')) as { inputs: { shape: number[]; rgbBase64: string }[] };

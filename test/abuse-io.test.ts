@@ -20,10 +20,10 @@ import {
   saveStateDict,
   tensor,
 } from '../lib';
-import { seededRandom } from '../lib/face/dataset';
+import { seededRandom } from '../lib/face/train/dataset';
 import { SafetensorsError, decodeSafetensors, encodeSafetensors, fromTypedArray, loadSafetensorsSync, readSafetensorsHeader } from '../lib/io/safetensors';
 import { readTfjsWeights } from '../lib/io/tfjs';
-import { loadTorchStateDictBytes, loadTorchStateDictBytesAsync, readZip } from '../lib/io/torch-pickle';
+import { loadTorchStateDictBytes, loadTorchStateDictBytesAsync, readZip } from '../lib/io/pickle';
 import { needs, runPython } from './helpers/peers';
 import { tmpDir } from './helpers/torch';
 
@@ -501,7 +501,7 @@ describe('io abuse: every io error is a TorchfaceError with a code (#13)', funct
     assert.ok(caught instanceof SafetensorsError);
     assert.ok(caught instanceof FileFormatError && caught instanceof TorchfaceError);
     assert.equal(caught.name, 'SafetensorsError');
-    assert.equal(caught.code, 'TRUNCATED');
+    assert.equal(caught.reason, 'TRUNCATED');
     assert.throws(() => decodeSafetensors('x' as unknown as Uint8Array), ArgumentError);
   });
 

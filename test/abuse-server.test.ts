@@ -19,7 +19,7 @@ import { ArgumentError, FaceGallery, ImageError, PixelEmbedder, createServer } f
 import type { ServerOptions } from '../lib';
 import { ImageInput, loadImage } from '../lib/image';
 import { multipartBody } from '../scripts/load-test';
-import { apiKeyFrom } from '../scripts/torchface-cli';
+import { apiKeyFrom } from '../cli/torchface';
 
 interface Resp {
   status: number;
@@ -438,7 +438,7 @@ describe('gallery HTTP service under abuse', function () {
       assert.throws(() => apiKeyFrom({ 'api-key-file': path.join(dir, 'empty') }, {}), /empty/);
 
       // The real command: a key on the command line is warned about; the server logs at warn.
-      const cli = path.join(__dirname, '..', 'scripts', 'torchface-cli.js');
+      const cli = path.join(__dirname, '..', 'cli', 'torchface.js');
       const child = spawn(process.execPath, [cli, 'serve', '--gallery', path.join(dir, 'g.db'), '--port', '0', '--model', 'pixels', '--api-key', 'cli-key'], { stdio: ['ignore', 'ignore', 'pipe'] });
       try {
         let err = '';

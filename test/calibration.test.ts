@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { FaceGallery, FaceModel, FaceQualityError, PixelEmbedder } from '../lib';
 import { OperatingPoints, farAt, operatingPoints, perComparisonFar, thresholdForFar } from '../lib/face/calibration';
 import { similarityTransform } from '../lib/face/align';
-import { seededRandom } from '../lib/face/dataset';
+import { seededRandom } from '../lib/face/train/dataset';
 
 const root = path.resolve(__dirname, '..', '..');
 const sample = (n: number) => path.join(root, 'node_modules', '@vladmandic', 'face-api', 'demo', `sample${n}.jpg`);

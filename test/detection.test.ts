@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { FaceDetector, MOBILENET_V1_LAYERS, MobileNetV1, memory, tensor } from '../lib';
 import { loadImage } from '../lib/image';
-import { iouMatrix, nonMaxSuppression } from '../lib/face/detector';
+import { iouMatrix, nonMaxSuppression } from '../lib/face/detect';
 
 const root = path.resolve(__dirname, '..', '..');
 const fixture = JSON.parse(fs.readFileSync(path.join(root, 'test', 'fixtures', 'faceapi-detections.json'), 'utf8'));

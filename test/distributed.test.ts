@@ -8,7 +8,7 @@ import * as path from 'path';
 import { Writable } from 'stream';
 import sharp from 'sharp';
 import * as T from '../lib';
-import { loadStateDict } from '../lib/io/model-file';
+import { loadStateDict } from '../lib/io/state-dict';
 import { needs } from './helpers/peers';
 
 const { distributed: dist } = T;

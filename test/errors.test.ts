@@ -8,7 +8,7 @@ import { spawnSync } from 'child_process';
 import * as path from 'path';
 import * as tf from '../lib';
 import { ArgumentError, DisposedError, Tensor, TorchError, TorchfaceError, tensor } from '../lib';
-import { native } from '../lib/native';
+import { native } from '../lib/core/native';
 import type { FuzzReport } from './helpers/fuzz';
 import { runChild } from './helpers/child';
 

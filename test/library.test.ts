@@ -11,7 +11,7 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { FaceGallery, FaceModel, PixelEmbedder, UnknownClusterError, ArgumentError, FileAccessError } from '../lib';
 import { facesDir } from '../lib/util/paths';
-import { main } from '../scripts/torchface-cli';
+import { main } from '../cli/torchface';
 import { needs } from './helpers/peers';
 import { blank, photo, photoPixels } from './helpers/photos';
 

@@ -83,7 +83,8 @@ function expectCode(fn: () => unknown, code: SafetensorsErrorCode, pattern?: Reg
     caught = err;
   }
   assert.ok(caught instanceof SafetensorsError, `expected SafetensorsError ${code}, got ${caught === undefined ? 'no error' : String(caught)}`);
-  assert.equal(caught.code, code, `wrong code; message: ${caught.message}`);
+  assert.equal(caught.code, 'ERR_FILE_FORMAT');
+  assert.equal(caught.reason, code, `wrong code; message: ${caught.message}`);
   if (pattern) assert.match(caught.message, pattern);
   return caught;
 }
@@ -332,14 +333,14 @@ describe('safetensors: validation errors', () => {
         assert.ok(err instanceof SafetensorsError);
         assert.equal(err.file, file);
         assert.ok(err.message.startsWith(`safetensors ${file}: `), err.message);
-        assert.equal(err.code, 'OFFSETS_OUT_OF_RANGE');
+        assert.equal(err.reason, 'OFFSETS_OUT_OF_RANGE');
         return true;
       });
       assert.throws(() => loadSafetensorsSync(file), (err: unknown) => err instanceof SafetensorsError && err.file === file);
       // header-only reading still works on a file whose tail is missing, but offsets are checked against its size
       await assert.rejects(readSafetensorsHeader(file), /OFFSETS|reach past/);
       fs.writeFileSync(file, new Uint8Array(3));
-      await assert.rejects(readSafetensorsHeader(file), (err: unknown) => err instanceof SafetensorsError && err.code === 'TRUNCATED' && err.file === file);
+      await assert.rejects(readSafetensorsHeader(file), (err: unknown) => err instanceof SafetensorsError && err.reason === 'TRUNCATED' && err.file === file);
       assert.equal(looksLikeSafetensors(file), false);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -457,7 +458,7 @@ describe('atomic writes and safetensors files', () => {
     const before = fs.readFileSync(f);
     await assert.rejects(
       saveSafetensors(f, { a: { dtype: 'float32', shape: [2], data: new Uint8Array(3) } }),
-      (err: unknown) => err instanceof SafetensorsError && err.file === f && err.code === 'SIZE_MISMATCH' && err.message.includes(f),
+      (err: unknown) => err instanceof SafetensorsError && err.file === f && err.reason === 'SIZE_MISMATCH' && err.message.includes(f),
     );
     assert.ok(fs.readFileSync(f).equals(before));
     assert.deepEqual(entries(), ['m.safetensors']);
@@ -520,7 +521,7 @@ describe('atomic writes and safetensors files', () => {
   `;
 
   function startChild(file: string, mb: number, pause: boolean) {
-    const modPath = path.join(__dirname, '..', 'lib', 'io', 'safetensors.js');
+    const modPath = path.join(__dirname, '..', 'lib', 'io', 'safetensors', 'index.js');
     assert.ok(fs.existsSync(modPath), `compiled module not found at ${modPath}`);
     const child = spawn(process.execPath, ['-e', childScript(modPath), file, String(mb), pause ? '1' : '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';

@@ -114,7 +114,7 @@ interface LoadReport {
 function loadInChild(files: string[]): LoadReport {
   const script = `
 for (const f of ${JSON.stringify(files)}) require(f);
-const tensorJs = Object.keys(require.cache).find((k) => k === ${JSON.stringify(path.join(DIST_LIB, 'tensor.js'))});
+const tensorJs = Object.keys(require.cache).find((k) => k === ${JSON.stringify(path.join(DIST_LIB, 'core', 'tensor.js'))});
 const tensorMethods = !!tensorJs && ['add', 'sum', 'reshape', 'zero_'].every((m) => typeof require(tensorJs).Tensor.prototype[m] === 'function');
 process.stdout.write('\\n@@REPORT@@' + JSON.stringify({ modules: Object.keys(require.cache), tensorMethods }) + '\\n');
 `;
@@ -134,8 +134,8 @@ describe('structure', () => {
   it('has no runtime import cycles among dist/lib/**/*.js', () => {
     const files = jsFiles(DIST_LIB);
     const graph = requireGraph(files);
-    // The parser sees real edges (ops.js requires tensor.js), so an empty result means something.
-    assert.ok(graph.get(path.join(DIST_LIB, 'ops.js'))?.includes(path.join(DIST_LIB, 'tensor.js')), 'expected the edge ops.js -> tensor.js');
+    // The parser sees real edges (ops/dispatch.js requires core/tensor.js), so an empty result means something.
+    assert.ok(graph.get(path.join(DIST_LIB, 'ops', 'dispatch.js'))?.includes(path.join(DIST_LIB, 'core', 'tensor.js')), 'expected the edge ops/dispatch.js -> core/tensor.js');
     const cycles = findCycles(graph);
     const rel = (f: string) => path.relative(DIST_LIB, f);
     assert.deepEqual(
@@ -149,7 +149,7 @@ describe('structure', () => {
     this.timeout(120000);
     const face = loadInChild([path.join(DIST_LIB, 'face', 'model.js')]);
     checkNoServiceStack('face/model.js', face);
-    assert.ok(face.tensorMethods, 'face/model.js loaded tensor.js without the operator methods (ops.js)');
+    assert.ok(face.tensorMethods, 'face/model.js loaded tensor.js without the operator methods (lib/ops)');
 
     // The worker itself runs a job from workerData when loaded; load what it requires instead.
     const worker = path.join(DIST_LIB, 'style', 'worker.js');
@@ -157,7 +157,7 @@ describe('structure', () => {
     assert.ok(workerDeps.length > 0 && workerDeps.every(Boolean), `could not resolve worker.js's requires: ${workerDeps}`);
     const style = loadInChild(workerDeps);
     checkNoServiceStack("style/worker.js's imports", style);
-    assert.ok(style.tensorMethods, 'the style worker loaded tensor.js without the operator methods (ops.js)');
+    assert.ok(style.tensorMethods, 'the style worker loaded tensor.js without the operator methods (lib/ops)');
 
     checkNoServiceStack('style/index.js', loadInChild([path.join(DIST_LIB, 'style', 'index.js')]));
     // The package entry too: the service stack loads when a gallery or the server is first made.

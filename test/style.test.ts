@@ -11,7 +11,7 @@ import { monitorEventLoopDelay } from 'perf_hooks';
 import { ArgumentError, Tensor, grad, manualSeed, noGrad, randn, tensor, tidy } from '../lib';
 import { RgbImage } from '../lib/image';
 import { fromTypedArray, saveSafetensorsSync } from '../lib/io/safetensors';
-import { loadTorchStateDictBytes } from '../lib/io/torch-pickle';
+import { loadTorchStateDictBytes } from '../lib/io/pickle';
 import {
   CancelledError,
   FaceRecognitionFeatures,

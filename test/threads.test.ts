@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '../lib';
 import { ArgumentError } from '../lib';
-import { ThreadChooser, cpuJob, threadMode } from '../lib/threads';
+import { ThreadChooser, cpuJob, threadMode } from '../lib/core/threads';
 import { assertClose, values } from './helpers/util';
 
 /** Drives a chooser with a cost per thread count; returns the counts it picked. */

@@ -9,10 +9,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { loadStateDict } from '../lib';
 import { needs } from './helpers/peers';
-import { FaceRecognitionNet } from '../lib/face/recognition-net';
+import { FaceRecognitionNet } from '../lib/models/face-recognition-net';
 import { kFoldAccuracy, kFoldCorrect } from '../lib/face/metrics';
-import { selectionBeats, trainFaceModel, TrainEvent } from '../lib/face/train';
-import { recognitionEmbedder } from '../lib/face/trained-model';
+import { selectionBeats, trainFaceModel, TrainEvent } from '../lib/face/train/loop';
+import { recognitionEmbedder } from '../lib/face/model-file';
 import { facesDir } from '../lib/util/paths';
 
 describe('face/train: selection rule', () => {

@@ -15,10 +15,10 @@
 // here like every autograd call of the tensor library.
 import { z } from 'zod';
 import type { ReducerHandle } from '../../binding';
-import { invalid, parseOptions } from '../errors';
-import { native } from '../native';
-import { Module } from '../nn/module';
-import { Tensor, isGradEnabled, noGrad } from '../tensor';
+import { invalid, parseOptions } from '../core/errors';
+import { native } from '../core/native';
+import { Module } from '../nn';
+import { Tensor, isGradEnabled, noGrad } from '../core';
 import { DistributedError, ProcessGroup, defaultProcessGroup } from './process-group';
 
 const ddpSchema = z

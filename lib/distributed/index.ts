@@ -23,6 +23,6 @@ export {
 export type { Backend, ReduceOp, InitProcessGroupOptions } from './process-group';
 export { DistributedDataParallel } from './data-parallel';
 export type { DistributedDataParallelOptions } from './data-parallel';
-export { DistributedSampler } from '../face/dataset';
+export { DistributedSampler } from '../face/train/dataset';
 export { launch, freePort } from './launch';
 export type { LaunchOptions, LaunchResult } from './launch';

@@ -9,7 +9,7 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as net from 'net';
 import * as os from 'os';
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 import { DistributedError } from './process-group';
 
 export interface LaunchOptions {

@@ -16,9 +16,9 @@
 // closed by peer" (DistributedError.ranks).
 import { z } from 'zod';
 import type { DistStoreSpec, ProcessGroupHandle, TensorHandle } from '../../binding';
-import { TorchfaceError, invalid, parseOptions } from '../errors';
-import { native } from '../native';
-import { Op, Tensor, handleOf, isFloatingDType } from '../tensor';
+import { TorchfaceError, invalid, parseOptions } from '../core/errors';
+import { native } from '../core/native';
+import { Op, Tensor, handleOf, isFloatingDType } from '../core';
 
 const DIV_ = new Op('aten::div_', 'Scalar');
 

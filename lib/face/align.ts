@@ -13,12 +13,12 @@
 //    112 x 112 crops (eye centres, nose tip, mouth corners; scaled to `size`, no
 //    padding), for ArcFace-style networks (MobileFaceNet, insightface's models).
 import { z } from 'zod';
-import { invalid, parseOptions } from '../errors';
+import { invalid, parseOptions } from '../core/errors';
 import type { RgbImage } from '../image';
-import { traced } from '../jit';
+import { traced } from '../core/jit';
 import * as F from '../ops';
-import { Tensor, tensor, tidy } from '../tensor';
-import type { Point } from './landmarks';
+import { Tensor, tensor, tidy } from '../core';
+import type { Point } from '../models/face-landmark-68';
 import { ImageTensor, clipBox } from './preprocess';
 
 export type AlignMethod = 'similarity' | 'box' | 'arcface';

@@ -7,7 +7,7 @@
 // Open-set identification: a probe is compared with K enrolled people, so the
 // chance that a stranger matches somebody is 1 - (1 - far)^K; the gallery turns
 // its target false-accept rate into the per-comparison one for its size.
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 
 /** What a distance means, measured on genuine (same person) and impostor (different people) pairs. */
 export interface OperatingPoints {

@@ -17,11 +17,11 @@
 // training it takes seconds; its parameters are saved with the model under
 // `head.*` together with its metadata (variant, eps, threshold).
 import { z } from 'zod';
-import { invalid, parseOptions } from '../errors';
-import { Module } from '../nn/module';
+import { invalid, parseOptions } from '../core/errors';
+import { Module } from '../nn';
 import * as F from '../ops';
 import { Adam, LBFGS } from '../optim';
-import { Tensor, manualSeed, noGrad, randperm, tensor, tidy, zeros } from '../tensor';
+import { Tensor, manualSeed, noGrad, randperm, tensor, tidy, zeros } from '../core';
 import { auc, bestAccuracyThreshold, rocCurve } from './metrics';
 
 export type HeadVariant = 'l1' | 'chi2';

@@ -10,7 +10,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { z } from 'zod';
-import { FileFormatError, invalid, parseOptions } from '../errors';
+import { FileFormatError, invalid, parseOptions } from '../core/errors';
 
 export interface ScoredPair {
   /** Distance (default) or similarity (`higherIsSame`). */

@@ -13,12 +13,12 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { MissingPackageError } from '../errors';
+import { MissingPackageError } from '../core/errors';
 import { packageRoot } from '../util/paths';
 import { TfjsGraphModule, loadTfjsGraphModel } from '../io/tfjs-graph';
-import { Module } from '../nn/module';
+import { Module } from '../nn';
 import * as F from '../ops';
-import { Device, Tensor, tidy } from '../tensor';
+import { Device, Tensor, tidy } from '../core';
 import type { AlignMethod } from './align';
 
 export type NetworkName = 'faceapi' | 'faceplugin' | 'mobilefacenet' | 'fusion';

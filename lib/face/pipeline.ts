@@ -1,11 +1,11 @@
 // The detection half of FaceModel, as standalone functions: find faces, align
 // the largest one, and run any embedder on aligned crops. FaceModel
 // (lib/face/model.ts) delegates here: detect(), embed(input, { detect: true }), faces().
-import { NoFaceError } from '../errors';
+import { NoFaceError } from '../core/errors';
 import { ImageInput, RgbImage, loadImage } from '../image';
-import type { Device } from '../tensor';
+import type { Device } from '../core';
 import { AlignMethod, alignFace } from './align';
-import { DetectOptions, DetectedFace, DetectionStage, FaceDetector } from './detector';
+import { DetectOptions, DetectedFace, DetectionStage, FaceDetector } from './detect';
 
 const shared = new Map<string, Promise<FaceDetector>>();
 

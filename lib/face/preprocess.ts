@@ -5,9 +5,9 @@
 // indices and two weights per output row/column; padded cells get weight 0), so
 // one traced program per image size serves every crop of that image.
 import type { RgbImage } from '../image';
-import { traced } from '../jit';
+import { traced } from '../core/jit';
 import * as F from '../ops';
-import { Device, Tensor, tensor, tidy } from '../tensor';
+import { Device, Tensor, tensor, tidy } from '../core';
 
 /** A crop of the image (integer pixels, inside the image). */
 export interface CropRect {

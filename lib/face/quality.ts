@@ -1,9 +1,9 @@
 // Enrolment quality: a blurred, tiny or profile face enrolled once poisons
 // every later answer for that person, so enrol() measures the face first and
 // refuses a bad one with the reasons (FaceQualityError; `force: true` overrides).
-import { TorchfaceError } from '../errors';
+import { TorchfaceError } from '../core/errors';
 import type { RgbImage } from '../image';
-import type { Box, Point } from './landmarks';
+import type { Box, Point } from '../models/face-landmark-68';
 
 /** What was measured on a detected face. */
 export interface FaceQuality {

@@ -18,9 +18,9 @@
 //              negative either, every negative already satisfies the margin and
 //              the pair contributes 0. With fallback 'none' such pairs are dropped.
 import { z } from 'zod';
-import { invalid, parseOptions } from '../errors';
+import { invalid, parseOptions } from '../core/errors';
 import * as F from '../ops';
-import { Tensor, eye, tensor, tidy } from '../tensor';
+import { Tensor, eye, tensor, tidy } from '../core';
 
 export type TripletReduction = 'none' | 'mean' | 'sum';
 export type MiningStrategy = 'batch-all' | 'batch-hard' | 'semi-hard';

@@ -6,16 +6,16 @@
 // only in their GalleryBackend.
 import * as path from 'path';
 import { z } from 'zod';
-import { ArgumentError, ModelMismatchError, FileFormatError, NoFaceError, TorchfaceError, describe, invalid, parseOptions } from '../errors';
+import { ArgumentError, ModelMismatchError, FileFormatError, NoFaceError, TorchfaceError, describe, invalid, parseOptions } from '../core/errors';
 import { InputKind, OperatingPoints, farAt, perComparisonFar, thresholdForFar } from '../face/calibration';
 import { FaceQuality, FaceQualityError, QUALITY_DEFAULTS, QualityLimits, qualityProblems } from '../face/quality';
 import { ImageInput, loadImage } from '../image';
-import type { Box } from '../face/detector';
+import type { Box } from '../face/detect';
 import { encodeSafetensors, decodeSafetensors, packMetadata, unpackMetadata, toTypedArray, fromTypedArray } from '../io/safetensors';
 import { writeFileAtomic } from '../io/atomic';
 import * as fs from 'fs';
-import { EmbeddingIndex } from './index-search';
-import { PersonRow, SqliteStore, StoredModel } from './store-sqlite';
+import { EmbeddingIndex } from './embedding-index';
+import { PersonRow, SqliteStore, StoredModel } from './sqlite/store';
 import { DEFAULT_CLUSTER_FAR, DEFAULT_CLUSTER_THRESHOLD } from '../library/cluster';
 import type { IndexOptions, IndexSummary, PhotoFaceModel } from '../library/indexer';
 import { ClusterSummary, ClusterView, LibraryClusterOptions, LibraryClusters, PhotoLibrary } from '../library/library';

@@ -3,9 +3,9 @@
 // recogniser; it exists so that galleries, the service and the CLI can be
 // tested and load-tested without model weights, deterministically. With
 // `detect: true` an image of (almost) uniform grey counts as "no face".
-import { NoFaceError } from '../errors';
+import { NoFaceError } from '../core/errors';
 import { ImageInput, loadImage } from '../image';
-import type { Box, Point } from '../face/detector';
+import type { Box, Point } from '../face/detect';
 import { FaceQuality, laplacianVariance } from '../face/quality';
 import type { Embedder } from './gallery';
 

@@ -4,10 +4,10 @@
 import * as fs from 'fs';
 import sharp from 'sharp';
 import { z } from 'zod';
-import { ImageError, describe, invalid, parseOptions } from '../errors';
+import { ImageError, describe, invalid, parseOptions } from '../core/errors';
 import * as F from '../ops';
-import { Tensor, tensor } from '../tensor';
-import { sharingCpu } from '../threads';
+import { Tensor, tensor } from '../core';
+import { sharingCpu } from '../core/threads';
 
 /** Raw interleaved pixels (HWC), 8 bits per channel. */
 export interface RawImage {

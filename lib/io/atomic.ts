@@ -19,7 +19,7 @@ import * as fsp from 'fs/promises';
 import * as path from 'path';
 import { randomBytes } from 'crypto';
 import { constants as bufferConstants } from 'buffer';
-import { ArgumentError, FileAccessError, TorchfaceError } from '../errors';
+import { ArgumentError, FileAccessError, TorchfaceError } from '../core/errors';
 
 /** Data accepted by the atomic writers: a string (UTF-8), bytes, or a list of byte chunks written in order. */
 export type AtomicData = string | Uint8Array | readonly Uint8Array[];

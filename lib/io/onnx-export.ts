@@ -9,11 +9,12 @@
 // and outputs' first dimension is symbolic ('batch'), and reshapes that copied
 // the example's batch size copy the input's instead (ONNX Reshape's 0).
 // An operator without a mapping is an UnsupportedOperatorError naming it.
-import { TorchfaceError, invalid } from '../errors';
-import { trace, TraceDescription } from '../jit';
-import { Module } from '../nn/module';
-import { Tensor, noGrad, toBytes } from '../tensor';
+import { TorchfaceError, invalid } from '../core/errors';
+import { trace, TraceDescription } from '../core/jit';
+import { Module } from '../nn';
+import { Tensor, noGrad, toBytes } from '../core';
 import { writeFileAtomic } from './atomic';
+import { packageVersion } from '../util/paths';
 import { ONNX_TYPE_OF, UnsupportedOperatorError, onnxProto } from './onnx';
 
 export interface SaveOnnxOptions {
@@ -142,7 +143,7 @@ export function exportOnnx(module: Module, exampleInputs: Tensor[], options: Sav
     const model = {
       irVersion: 7,
       producerName: 'torchface',
-      producerVersion: require('../../../package.json').version as string,
+      producerVersion: packageVersion(),
       opsetImport: [{ domain: '', version: OPSET }],
       graph: {
         name: module.constructor.name,

@@ -20,11 +20,11 @@
 // its input shapes; `run()` traces once per shape (lib/jit `traced`).
 import * as fs from 'fs';
 import * as path from 'path';
-import { ArgumentError, FileFormatError, TorchError, TorchfaceError, invalid } from '../errors';
-import { traced } from '../jit';
-import { Module } from '../nn/module';
+import { ArgumentError, FileFormatError, TorchError, TorchfaceError, invalid } from '../core/errors';
+import { traced } from '../core/jit';
+import { Module } from '../nn';
 import * as F from '../ops';
-import { DType, Op, Tensor, arange, fromBytes, full, tensor, zeros } from '../tensor';
+import { DType, Op, Tensor, arange, fromBytes, full, tensor, zeros } from '../core';
 
 // onnx-proto: ONNX's onnx.proto compiled for protobufjs (loaded on first use).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

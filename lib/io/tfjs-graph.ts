@@ -38,11 +38,11 @@
  * UnsupportedTfjsOpError (an ArgumentError, code ERR_UNSUPPORTED_OP) naming the
  * op, the node, and the model's format / producer version.
  */
-import { ArgumentError, FileAccessError, FileFormatError, TorchError, invalid } from '../errors';
-import { traced } from '../jit';
-import { Module } from '../nn/module';
+import { ArgumentError, FileAccessError, FileFormatError, TorchError, invalid } from '../core/errors';
+import { traced } from '../core/jit';
+import { Module } from '../nn';
 import * as F from '../ops';
-import { Device, DType, Op, Tensor, noGrad, ones, tensor, tidy } from '../tensor';
+import { Device, DType, Op, Tensor, noGrad, ones, tensor, tidy } from '../core';
 import { readFileChecked } from './atomic';
 import { MAX_MANIFEST_BYTES, TfjsTensor, readTfjsWeights } from './tfjs';
 

@@ -30,7 +30,7 @@
 import type { Stats } from 'fs';
 import * as fsp from 'fs/promises';
 import * as path from 'path';
-import { ArgumentError, FileAccessError, FileFormatError } from '../errors';
+import { ArgumentError, FileAccessError, FileFormatError } from '../core/errors';
 import { readFileChecked, readFileCheckedSync } from './atomic';
 
 export type TfjsDType = 'float32' | 'int32';

@@ -15,10 +15,10 @@
 // event loop between passes. The default was chosen by measurement
 // (scripts/cluster-eval.ts, docs/photo-library.md).
 import { z } from 'zod';
-import { ArgumentError, invalid, parseOptions } from '../errors';
-import { trace } from '../jit';
+import { ArgumentError, invalid, parseOptions } from '../core/errors';
+import { trace } from '../core/jit';
 import { callOp, topk } from '../ops';
-import { Device, Tensor, dispose, tensor } from '../tensor';
+import { Device, Tensor, dispose, tensor } from '../core';
 import { seededRandom as rng } from '../util/random';
 
 export const CLUSTER_ALGORITHMS = ['chinese-whispers', 'dbscan', 'agglomerative'] as const;

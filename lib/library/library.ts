@@ -10,7 +10,7 @@
 // across runs when they keep most of their faces. A named person's enrolled
 // embeddings (what identify() searches) are the pinned faces of their cluster.
 import { z } from 'zod';
-import { ArgumentError, TorchfaceError, invalid, parseOptions } from '../errors';
+import { ArgumentError, TorchfaceError, invalid, parseOptions } from '../core/errors';
 import { FaceQuality, QualityLimits, qualityProblems } from '../face/quality';
 import { CLUSTER_ALGORITHMS, ClusterAlgorithm, clusterFaces } from './cluster';
 import { IndexOptions, IndexSummary, PhotoFaceModel, indexPhotos } from './indexer';

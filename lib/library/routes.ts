@@ -8,7 +8,7 @@ import * as path from 'path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import sharp from 'sharp';
 import { z } from 'zod';
-import { ArgumentError, fromZod } from '../errors';
+import { ArgumentError, fromZod } from '../core/errors';
 import type { RawImage } from '../image';
 import { packageRoot } from '../util/paths';
 import type { FaceGallery } from '../gallery/gallery';

@@ -4,8 +4,8 @@
 // descriptor) and the clusters (people, named or not) the faces are grouped in.
 // A named cluster points at an enrolled person; deleting the person unnames it.
 import type Database from 'better-sqlite3';
-import { FileFormatError } from '../errors';
-import type { Box, Point } from '../face/detector';
+import { FileFormatError } from '../core/errors';
+import type { Box, Point } from '../face/detect';
 import type { FaceQuality } from '../face/quality';
 
 export interface PhotoRow {

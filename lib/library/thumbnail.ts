@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
-import { FileAccessError, ImageError } from '../errors';
+import { FileAccessError, ImageError } from '../core/errors';
 import type { FaceRecord } from './store';
 
 export async function fileBytes(file: string): Promise<Buffer> {

@@ -9,11 +9,11 @@
 // layers) returns named intermediate maps (conv_0 ... conv_13), and
 // MOBILENET_V1_LAYERS gives each layer's stride and receptive field.
 import * as path from 'path';
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 import { faceApiModelDir, readTfjsWeights } from '../io/tfjs';
-import { Module } from '../nn/module';
+import { Module } from '../nn';
 import * as F from '../ops';
-import { Device, Tensor, tidy } from '../tensor';
+import { Device, Tensor, tidy } from '../core';
 import { TfWeights, conv2dSame } from './tf-layers';
 
 /** TF's batchNorm epsilon as stored in face-api (float32 of 0.001). */

@@ -3,11 +3,11 @@
 // layer2.0.downsample.0, fc), so torchvision state dicts load unchanged.
 // Parameterised by depth, width, input channels, stem and output size
 // (classes or embedding dimension), for classifiers and face embedders alike.
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 import * as F from '../ops';
-import { Tensor } from '../tensor';
-import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, Sequential } from '../nn/layers';
-import { Module, constant_, kaimingNormal_ } from '../nn/module';
+import { Tensor } from '../core';
+import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, Sequential } from '../nn';
+import { Module, constant_, kaimingNormal_ } from '../nn';
 
 /** conv3x3 - BN - ReLU - conv3x3 - BN, plus the (projected) input, then ReLU. */
 export class BasicBlock extends Module {

@@ -3,10 +3,10 @@
 // PyTorch's symmetric padding would shift every stride-2 layer), and weight
 // conversion from TF layouts (HWIO, depthwise [kh,kw,C,1], fc [in,out]) to
 // PyTorch's (OIHW, [C,1,kh,kw], [out,in]).
-import { ModelMismatchError } from '../errors';
+import { ModelMismatchError } from '../core/errors';
 import type { TfjsTensor } from '../io/tfjs';
 import * as F from '../ops';
-import { Tensor, tensor } from '../tensor';
+import { Tensor, tensor } from '../core';
 
 /** TF 'same' padding of one spatial dim: [before, after] (the extra pixel goes after). */
 export function samePad(inSize: number, k: number, s: number): [number, number] {

@@ -1,8 +1,8 @@
 // Adam and AdamW (optionally AMSGrad), exactly as torch.optim.Adam / AdamW
 // (PyTorch 1.13, single-tensor path): same operations in the same order.
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 import * as F from '../ops';
-import { Tensor } from '../tensor';
+import { Tensor } from '../core';
 import { Optimizer, ParamGroup, Params, checkNumber } from './optimizer';
 
 export interface AdamOptions {

@@ -1,6 +1,6 @@
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 import * as F from '../ops';
-import { Tensor, noGrad, tidy } from '../tensor';
+import { Tensor, noGrad, tidy } from '../core';
 
 /**
  * Scales gradients in place so that their total norm (over all parameters,

@@ -3,9 +3,9 @@
 // the closure as often as the algorithm needs (up to maxEval times per step).
 // Scalars (dot products, step lengths) are JavaScript numbers; the vectors live
 // in libtorch, flattened over all parameters.
-import { ArgumentError, invalid } from '../errors';
+import { ArgumentError, invalid } from '../core/errors';
 import * as F from '../ops';
-import { Tensor, noGrad, tidy } from '../tensor';
+import { Tensor, noGrad, tidy } from '../core';
 import { Closure, Optimizer, ParamGroup, Params, checkNumber, evaluate } from './optimizer';
 
 export interface LBFGSOptions {

@@ -2,7 +2,7 @@
 // (recursive) formulas, so the learning rates equal PyTorch's step by step.
 // Create the scheduler after the optimizer; call scheduler.step() once per
 // epoch (or iteration) after optimizer.step().
-import { ArgumentError, invalid } from '../errors';
+import { ArgumentError, invalid } from '../core/errors';
 import { Optimizer } from './optimizer';
 
 export interface SchedulerState {

@@ -2,10 +2,10 @@
 // Parameters are updated in place under noGrad with in-place ops, so the
 // parameter tensors (and references to them) never change; temporaries are
 // disposed after each parameter's update.
-import { ArgumentError, invalid } from '../errors';
-import { native } from '../native';
+import { ArgumentError, invalid } from '../core/errors';
+import { native } from '../core/native';
 import '../ops'; // the Tensor methods used here (zero_())
-import { Tensor, isFloatingDType, keep, noGrad, tidy } from '../tensor';
+import { Tensor, isFloatingDType, keep, noGrad, tidy } from '../core';
 
 /** A value kept per parameter: a tensor (moments, buffers) or a number (step counts). */
 export type StateValue = Tensor | number | Tensor[] | number[] | null;

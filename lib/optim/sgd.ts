@@ -1,8 +1,8 @@
 // SGD with momentum, dampening, Nesterov momentum and weight decay, exactly as
 // torch.optim.SGD (PyTorch 1.13, single-tensor path).
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 import '../ops'; // the Tensor methods used here (neg(), add(), mul_(), add_())
-import { Tensor } from '../tensor';
+import { Tensor } from '../core';
 import { Optimizer, ParamGroup, Params, checkNumber } from './optimizer';
 
 export interface SGDOptions {

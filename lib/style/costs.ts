@@ -8,9 +8,9 @@
 //   J_style[l](S, G)  = 1 / (2 n_H n_W n_C)^2 * sum_k sum_k' (G(S)_kk' - G(G)_kk')^2
 //   J_style           = sum_l lambda_l J_style[l]
 //   J(G)              = alpha J_content + beta J_style  (+ tvWeight * TV(G))
-import { invalid } from '../errors';
+import { invalid } from '../core/errors';
 import * as F from '../ops';
-import { Tensor, tidy } from '../tensor';
+import { Tensor, tidy } from '../core';
 
 function asNchw(a: Tensor, name: string): { n: number; c: number; h: number; w: number } {
   if (!(a instanceof Tensor)) invalid(name, 'a Tensor', a);

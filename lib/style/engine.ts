@@ -4,7 +4,7 @@
 import type { RgbImage } from '../image';
 import { imageToTensor, tensorToImage } from '../image';
 import * as F from '../ops';
-import { Device, Tensor, keep, manualSeed, noGrad, rand, tidy } from '../tensor';
+import { Device, Tensor, keep, manualSeed, noGrad, rand, tidy } from '../core';
 import { contentCost, gramMatrix, layerStyleCost, totalCost, totalVariation } from './costs';
 import { FeatureNetwork, loadFeatureNetwork, type FeatureNetworkName } from './features';
 import { Adam, LBFGS, type Optimizer } from '../optim';

@@ -2,10 +2,10 @@
 // FeatureNetwork, so `npm run visualize -- --model face` shows what its units
 // respond to. Layers: conv32_down (7x7 stem, after ReLU), pool (3x3 max-pool),
 // then every residual block's output (conv32_1 ... conv256_down_out).
-import { invalid } from '../errors';
-import { FaceRecognitionNet, RECOGNITION_BLOCKS } from '../face/recognition-net';
+import { invalid } from '../core/errors';
+import { FaceRecognitionNet, RECOGNITION_BLOCKS } from '../models/face-recognition-net';
 import * as F from '../ops';
-import { Device, Tensor, tidy } from '../tensor';
+import { Device, Tensor, tidy } from '../core';
 import type { FeatureNetwork, LayerInfo, StylePreset } from './features';
 
 /** Receptive fields: stem 7x7/2 valid, pool 3x3/2, blocks conv1 3x3 (stride 2 valid when down, else pad 1) + conv2 3x3 pad 1. */

@@ -3,16 +3,16 @@
 // the MobileNet-v1 backbone of face-api's SSD detector (weights ship in the
 // @vladmandic/face-api npm package, so it works with no download).
 import * as fs from 'fs';
-import { ArgumentError, FileFormatError, invalid } from '../errors';
-import { rawToTensor } from '../io/model-file';
+import { ArgumentError, FileFormatError, invalid } from '../core/errors';
+import { rawToTensor } from '../io/state-dict';
 import { loadSafetensorsSync } from '../io/safetensors';
-import { loadTorchStateDictBytes } from '../io/torch-pickle';
+import { loadTorchStateDictBytes } from '../io/pickle';
 import { BN_EPS, MOBILENET_V1_LAYERS, MobileNetV1 } from '../models/mobilenet-v1';
 import { conv2dSame } from '../models/tf-layers';
-import { Module, StateDict } from '../nn/module';
-import { Conv2d, MaxPool2d, ReLU, Sequential } from '../nn/layers';
+import { Module, StateDict } from '../nn';
+import { Conv2d, MaxPool2d, ReLU, Sequential } from '../nn';
 import * as F from '../ops';
-import { Device, Tensor, noGrad, tensor, tidy } from '../tensor';
+import { Device, Tensor, noGrad, tensor, tidy } from '../core';
 
 /** Where a layer's units look in the input. */
 export interface LayerInfo {

@@ -10,9 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { z } from 'zod';
-import { ArgumentError, TorchfaceError, invalid, parseOptions } from '../errors';
+import { ArgumentError, TorchfaceError, invalid, parseOptions } from '../core/errors';
 import { ImageInput, loadImage, resizeImage } from '../image';
-import { Tensor, checkDevice } from '../tensor';
+import { Tensor, checkDevice } from '../core';
 import { CancelledError, runStyleJob, type ScaleImages, type StyleJob, type StyleProgress, type StyleResult } from './engine';
 import { networkLayerNames, networkPreset } from './features';
 

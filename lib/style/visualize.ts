@@ -4,10 +4,10 @@
 // image, position), never the activations. Patches are the unit's receptive
 // field mapped back to input coordinates.
 import { z } from 'zod';
-import { invalid, parseOptions } from '../errors';
+import { invalid, parseOptions } from '../core/errors';
 import { ImageInput, RgbImage, imageGrid, imageToTensor, loadImage, resizeImage } from '../image';
 import * as F from '../ops';
-import { noGrad, tensor, tidy } from '../tensor';
+import { noGrad, tensor, tidy } from '../core';
 import { FeatureNetwork, LayerInfo, layerInfo } from './features';
 
 export interface ActivatingPatch {

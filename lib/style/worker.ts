@@ -2,7 +2,7 @@
 // reports over the parent port. The native addon is context-aware, so libtorch
 // runs here while the embedding service's event loop stays free.
 import { parentPort, workerData } from 'node:worker_threads';
-import { setNumThreads } from '../threads';
+import { setNumThreads } from '../core/threads';
 import { runStyleJob, type StyleJob, type StyleProgress } from './engine';
 
 const { job, cancel } = workerData as { job: StyleJob; cancel: SharedArrayBuffer };

@@ -14,3 +14,8 @@ export function facesDir(): string | null {
   const dir = process.env.TORCHFACE_FACES_DIR ?? path.resolve(packageRoot, '..', 'shared', 'data', 'faces');
   return fs.existsSync(dir) ? dir : null;
 }
+
+/** torchface's version, from its package.json. */
+export function packageVersion(): string {
+  return (JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}

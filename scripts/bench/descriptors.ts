@@ -18,7 +18,7 @@ import { getNumThreads, threadMode, memory, randn, setNumThreads, tidy } from '.
 import type { RgbImage } from '../../lib/image';
 import { faceApiModelDir } from '../../lib/io/tfjs';
 import { FaceModel } from '../../lib/face/model';
-import { recognitionMacs } from '../../lib/face/recognition-net';
+import { recognitionMacs } from '../../lib/models/face-recognition-net';
 import { TextGoalRow, median } from './common';
 
 export type BenchRow = TextGoalRow;

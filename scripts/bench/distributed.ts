@@ -16,7 +16,7 @@ import * as path from 'path';
 import { Writable } from 'stream';
 import * as distributed from '../../lib/distributed';
 import { manualSeed, optim, rand, setNumThreads, tidy, ones } from '../../lib';
-import { EmbeddingNet } from '../../lib/face/embedding-net';
+import { EmbeddingNet } from '../../lib/models/embedding-net';
 import { mineTriplets } from '../../lib/face/triplet';
 import { PYTHON, TextGoalRow, median } from './common';
 

@@ -3,7 +3,7 @@
 // and a batch of 64. Reports ms per query and the process's resident memory.
 // `npm run bench` picks up run(); `node dist/scripts/bench/gallery.js` runs it alone.
 import { monitorEventLoopDelay } from 'perf_hooks';
-import { EmbeddingIndex } from '../../lib/gallery/index-search';
+import { EmbeddingIndex } from '../../lib/gallery/embedding-index';
 import type { TextGoalRow } from './common';
 
 export type BenchRow = TextGoalRow;

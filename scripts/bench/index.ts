@@ -24,7 +24,7 @@ import * as path from 'path';
 import { cuda, getNumThreads, threadMode, matmul, randn, setNumThreads, versions, dispose } from '../../lib';
 import { Summary, runPythonInline, summarize } from './common';
 import { convMacs } from './conv';
-import { recognitionMacs } from '../../lib/face/recognition-net';
+import { recognitionMacs } from '../../lib/models/face-recognition-net';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 

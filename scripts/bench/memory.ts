@@ -67,7 +67,7 @@ async function child(which: MemoryCase, reps: number): Promise<void> {
     };
     cleanup = () => model.dispose();
   } else {
-    const { EmbeddingNet } = await import('../../lib/face/embedding-net');
+    const { EmbeddingNet } = await import('../../lib/models/embedding-net');
     const { mineTriplets } = await import('../../lib/face/triplet');
     tf.manualSeed(0);
     const net = new EmbeddingNet({ architecture: 'resnet10', inputSize: 64, embeddingDim: 128 });

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Tensor, mkldnnAvailable, noGrad, rand, setNumThreads, threadMode, trace } from '../../lib';
-import { FaceRecognitionNet } from '../../lib/face/recognition-net';
+import { FaceRecognitionNet } from '../../lib/models/face-recognition-net';
 import { saveOnnx } from '../../lib/io/onnx-export';
 import { TextGoalRow, median } from './common';
 

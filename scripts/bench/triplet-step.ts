@@ -8,7 +8,7 @@
 //   node dist/scripts/bench/triplet-step.js [--reps N] [--size N] [--threads N]
 import * as path from 'path';
 import { getNumThreads, threadMode, manualSeed, optim, rand, setNumThreads, tidy } from '../../lib';
-import { EMBEDDING_ARCHITECTURES, EmbeddingArchitecture, EmbeddingNet } from '../../lib/face/embedding-net';
+import { EMBEDDING_ARCHITECTURES, EmbeddingArchitecture, EmbeddingNet } from '../../lib/models/embedding-net';
 import { mineTriplets } from '../../lib/face/triplet';
 import { BenchRow, median, printRows, runPythonJson, timeIt } from './common';
 

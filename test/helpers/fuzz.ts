@@ -55,7 +55,7 @@ const ATEN: [string, string][] = [
 
 function ops(): [string, (...a: unknown[]) => unknown][] {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const names = new Set([...Object.keys(require('../../lib/tensor')), ...Object.keys(require('../../lib/ops'))]);
+  const names = new Set(['tensor', 'factories', 'memory', 'autograd'].flatMap((m) => Object.keys(require(`../../lib/core/${m}`))).concat(Object.keys(require('../../lib/ops'))));
   const out: [string, (...a: unknown[]) => unknown][] = [];
   for (const name of [...names].sort()) {
     const f = (tf as unknown as Record<string, unknown>)[name];

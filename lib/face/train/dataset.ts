@@ -11,9 +11,9 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
-import { invalid } from '../errors';
-import { RgbImage, savePng } from '../image';
-import { Tensor, tensor } from '../tensor';
+import { invalid } from '../../core/errors';
+import { RgbImage, savePng } from '../../image';
+import { Tensor, tensor } from '../../core';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.pgm', '.ppm', '.webp', '.bmp', '.tif', '.tiff', '.gif'];
 
@@ -42,8 +42,8 @@ export function scanIdentities(dir: string, options: { minImages?: number; prefi
   return out;
 }
 
-export { seededRandom } from '../util/random';
-import { seededRandom } from '../util/random';
+export { seededRandom } from '../../util/random';
+import { seededRandom } from '../../util/random';
 
 /** A 32-bit seed mixed from several integers (for per-epoch / per-step generators). */
 export function mixSeed(...parts: number[]): number {

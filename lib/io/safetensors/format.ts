@@ -17,7 +17,9 @@
  * tensors in data order, and the header is padded with spaces to a multiple of 8.
  *
  * Reading is strict: every problem raises a `SafetensorsError` whose message names
- * the file (or "<buffer>") and the problem, and whose `code` identifies it.
+ * the file (or "<buffer>") and the problem, and whose `reason` identifies it.
+ *
+ * This file is the format (bytes in, bytes out); file.ts reads and writes files.
  *
  * ZERO-COPY: `decodeSafetensors` returns `RawTensor.data` as `subarray` views into
  * the input bytes (no copy).  Mutating the input mutates the tensors and vice versa,
@@ -26,29 +28,10 @@
  * nothing else references, so its views are private to the caller.
  */
 import { endianness } from 'os';
-import * as fs from 'fs';
-import * as fsp from 'fs/promises';
-import {
-  writeFileAtomic,
-  writeFileAtomicSync,
-  readFileChecked,
-  readFileCheckedSync,
-  WriteFileAtomicOptions,
-  fileAccessError,
-} from './atomic';
-import { ArgumentError, FileAccessError, FileFormatError, TorchfaceError } from '../errors';
+import { ArgumentError, FileFormatError, TorchfaceError } from '../../core/errors';
+import { ELEMENT_SIZE, type DType } from '../../core/dtype';
 
-export type DType =
-  | 'float32'
-  | 'float64'
-  | 'float16'
-  | 'bfloat16'
-  | 'int32'
-  | 'int64'
-  | 'uint8'
-  | 'int8'
-  | 'int16'
-  | 'bool';
+export type { DType };
 
 export interface RawTensor {
   dtype: DType;
@@ -84,19 +67,8 @@ export const SAFETENSORS_TO_DTYPE: Readonly<Record<string, DType>> = Object.free
   Object.fromEntries(Object.entries(DTYPE_TO_SAFETENSORS).map(([k, v]) => [v, k as DType])),
 );
 
-/** Bytes per element. */
-export const DTYPE_ITEMSIZE: Readonly<Record<DType, number>> = Object.freeze({
-  float32: 4,
-  float64: 8,
-  float16: 2,
-  bfloat16: 2,
-  int32: 4,
-  int64: 8,
-  uint8: 1,
-  int8: 1,
-  int16: 2,
-  bool: 1,
-});
+/** Bytes per element (core/dtype's table). */
+export const DTYPE_ITEMSIZE: Readonly<Record<DType, number>> = ELEMENT_SIZE;
 
 /**
  * Rank of each dtype in the reference implementation's `Dtype` enum (which is
@@ -154,12 +126,12 @@ export type SafetensorsErrorCode =
   | 'INVALID_TENSOR';
 
 /**
- * A malformed safetensors file (or an invalid tensor given to the encoder). A
- * FileFormatError (so a TorchfaceError); `code` keeps the specific
- * SafetensorsErrorCode ('TRUNCATED', 'BAD_JSON', ...) it always had.
+ * A malformed safetensors file (or an invalid tensor given to the encoder): a
+ * FileFormatError, so `code` is 'ERR_FILE_FORMAT' like every malformed file's,
+ * and `reason` says which check failed ('TRUNCATED', 'BAD_JSON', ...).
  */
 export class SafetensorsError extends FileFormatError {
-  override readonly code: SafetensorsErrorCode;
+  readonly reason: SafetensorsErrorCode;
   /** File path, when known. */
   readonly file?: string;
   /** Tensor concerned, when there is one. */
@@ -167,7 +139,7 @@ export class SafetensorsError extends FileFormatError {
 
   constructor(code: SafetensorsErrorCode, problem: string, file?: string, tensor?: string) {
     super(`safetensors ${file ?? '<buffer>'}: ${problem}`);
-    this.code = code;
+    this.reason = code;
     this.file = file;
     this.tensor = tensor;
   }
@@ -344,7 +316,7 @@ export interface DecodeOptions {
 }
 
 /** Read and check the 8-byte length prefix; returns N. */
-function readHeaderLength(prefix: Uint8Array, fileSize: number, file?: string): number {
+export function readHeaderLength(prefix: Uint8Array, fileSize: number, file?: string): number {
   if (fileSize < 8) {
     throw new SafetensorsError('TRUNCATED', `file is ${fileSize} bytes, too short for the 8-byte header length (truncated or not a safetensors file)`, file);
   }
@@ -368,7 +340,7 @@ function readHeaderLength(prefix: Uint8Array, fileSize: number, file?: string): 
  * Parse and validate a header. `dataSize` is the size of the data section
  * (file size - 8 - N); the offsets must tile it exactly.
  */
-function parseHeader(headerBytes: Uint8Array, dataSize: number, file?: string): { tensors: Map<string, TensorInfo>; metadata: SafetensorsMetadata } {
+export function parseHeader(headerBytes: Uint8Array, dataSize: number, file?: string): { tensors: Map<string, TensorInfo>; metadata: SafetensorsMetadata } {
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(headerBytes);
@@ -496,95 +468,6 @@ export function decodeSafetensorsHeader(bytes: Uint8Array, options: { source?: s
   const dataStart = 8 + n;
   const parsed = parseHeader(bytes.subarray(8, dataStart), bytes.byteLength - dataStart, options.source);
   return { ...parsed, headerLength: n, dataStart };
-}
-
-/** Read and validate just the header of a safetensors file, without reading the tensor data. */
-export async function readSafetensorsHeader(file: string): Promise<SafetensorsHeader> {
-  if (typeof file !== 'string' || file === '' || file.includes('\0')) throw new ArgumentError('file', 'a file path', file);
-  try {
-    return await readHeaderOf(file);
-  } catch (err) {
-    throw fileAccessError(file, 'read', err);
-  }
-}
-
-async function readHeaderOf(file: string): Promise<SafetensorsHeader> {
-  const pre = await fsp.stat(file); // before open(): opening a FIFO would block
-  if (!pre.isFile()) throw new FileAccessError(file, `${file}: not a regular file`);
-  const fh = await fsp.open(file, 'r');
-  try {
-    const st = await fh.stat();
-    const prefix = new Uint8Array(8);
-    const { bytesRead } = await fh.read(prefix, 0, 8, 0);
-    const n = readHeaderLength(prefix, bytesRead < 8 ? bytesRead : st.size, file);
-    const header = new Uint8Array(n);
-    let off = 0;
-    while (off < n) {
-      const r = await fh.read(header, off, n - off, 8 + off);
-      if (r.bytesRead === 0) throw new SafetensorsError('HEADER_OUT_OF_BOUNDS', `file ended inside the ${n}-byte header`, file);
-      off += r.bytesRead;
-    }
-    const parsed = parseHeader(header, st.size - 8 - n, file);
-    return { ...parsed, headerLength: n, dataStart: 8 + n };
-  } finally {
-    await fh.close();
-  }
-}
-
-export interface LoadOptions {
-  /** Refuse files larger than this many bytes. */
-  maxBytes?: number;
-}
-
-/** Read a whole safetensors file. Tensor data are views into one private buffer for the whole file. */
-export async function loadSafetensors(file: string, options: LoadOptions = {}): Promise<DecodedSafetensors> {
-  const bytes = await readFileChecked(file, { maxBytes: options.maxBytes });
-  return decodeSafetensors(bytes, { source: file });
-}
-
-/** Synchronous `loadSafetensors`. */
-export function loadSafetensorsSync(file: string, options: LoadOptions = {}): DecodedSafetensors {
-  const bytes = readFileCheckedSync(file, { maxBytes: options.maxBytes });
-  return decodeSafetensors(bytes, { source: file });
-}
-
-/**
- * Atomically write a safetensors file (temp file + fsync + rename + directory
- * fsync; see lib/io/atomic.ts). Validation errors are raised before anything
- * touches the disk; on any failure the previous file at `file` is left intact.
- * Tensor bytes are streamed from the callers' buffers (no full-file copy).
- */
-export async function saveSafetensors(
-  file: string,
-  tensors: TensorCollection,
-  metadata?: SafetensorsMetadata,
-  options: WriteFileAtomicOptions = {},
-): Promise<void> {
-  const parts = encodeSafetensorsPartsFor(file, tensors, metadata);
-  await writeFileAtomic(file, parts, options);
-}
-
-/** Synchronous `saveSafetensors`. */
-export function saveSafetensorsSync(
-  file: string,
-  tensors: TensorCollection,
-  metadata?: SafetensorsMetadata,
-  options: WriteFileAtomicOptions = {},
-): void {
-  const parts = encodeSafetensorsPartsFor(file, tensors, metadata);
-  writeFileAtomicSync(file, parts, options);
-}
-
-function encodeSafetensorsPartsFor(file: string, tensors: TensorCollection, metadata?: SafetensorsMetadata): Uint8Array[] {
-  try {
-    return encodeSafetensorsParts(tensors, metadata);
-  } catch (err) {
-    if (err instanceof SafetensorsError && err.file === undefined) {
-      // Re-issue with the destination file named in the message.
-      throw new SafetensorsError(err.code, err.message.replace(/^safetensors <buffer>: /, ''), file, err.tensor);
-    }
-    throw err;
-  }
 }
 
 // ---------------------------------------------------------------------------
@@ -787,20 +670,3 @@ export function numberToBfloat16Bits(x: number): number {
   return (rounded >>> 16) & 0xffff;
 }
 
-/** Convenience: is this file (by its first bytes) plausibly safetensors? Cheap check, no full validation. */
-export function looksLikeSafetensors(file: string): boolean {
-  let fd: number | undefined;
-  try {
-    if (!fs.statSync(file).isFile()) return false; // before open(): opening a FIFO would block
-    fd = fs.openSync(file, 'r');
-    const size = fs.fstatSync(fd).size;
-    const head = new Uint8Array(9);
-    if (fs.readSync(fd, head, 0, 9, 0) < 9) return false;
-    const n = new DataView(head.buffer).getBigUint64(0, true);
-    return n <= BigInt(Math.min(MAX_HEADER_SIZE, size - 8)) && head[8] === 0x7b; // '{'
-  } catch {
-    return false;
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}

@@ -3,7 +3,7 @@
 // little-endian BLOBs. Synchronous by design (better-sqlite3): a write either
 // commits before the call returns or leaves nothing behind.
 import type Database from 'better-sqlite3';
-import { FileFormatError } from '../errors';
+import { FileFormatError } from '../../core/errors';
 
 export interface StoredModel {
   name: string;

@@ -39,22 +39,22 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { z } from 'zod';
-import { ArgumentError, invalid, parseOptions } from '../errors';
-import { RgbImage } from '../image';
-import { loadOptimizer, loadStateDict, saveOptimizer, saveStateDict } from '../io/model-file';
-import { Module } from '../nn/module';
-import { Adam, Optimizer } from '../optim';
-import { Device, Tensor, checkDevice, manualSeed, noGrad, tensor, tidy } from '../tensor';
-import { setNumThreads, useAllCoresForEager } from '../threads';
-import { DistributedDataParallel } from '../distributed/data-parallel';
-import { DistributedError, type ProcessGroup } from '../distributed/process-group';
+import { ArgumentError, invalid, parseOptions } from '../../core/errors';
+import { RgbImage } from '../../image';
+import { loadOptimizer, loadStateDict, saveOptimizer, saveStateDict } from '../../io/state-dict';
+import { Module } from '../../nn';
+import { Adam, Optimizer } from '../../optim';
+import { Device, Tensor, checkDevice, manualSeed, noGrad, tensor, tidy } from '../../core';
+import { setNumThreads, useAllCoresForEager } from '../../core/threads';
+import { DistributedDataParallel } from '../../distributed/data-parallel';
+import { DistributedError, type ProcessGroup } from '../../distributed/process-group';
 import { DistributedSampler, Identity, LFW_FACE_REGION, PKSampler, imagesToBatch, loadFaceImage, mixSeed, prefetchBatches, scanIdentities, seededRandom, shuffle, splitByIdentity } from './dataset';
-import { EMBEDDING_ARCHITECTURES, EmbeddingArchitecture, EmbeddingNet } from './embedding-net';
-import { calibrate, kFoldCorrect, readLfwPairs, thinRoc, RocPoint, ScoredPair } from './metrics';
-import { mineTriplets } from './triplet';
-import { renderTrainingPlot } from './plot';
-import { savePng } from '../image';
-import { writeFileAtomic } from '../io/atomic';
+import { EMBEDDING_ARCHITECTURES, EmbeddingArchitecture, EmbeddingNet } from '../../models/embedding-net';
+import { calibrate, kFoldCorrect, readLfwPairs, thinRoc, RocPoint, ScoredPair } from '../metrics';
+import { mineTriplets } from '../triplet';
+import { renderTrainingPlot } from '../../util/plot';
+import { savePng } from '../../image';
+import { writeFileAtomic } from '../../io/atomic';
 
 /** A network being trained: maps N x 3 x S x S (0..255) to N x D embeddings. */
 export interface TrainableEmbedder {

@@ -29,8 +29,8 @@
  * with a FileFormatError saying which limit it broke.
  */
 import * as zlib from 'zlib';
-import { ArgumentError, FileFormatError, TorchError, TorchfaceError } from '../errors';
-import { DType, Tensor, fromBytes, noGrad, ELEMENT_SIZE } from '../tensor';
+import { ArgumentError, FileFormatError, TorchError, TorchfaceError } from '../core/errors';
+import { DType, Tensor, fromBytes, noGrad, ELEMENT_SIZE } from '../core';
 import * as F from '../ops';
 
 // ---------------------------------------------------------------------------

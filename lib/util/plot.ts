@@ -3,7 +3,7 @@
 // step (raw in light blue, moving average in dark blue), right panel the
 // validation ROC curves of each epoch (light to dark red; chance diagonal grey).
 import type { RgbImage } from '../image';
-import type { RocPoint } from './metrics';
+import type { RocPoint } from '../face/metrics';
 
 type Rgb = [number, number, number];
 

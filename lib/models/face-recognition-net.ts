@@ -20,13 +20,13 @@
 //  * the shortcut of a block that doubles the channels gets zero channels appended;
 //  * the head is a global mean then a 256x128 matmul, without normalisation.
 import * as path from 'path';
-import { ModelMismatchError, invalid } from '../errors';
+import { ModelMismatchError, invalid } from '../core/errors';
 import { faceApiModelDir, readTfjsWeights } from '../io/tfjs';
-import { TfWeights } from '../models/tf-layers';
-import { Conv2d, Linear } from '../nn/layers';
-import { Module } from '../nn/module';
+import { TfWeights } from './tf-layers';
+import { Conv2d, Linear } from '../nn';
+import { Module } from '../nn';
 import * as F from '../ops';
-import { Tensor, noGrad, ones, tensor, tidy, zeros } from '../tensor';
+import { Tensor, noGrad, ones, tensor, tidy, zeros } from '../core';
 
 /** Side of the square input the network was trained on. */
 export const RECOGNITION_INPUT_SIZE = 150;

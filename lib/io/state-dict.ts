@@ -11,22 +11,21 @@
  * Files from elsewhere load too; their metadata strings are returned as they are.
  */
 import * as path from 'path';
-import { FileFormatError, invalid } from '../errors';
-import { native } from '../native';
+import { FileFormatError, invalid } from '../core/errors';
+import { native } from '../core/native';
+import type { StateDict } from '../nn';
+import { packageVersion } from '../util/paths';
 import type { Optimizer, OptimizerStateDict, ParamState } from '../optim/optimizer';
-import { DType, Tensor, dispose, fromBytes, tensor, toBytes, DTYPES } from '../tensor';
+import { DType, Tensor, dispose, fromBytes, tensor, toBytes, DTYPES } from '../core';
 import { WriteFileAtomicOptions, readFileChecked } from './atomic';
 import { RawTensor, SafetensorsMetadata, decodeSafetensors, saveSafetensors, saveSafetensorsSync } from './safetensors';
 import { readTfjsWeights } from './tfjs';
-import { loadTorchStateDictBytesAsync } from './torch-pickle';
+import { loadTorchStateDictBytesAsync } from './pickle';
 
-export type StateDict = Map<string, Tensor>;
 
 /** Versions recorded in every model file. */
 export function fileVersions(): { torchface: string; libtorch: string } {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const pkg = require(path.join(__dirname, '..', '..', '..', 'package.json')) as { version: string };
-  return { torchface: pkg.version, libtorch: native.versions().libtorch };
+  return { torchface: packageVersion(), libtorch: native.versions().libtorch };
 }
 
 /** A tensor as a raw safetensors record (a CPU copy of its bytes; float16/bfloat16 bit-exact). */

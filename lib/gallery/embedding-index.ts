@@ -8,11 +8,11 @@
 // a traced program over the whole allocation (unused rows have squared norm
 // +Infinity, so they never rank among the nearest), replayed on a worker thread;
 // the program captures the matrix, so shapes change only when it grows.
-import { ArgumentError, invalid } from '../errors';
-import { TorchError } from '../errors';
-import { TracedFunction, trace } from '../jit';
+import { ArgumentError, invalid } from '../core/errors';
+import { TorchError } from '../core/errors';
+import { TracedFunction, trace } from '../core/jit';
 import { callOp, cat, copy_, gather, narrow, topk, indexSelect } from '../ops';
-import { Device, Tensor, full, tensor, zeros, dispose } from '../tensor';
+import { Device, Tensor, full, tensor, zeros, dispose } from '../core';
 
 /** Rows searched per addmm + topk: bounds the temporary distance matrix to m x BLOCK floats. */
 export const SEARCH_BLOCK = 262144;

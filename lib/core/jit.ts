@@ -6,10 +6,12 @@
 // Like torch.jit.trace, a trace records operators, not control flow: the
 // function must not branch on tensor values (shapes are fine, and a new trace is
 // made for each new input shape).
-import type { ProgramDescription, ProgramHandle, TensorHandle } from '../binding';
+import type { ProgramDescription, ProgramHandle, TensorHandle } from '../../binding';
 import { TorchError, TorchfaceError, invalid } from './errors';
 import { native } from './native';
-import { Tensor, handleOf, noGrad, tidy } from './tensor';
+import { noGrad } from './autograd';
+import { tidy } from './memory';
+import { Tensor, handleOf } from './tensor';
 import { ThreadChooser, cpuJob, threadMode } from './threads';
 
 export interface TracedFunction {

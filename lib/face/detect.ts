@@ -4,16 +4,16 @@
 // 68-point landmark net on each detection's crop. Every forward is a traced
 // program replayed on a worker thread, so detect() keeps the event loop free.
 import { z } from 'zod';
-import { invalid, parseOptions } from '../errors';
+import { invalid, parseOptions } from '../core/errors';
 import { ImageInput, RgbImage, loadImage } from '../image';
-import { traced } from '../jit';
+import { traced } from '../core/jit';
 import * as F from '../ops';
-import { Device, Tensor, checkDevice, tensor, tidy } from '../tensor';
-import { Box, FaceLandmark68Net, Point, detectLandmarks } from './landmarks';
+import { Device, Tensor, checkDevice, tensor, tidy } from '../core';
+import { Box, FaceLandmark68Net, Point, detectLandmarks } from '../models/face-landmark-68';
 import { ImageTensor, reshapedDimensions } from './preprocess';
-import { SSD_INPUT_SIZE, SsdMobileNetV1, TINY_ANCHORS, TinyFaceDetectorNet } from './ssd';
+import { SSD_INPUT_SIZE, SsdMobileNetV1, TINY_ANCHORS, TinyFaceDetectorNet } from '../models/ssd-mobilenet-v1';
 
-export type { Box, Point } from './landmarks';
+export type { Box, Point } from '../models/face-landmark-68';
 
 /** A face found in an image: box, score and 68 landmarks, all in image pixels. */
 export interface DetectedFace {

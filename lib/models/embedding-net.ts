@@ -2,11 +2,11 @@
 // lib/models/resnet.ts) whose last linear layer outputs the embedding, which is
 // L2-normalised (FaceNet's unit hypersphere). Inputs are N x 3 x S x S images
 // with 0..255 values; they are scaled to about [-2, 2] inside forward().
-import { invalid } from '../errors';
-import { Module } from '../nn/module';
+import { invalid } from '../core/errors';
+import { Module } from '../nn';
 import * as F from '../ops';
-import { Tensor, tidy } from '../tensor';
-import { ResNet } from '../models/resnet';
+import { Tensor, tidy } from '../core';
+import { ResNet } from './resnet';
 
 /** The architectures of FaceModel.create() / `npm run train`: ResNet depth, width and stem. */
 export const EMBEDDING_ARCHITECTURES = {

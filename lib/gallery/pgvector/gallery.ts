@@ -6,8 +6,8 @@
 // extension): the same statements run on both.
 import type { Pool, PoolClient } from 'pg';
 import { z } from 'zod';
-import { TorchfaceError, invalid, parseOptions } from '../errors';
-import { Candidate, DuplicateIdError, GalleryBackend, GalleryBase, GalleryOptions, ModelIdentity, Person, PersonData, galleryOptions } from './gallery';
+import { TorchfaceError, invalid, parseOptions } from '../../core/errors';
+import { Candidate, DuplicateIdError, GalleryBackend, GalleryBase, GalleryOptions, ModelIdentity, Person, PersonData, galleryOptions } from '../gallery';
 
 /** The one database interface the pgvector gallery uses. */
 export interface SqlClient {

@@ -5,12 +5,12 @@
 // shifted back by the *unfloored* box origin, as face-api does.
 import * as path from 'path';
 import { faceApiModelDir, readTfjsWeights } from '../io/tfjs';
-import { traced } from '../jit';
-import { TfWeights, conv2dSame } from '../models/tf-layers';
-import { Module } from '../nn/module';
+import { traced } from '../core/jit';
+import { TfWeights, conv2dSame } from './tf-layers';
+import { Module } from '../nn';
 import * as F from '../ops';
-import { Tensor, tensor, tidy } from '../tensor';
-import { ImageTensor, clipBox } from './preprocess';
+import { Tensor, tensor, tidy } from '../core';
+import { ImageTensor, clipBox } from '../face/preprocess';
 
 export interface Point {
   x: number;

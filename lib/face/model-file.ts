@@ -8,14 +8,14 @@
 // 'faceapi-recognition' (face-api's recognition net, fine-tuned: all weights in
 // the file) and 'faceapi-pretrained' (face-api's bundled weights; the file only
 // holds a head and calibration, or `pretrained` alone means no file at all).
-import { ArgumentError, FileFormatError, ModelMismatchError } from '../errors';
-import { LoadedStateDict, ModelMetadata, loadStateDict, saveStateDict } from '../io/model-file';
+import { ArgumentError, FileFormatError, ModelMismatchError } from '../core/errors';
+import { LoadedStateDict, ModelMetadata, loadStateDict, saveStateDict } from '../io/state-dict';
 import * as F from '../ops';
-import { Tensor, tidy } from '../tensor';
-import { EmbeddingNet, EmbeddingNetOptions } from './embedding-net';
+import { Tensor, tidy } from '../core';
+import { EmbeddingNet, EmbeddingNetOptions } from '../models/embedding-net';
 import { HeadMetadata, VerificationHead } from './head';
-import { FaceRecognitionNet, RECOGNITION_BLOCKS, RECOGNITION_INPUT_SIZE } from './recognition-net';
-import { TrainableEmbedder, scratchEmbedder } from './train';
+import { FaceRecognitionNet, RECOGNITION_BLOCKS, RECOGNITION_INPUT_SIZE } from '../models/face-recognition-net';
+import { TrainableEmbedder, scratchEmbedder } from './train/loop';
 
 /**
  * face-api's recognition network as a trainable embedder (150 px input). With

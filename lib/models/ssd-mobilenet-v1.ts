@@ -4,11 +4,11 @@
 // Also the tiny face detector (section (d)).
 import * as path from 'path';
 import { faceApiModelDir, readTfjsWeights } from '../io/tfjs';
-import { MobileNetV1 } from '../models/mobilenet-v1';
-import { TfWeights, conv2dSame, padSame } from '../models/tf-layers';
-import { Module } from '../nn/module';
+import { MobileNetV1 } from './mobilenet-v1';
+import { TfWeights, conv2dSame, padSame } from './tf-layers';
+import { Module } from '../nn';
 import * as F from '../ops';
-import { Tensor, tensor, tidy } from '../tensor';
+import { Tensor, tensor, tidy } from '../core';
 
 /** Extra layers: [kernel, out channels, stride] (all conv + folded BN + ReLU6, 'same'). */
 const EXTRA: [number, number, number][] = [
