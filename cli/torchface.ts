@@ -5,8 +5,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseArgs } from 'util';
-import { CLUSTER_ALGORITHMS, FaceGallery, PixelEmbedder, TorchfaceError, createServer } from '../lib';
-import type { Embedder, FaceRecord, IndexSummary } from '../lib';
+import { CLUSTER_ALGORITHMS, FaceGallery, TorchfaceError, createServer } from '../lib';
+import { PixelFaceModel } from '../lib/testing/pixel-face-model';
+import type { FaceModelLike, FaceRecord, IndexSummary } from '../lib';
 import { contactSheet } from '../lib/library/report';
 import { ProgressBar } from '../lib/util/progress';
 
@@ -30,7 +31,7 @@ Common options:
   --no-detect       inputs are face crops (default: detect and align the largest face)
   --threshold T     Euclidean distance threshold (default: the model's, 0.6)
   --device D        cpu (default) or cuda
-  --model M         faceapi (default) or pixels (a weight-free test baseline, not a face recogniser)
+  --model M         faceapi (default)
   --help            help for a command`,
   verify: `torchface verify A B [--threshold T] [--no-detect] [--json]
   Prints whether the largest faces in A and B are the same person, and their distance.`,
@@ -120,12 +121,14 @@ function number(v: string | undefined, name: string, integer = false): number | 
   return n;
 }
 
-async function loadModel(f: Flags): Promise<Embedder> {
+async function loadModel(f: Flags): Promise<FaceModelLike> {
   const which = f.model ?? 'faceapi';
-  if (which === 'pixels') return new PixelEmbedder();
-  if (which !== 'faceapi') throw new UsageError(`--model expects faceapi or pixels, got '${which}'`);
+  // A weight-free stand-in (not a face recogniser) that the tests and the load test
+  // serve with; offered only when TORCHFACE_TEST_MODEL=pixels says a test asks for it.
+  if (which === 'pixels' && process.env.TORCHFACE_TEST_MODEL === 'pixels') return new PixelFaceModel();
+  if (which !== 'faceapi') throw new UsageError(`--model expects faceapi, got '${which}'`);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { FaceModel } = require('../lib') as { FaceModel: { pretrained(o: { device?: string }): Promise<Embedder> } };
+  const { FaceModel } = require('../lib') as { FaceModel: { pretrained(o: { device?: string }): Promise<FaceModelLike> } };
   return FaceModel.pretrained({ device: f.device ?? 'cpu' });
 }
 

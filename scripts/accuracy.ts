@@ -15,7 +15,7 @@ import sharp from 'sharp';
 import { FaceGallery, FaceModel, Tensor } from '../lib';
 import { Module } from '../lib/nn';
 import { Calibration, OperatingPoints, operatingPoints, thresholdForFar } from '../lib/face/calibration';
-import { seededRandom } from '../lib/face/train/dataset';
+import { seededRandom } from '../lib/util/random';
 import { auc, kFoldAccuracy, readLfwPairs, rocCurve } from '../lib/face/metrics';
 import { svgLineChart } from '../lib/util/plot';
 import type { NetworkName } from '../lib/face/networks';

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { parseOptions } from '../lib/core/errors';
 import { prepareAlignedDataset, scanIdentities } from '../lib/face/train/dataset';
-import { alignLargestFace } from '../lib/face/pipeline';
+import { alignLargestFace } from '../lib/face/align';
 import { ProgressBar } from '../lib/util/progress';
 import { parseArgs } from './cli';
 

@@ -13,7 +13,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { FaceDetector, alignFace } from '../lib';
+import { alignFace } from '../lib';
+import { FaceDetector } from '../lib/face/detect';
 import { RgbImage, loadImage } from '../lib/image';
 import { facesDir } from '../lib/util/paths';
 import { lfwPairs } from './detection-recall';

@@ -6,7 +6,7 @@
 import * as path from 'path';
 import { FaceModel, memory, versions } from '../lib';
 import { mirrorImage } from '../lib/face/model';
-import { alignLargestFace } from '../lib/face/pipeline';
+import { alignLargestFace } from '../lib/face/align';
 
 const SAMPLES = ['sample1.jpg', 'sample2.jpg', 'sample3.jpg'];
 

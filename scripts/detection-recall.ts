@@ -11,9 +11,10 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { FALLBACK_DEFAULTS, FaceDetector } from '../lib';
+import { FALLBACK_DEFAULTS } from '../lib';
+import { FaceDetector } from '../lib/face/detect';
 import { loadImage } from '../lib/image';
-import { ImageTensor } from '../lib/face/preprocess';
+import { ImageTensor } from '../lib/image/image-tensor';
 import { facesDir } from '../lib/util/paths';
 
 export function lfwPairs(dir: string, file = 'pairsDevTest.txt'): { a: string; b: string; same: boolean }[] {

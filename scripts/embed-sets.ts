@@ -18,7 +18,7 @@ import type { DetectionStage } from '../lib/face/detect';
 import type { Point } from '../lib/models/face-landmark-68';
 import { isGreyscale, mirrorImage } from '../lib/face/model';
 import { NETWORKS, NetworkName } from '../lib/face/networks';
-import { sharedDetector } from '../lib/face/pipeline';
+import { sharedDetector } from '../lib/face/detect';
 import { readLfwPairs } from '../lib/face/metrics';
 import { facesDir, packageRoot } from '../lib/util/paths';
 import { ProgressBar } from '../lib/util/progress';

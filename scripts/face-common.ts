@@ -8,9 +8,9 @@ import { parseOptions } from '../lib/core/errors';
 import { RgbImage } from '../lib/image';
 import { LFW_FACE_REGION, loadFaceImage } from '../lib/face/train/dataset';
 import { readLfwPairs, LfwPair } from '../lib/face/metrics';
-import { alignLargestFace } from '../lib/face/pipeline';
-import { TrainedModel, loadTrainedModel } from '../lib/face/model-file';
-import { embedFiles, squaredDistance } from '../lib/face/train/loop';
+import { alignLargestFace } from '../lib/face/align';
+import { FaceModelFile, loadTrainedModel } from '../lib/face/model-file';
+import { embedFiles, squaredDistance } from '../lib/face/train';
 import { ProgressBar } from '../lib/util/progress';
 import { parseArgs } from './cli';
 
@@ -29,7 +29,7 @@ export function loaderFor(size: number, detect: boolean): (file: string) => Prom
   return async (f) => (await alignLargestFace(f, { size })).aligned;
 }
 
-export async function embedPairs(model: TrainedModel, pairsFile: string, options: { detect?: boolean; quiet?: boolean } = {}): Promise<PairEmbeddings> {
+export async function embedPairs(model: FaceModelFile, pairsFile: string, options: { detect?: boolean; quiet?: boolean } = {}): Promise<PairEmbeddings> {
   const t0 = Date.now();
   const pairs = readLfwPairs(pairsFile);
   const files = [...new Set(pairs.flatMap((p) => [p.pathA, p.pathB]))];
@@ -65,7 +65,7 @@ export interface PairsScriptOptions {
 export async function startPairsScript<T extends PairsScriptOptions>(
   help: string,
   schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: ZodError } },
-): Promise<{ o: T; model: TrainedModel; r: PairEmbeddings } | null> {
+): Promise<{ o: T; model: FaceModelFile; r: PairEmbeddings } | null> {
   const args = parseArgs(process.argv.slice(2));
   if (usage(help, args)) return null;
   const o = parseOptions(schema, args, 'args');

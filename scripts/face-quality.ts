@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import { setNumThreads } from '../lib';
-import { alignLargestFace } from '../lib/face/pipeline';
+import { alignLargestFace } from '../lib/face/align';
 import { QUALITY_DEFAULTS, assessFace, qualityProblems } from '../lib/face/quality';
 import { readLfwPairs } from '../lib/face/metrics';
 import { facesDir } from '../lib/util/paths';

@@ -7,7 +7,7 @@ import * as path from 'path';
 import { RgbImage, loadImage, setNumThreads } from '../lib';
 import type { Box } from '../lib/models/face-landmark-68';
 import { FALLBACK_DEFAULTS, FaceDetector } from '../lib/face/detect';
-import { ImageTensor } from '../lib/face/preprocess';
+import { ImageTensor } from '../lib/image/image-tensor';
 import { facesDir } from '../lib/util/paths';
 
 async function main(): Promise<void> {

@@ -1,6 +1,6 @@
 // The README's picture of the web page (docs/images/photo-library.png): a
 // library of drawn "photos" (test/helpers/photos.ts cartoon(): no real faces,
-// which may not be committed), indexed with the weight-free PixelEmbedder,
+// which may not be committed), indexed with the weight-free PixelFaceModel,
 // clustered, two people named, the People view and a photo view captured in
 // Debian's chromium (playwright-core; TORCHFACE_CHROMIUM to use another).
 //
@@ -9,7 +9,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
-import { FaceGallery, PixelEmbedder, createServer } from '../lib';
+import { FaceGallery, createServer } from '../lib';
+import { PixelFaceModel } from '../lib/testing/pixel-face-model';
 import { packageRoot } from '../lib/util/paths';
 import { cartoon } from '../test/helpers/photos';
 
@@ -19,7 +20,7 @@ async function main(): Promise<void> {
   const photos = path.join(dir, 'Pictures');
   fs.mkdirSync(path.join(photos, '2025'), { recursive: true });
   for (let who = 0; who < 4; who++) for (let i = 0; i < 3 + who; i++) fs.writeFileSync(path.join(photos, '2025', `IMG_${who}${i}.jpg`), await cartoon(who, 7 * who + i));
-  const gallery = await FaceGallery.open(path.join(dir, 'library.db'), { model: new PixelEmbedder() });
+  const gallery = await FaceGallery.open(path.join(dir, 'library.db'), { model: new PixelFaceModel() });
   await gallery.indexPhotos(photos);
   const r = await gallery.cluster();
   await gallery.name(r.clusters[0].id, 'Grace');

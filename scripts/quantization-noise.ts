@@ -7,9 +7,9 @@
 // Usage: node dist/scripts/quantization-noise.js [seeds, default 2]
 import * as path from 'path';
 import { FaceModel, noGrad, setNumThreads, tensor } from '../lib';
-import { seededRandom } from '../lib/face/train/dataset';
+import { seededRandom } from '../lib/util/random';
 import { kFoldAccuracy, readLfwPairs } from '../lib/face/metrics';
-import { alignLargestFace } from '../lib/face/pipeline';
+import { alignLargestFace } from '../lib/face/align';
 import { facesDir } from '../lib/util/paths';
 import { RgbImage } from '../lib/image';
 

@@ -18,10 +18,11 @@ import * as distributed from '../lib/distributed';
 import { ArgumentError, parseOptions } from '../lib/core/errors';
 import { prepareAlignedDataset, scanIdentities } from '../lib/face/train/dataset';
 import { EMBEDDING_ARCHITECTURES, EmbeddingArchitecture } from '../lib/models/embedding-net';
-import { alignLargestFace } from '../lib/face/pipeline';
-import { loadTrainedModel, recognitionEmbedder, saveTrainedModel } from '../lib/face/model-file';
+import { alignLargestFace } from '../lib/face/align';
+import { loadTrainedModel, saveTrainedModel } from '../lib/face/model-file';
+import { recognitionNetwork } from '../lib/face/trainable';
 import { FaceRecognitionNet } from '../lib/models/face-recognition-net';
-import { TrainEvent, trainFaceModelIter } from '../lib/face/train/loop';
+import { TrainEvent, trainFaceModelIter } from '../lib/face/train';
 import { ProgressBar } from '../lib/util/progress';
 import { facesDir } from '../lib/util/paths';
 import { parseArgs } from './cli';
@@ -156,7 +157,7 @@ async function main(): Promise<void> {
   if (o.from === 'pretrained') {
     const net = await FaceRecognitionNet.load();
     net.train();
-    embedder = recognitionEmbedder(net, { freeze: o.freeze });
+    embedder = recognitionNetwork(net, { freeze: o.freeze });
   }
   let selectPairs = o.select ? o['select-pairs'] : undefined;
   if (o.select && !selectPairs && o.from === 'pretrained') {

@@ -11,7 +11,9 @@ import { TorchError, TorchfaceError, invalid } from './errors';
 import { native } from './native';
 import { noGrad } from './autograd';
 import { tidy } from './memory';
-import { Tensor, handleOf } from './tensor';
+import { Op, Tensor, handleOf } from './tensor';
+import { dtypeCode, type DType } from './dtype';
+import type { Device } from './device';
 import { ThreadChooser, cpuJob, threadMode } from './threads';
 
 export interface TracedFunction {
@@ -155,27 +157,75 @@ export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInp
 /** A recorded program as data (see TracedFunction.describe): what exporters read. */
 export type TraceDescription = Omit<ProgramDescription, 'consts'> & { consts: Tensor[] };
 
+/** Options of traced(). */
+export interface TracedOptions {
+  /** Traces kept, the oldest dropped first (default 16). */
+  maxCached?: number;
+  /**
+   * The function never uses the batch size (no reshape to N: every op is per
+   * sample), so one trace, made on a batch-1 slice, replays every batch size of
+   * the same per-sample shape. Networks whose trace bakes in the batch size (an
+   * imported ONNX graph's shape arithmetic) leave this off: one trace per shape.
+   */
+  anyBatchSize?: boolean;
+}
+
+/** What traced() returns: call it like the function (asynchronously, on a worker thread). */
+export interface CachedTrace {
+  (...inputs: Tensor[]): Promise<Tensor[]>;
+  /** Intra-op threads of every replay, now and of traces made later (see TracedFunction.threads). */
+  threads: number | 'auto';
+  /** Traces now, on zero inputs of these kinds, so that later calls only replay (tracing runs on the calling thread). */
+  prepare(...inputs: { dtype: DType; shape: number[]; device?: Device }[]): void;
+}
+
+const NARROW = new Op('aten::narrow');
+const ZEROS = new Op('aten::zeros');
+
 /**
- * Caches one trace per input-shape signature: `const f = traced(forward)`,
- * then `await f(x)` traces on first sight of x's shape and replays afterwards.
+ * Caches one trace per input signature (dtype, device, shape; without the batch
+ * size for `anyBatchSize`): `const f = traced(forward)`, then `await f(x)` traces
+ * on first sight of x's signature and replays afterwards.
  */
-export function traced(fn: (...inputs: Tensor[]) => Tensor | Tensor[], options: { maxCached?: number } = {}): (...inputs: Tensor[]) => Promise<Tensor[]> {
+export function traced(fn: (...inputs: Tensor[]) => Tensor | Tensor[], options: TracedOptions = {}): CachedTrace {
   const cache = new Map<string, TracedFunction>();
   const maxCached = options.maxCached ?? 16;
-  return async (...inputs: Tensor[]) => {
-    const key = inputs.map((t) => `${t.dtype}@${t.device}[${t.shape.join(',')}]`).join(';');
+  const anyBatchSize = options.anyBatchSize ?? false;
+  let threads: number | 'auto' = 'auto';
+  const get = (inputs: Tensor[]): TracedFunction => {
+    const key = inputs.map((t) => `${t.dtype}@${t.device}[${(anyBatchSize ? t.shape.slice(1) : t.shape).join(',')}]`).join(';');
     let f = cache.get(key);
-    if (!f) {
-      if (cache.size >= maxCached) cache.delete(cache.keys().next().value as string);
-      // Tracing runs the function once on the calling thread with the real inputs.
-      try {
-        f = trace(fn, inputs);
-      } catch (e) {
-        if (e instanceof TorchfaceError) throw e;
-        throw new TorchfaceError(`tracing failed: ${(e as Error).message}`);
-      }
-      cache.set(key, f);
+    if (f) return f;
+    if (cache.size >= maxCached) cache.delete(cache.keys().next().value as string);
+    // Tracing runs the function once on the calling thread with the inputs (their batch-1 slices for anyBatchSize).
+    const examples = anyBatchSize ? inputs.map((t) => (t.shape[0] === 1 ? t : NARROW.t(t.handle, 0, 0, 1))) : inputs;
+    try {
+      f = trace(fn, examples);
+    } catch (e) {
+      if (e instanceof TorchfaceError) throw e;
+      throw new TorchfaceError(`tracing failed: ${(e as Error).message}`);
+    } finally {
+      examples.forEach((t, i) => t !== inputs[i] && t.dispose());
     }
-    return f(...inputs);
+    f.threads = threads;
+    cache.set(key, f);
+    return f;
   };
+  const run = (async (...inputs: Tensor[]) => get(inputs)(...inputs)) as CachedTrace;
+  Object.defineProperty(run, 'threads', {
+    get: () => threads,
+    set: (t: number | 'auto') => {
+      threads = t;
+      for (const f of cache.values()) f.threads = t;
+    },
+  });
+  run.prepare = (...kinds) => {
+    const inputs = kinds.map((k) => ZEROS.t([1, ...k.shape], dtypeCode(k.dtype), null, k.device ?? 'cpu', null));
+    try {
+      noGrad(() => get(inputs));
+    } finally {
+      for (const t of inputs) t.dispose();
+    }
+  };
+  return run;
 }

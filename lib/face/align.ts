@@ -19,7 +19,11 @@ import { traced } from '../core/jit';
 import * as F from '../ops';
 import { Tensor, tensor, tidy } from '../core';
 import type { Point } from '../models/face-landmark-68';
-import { ImageTensor, clipBox } from './preprocess';
+import { ImageTensor, clipBox } from '../image/image-tensor';
+import { NoFaceError } from '../core/errors';
+import { ImageInput, loadImage } from '../image';
+import type { Device } from '../core';
+import { DetectedFace, DetectionStage, sharedDetector } from './detect';
 
 export type AlignMethod = 'similarity' | 'box' | 'arcface';
 export const ALIGN_METHODS: readonly AlignMethod[] = ['similarity', 'box', 'arcface'];
@@ -192,4 +196,25 @@ export async function alignFace(img: RgbImage | ImageTensor, landmarks: Point[],
   } finally {
     if (it !== img) it.dispose();
   }
+}
+
+export interface AlignedFace extends DetectedFace {
+  /** The aligned size x size crop fed to the embedder. */
+  aligned: RgbImage;
+  stage?: DetectionStage;
+}
+
+/**
+ * The largest face, aligned (default 'similarity', 150 px). Uses the fallback
+ * chain of the detector (detectLargest); throws NoFaceError when nothing is found.
+ */
+export async function alignLargestFace(
+  input: ImageInput | RgbImage,
+  options: { method?: AlignMethod; size?: number; fallback?: boolean; minConfidence?: number; device?: Device } = {},
+): Promise<AlignedFace> {
+  const img = await loadImage(input as ImageInput);
+  const det = await sharedDetector({ device: options.device });
+  const face = await det.detectLargest(img, { fallback: options.fallback, minConfidence: options.minConfidence });
+  if (!face) throw new NoFaceError(`no face found in the ${img.width}x${img.height} image`);
+  return { ...face, aligned: await alignFace(img, face.landmarks, { method: options.method, size: options.size ?? 150 }) };
 }

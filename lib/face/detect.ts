@@ -10,8 +10,9 @@ import { traced } from '../core/jit';
 import * as F from '../ops';
 import { Device, Tensor, checkDevice, tensor, tidy } from '../core';
 import { Box, FaceLandmark68Net, Point, detectLandmarks } from '../models/face-landmark-68';
-import { ImageTensor, reshapedDimensions } from './preprocess';
-import { SSD_INPUT_SIZE, SsdMobileNetV1, TINY_ANCHORS, TinyFaceDetectorNet } from '../models/ssd-mobilenet-v1';
+import { ImageTensor, reshapedDimensions } from '../image/image-tensor';
+import { SSD_INPUT_SIZE, SsdMobileNetV1 } from '../models/ssd-mobilenet-v1';
+import { TINY_ANCHORS, TinyFaceDetectorNet } from '../models/tiny-face-detector';
 
 export type { Box, Point } from '../models/face-landmark-68';
 
@@ -389,4 +390,25 @@ export class FaceDetector {
 export function looksLikeFaceCrop(img: { width: number; height: number }): boolean {
   const r = img.width / img.height;
   return Math.max(img.width, img.height) <= 400 && r >= 0.7 && r <= 1.43;
+}
+
+// The one entry point for detection: a detector per (model, device), loaded once and shared.
+const shared = new Map<string, Promise<FaceDetector>>();
+
+/** A FaceDetector loaded once per (model, device) and shared. */
+export function sharedDetector(options: { model?: 'ssd' | 'tiny'; device?: Device } = {}): Promise<FaceDetector> {
+  const key = `${options.model ?? 'ssd'}@${options.device ?? 'cpu'}`;
+  let d = shared.get(key);
+  if (!d) {
+    d = FaceDetector.load(options);
+    d.catch(() => shared.delete(key));
+    shared.set(key, d);
+  }
+  return d;
+}
+
+/** Every face (box, score, 68 landmarks, image pixels), face-api's SSD defaults. */
+export async function detectFaces(input: ImageInput | RgbImage, options: DetectOptions & { device?: Device } = {}): Promise<DetectedFace[]> {
+  const { device, ...o } = options;
+  return (await sharedDetector({ device })).detect(input, o);
 }

@@ -10,37 +10,15 @@
 // holds a head and calibration, or `pretrained` alone means no file at all).
 import { ArgumentError, FileFormatError, ModelMismatchError } from '../core/errors';
 import { LoadedStateDict, ModelMetadata, loadStateDict, saveStateDict } from '../io/state-dict';
-import * as F from '../ops';
 import { Tensor, tidy } from '../core';
 import { EmbeddingNet, EmbeddingNetOptions } from '../models/embedding-net';
 import { HeadMetadata, VerificationHead } from './head';
+import * as F from '../ops';
 import { FaceRecognitionNet, RECOGNITION_BLOCKS, RECOGNITION_INPUT_SIZE } from '../models/face-recognition-net';
-import { TrainableEmbedder, scratchEmbedder } from './train/loop';
+import { TrainableNetwork, recognitionNetwork, scratchNetwork } from './trainable';
 
-/**
- * face-api's recognition network as a trainable embedder (150 px input). With
- * `freeze` = n, the stem and the first n residual blocks (of 11) keep their
- * weights: fine-tuning then only adapts the later layers. Embeddings are L2
- * normalised unless `normalize: false` (face-api itself compares raw descriptors).
- */
-export function recognitionEmbedder(net: FaceRecognitionNet, options: { freeze?: number; normalize?: boolean; pretrained?: boolean } = {}): TrainableEmbedder {
-  const freeze = options.freeze ?? 0;
-  if (!Number.isInteger(freeze) || freeze < 0 || freeze > RECOGNITION_BLOCKS.length) throw new ArgumentError('freeze', `an integer in [0, ${RECOGNITION_BLOCKS.length}]`, freeze);
-  const frozen = new Set<string>(['conv32_down', ...RECOGNITION_BLOCKS.slice(0, freeze).map((b) => b[0])]);
-  const normalize = options.normalize ?? true;
-  if (freeze > 0) for (const [name, p] of net.namedParameters()) if (frozen.has(name.split('.')[0])) p.requiresGrad_(false);
-  return {
-    module: net,
-    inputSize: RECOGNITION_INPUT_SIZE,
-    embeddingDim: 128,
-    embed: (x) => (normalize ? tidy(() => F.normalize(net.forward(x), 2, 1)) : net.forward(x)),
-    trainableParameters: () => net.parameters().filter((p) => p.requiresGrad),
-    metadata: () => ({ architecture: options.pretrained ? 'faceapi-pretrained' : 'faceapi-recognition', hyperParameters: { inputSize: RECOGNITION_INPUT_SIZE, embeddingDim: 128, normalize, freeze } }),
-  };
-}
-
-export interface TrainedModel {
-  embedder: TrainableEmbedder;
+export interface FaceModelFile {
+  embedder: TrainableNetwork;
   head: VerificationHead | null;
   metadata: ModelMetadata;
   /** The file it came from (null for 'pretrained'). */
@@ -55,10 +33,10 @@ function splitHead(loaded: LoadedStateDict): { net: Map<string, Tensor>; head: M
 }
 
 /** Loads a model file, or face-api's pretrained network for 'pretrained'. */
-export async function loadTrainedModel(fileOrPretrained: string, options: { normalize?: boolean } = {}): Promise<TrainedModel> {
+export async function loadTrainedModel(fileOrPretrained: string, options: { normalize?: boolean } = {}): Promise<FaceModelFile> {
   if (fileOrPretrained === 'pretrained') {
     const net = await FaceRecognitionNet.load();
-    return { embedder: recognitionEmbedder(net, { normalize: options.normalize, pretrained: true }), head: null, metadata: { architecture: 'faceapi-pretrained' }, file: null };
+    return { embedder: recognitionNetwork(net, { normalize: options.normalize, pretrained: true }), head: null, metadata: { architecture: 'faceapi-pretrained' }, file: null };
   }
   const loaded = await loadStateDict(fileOrPretrained);
   // A model with NaN or infinite weights (a diverged training run) would answer every
@@ -70,17 +48,17 @@ export async function loadTrainedModel(fileOrPretrained: string, options: { norm
   }
   const { net: netState, head: headState } = splitHead(loaded);
   const meta = loaded.metadata;
-  let embedder: TrainableEmbedder;
+  let embedder: TrainableNetwork;
   try {
     if (meta.architecture === 'torchface-embedding') {
       const net = new EmbeddingNet(meta.hyperParameters as EmbeddingNetOptions);
       net.loadStateDict(netState);
-      embedder = scratchEmbedder(net);
+      embedder = scratchNetwork(net);
     } else if (meta.architecture === 'faceapi-recognition' || meta.architecture === 'faceapi-pretrained') {
       const net = meta.architecture === 'faceapi-pretrained' ? await FaceRecognitionNet.load() : new FaceRecognitionNet();
       if (meta.architecture === 'faceapi-recognition') net.loadStateDict(netState, { strict: false });
       const hp = (meta.hyperParameters ?? {}) as { normalize?: boolean };
-      embedder = recognitionEmbedder(net, { normalize: options.normalize ?? hp.normalize, pretrained: meta.architecture === 'faceapi-pretrained' });
+      embedder = recognitionNetwork(net, { normalize: options.normalize ?? hp.normalize, pretrained: meta.architecture === 'faceapi-pretrained' });
     } else throw new ModelMismatchError(`${fileOrPretrained}: unknown architecture '${String(meta.architecture)}' (expected torchface-embedding, faceapi-recognition or faceapi-pretrained)`);
     const head = meta.head && headState.size ? VerificationHead.fromStateDict(meta.head as HeadMetadata, headState) : null;
     embedder.module.eval();
@@ -91,7 +69,7 @@ export async function loadTrainedModel(fileOrPretrained: string, options: { norm
 }
 
 /** Writes a model file (atomically): the embedder's weights (none for 'faceapi-pretrained'), the head under head.*, and the metadata. */
-export async function saveTrainedModel(file: string, model: Pick<TrainedModel, 'embedder' | 'head' | 'metadata'>): Promise<void> {
+export async function saveTrainedModel(file: string, model: Pick<FaceModelFile, 'embedder' | 'head' | 'metadata'>): Promise<void> {
   const sd = new Map<string, Tensor>();
   const arch = (model.metadata.architecture ?? model.embedder.metadata().architecture) as string;
   if (arch !== 'faceapi-pretrained') for (const [k, t] of model.embedder.module.stateDict()) sd.set(k, t);

@@ -21,7 +21,7 @@ import * as path from 'path';
 import { z } from 'zod';
 import { ArgumentError, NoFaceError, invalid, parseOptions } from '../core/errors';
 import { DEFAULT_MAX_PIXELS, ImageInput, RgbImage, loadImage } from '../image';
-import { TracedFunction, trace } from '../core/jit';
+import { CachedTrace, traced } from '../core/jit';
 import { Module } from '../nn';
 import * as F from '../ops';
 import { Device, Tensor, checkDevice, noGrad, tensor, tidy, toBytes, zeros } from '../core';
@@ -29,10 +29,10 @@ import { ALIGN_METHODS, AlignMethod, alignFace } from './align';
 import { loadOnnx, OnnxModule } from '../io/onnx';
 import type { VerificationHead } from './head';
 import type { DetectOptions, DetectedFace } from './detect';
-import { detectFaces, sharedDetector } from './pipeline';
+import { detectFaces, sharedDetector } from './detect';
 import type { Point } from '../models/face-landmark-68';
 import { NETWORKS, NETWORK_NAMES, NetworkInfo, NetworkName, describeFile, facepluginFile, licenceNotice, loadMobileFaceNet, mobileFaceNetFile } from './networks';
-import { ImageTensor } from './preprocess';
+import { ImageTensor } from '../image/image-tensor';
 import { DESCRIPTOR_SIZE, FaceRecognitionNet, RECOGNITION_INPUT_SIZE } from '../models/face-recognition-net';
 import { EmbeddingNet, EmbeddingNetOptions } from '../models/embedding-net';
 import { Calibration, InputKind, OperatingPoints, checkCalibration, farAt, thresholdForFar } from './calibration';
@@ -43,7 +43,7 @@ export type DistanceMetric = 'euclidean' | 'squared' | 'cosine';
 export const DISTANCE_METRICS: DistanceMetric[] = ['euclidean', 'squared', 'cosine'];
 
 /** An embedding network: forward(N x 3 x S x S float, 0..255) -> N x D. */
-export interface EmbeddingModule extends Module {
+export interface EmbeddingNetwork extends Module {
   forward(x: Tensor): Tensor;
 }
 
@@ -60,9 +60,9 @@ export interface FaceModelSpec {
   /** Model name recorded by galleries (with weightsHash). */
   name: string;
   /** The embedding network (trainable). */
-  net: EmbeddingModule;
+  net: EmbeddingNetwork;
   /** Optional inference-only equivalent of `net` (e.g. folded BatchNorm); used until trainable() is called. */
-  inference?: EmbeddingModule | null;
+  inference?: EmbeddingNetwork | null;
   inputSize: number;
   embeddingDim: number;
   preprocessing?: InputPreprocessing;
@@ -306,62 +306,6 @@ export function bundledFusionWeights(name: string): number[] | null {
 
 
 /**
- * A traced forward pass that is replayed for any batch size: traced once per
- * (dtype, per-image shape) with a batch-1 example. Valid because the recorded
- * function never uses the batch size (no reshape to N; every op is per-sample).
- * Networks that do (an imported ONNX graph bakes its shape arithmetic into the
- * trace) set `perBatchSize`: then one trace per batch size.
- */
-class BatchProgram {
-  private readonly cache = new Map<string, TracedFunction>();
-  private threadSetting: number | 'auto' = 'auto';
-  set threads(t: number | 'auto') {
-    this.threadSetting = t;
-    for (const f of this.cache.values()) f.threads = t;
-  }
-  constructor(
-    private readonly fn: (x: Tensor) => Tensor,
-    private readonly perBatchSize = false,
-  ) {}
-  prepare(dtype: 'uint8' | 'float32', shape: number[], device: Device): void {
-    const example = zeros([1, ...shape], { dtype, device });
-    try {
-      this.get(example);
-    } finally {
-      example.dispose();
-    }
-  }
-  private get(x: Tensor): TracedFunction {
-    const key = `${x.dtype}@${x.device}[${(this.perBatchSize ? x.shape : x.shape.slice(1)).join(',')}]`;
-    let f = this.cache.get(key);
-    if (!f) {
-      if (this.cache.size >= 64) this.cache.delete(this.cache.keys().next().value as string);
-      const one = x.shape[0] === 1 || this.perBatchSize ? x : x.narrow(0, 0, 1);
-      try {
-        f = trace(this.fn, [one]);
-        f.threads = this.threadSetting;
-      } finally {
-        if (one !== x) one.dispose();
-      }
-      this.cache.set(key, f);
-    }
-    return f;
-  }
-  /**
-   * One forward pass: one replay, its thread count chosen by the policy
-   * (lib/threads.ts). This used to split a batch into one 1-thread replay per core,
-   * while 2-thread replays were slow; since those run on one dedicated thread they
-   * scale (scripts/bench/threads.ts), and one replay of the whole batch measured as
-   * fast at 16 faces (1.62-1.77 vs 1.60-1.71 ms/face) and faster for a lone face with
-   * its mirror image (3.2-3.4 vs 4.2-5.0 ms).
-   */
-  async run(x: Tensor): Promise<Tensor> {
-    const [out] = await this.get(x)(x);
-    return out;
-  }
-}
-
-/**
  * Dynamic batching of S x S crops, as inference servers do: the crops of calls
  * that arrive while a batch runs go into the next batch (up to maxBatch); with
  * nothing running a call starts at once, so a lone request waits for nobody.
@@ -418,7 +362,7 @@ class CropBatcher {
 /** A face embedding model: embed, compare and verify faces. */
 export class FaceModel {
   readonly name: string;
-  readonly net: EmbeddingModule;
+  readonly net: EmbeddingNetwork;
   readonly inputSize: number;
   readonly embeddingDim: number;
   readonly preprocessing: InputPreprocessing;
@@ -439,8 +383,8 @@ export class FaceModel {
   /** A fusion's member models and the weight of each one's descriptor (null: one network). */
   readonly members: readonly { model: FaceModel; weight: number }[] | null;
   private readonly networkInfo: NetworkInfo | null;
-  private inference: EmbeddingModule | null;
-  private program: BatchProgram | null;
+  private inference: EmbeddingNetwork | null;
+  private program: CachedTrace | null;
   private readonly meta: Record<string, unknown>;
   private hash?: string;
   private trainableMode = false;
@@ -744,30 +688,35 @@ export class FaceModel {
     return { ...this.meta, name: this.name, inputSize: this.inputSize, embeddingDim: this.embeddingDim, preprocessing: this.preprocessing, metric: this.metric, threshold: this.threshold };
   }
 
-  private makeProgram(): BatchProgram {
+  /**
+   * The forward pass as a traced program replayed on a worker thread: traced once
+   * per input kind on a batch-1 example, replayed for any batch size (one replay per
+   * batch, its thread count chosen by lib/core/threads.ts), unless the network bakes
+   * its batch size into the trace (`traceEachBatchSize`: an imported ONNX graph).
+   */
+  private makeProgram(): CachedTrace {
     const module = this.inference ?? this.net;
     const channelsLast = this.channelsLast;
     const perBatchSize = !!(module as { traceEachBatchSize?: boolean }).traceEachBatchSize;
-    const program = new BatchProgram((x: Tensor) =>
-      tidy(() => {
-        // uint8 N x S x S x 3 (packed pixels) or float N x 3 x S x S (resampled)
-        let y = x.dtype === 'uint8' ? x.permute([0, 3, 1, 2]).to('float32') : x;
-        y = y.contiguous({ channelsLast });
-        return module.forward(y);
-      }),
-      perBatchSize,
+    const program = traced(
+      (x: Tensor) =>
+        tidy(() => {
+          // uint8 N x S x S x 3 (packed pixels) or float N x 3 x S x S (resampled)
+          let y = x.dtype === 'uint8' ? x.permute([0, 3, 1, 2]).to('float32') : x;
+          y = y.contiguous({ channelsLast });
+          return module.forward(y);
+        }),
+      { anyBatchSize: !perBatchSize, maxCached: 64 },
     );
     program.threads = this.threadSetting;
     // Trace now (batch 1, main thread) so that embedding calls only replay.
-    noGrad(() => {
-      program.prepare('uint8', [this.inputSize, this.inputSize, 3], this.device);
-      program.prepare('float32', [3, this.inputSize, this.inputSize], this.device);
-    });
+    program.prepare({ dtype: 'uint8', shape: [this.inputSize, this.inputSize, 3], device: this.device });
+    program.prepare({ dtype: 'float32', shape: [3, this.inputSize, this.inputSize], device: this.device });
     return program;
   }
 
   /**
-   * For fine-tuning: the trainable network as a TrainableEmbedder (lib/face/train.ts).
+   * For fine-tuning: the trainable network as a TrainableNetwork (lib/face/train.ts).
    * Unfreezes its parameters; from now on embed() runs the trainable network
    * (so it sees the updated weights) instead of the folded inference copy.
    */
@@ -964,7 +913,7 @@ export class FaceModel {
     let y: Tensor;
     try {
       if (!this.program) throw new ArgumentError('model', 'a FaceModel that has not been disposed', 'a disposed FaceModel');
-      y = await this.program.run(x);
+      [y] = await this.program(x);
     } finally {
       if (dispose) x.dispose();
     }

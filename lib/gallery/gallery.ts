@@ -56,7 +56,7 @@ export interface GalleryHead {
  * small fakes. `name` + `weightsHash` identify the model: a gallery records
  * them and refuses a different model (ModelMismatchError).
  */
-export interface Embedder {
+export interface FaceModelLike {
   readonly name: string;
   readonly weightsHash: string;
   /** Embedding length. */
@@ -274,7 +274,7 @@ export type VerifyOptions = z.input<typeof verifyOptions>;
 export type ImportOptions = z.input<typeof importOptions>;
 export interface GalleryOptions {
   /** The face model (required to enroll / identify / verify images; optional to list, remove, export). */
-  model?: Embedder;
+  model?: FaceModelLike;
   /** Euclidean distance threshold, fixed; default: chosen from falseAcceptRate (calibrated models), else the model's threshold, else 0.6. */
   threshold?: number;
   /**
@@ -300,7 +300,7 @@ function asInputs(inputs: ImageInput | ImageInput[], parameter: string): ImageIn
   return list;
 }
 
-function headOf(model: Embedder | undefined, explicit: unknown): GalleryHead | null {
+function headOf(model: FaceModelLike | undefined, explicit: unknown): GalleryHead | null {
   const h = (explicit ?? model?.head ?? null) as Record<string, unknown> | null;
   if (!h) return null;
   if (typeof h.predict === 'function') return h as unknown as GalleryHead;
@@ -311,7 +311,7 @@ function headOf(model: Embedder | undefined, explicit: unknown): GalleryHead | n
 // The gallery ------------------------------------------------------------------------
 
 export abstract class GalleryBase {
-  protected model: Embedder | undefined;
+  protected model: FaceModelLike | undefined;
   protected identity: ModelIdentity | null = null;
   protected head: GalleryHead | null = null;
   protected thresholdOverride: number | undefined;
@@ -329,7 +329,7 @@ export abstract class GalleryBase {
     this.falseAcceptRate = o.falseAcceptRate;
     this.ambiguityMargin = o.ambiguityMargin;
     this.qualityLimits = { ...QUALITY_DEFAULTS, ...(o.quality ?? {}) };
-    const model = o.model as Embedder | undefined;
+    const model = o.model as FaceModelLike | undefined;
     const stored = await this.backend.readModel();
     if (model !== undefined) {
       const mine = modelIdentity(model);
@@ -366,7 +366,7 @@ export abstract class GalleryBase {
     return t;
   }
 
-  protected requireModel(what: string): Embedder {
+  protected requireModel(what: string): FaceModelLike {
     this.checkOpen();
     if (!this.model) throw new ArgumentError('options.model', `a face model to ${what} (FaceGallery.open(path, { model }))`, undefined);
     return this.model;
@@ -1008,7 +1008,7 @@ export class FaceGallery extends GalleryBase {
         personEmbeddings: (id) => this.backend.embeddingsOf(id),
         checkId: (id, parameter) => checkId(id, parameter),
         faceModel: () => {
-          const m = this.requireModel('index photos') as Embedder & Partial<PhotoFaceModel>;
+          const m = this.requireModel('index photos') as FaceModelLike & Partial<PhotoFaceModel>;
           if (typeof m.faces !== 'function') invalid('options.model', 'a face model that finds every face in a photo (faces(image), as FaceModel has)', m);
           return m as unknown as PhotoFaceModel;
         },
@@ -1087,7 +1087,7 @@ export class FaceGallery extends GalleryBase {
    * view: boxes with names). Needs a model that finds every face (FaceModel).
    */
   async identifyFaces(input: ImageInput, options: Omit<IdentifyOptions, 'detect' | 'kind' | 'tta'> = {}): Promise<{ width: number; height: number; faces: (IdentifyResult & { box: Box; score: number })[] }> {
-    const model = this.requireModel('identify photos') as Embedder & Partial<PhotoFaceModel>;
+    const model = this.requireModel('identify photos') as FaceModelLike & Partial<PhotoFaceModel>;
     if (typeof model.faces !== 'function') invalid('options.model', 'a face model that finds every face in a photo (faces(image), as FaceModel has)', model);
     const img = await loadImage(input);
     const found = await model.faces(img);

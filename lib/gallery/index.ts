@@ -1,9 +1,8 @@
 export { FaceGallery, GalleryBase, DuplicateIdError, UnknownIdError, DEFAULT_THRESHOLD, modelIdentity, euclidean } from './gallery';
-export type { Embedder, GalleryHead, ModelIdentity, Person, Candidate, IdentifyResult, GalleryVerifyResult, GalleryJson, GalleryOptions, EnrollOptions, IdentifyOptions, VerifyOptions, ImportOptions } from './gallery';
+export type { FaceModelLike, GalleryHead, ModelIdentity, Person, Candidate, IdentifyResult, GalleryVerifyResult, GalleryJson, GalleryOptions, EnrollOptions, IdentifyOptions, VerifyOptions, ImportOptions } from './gallery';
 export { DatabaseError, PgVectorGallery, pgPoolClient, pgliteClient } from './pgvector/gallery';
 export type { SqlClient, PGliteLike, PgVectorGalleryOptions } from './pgvector/gallery';
 export { EmbeddingIndex } from './embedding-index';
-export { PixelEmbedder } from './pixel-embedder';
 export type { ServerOptions } from './server';
 
 /**

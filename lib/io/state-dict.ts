@@ -15,7 +15,6 @@ import { FileFormatError, invalid } from '../core/errors';
 import { native } from '../core/native';
 import type { StateDict } from '../nn';
 import { packageVersion } from '../util/paths';
-import type { Optimizer, OptimizerStateDict, ParamState } from '../optim/optimizer';
 import { DType, Tensor, dispose, fromBytes, tensor, toBytes, DTYPES } from '../core';
 import { WriteFileAtomicOptions, readFileChecked } from './atomic';
 import { RawTensor, SafetensorsMetadata, decodeSafetensors, saveSafetensors, saveSafetensorsSync } from './safetensors';
@@ -56,7 +55,8 @@ function checkStateDict(sd: unknown): Map<string, Tensor> {
   return m as Map<string, Tensor>;
 }
 
-function buildMetadata(metadata: ModelMetadata | undefined, extra: Record<string, string> = {}): SafetensorsMetadata {
+/** @internal */
+export function buildMetadata(metadata: ModelMetadata | undefined, extra: Record<string, string> = {}): SafetensorsMetadata {
   if (metadata !== undefined && (metadata === null || typeof metadata !== 'object' || Array.isArray(metadata))) invalid('metadata', 'a plain object', metadata);
   let json: string;
   try {
@@ -67,7 +67,8 @@ function buildMetadata(metadata: ModelMetadata | undefined, extra: Record<string
   return { format: 'pt', 'torchface.metadata': json, 'torchface.versions': JSON.stringify(fileVersions()), ...extra };
 }
 
-function rawsOf(sd: Map<string, Tensor>): Map<string, RawTensor> {
+/** @internal */
+export function rawsOf(sd: Map<string, Tensor>): Map<string, RawTensor> {
   const raws = new Map<string, RawTensor>();
   for (const [k, t] of sd) raws.set(k, tensorToRaw(t));
   return raws;
@@ -97,7 +98,8 @@ export interface LoadedStateDict {
   fileMetadata: SafetensorsMetadata;
 }
 
-function parseJson(s: string | undefined, file: string, key: string): unknown {
+/** @internal */
+export function parseJson(s: string | undefined, file: string, key: string): unknown {
   if (s === undefined) return undefined;
   try {
     return JSON.parse(s);
@@ -106,7 +108,8 @@ function parseJson(s: string | undefined, file: string, key: string): unknown {
   }
 }
 
-function decodeFile(bytes: Uint8Array, file: string): { tensors: Map<string, Tensor>; fileMetadata: SafetensorsMetadata } {
+/** @internal */
+export function decodeFile(bytes: Uint8Array, file: string): { tensors: Map<string, Tensor>; fileMetadata: SafetensorsMetadata } {
   const decoded = decodeSafetensors(bytes, { source: file });
   const tensors = new Map<string, Tensor>();
   try {
@@ -148,72 +151,4 @@ export async function loadTfjsWeights(manifestPath: string): Promise<StateDict> 
   const out: StateDict = new Map();
   for (const [name, w] of weights) out.set(name, tensor(w.data, { shape: w.shape }));
   return out;
-}
-
-// Optimizers ------------------------------------------------------------------------
-
-interface OptimizerLayout {
-  paramGroups: OptimizerStateDict['paramGroups'];
-  /** Per parameter index: number / number[] / null values, and the lengths of tensor lists. */
-  scalars: Record<string, Record<string, unknown>>;
-  lists: Record<string, Record<string, number>>;
-  extra?: unknown;
-}
-
-/**
- * Saves an optimizer's state (moments, momentum buffers, step counts, L-BFGS
- * history) and hyper-parameters, atomically, as .safetensors; `extra` (e.g.
- * `{ epoch, scheduler: scheduler.stateDict() }`) is stored as JSON.
- */
-export async function saveOptimizer(file: string, optimizer: Optimizer, extra?: unknown, options?: WriteFileAtomicOptions): Promise<void> {
-  const sd = optimizer.stateDict();
-  try {
-    const tensors = new Map<string, Tensor>();
-    const layout: OptimizerLayout = { paramGroups: sd.paramGroups, scalars: {}, lists: {}, extra };
-    for (const [idx, st] of sd.state) {
-      for (const [k, v] of Object.entries(st)) {
-        if (v instanceof Tensor) tensors.set(`state.${idx}.${k}`, v);
-        else if (Array.isArray(v) && v.length && v[0] instanceof Tensor) {
-          (v as Tensor[]).forEach((t, j) => tensors.set(`state.${idx}.${k}.${j}`, t));
-          (layout.lists[idx] ??= {})[k] = v.length;
-        } else (layout.scalars[idx] ??= {})[k] = v;
-      }
-    }
-    for (const [idx] of sd.state) layout.scalars[idx] ??= {};
-    await saveSafetensors(file, rawsOf(tensors), buildMetadata({ optimizer: optimizer.constructor.name }, { 'torchface.optimizer': JSON.stringify(layout) }), options);
-  } finally {
-    dispose([...sd.state.values()]);
-  }
-}
-
-/** Restores an optimizer saved with saveOptimizer; returns the `extra` value saved with it. */
-export async function loadOptimizer(file: string, optimizer: Optimizer): Promise<unknown> {
-  const bytes = await readFileChecked(file);
-  const { tensors, fileMetadata } = decodeFile(bytes, file);
-  try {
-    const layout = parseJson(fileMetadata['torchface.optimizer'], file, 'torchface.optimizer') as OptimizerLayout | undefined;
-    if (!layout) throw new FileFormatError(`${file}: not an optimizer file (no torchface.optimizer metadata)`);
-    const state = new Map<number, ParamState>();
-    for (const [idx, scalars] of Object.entries(layout.scalars)) {
-      const st: ParamState = { ...(scalars as ParamState) };
-      for (const [name, t] of tensors) {
-        const prefix = `state.${idx}.`;
-        if (!name.startsWith(prefix)) continue;
-        const key = name.slice(prefix.length);
-        if (!key.includes('.')) st[key] = t;
-      }
-      for (const [key, n] of Object.entries(layout.lists[idx] ?? {})) {
-        st[key] = Array.from({ length: n }, (_, j) => {
-          const t = tensors.get(`state.${idx}.${key}.${j}`);
-          if (!t) throw new FileFormatError(`${file}: optimizer state tensor state.${idx}.${key}.${j} is missing`);
-          return t;
-        });
-      }
-      state.set(Number(idx), st);
-    }
-    optimizer.loadStateDict({ state, paramGroups: layout.paramGroups });
-    return layout.extra;
-  } finally {
-    dispose([...tensors.values()]);
-  }
 }

@@ -16,7 +16,7 @@ import type { FaceQuality } from '../face/quality';
 import { decodeShrunk, type RgbImage } from '../image';
 import { FaceInsert, LibraryStore } from './store';
 
-/** What the indexer needs from a face model: every face in a photo (FaceModel.faces, PixelEmbedder.faces). */
+/** What the indexer needs from a face model: every face in a photo (FaceModel.faces, PixelFaceModel.faces). */
 export interface PhotoFaceModel {
   faces(input: RgbImage): Promise<{ box: Box; score: number; landmarks: Point[]; descriptor: Float32Array; quality?: FaceQuality | null }[]>;
 }

@@ -6,11 +6,11 @@
 import * as path from 'path';
 import { faceApiModelDir, readTfjsWeights } from '../io/tfjs';
 import { traced } from '../core/jit';
-import { TfWeights, conv2dSame } from './tf-layers';
+import { ParameterGroup, TfWeights, conv2dSame } from './tf-layers';
 import { Module } from '../nn';
 import * as F from '../ops';
 import { Tensor, tensor, tidy } from '../core';
-import { ImageTensor, clipBox } from '../face/preprocess';
+import { ImageTensor, clipBox } from '../image/image-tensor';
 
 export interface Point {
   x: number;
@@ -38,20 +38,14 @@ export const LANDMARK_GROUPS = {
   mouth: [48, 68],
 } as const;
 
-class Params extends Module {
-  forward(): never {
-    throw new Error('not callable');
-  }
-}
-
 /** forward(x): N x 3 x 112 x 112 with values 0..255 -> N x 136 (x0, y0, x1, y1, ... relative to the square). */
 export class FaceLandmark68Net extends Module {
   constructor(w: TfWeights) {
     super();
     for (let b = 0; b < 4; b++) {
-      const block = this.registerModule(`dense${b}`, new Params());
+      const block = this.registerModule(`dense${b}`, new ParameterGroup());
       for (let c = 0; c < 4; c++) {
-        const m = block.registerModule(`conv${c}`, new Params());
+        const m = block.registerModule(`conv${c}`, new ParameterGroup());
         const p = `dense${b}/conv${c}`;
         if (b === 0 && c === 0) {
           m.registerParameter('weight', w.get(`${p}/filters`, 'conv'));
@@ -62,7 +56,7 @@ export class FaceLandmark68Net extends Module {
         m.registerParameter('bias', w.get(`${p}/bias`, 'vector'));
       }
     }
-    const fc = this.registerModule('fc', new Params());
+    const fc = this.registerModule('fc', new ParameterGroup());
     fc.registerParameter('weight', w.get('fc/weights', 'fc'));
     fc.registerParameter('bias', w.get('fc/bias', 'vector'));
     this.registerBuffer('mean', tensor(FACEAPI_MEAN_RGB, { shape: [1, 3, 1, 1] }));

@@ -1,11 +1,10 @@
 // face-api's SSD-MobileNet-v1 face detector as a torchface Module: the
 // MobileNet-v1 backbone, 8 extra "prediction" convs, 6 box predictors over 6
 // feature maps (5118 anchors), and the box decoding. docs/faceapi-architecture.md (b).
-// Also the tiny face detector (section (d)).
 import * as path from 'path';
 import { faceApiModelDir, readTfjsWeights } from '../io/tfjs';
 import { MobileNetV1 } from './mobilenet-v1';
-import { TfWeights, conv2dSame, padSame } from './tf-layers';
+import { ParameterGroup, TfWeights, conv2dSame, padSame } from './tf-layers';
 import { Module } from '../nn';
 import * as F from '../ops';
 import { Tensor, tensor, tidy } from '../core';
@@ -36,12 +35,12 @@ export class SsdMobileNetV1 extends Module {
     super();
     this.backbone = this.registerModule('backbone', MobileNetV1.fromWeights(w));
     EXTRA.forEach((_, j) => {
-      const m = this.registerModule(`extra_${j}`, new Conv());
+      const m = this.registerModule(`extra_${j}`, new ParameterGroup());
       m.registerParameter('weight', w.get(`Prediction/Conv2d_${j}_pointwise/weights`, 'conv'));
       m.registerParameter('bias', w.get(`Prediction/Conv2d_${j}_pointwise/convolution_bn_offset`, 'vector'));
     });
     for (let k = 0; k < 6; k++) {
-      const m = this.registerModule(`box_predictor_${k}`, new Conv());
+      const m = this.registerModule(`box_predictor_${k}`, new ParameterGroup());
       const p = `Prediction/BoxPredictor_${k}`;
       m.registerParameter('box_weight', w.get(`${p}/BoxEncodingPredictor/weights`, 'conv'));
       m.registerParameter('box_bias', w.get(`${p}/BoxEncodingPredictor/biases`, 'vector'));
@@ -93,72 +92,6 @@ export class SsdMobileNetV1 extends Module {
       const boxes = F.stack([F.sub(cy, hh), F.sub(cx, hw), F.add(cy, hh), F.add(cx, hw)], 2);
       const scores = F.sigmoid(F.select(c, 2, 1));
       return [boxes, scores];
-    });
-  }
-}
-
-/** A parameter holder (the forward is done by the owning net). */
-class Conv extends Module {
-  forward(): never {
-    throw new Error('not callable');
-  }
-}
-
-export const TINY_ANCHORS: [number, number][] = [
-  [1.603231, 2.094468],
-  [6.041143, 7.080126],
-  [2.882459, 3.518061],
-  [4.266906, 5.178857],
-  [9.041765, 10.66308],
-];
-export const TINY_MEAN_RGB = [117.001, 114.697, 97.404];
-const LEAKY = 0.10000000149011612;
-
-/**
- * face-api's tiny face detector (tiny-YOLOv2 with separable convs).
- * forward(x): x is N x 3 x S x S (S multiple of 32, default 416), values 0..255;
- * returns the raw N x 25 x S/32 x S/32 map (5 anchors x (tx, ty, tw, th, conf)).
- */
-export class TinyFaceDetectorNet extends Module {
-  constructor(w: TfWeights) {
-    super();
-    const c0 = this.registerModule('conv0', new Conv());
-    c0.registerParameter('weight', w.get('conv0/filters', 'conv'));
-    c0.registerParameter('bias', w.get('conv0/bias', 'vector'));
-    for (let k = 1; k <= 5; k++) {
-      const m = this.registerModule(`conv${k}`, new Conv());
-      m.registerParameter('depthwise_weight', w.get(`conv${k}/depthwise_filter`, 'depthwise'));
-      m.registerParameter('pointwise_weight', w.get(`conv${k}/pointwise_filter`, 'conv'));
-      m.registerParameter('bias', w.get(`conv${k}/bias`, 'vector'));
-    }
-    const c8 = this.registerModule('conv8', new Conv());
-    c8.registerParameter('weight', w.get('conv8/filters', 'conv'));
-    c8.registerParameter('bias', w.get('conv8/bias', 'vector'));
-    this.registerBuffer('mean', tensor(TINY_MEAN_RGB, { shape: [1, 3, 1, 1] }));
-    this.requiresGrad_(false);
-    this.eval();
-  }
-
-  static async load(manifest = path.join(faceApiModelDir(), 'tiny_face_detector_model-weights_manifest.json')): Promise<TinyFaceDetectorNet> {
-    return new TinyFaceDetectorNet(new TfWeights(await readTfjsWeights(manifest), 'tiny_face_detector'));
-  }
-
-  forward(x: Tensor): Tensor {
-    return tidy(() => {
-      let h = F.div(F.sub(x, this.buffer('mean')!), 255);
-      const c0 = this._modules.get('conv0')!;
-      h = F.leakyRelu(F.conv2d(h, c0.param('weight'), c0.param('bias')), LEAKY);
-      h = F.maxPool2d(padSame(h, 2, 2, -Infinity), 2, { stride: 2 });
-      for (let k = 1; k <= 5; k++) {
-        const m = this._modules.get(`conv${k}`)!;
-        const p = F.pad(h, [1, 1, 1, 1]);
-        const d = F.conv2d(p, m.param('depthwise_weight'), null, { groups: h.shape[1] });
-        h = F.leakyRelu(F.conv2d(d, m.param('pointwise_weight'), m.param('bias')), LEAKY);
-        const s = k === 5 ? 1 : 2;
-        h = F.maxPool2d(padSame(h, 2, s, -Infinity), 2, { stride: s });
-      }
-      const c8 = this._modules.get('conv8')!;
-      return F.conv2d(h, c8.param('weight'), c8.param('bias'));
     });
   }
 }

@@ -3,7 +3,8 @@
 // PyTorch's symmetric padding would shift every stride-2 layer), and weight
 // conversion from TF layouts (HWIO, depthwise [kh,kw,C,1], fc [in,out]) to
 // PyTorch's (OIHW, [C,1,kh,kw], [out,in]).
-import { ModelMismatchError } from '../core/errors';
+import { ModelMismatchError, TorchfaceError } from '../core/errors';
+import { Module } from '../nn/module';
 import type { TfjsTensor } from '../io/tfjs';
 import * as F from '../ops';
 import { Tensor, tensor } from '../core';
@@ -59,5 +60,15 @@ export class TfWeights {
   }
   get(name: string, layout: TfLayout): Tensor {
     return fromTf(this.raw(name), layout);
+  }
+}
+
+/**
+ * A module that only holds parameters under their checkpoint's names (TF groups
+ * weights per layer); the owning network's forward uses them.
+ */
+export class ParameterGroup extends Module {
+  forward(): never {
+    throw new TorchfaceError('a ParameterGroup holds parameters only: its owning network runs the forward pass');
   }
 }

@@ -6,3 +6,4 @@ export * from './adam';
 export * from './lbfgs';
 export * from './lr-scheduler';
 export * from './clip';
+export * from './serialization';

@@ -13,12 +13,14 @@
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { facesDir } from '../../lib/util/paths';
+import { facesDir, packageRoot } from '../../lib/util/paths';
 
 /** The Python the parity tests run: TORCHFACE_PYTHON, else the system Python. */
 export const PYTHON = process.env.TORCHFACE_PYTHON || '/usr/bin/python3';
 /** Folder of the Python reference scripts (the sources, not dist/). */
-export const HELPERS = path.resolve(__dirname, '..', '..', '..', 'test', 'helpers');
+export const HELPERS = path.join(packageRoot, 'test', 'helpers');
+/** The compiled helpers (child-process entry points), beside this file in dist/. */
+export const DIST_HELPERS = __dirname;
 
 export type Peer = 'python-torch' | 'postgres' | 'face-data' | 'cuda' | 'gloo' | 'onnx-face-model' | 'chromium';
 
@@ -84,7 +86,7 @@ function probe(peer: Peer): string | null {
 
 /** The third-party ONNX face model of the import tests (scripts/setup/test-models.js). */
 export function onnxFaceModelPath(): string {
-  return path.join(process.env.TORCHFACE_TEST_MODELS || path.resolve(__dirname, '..', '..', '..', '.cache', 'test-models'), 'fr_feature.onnx');
+  return path.join(process.env.TORCHFACE_TEST_MODELS || path.join(packageRoot, '.cache', 'test-models'), 'fr_feature.onnx');
 }
 
 /** Whether TORCHFACE_REQUIRE_PEERS asks for this peer (CUDA is never required: CI has no GPU). */

@@ -6,7 +6,7 @@
 //                            `person-i <identified id or null>` for each
 import * as readline from 'readline';
 import { DuplicateIdError, PgVectorGallery } from '../../lib';
-import { seededRandom } from '../../lib/face/train/dataset';
+import { seededRandom } from '../../lib/util/random';
 
 /** A unit vector per person: independent directions, so distinct people are ~1.4 apart. */
 export function vectorFor(i: number, dim = 128): Float32Array {

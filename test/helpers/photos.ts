@@ -1,6 +1,6 @@
 // Generated "photos" for the photo library tests: each "person" is a grey
 // pattern, each photo of them the pattern with a little seeded noise, so that
-// the weight-free PixelEmbedder (whole image = one face) groups them like
+// the weight-free PixelFaceModel (whole image = one face) groups them like
 // faces. Encoded as JPEG, PNG or WebP.
 import sharp from 'sharp';
 import { seededRandom as rng } from '../../lib/util/random';
@@ -41,7 +41,7 @@ export async function photo(p: Pattern, seed: number, format: 'jpeg' | 'png' | '
   return (format === 'jpeg' ? s.jpeg({ quality: 95 }) : format === 'png' ? s.png() : s.webp({ quality: 95 })).toBuffer();
 }
 
-/** A uniform grey image: PixelEmbedder finds no face in it. */
+/** A uniform grey image: PixelFaceModel finds no face in it. */
 export async function blank(width = 64, height = 64): Promise<Buffer> {
   return sharp({ create: { width, height, channels: 3, background: { r: 128, g: 128, b: 128 } } }).png().toBuffer();
 }
@@ -56,7 +56,7 @@ const CARTOONS = [
 
 /**
  * A drawn "photo" of cartoon person `who` (0-3), jittered by `seed`: a face-like
- * picture for the web page's screenshot and browser test (PixelEmbedder groups
+ * picture for the web page's screenshot and browser test (PixelFaceModel groups
  * them; it is not a face detector's input). No real faces are used or committed.
  */
 export async function cartoon(who: number, seed: number, size = 200): Promise<Buffer> {

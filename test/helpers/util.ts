@@ -2,7 +2,7 @@
 // nested numbers, a seeded PRNG and a naive reference convolution.
 import { strict as assert } from 'assert';
 import type { Tensor } from '../../lib';
-import { seededRandom } from '../../lib/face/train/dataset';
+import { seededRandom } from '../../lib/util/random';
 
 /** Flattens nested arrays of numbers / booleans / bigints into numbers. */
 export function flat(v: unknown): number[] {

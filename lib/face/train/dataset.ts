@@ -7,6 +7,7 @@
 // Everything random here comes from small seeded generators derived from
 // (seed, epoch, step), so a run resumed at an epoch boundary sees exactly the
 // batches and augmentations an uninterrupted run would.
+import { mixSeed, seededRandom, shuffle } from '../../util/random';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -40,30 +41,6 @@ export function scanIdentities(dir: string, options: { minImages?: number; prefi
     if (files.length >= min) out.push({ name: options.prefix ? `${options.prefix}/${name}` : name, files });
   }
   return out;
-}
-
-export { seededRandom } from '../../util/random';
-import { seededRandom } from '../../util/random';
-
-/** A 32-bit seed mixed from several integers (for per-epoch / per-step generators). */
-export function mixSeed(...parts: number[]): number {
-  let h = 0x811c9dc5;
-  for (const p of parts) {
-    h ^= p >>> 0;
-    h = Math.imul(h, 0x01000193) >>> 0;
-    h ^= h >>> 13;
-    h = Math.imul(h, 0x5bd1e995) >>> 0;
-  }
-  return h >>> 0;
-}
-
-export function shuffle<T>(items: T[], random: () => number): T[] {
-  const a = items.slice();
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [a[i], a[j]] = [a[j], a[i]];
-  }
-  return a;
 }
 
 /** Splits identities (not images) into train and validation sets, seeded. */
@@ -292,7 +269,7 @@ export async function* prefetchBatches(specs: BatchSpec[], options: LoadOptions 
  * Detects and aligns the largest face of every image of a data set once, and
  * writes the crops as PNG files in the same identity layout under `outDir`
  * (a cache: images already there are skipped). `align(file)` is the detector
- * (e.g. lib/face/pipeline's alignLargestFace); images without a face are listed
+ * (e.g. lib/face/align.ts's alignLargestFace); images without a face are listed
  * in the returned report and left out.
  */
 export async function prepareAlignedDataset(

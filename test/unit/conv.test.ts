@@ -1,0 +1,176 @@
+// Convolutions: the seed's shapes (1-D, 2-D, 3-D, two layers each) and the
+// options (stride, padding incl. 'same', dilation, groups, transposes), every
+// result compared elementwise with a naive JavaScript convolution in float64.
+import { strict as assert } from 'assert';
+import * as tf from '../../lib';
+import { ArgumentError, Tensor, tensor } from '../../lib';
+import { assertClose, randomValues, referenceConv, referenceConvTranspose, values } from '../helpers/util';
+
+const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
+let seed = 100;
+function rand(shape: number[]): { t: Tensor; v: number[] } {
+  const v = randomValues(numel(shape), seed++);
+  return { t: tensor(v, { shape, dtype: 'float64' }), v };
+}
+
+const convFn = [tf.conv1d, tf.conv2d, tf.conv3d];
+const convTFn = [tf.convTranspose1d, tf.convTranspose2d, tf.convTranspose3d];
+
+/** Runs conv with the given options and checks shape and values against the reference. */
+function checkConv(xShape: number[], wShape: number[], o: { stride?: number[]; padding?: number[]; dilation?: number[]; groups?: number } = {}, withBias = true): Tensor {
+  const nd = xShape.length - 2;
+  const x = rand(xShape);
+  const w = rand(wShape);
+  const b = withBias ? rand([wShape[0]]) : null;
+  const out = convFn[nd - 1](x.t, w.t, b?.t, o);
+  const ref = referenceConv(x.v, xShape, w.v, wShape, b?.v ?? null, o);
+  assert.deepEqual(out.shape, ref.shape);
+  assertClose(out, ref.data, 1e-10, 1e-10, `conv${nd}d`);
+  return out;
+}
+
+describe('conv: the seed shapes (NCHW), two layers', () => {
+  it('2-D: 14x14x3 * 5x5x3 (16) -> 10x10x16, * 5x5x16 (32) -> 6x6x32', () => {
+    const x = rand([1, 3, 14, 14]);
+    const w1 = rand([16, 3, 5, 5]);
+    const w2 = rand([32, 16, 5, 5]);
+    const h = tf.conv2d(x.t, w1.t);
+    assert.deepEqual(h.shape, [1, 16, 10, 10]);
+    const r1 = referenceConv(x.v, [1, 3, 14, 14], w1.v, [16, 3, 5, 5], null);
+    assertClose(h, r1.data, 1e-10, 1e-10);
+    const y = tf.conv2d(h, w2.t, null, { padding: 1 });
+    assert.deepEqual(y.shape, [1, 32, 8, 8]);
+    const y2 = tf.conv2d(h, w2.t);
+    // 10 - 5 + 1 = 6
+    assert.deepEqual(y2.shape, [1, 32, 6, 6]);
+    assertClose(y2, referenceConv(r1.data, r1.shape, w2.v, [32, 16, 5, 5], null).data, 1e-10, 1e-10);
+  });
+
+  it('1-D: length 14 * kernel 5 (16) -> 10x16, * kernel 5 (32) -> 6x32', () => {
+    const x = rand([1, 1, 14]);
+    const w1 = rand([16, 1, 5]);
+    const w2 = rand([32, 16, 5]);
+    const h = tf.conv1d(x.t, w1.t);
+    assert.deepEqual(h.shape, [1, 16, 10]);
+    const r1 = referenceConv(x.v, [1, 1, 14], w1.v, [16, 1, 5], null);
+    assertClose(h, r1.data, 1e-10, 1e-10);
+    const y = tf.conv1d(h, w2.t);
+    assert.deepEqual(y.shape, [1, 32, 6]);
+    assertClose(y, referenceConv(r1.data, r1.shape, w2.v, [32, 16, 5], null).data, 1e-10, 1e-10);
+  });
+
+  it('3-D: 14x14x14x1 * 5x5x5x1 (16) -> 10x10x10x16, * 5x5x5x16 (32) -> 6x6x6x32', function () {
+    this.timeout(60000);
+    const x = rand([1, 1, 14, 14, 14]);
+    const w1 = rand([16, 1, 5, 5, 5]);
+    const w2 = rand([32, 16, 5, 5, 5]);
+    const b2 = rand([32]);
+    const h = tf.conv3d(x.t, w1.t);
+    assert.deepEqual(h.shape, [1, 16, 10, 10, 10]);
+    const r1 = referenceConv(x.v, [1, 1, 14, 14, 14], w1.v, [16, 1, 5, 5, 5], null);
+    assertClose(h, r1.data, 1e-10, 1e-10);
+    const y = tf.conv3d(h, w2.t, b2.t);
+    assert.deepEqual(y.shape, [1, 32, 6, 6, 6]);
+    assertClose(y, referenceConv(r1.data, r1.shape, w2.v, [32, 16, 5, 5, 5], b2.v).data, 1e-10, 1e-10);
+  });
+
+  it('float32 gives the same numbers to float32 precision; a batch of 4 images works alike', () => {
+    const x = rand([4, 3, 14, 14]);
+    const w = rand([16, 3, 5, 5]);
+    const y = tf.conv2d(x.t.float(), w.t.float());
+    assert.equal(y.dtype, 'float32');
+    assert.deepEqual(y.shape, [4, 16, 10, 10]);
+    assertClose(y, referenceConv(x.v, [4, 3, 14, 14], w.v, [16, 3, 5, 5], null).data, 1e-4, 1e-4);
+  });
+});
+
+describe('conv: options', () => {
+  it('stride, padding, dilation, bias in 1-D, 2-D and 3-D', () => {
+    checkConv([2, 3, 11], [4, 3, 3], { stride: [2], padding: [1], dilation: [2] });
+    checkConv([2, 3, 9, 8], [4, 3, 3, 2], { stride: [2, 1], padding: [1, 2], dilation: [1, 2] });
+    checkConv([1, 2, 6, 7, 5], [3, 2, 3, 2, 3], { stride: [1, 2, 1], padding: [1, 0, 2], dilation: [2, 1, 1] });
+  });
+
+  it('groups (incl. depthwise) in 1-D, 2-D and 3-D', () => {
+    checkConv([1, 4, 10], [6, 2, 3], { groups: 2 });
+    checkConv([2, 6, 7, 7], [6, 1, 3, 3], { groups: 6, padding: [1, 1] }); // depthwise
+    checkConv([1, 4, 5, 5, 5], [8, 2, 2, 2, 2], { groups: 2, stride: [2, 2, 2] });
+    assert.throws(() => tf.conv2d(tf.zeros([1, 4, 5, 5]), tf.zeros([6, 3, 3, 3]), null, { groups: 2 }), tf.TorchError);
+  });
+
+  it("padding 'same' keeps the size (odd and even kernels, with dilation) and 'valid' pads nothing", () => {
+    // odd kernel: symmetric padding (k - 1) / 2
+    const x = rand([1, 2, 9, 9]);
+    const w = rand([3, 2, 3, 3]);
+    const same = tf.conv2d(x.t, w.t, null, { padding: 'same' });
+    assert.deepEqual(same.shape, [1, 3, 9, 9]);
+    assertClose(same, values(tf.conv2d(x.t, w.t, null, { padding: 1 })), 1e-12);
+    // even kernel 4: total padding 3, PyTorch puts 1 before and 2 after
+    const w4 = rand([3, 2, 4, 4]);
+    const same4 = tf.conv2d(x.t, w4.t, null, { padding: 'same' });
+    assert.deepEqual(same4.shape, [1, 3, 9, 9]);
+    const padded = tf.pad(x.t, [1, 2, 1, 2]);
+    assertClose(same4, values(tf.conv2d(padded, w4.t)), 1e-12);
+    // dilation 2 with kernel 3 in 1-D: total padding 4
+    const x1 = rand([1, 1, 8]);
+    const w1 = rand([2, 1, 3]);
+    const s1 = tf.conv1d(x1.t, w1.t, null, { padding: 'same', dilation: 2 });
+    assert.deepEqual(s1.shape, [1, 2, 8]);
+    assertClose(s1, referenceConv(x1.v, [1, 1, 8], w1.v, [2, 1, 3], null, { padding: [2], dilation: [2] }).data, 1e-12);
+    const s3 = tf.conv3d(rand([1, 1, 5, 6, 7]).t, rand([2, 1, 3, 2, 3]).t, null, { padding: 'same' });
+    assert.deepEqual(s3.shape, [1, 2, 5, 6, 7]);
+    assert.deepEqual(tf.conv2d(x.t, w.t, null, { padding: 'valid' }).shape, [1, 3, 7, 7]);
+    assert.throws(() => tf.conv2d(x.t, w.t, null, { padding: 'same', stride: 2 }), tf.TorchError);
+  });
+
+  it('unbatched input (C, H, W) and argument errors', () => {
+    const x = rand([3, 8, 8]);
+    const w = rand([5, 3, 3, 3]);
+    const y = tf.conv2d(x.t, w.t);
+    assert.deepEqual(y.shape, [5, 6, 6]);
+    assertClose(y, referenceConv(x.v, [1, 3, 8, 8], w.v, [5, 3, 3, 3], null).data, 1e-12);
+    assert.throws(() => tf.conv2d(tf.zeros([8, 8]), w.t), ArgumentError);
+    assert.throws(() => tf.conv2d(x.t, w.t, null, { stride: 1.5 }), ArgumentError);
+    assert.throws(() => tf.conv2d(x.t, w.t, null, { groups: 0 }), tf.TorchError);
+    assert.throws(() => tf.conv2d(x.t, tf.zeros([5, 4, 3, 3], { dtype: 'float64' })), tf.TorchError);
+  });
+});
+
+describe('conv: transposed', () => {
+  function checkT(xShape: number[], wShape: number[], o: { stride?: number[]; padding?: number[]; outputPadding?: number[]; dilation?: number[]; groups?: number } = {}): void {
+    const nd = xShape.length - 2;
+    const x = rand(xShape);
+    const w = rand(wShape);
+    const b = rand([wShape[1] * (o.groups ?? 1)]);
+    const out = convTFn[nd - 1](x.t, w.t, b.t, o);
+    const ref = referenceConvTranspose(x.v, xShape, w.v, wShape, b.v, o);
+    assert.deepEqual(out.shape, ref.shape);
+    assertClose(out, ref.data, 1e-10, 1e-10, `convTranspose${nd}d`);
+  }
+
+  it('1-D, 2-D, 3-D with stride, padding, outputPadding, dilation, groups', () => {
+    checkT([2, 3, 5], [3, 4, 3]);
+    checkT([1, 4, 6], [4, 2, 3], { stride: [2], padding: [1], outputPadding: [1], groups: 2 });
+    checkT([1, 2, 4, 5], [2, 3, 3, 2], { stride: [2, 3], padding: [1, 0], outputPadding: [1, 2], dilation: [1, 2] });
+    checkT([2, 2, 3, 3, 3], [2, 2, 2, 3, 2], { stride: [2, 1, 2], padding: [0, 1, 0], dilation: [2, 1, 1] });
+  });
+
+  it('undoes the shape of the seed conv: 6x6x32 -> 10x10x16 -> 14x14x3', () => {
+    const y = tf.convTranspose2d(tf.randn([1, 32, 6, 6]), tf.randn([32, 16, 5, 5]));
+    assert.deepEqual(y.shape, [1, 16, 10, 10]);
+    assert.deepEqual(tf.convTranspose2d(y, tf.randn([16, 3, 5, 5])).shape, [1, 3, 14, 14]);
+  });
+
+  it('is the adjoint of conv: <convT(y), x> = <y, conv(x)>', () => {
+    const x = rand([1, 3, 9, 9]);
+    const w = rand([4, 3, 3, 3]);
+    const o = { stride: [2, 2], padding: [1, 1] };
+    const cx = tf.conv2d(x.t, w.t, null, o);
+    const y = rand(cx.shape);
+    const ty = tf.convTranspose2d(y.t, w.t, null, o);
+    assert.deepEqual(ty.shape, [1, 3, 9, 9]);
+    const lhs = ty.mul(x.t).sum().item();
+    const rhs = cx.mul(y.t).sum().item();
+    assertClose(lhs, rhs, 1e-10, 1e-10);
+  });
+});
