@@ -8,7 +8,7 @@
 //   node dist/scripts/load-test.js [--requests 4000] [--concurrency 16] [--model pixels|faceapi]
 //
 // The server runs in a child process (`torchface serve`), so its RSS is its own.
-// driveLoad() is also used by test/gallery-server.test.ts with fewer requests.
+// driveLoad() is also used by test/e2e/gallery-server.test.ts with fewer requests.
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';

@@ -1,7 +1,7 @@
 // npm run train -- --data DIR[,DIR...] --out model.safetensors [--from scratch|pretrained] [--mining semi-hard]
 //   [--epochs N] [--batch-p P --batch-k K] [--lr LR] [--device cpu|cuda] [--detect] [--resume]
 //   [--select-pairs FILE | --no-select] [--l2sp A] [--nproc N | --rank R --world-size W --master-addr A --master-port P] ...
-// Triplet-loss training of a face embedding network (see lib/face/train.ts);
+// Triplet-loss training of a face embedding network (see lib/face/train/loop.ts);
 // a progress bar with loss, triplets and images/s; per-epoch validation and
 // checkpoints; at the end the model file, <out>.metrics.json and <out>.plot.png.
 // With --select-pairs (the default for --from pretrained when LFW's

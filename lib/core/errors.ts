@@ -117,8 +117,25 @@ export function fromZod(error: ZodError, root: string, input?: unknown): Argumen
       break;
     case 'unrecognized_keys':
       return new ArgumentError(where, `only known options (unknown: ${(issue.keys as string[]).join(', ')})`, actual);
+    case 'invalid_literal':
+      expected = JSON.stringify(issue.expected);
+      break;
+    case 'invalid_union':
+    case 'invalid_union_discriminator':
+      expected = 'one of the accepted forms';
+      break;
+    case 'invalid_string':
+      expected = `a string that is a valid ${typeof issue.validation === 'string' ? issue.validation : 'value'}`;
+      break;
+    case 'not_multiple_of':
+      expected = `a multiple of ${String(issue.multipleOf)}`;
+      break;
+    case 'not_finite':
+      expected = 'a finite number';
+      break;
     default:
-      expected = issue.message.replace(/^Expected /, '').replace(/, received .*$/, '');
+      // 'custom' refinements and the rest: the schema's own message says what was expected.
+      expected = issue.message;
   }
   return new ArgumentError(where, expected, actual);
 }

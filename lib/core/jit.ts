@@ -29,7 +29,7 @@ export interface TracedFunction {
   describe(named?: Tensor[]): TraceDescription;
   /**
    * Intra-op threads of this program's replays: 'auto' (default) lets the
-   * scheduler choose per replay (lib/threads.ts: the cores the other running
+   * scheduler choose per replay (lib/core/threads.ts: the cores the other running
    * jobs leave, and between 1 and that, what measured faster for this program).
    */
   threads: number | 'auto';

@@ -1,5 +1,5 @@
 // libtorch's intra-op threads, and the policy that chooses them for each traced
-// replay (lib/jit.ts). A module of its own so that a style worker thread can set
+// replay (lib/core/jit.ts). A module of its own so that a style worker thread can set
 // threads without loading the whole package (index.ts).
 //
 // Why a policy: libgomp (libtorch's OpenMP) spins between parallel regions only

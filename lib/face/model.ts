@@ -467,7 +467,7 @@ export class FaceModel {
 
   /**
    * Intra-op threads of this model's forward passes: 'auto' (default: the
-   * scheduler in lib/threads.ts gives each pass the cores other running work
+   * scheduler in lib/core/threads.ts gives each pass the cores other running work
    * leaves, and chooses between 1 and that by measured speed per batch size) or
    * a fixed count.
    */
@@ -482,7 +482,7 @@ export class FaceModel {
   }
 
   /**
-   * A network to train from scratch (lib/face/embedding-net.ts: a small ResNet,
+   * A network to train from scratch (lib/models/embedding-net.ts: a small ResNet,
    * L2-normalised embeddings), e.g. `trainFaceModel({ embedder: FaceModel.create({ architecture: 'resnet10', inputSize: 96 }).trainable(), ... })`.
    * Its threshold is a squared-L2 distance (default 1.0; calibrate it on pairs).
    */
@@ -716,7 +716,7 @@ export class FaceModel {
   }
 
   /**
-   * For fine-tuning: the trainable network as a TrainableNetwork (lib/face/train.ts).
+   * For fine-tuning: the trainable network as a TrainableNetwork (lib/face/train/loop.ts).
    * Unfreezes its parameters; from now on embed() runs the trainable network
    * (so it sees the updated weights) instead of the folded inference copy.
    */

@@ -87,7 +87,7 @@ async function decodeEncoded(input: string | Buffer | Uint8Array, maxPixels: num
     }
   }
   try {
-    // sharingCpu: the decode's threads count in the replays' thread budget (lib/threads.ts).
+    // sharingCpu: the decode's threads count in the replays' thread budget (lib/core/threads.ts).
     const { data, info } = await sharingCpu(() =>
       sharp(input, { limitInputPixels: maxPixels, failOn: 'truncated' })
         .rotate() // honour EXIF orientation, as photo viewers do

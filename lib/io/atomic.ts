@@ -13,6 +13,13 @@
  * that is killed outright (SIGKILL, power loss) cannot clean up; such stale
  * temporary files can be found and removed with `listStaleTempFiles` /
  * `removeStaleTempFiles`.
+ *
+ * Each algorithm here (write, resolve a symlinked target, sync a folder, read a
+ * file checked) is written once, as a generator that yields the file-system
+ * operations it needs (`yield* io.open(...)`) rather than performing them, and
+ * is run by one of two drivers: `runSync` performs each with the blocking
+ * fs.*Sync call, `runAsync` awaits the non-blocking one (libuv's thread pool),
+ * so the async entry points never block the event loop and both behave alike.
  */
 import * as fs from 'fs';
 import * as fsp from 'fs/promises';
@@ -101,17 +108,133 @@ function isIgnorableDirSyncError(err: unknown): boolean {
   return code === 'EISDIR' || code === 'EPERM' || code === 'EINVAL' || code === 'EACCES' || code === 'ENOTSUP';
 }
 
-/** Resolve a symlinked target so the link is preserved and the file it points to is replaced. */
-function resolveTargetSync(target: string): { real: string; mode?: number } {
+// ---------------------------------------------------------------------------
+// The two drivers
+
+/** The file-system operations the algorithms use, in their synchronous shape; files are descriptors. */
+interface FsOps {
+  realpath(p: string): string;
+  readlink(p: string): string;
+  stat(p: string): fs.Stats;
+  open(p: string, flags: string, mode?: number): number;
+  fstat(fd: number): fs.Stats;
+  read(fd: number, buf: Uint8Array, off: number, len: number, position: number): number;
+  write(fd: number, buf: Uint8Array, off: number, len: number): number;
+  fchmod(fd: number, mode: number): void;
+  fsync(fd: number): void;
+  close(fd: number): void;
+  rename(from: string, to: string): void;
+  unlink(p: string): void;
+}
+type Op = keyof FsOps;
+/** One operation an algorithm asks its driver to perform. */
+type Effect = { [K in Op]: { op: K; args: Parameters<FsOps[K]> } }[Op];
+/** An algorithm: yields Effects, is resumed with each one's result (or its error thrown in), returns T. */
+type Io<T> = Generator<Effect, T, unknown>;
+
+// Looked up at call time (not bound once), like a direct fs.*Sync call.
+const syncOps: FsOps = {
+  realpath: (p) => fs.realpathSync(p),
+  readlink: (p) => fs.readlinkSync(p),
+  stat: (p) => fs.statSync(p),
+  open: (p, flags, mode) => fs.openSync(p, flags, mode),
+  fstat: (fd) => fs.fstatSync(fd),
+  read: (fd, buf, off, len, position) => fs.readSync(fd, buf, off, len, position),
+  write: (fd, buf, off, len) => fs.writeSync(fd, buf, off, len),
+  fchmod: (fd, mode) => fs.fchmodSync(fd, mode),
+  fsync: (fd) => fs.fsyncSync(fd),
+  close: (fd) => fs.closeSync(fd),
+  rename: (from, to) => fs.renameSync(from, to),
+  unlink: (p) => fs.unlinkSync(p),
+};
+
+/** A call of Node's callback API as a promise (fs/promises has no calls on plain descriptors). */
+function viaCallback<T = void>(start: (done: (err: NodeJS.ErrnoException | null, value?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => start((err, value) => (err ? reject(err) : resolve(value as T))));
+}
+
+const asyncOps: { [K in Op]: (...args: Parameters<FsOps[K]>) => Promise<ReturnType<FsOps[K]>> } = {
+  realpath: (p) => fsp.realpath(p),
+  readlink: (p) => fsp.readlink(p),
+  stat: (p) => fsp.stat(p),
+  open: (p, flags, mode) => viaCallback((done) => fs.open(p, flags, mode, done)),
+  fstat: (fd) => viaCallback((done) => fs.fstat(fd, done)),
+  read: (fd, buf, off, len, position) => viaCallback((done) => fs.read(fd, buf, off, len, position, done)),
+  write: (fd, buf, off, len) => viaCallback((done) => fs.write(fd, buf, off, len, null, done)),
+  fchmod: (fd, mode) => viaCallback((done) => fs.fchmod(fd, mode, done)),
+  fsync: (fd) => viaCallback((done) => fs.fsync(fd, done)),
+  close: (fd) => viaCallback((done) => fs.close(fd, done)),
+  rename: (from, to) => fsp.rename(from, to),
+  unlink: (p) => fsp.unlink(p),
+};
+
+/** `yield* io.stat(p)`: ask the driver running the algorithm to stat `p`; evaluates to the result. */
+const io = Object.fromEntries(
+  (Object.keys(syncOps) as Op[]).map((op) => [
+    op,
+    function* (...args: unknown[]): Io<unknown> {
+      return yield { op, args } as Effect;
+    },
+  ]),
+) as { [K in Op]: (...args: Parameters<FsOps[K]>) => Io<ReturnType<FsOps[K]>> };
+
+/** Runs an algorithm, performing each operation with its blocking fs.*Sync call. */
+function runSync<T>(algorithm: Io<T>): T {
+  let step = algorithm.next();
+  while (!step.done) {
+    const { op, args } = step.value;
+    let result: unknown;
+    try {
+      result = (syncOps[op] as (...a: unknown[]) => unknown)(...args);
+    } catch (err) {
+      step = algorithm.throw(err);
+      continue;
+    }
+    step = algorithm.next(result);
+  }
+  return step.value;
+}
+
+/** Runs an algorithm, awaiting each operation's non-blocking call in turn. */
+async function runAsync<T>(algorithm: Io<T>): Promise<T> {
+  let step = algorithm.next();
+  while (!step.done) {
+    const { op, args } = step.value;
+    let result: unknown;
+    try {
+      result = await (asyncOps[op] as (...a: unknown[]) => Promise<unknown>)(...args);
+    } catch (err) {
+      step = algorithm.throw(err);
+      continue;
+    }
+    step = algorithm.next(result);
+  }
+  return step.value;
+}
+
+/** Runs `step`, ignoring its error (cleanup after a failure). */
+function* ignoringErrors(step: Io<unknown>): Io<void> {
   try {
-    const real = fs.realpathSync(target);
-    const st = fs.statSync(real);
+    yield* step;
+  } catch {
+    /* ignore */
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Writing
+
+/** Resolve a symlinked target so the link is preserved and the file it points to is replaced. */
+function* resolveTarget(target: string): Io<{ real: string; mode?: number }> {
+  try {
+    const real = yield* io.realpath(target);
+    const st = yield* io.stat(real);
     return { real, mode: st.mode & 0o7777 };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       // Dangling symlink: write where it points.
       try {
-        const link = fs.readlinkSync(target);
+        const link = yield* io.readlink(target);
         return { real: path.resolve(path.dirname(target), link) };
       } catch {
         return { real: target };
@@ -121,90 +244,27 @@ function resolveTargetSync(target: string): { real: string; mode?: number } {
   }
 }
 
-async function resolveTarget(target: string): Promise<{ real: string; mode?: number }> {
-  try {
-    const real = await fsp.realpath(target);
-    const st = await fsp.stat(real);
-    return { real, mode: st.mode & 0o7777 };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      try {
-        const link = await fsp.readlink(target);
-        return { real: path.resolve(path.dirname(target), link) };
-      } catch {
-        return { real: target };
-      }
-    }
-    throw fileAccessError(target, 'resolve the target', err);
-  }
-}
-
-/** Atomically replace `target` with `data` (see module comment). */
-export async function writeFileAtomic(target: string, data: AtomicData, options: WriteFileAtomicOptions = {}): Promise<void> {
+function* writeSteps(target: string, data: AtomicData, options: WriteFileAtomicOptions): Io<void> {
   const chunks = toChunks(data);
   const chunkSize = chunkSizeOf(options);
   const doSync = options.fsync !== false;
   const { signal, onProgress } = options;
   if (signal?.aborted) throw abortError(signal);
 
-  const { real, mode: existingMode } = await resolveTarget(target);
-  const mode = options.mode ?? existingMode ?? 0o666;
-  const tmp = tempPathFor(real);
-  const total = chunks.reduce((n, c) => n + c.byteLength, 0);
-
-  let fh: fsp.FileHandle | undefined;
-  try {
-    fh = await fsp.open(tmp, 'wx', mode);
-    let written = 0;
-    for (const chunk of chunks) {
-      let off = 0;
-      while (off < chunk.byteLength) {
-        if (signal?.aborted) throw abortError(signal);
-        const len = Math.min(chunkSize, chunk.byteLength - off);
-        const { bytesWritten } = await fh.write(chunk, off, len);
-        off += bytesWritten;
-        written += bytesWritten;
-        onProgress?.(written, total);
-      }
-    }
-    if (total === 0) onProgress?.(0, 0);
-    if (signal?.aborted) throw abortError(signal);
-    if (options.mode !== undefined || existingMode !== undefined) await fh.chmod(mode); // not subject to umask
-    if (doSync) await fh.sync();
-    await fh.close();
-    fh = undefined;
-    await fsp.rename(tmp, real);
-  } catch (err) {
-    if (fh) await fh.close().catch(() => undefined);
-    await fsp.unlink(tmp).catch(() => undefined);
-    throw fileAccessError(real, 'write', err);
-  }
-  if (doSync) await fsyncDir(path.dirname(real));
-}
-
-/** Synchronous version of `writeFileAtomic`. */
-export function writeFileAtomicSync(target: string, data: AtomicData, options: WriteFileAtomicOptions = {}): void {
-  const chunks = toChunks(data);
-  const chunkSize = chunkSizeOf(options);
-  const doSync = options.fsync !== false;
-  const { signal, onProgress } = options;
-  if (signal?.aborted) throw abortError(signal);
-
-  const { real, mode: existingMode } = resolveTargetSync(target);
+  const { real, mode: existingMode } = yield* resolveTarget(target);
   const mode = options.mode ?? existingMode ?? 0o666;
   const tmp = tempPathFor(real);
   const total = chunks.reduce((n, c) => n + c.byteLength, 0);
 
   let fd: number | undefined;
   try {
-    fd = fs.openSync(tmp, 'wx', mode);
+    fd = yield* io.open(tmp, 'wx', mode);
     let written = 0;
     for (const chunk of chunks) {
       let off = 0;
       while (off < chunk.byteLength) {
         if (signal?.aborted) throw abortError(signal);
-        const len = Math.min(chunkSize, chunk.byteLength - off);
-        const n = fs.writeSync(fd, chunk, off, len);
+        const n = yield* io.write(fd, chunk, off, Math.min(chunkSize, chunk.byteLength - off));
         off += n;
         written += n;
         onProgress?.(written, total);
@@ -212,48 +272,54 @@ export function writeFileAtomicSync(target: string, data: AtomicData, options: W
     }
     if (total === 0) onProgress?.(0, 0);
     if (signal?.aborted) throw abortError(signal);
-    if (options.mode !== undefined || existingMode !== undefined) fs.fchmodSync(fd, mode);
-    if (doSync) fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, real);
+    if (options.mode !== undefined || existingMode !== undefined) yield* io.fchmod(fd, mode); // not subject to umask
+    if (doSync) yield* io.fsync(fd);
+    const open = fd;
+    fd = undefined; // released even when close() reports an error; never closed twice (the number may be reused)
+    yield* io.close(open);
+    yield* io.rename(tmp, real);
   } catch (err) {
-    if (fd !== undefined) {
-      try { fs.closeSync(fd); } catch { /* ignore */ }
-    }
-    try { fs.unlinkSync(tmp); } catch { /* ignore */ }
+    if (fd !== undefined) yield* ignoringErrors(io.close(fd));
+    yield* ignoringErrors(io.unlink(tmp));
     throw fileAccessError(real, 'write', err);
   }
-  if (doSync) fsyncDirSync(path.dirname(real));
+  if (doSync) yield* fsyncDirSteps(path.dirname(real));
+}
+
+/** Atomically replace `target` with `data` (see module comment). */
+export async function writeFileAtomic(target: string, data: AtomicData, options: WriteFileAtomicOptions = {}): Promise<void> {
+  return runAsync(writeSteps(target, data, options));
+}
+
+/** Synchronous version of `writeFileAtomic`. */
+export function writeFileAtomicSync(target: string, data: AtomicData, options: WriteFileAtomicOptions = {}): void {
+  runSync(writeSteps(target, data, options));
+}
+
+function* fsyncDirSteps(dir: string): Io<void> {
+  let fd: number | undefined;
+  try {
+    fd = yield* io.open(dir, 'r');
+    yield* io.fsync(fd);
+  } catch (err) {
+    if (!isIgnorableDirSyncError(err)) throw fileAccessError(dir, 'sync the folder', err);
+  } finally {
+    if (fd !== undefined) yield* ignoringErrors(io.close(fd));
+  }
 }
 
 /** fsync a directory so that a rename/create inside it is durable. No-op where unsupported. */
 export async function fsyncDir(dir: string): Promise<void> {
-  let fh: fsp.FileHandle | undefined;
-  try {
-    fh = await fsp.open(dir, 'r');
-    await fh.sync();
-  } catch (err) {
-    if (!isIgnorableDirSyncError(err)) throw fileAccessError(dir, 'sync the folder', err);
-  } finally {
-    await fh?.close().catch(() => undefined);
-  }
+  return runAsync(fsyncDirSteps(dir));
 }
 
 /** Synchronous `fsyncDir`. */
 export function fsyncDirSync(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(dir, 'r');
-    fs.fsyncSync(fd);
-  } catch (err) {
-    if (!isIgnorableDirSyncError(err)) throw fileAccessError(dir, 'sync the folder', err);
-  } finally {
-    if (fd !== undefined) {
-      try { fs.closeSync(fd); } catch { /* ignore */ }
-    }
-  }
+  runSync(fsyncDirSteps(dir));
 }
+
+// ---------------------------------------------------------------------------
+// Stale temporary files
 
 function pidAlive(pid: number): boolean {
   try {
@@ -309,6 +375,9 @@ export function removeStaleTempFiles(target: string, options: StaleTempOptions =
   return removed;
 }
 
+// ---------------------------------------------------------------------------
+// Reading
+
 export interface ReadFileCheckedOptions {
   /** Refuse files larger than this many bytes. */
   maxBytes?: number;
@@ -339,6 +408,35 @@ function checkPath(file: unknown): asserts file is string {
   if (typeof file !== 'string' || file === '' || file.includes('\0')) throw new ArgumentError('file', 'a file path', file);
 }
 
+function* readSteps(file: string, options: ReadFileCheckedOptions): Io<Uint8Array> {
+  checkPath(file);
+  try {
+    const pre = yield* io.stat(file); // before open(): opening a FIFO would block
+    if (!pre.isFile()) throw notRegular(file, pre);
+    checkSize(file, pre.size, options);
+    const fd = yield* io.open(file, 'r');
+    try {
+      const st = yield* io.fstat(fd);
+      if (!st.isFile()) throw notRegular(file, st);
+      const size = st.size;
+      checkSize(file, size, options);
+      const buf = Buffer.from(new ArrayBuffer(size));
+      let off = 0;
+      while (off < size) {
+        const n = yield* io.read(fd, buf, off, Math.min(MAX_CHUNK, size - off), off);
+        if (n === 0) throw new FileAccessError(file, `${file}: file shrank while reading (expected ${size} bytes, got ${off})`);
+        off += n;
+      }
+      if ((yield* io.read(fd, Buffer.alloc(1), 0, 1, size)) !== 0) throw new FileAccessError(file, `${file}: file grew while reading (expected ${size} bytes)`);
+      return buf;
+    } finally {
+      yield* io.close(fd);
+    }
+  } catch (err) {
+    throw fileAccessError(file, 'read', err);
+  }
+}
+
 /**
  * Read a whole regular file into a fresh, exclusively owned buffer (byteOffset 0,
  * so typed-array views on 8-byte aligned offsets are possible). Errors name the
@@ -347,61 +445,10 @@ function checkPath(file: unknown): asserts file is string {
  * (its `cause` is the operating system's error, e.g. ENOENT, EISDIR, EACCES).
  */
 export async function readFileChecked(file: string, options: ReadFileCheckedOptions = {}): Promise<Uint8Array> {
-  checkPath(file);
-  try {
-    const pre = await fsp.stat(file); // before open(): opening a FIFO would block
-    if (!pre.isFile()) throw notRegular(file, pre);
-    checkSize(file, pre.size, options);
-    const fh = await fsp.open(file, 'r');
-    try {
-      const st = await fh.stat();
-      if (!st.isFile()) throw notRegular(file, st);
-      const size = st.size;
-      checkSize(file, size, options);
-      const buf = Buffer.from(new ArrayBuffer(size));
-      let off = 0;
-      while (off < size) {
-        const { bytesRead } = await fh.read(buf, off, Math.min(MAX_CHUNK, size - off), off);
-        if (bytesRead === 0) throw new FileAccessError(file, `${file}: file shrank while reading (expected ${size} bytes, got ${off})`);
-        off += bytesRead;
-      }
-      const extra = await fh.read(Buffer.alloc(1), 0, 1, size);
-      if (extra.bytesRead !== 0) throw new FileAccessError(file, `${file}: file grew while reading (expected ${size} bytes)`);
-      return buf;
-    } finally {
-      await fh.close();
-    }
-  } catch (err) {
-    throw fileAccessError(file, 'read', err);
-  }
+  return runAsync(readSteps(file, options));
 }
 
 /** Synchronous `readFileChecked`. */
 export function readFileCheckedSync(file: string, options: ReadFileCheckedOptions = {}): Uint8Array {
-  checkPath(file);
-  try {
-    const pre = fs.statSync(file);
-    if (!pre.isFile()) throw notRegular(file, pre);
-    checkSize(file, pre.size, options);
-    const fd = fs.openSync(file, 'r');
-    try {
-      const st = fs.fstatSync(fd);
-      if (!st.isFile()) throw notRegular(file, st);
-      const size = st.size;
-      checkSize(file, size, options);
-      const buf = Buffer.from(new ArrayBuffer(size));
-      let off = 0;
-      while (off < size) {
-        const n = fs.readSync(fd, buf, off, Math.min(MAX_CHUNK, size - off), off);
-        if (n === 0) throw new FileAccessError(file, `${file}: file shrank while reading (expected ${size} bytes, got ${off})`);
-        off += n;
-      }
-      if (fs.readSync(fd, Buffer.alloc(1), 0, 1, size) !== 0) throw new FileAccessError(file, `${file}: file grew while reading (expected ${size} bytes)`);
-      return buf;
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch (err) {
-    throw fileAccessError(file, 'read', err);
-  }
+  return runSync(readSteps(file, options));
 }

@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import { z } from 'zod';
-import { FileAccessError, invalid, parseOptions } from '../core/errors';
+import { FileAccessError, ImageError, invalid, parseOptions } from '../core/errors';
 import type { Box, Point } from '../face/detect';
 import type { FaceQuality } from '../face/quality';
 import { decodeShrunk, type RgbImage } from '../image';
@@ -174,7 +174,7 @@ export async function indexPhotos(store: LibraryStore, model: PhotoFaceModel, di
       try {
         bytes = await fs.promises.readFile(item.file);
       } catch (e) {
-        throw new Error(`cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+        throw new FileAccessError(item.file, `cannot read: ${(e as NodeJS.ErrnoException).code ?? String(e)}`, { cause: e });
       }
       const hash = crypto.createHash('sha256').update(bytes).digest('hex');
       if (item.existing !== null && hash === item.oldHash) {
@@ -187,7 +187,7 @@ export async function indexPhotos(store: LibraryStore, model: PhotoFaceModel, di
       try {
         decoded = await decodePhoto(bytes, o);
       } catch (e) {
-        throw new Error(`cannot decode: ${(e as Error).message}`);
+        throw new ImageError(`cannot decode: ${(e as Error).message}`, { cause: e });
       }
       const found = await model.faces(decoded.image);
       const s = decoded.scale;

@@ -1,5 +1,5 @@
 // The photo library's tables, in the gallery's SQLite file beside `people` and
-// `embeddings` (lib/gallery/store-sqlite.ts): every photo indexed (path, size,
+// `embeddings` (lib/gallery/sqlite/store.ts): every photo indexed (path, size,
 // mtime, content hash), every face found in it (box, landmarks, quality,
 // descriptor) and the clusters (people, named or not) the faces are grouped in.
 // A named cluster points at an enrolled person; deleting the person unnames it.

@@ -3,6 +3,7 @@
 // Crops are taken as face-api does (detection box clipped at the image border and
 // floored, centred zero padToSquare, legacy bilinear to 112), and the points are
 // shifted back by the *unfloored* box origin, as face-api does.
+import { ModelMismatchError } from '../core/errors';
 import * as path from 'path';
 import { faceApiModelDir, readTfjsWeights } from '../io/tfjs';
 import { traced } from '../core/jit';
@@ -97,7 +98,7 @@ export class FaceLandmark68Net extends Module {
 /** A child module by local name. */
 export function child(m: Module, name: string): Module {
   for (const [n, c] of m.namedChildren()) if (n === name) return c;
-  throw new Error(`${m.constructor.name} has no child module '${name}'`);
+  throw new ModelMismatchError(`${m.constructor.name} has no child module '${name}'`);
 }
 
 /**

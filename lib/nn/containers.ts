@@ -1,6 +1,7 @@
 // Containers: Sequential and ModuleList, with PyTorch's names, options and default initialisations.
 // Each layer is a small class: options in the constructor, reset() creates the
 // parameters, forward() calls the functional op (lib/ops).
+import { TorchfaceError } from '../core/errors';
 import { invalid } from '../core/errors';
 import { Tensor } from '../core';
 import { Module } from './module';
@@ -61,6 +62,6 @@ export class ModuleList extends Module {
     return this._modules.values();
   }
   forward(): never {
-    throw new Error('ModuleList has no forward(); iterate over it');
+    throw new TorchfaceError('ModuleList has no forward(); iterate over it');
   }
 }

@@ -3,6 +3,7 @@
 // the closure as often as the algorithm needs (up to maxEval times per step).
 // Scalars (dot products, step lengths) are JavaScript numbers; the vectors live
 // in libtorch, flattened over all parameters.
+import { TorchfaceError } from '../core/errors';
 import { ArgumentError, invalid } from '../core/errors';
 import * as F from '../ops';
 import { Tensor, noGrad, tidy } from '../core';
@@ -168,7 +169,8 @@ export class LBFGS extends Optimizer {
     if (g.lineSearchFn !== null && g.lineSearchFn !== 'strongWolfe' && g.lineSearchFn !== 'strong_wolfe') invalid('lineSearchFn', "'strongWolfe' or null", g.lineSearchFn);
   }
   protected updateParam(): void {
-    throw new Error('unreachable');
+    // L-BFGS updates all parameters at once in step(); the per-parameter hook is never called.
+    throw new TorchfaceError('LBFGS has no per-parameter update');
   }
 
   private gatherFlatGrad(): Tensor {

@@ -1,6 +1,7 @@
 // The optimisation loop of style transfer, shared by the worker thread
 // (worker.ts) and the in-process mode. Everything here is plain data in and
 // out (pixels, numbers), so it can run on either side of a MessagePort.
+import { TorchfaceError } from '../core/errors';
 import type { RgbImage } from '../image';
 import { imageToTensor, tensorToImage } from '../image';
 import * as F from '../ops';
@@ -79,10 +80,11 @@ export interface EngineHooks {
   net?: FeatureNetwork;
 }
 
-export class CancelledError extends Error {
+/** A style transfer stopped by its cancel() (or an aborted signal). */
+export class CancelledError extends TorchfaceError {
+  override readonly code: string = 'ERR_CANCELLED';
   constructor() {
     super('style transfer was cancelled');
-    this.name = 'CancelledError';
   }
 }
 

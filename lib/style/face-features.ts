@@ -1,4 +1,4 @@
-// face-api's face recognition ResNet (lib/face/recognition-net.ts) as a
+// face-api's face recognition ResNet (lib/models/face-recognition-net.ts) as a
 // FeatureNetwork, so `npm run visualize -- --model face` shows what its units
 // respond to. Layers: conv32_down (7x7 stem, after ReLU), pool (3x3 max-pool),
 // then every residual block's output (conv32_1 ... conv256_down_out).

@@ -1,4 +1,4 @@
-// One rank of the distributed tests (test/distributed.test.ts): started with
+// One rank of the distributed tests (test/e2e/distributed.test.ts): started with
 // RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT by the test or by launch(); prints
 // one JSON line with what it computed. argv[2] is the scenario.
 import * as T from '../../lib';

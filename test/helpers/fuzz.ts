@@ -1,5 +1,5 @@
-// A seeded fuzzer of the public tensor API: random functions of lib/tensor.ts
-// and lib/ops.ts, random Tensor methods and random ATen operators through
+// A seeded fuzzer of the public tensor API: random functions of lib/core/tensor.ts
+// and lib/ops/, random Tensor methods and random ATen operators through
 // callOp, called with random arguments: valid tensors of random shapes and
 // dtypes, disposed tensors, numbers incl. NaN and infinities, strings, bad
 // devices ('cuda' without a GPU), arrays, options objects, undefined, null and
@@ -24,7 +24,7 @@ export interface FuzzReport {
   ms: number;
 }
 
-// The functions under test: everything exported by lib/tensor.ts and lib/ops.ts
+// The functions under test: everything exported by lib/core/tensor.ts and lib/ops/
 // except memory scopes (tidy/keep/dispose would make the run test itself),
 // thread settings, internal wrappers and classes.
 const EXCLUDE = new Set(['tidy', 'keep', 'dispose', 'setNumThreads', 'wrap', 'wrapResult', 'handleOf', 'Op', 'Tensor', 'describe', 'noGrad', 'trace', 'traced']);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes PyTorch checkpoints for test/model-file.test.ts into DIR:
+"""Writes PyTorch checkpoints for test/parity/model-file.test.ts into DIR:
   resnet.pt            torch.save(model.state_dict()) of a small torchvision-style ResNet
                        (width 8, 5 outputs) whose BatchNorm statistics were trained a little
   resnet.safetensors   the same state dict (builtin writer), plus "input" and "output"

@@ -1,4 +1,4 @@
-# Exports the ONNX test models of test/onnx.test.ts with torch.onnx.export
+# Exports the ONNX test models of test/parity/onnx.test.ts with torch.onnx.export
 # (Debian's python3-torch) and writes, per model, what PyTorch computes:
 # the output for a fixed input, and the gradient of sum(output * probe) with
 # respect to every parameter, in the model's train() or eval() mode as given.

@@ -1,5 +1,5 @@
 // One "service" of several sharing a PostgreSQL gallery, for the scale-out
-// tests (test/gallery-pgvector-scale.test.ts). argv: TABLE MODE ...
+// tests (test/e2e/gallery-pgvector-scale.test.ts). argv: TABLE MODE ...
 //   enroll FROM TO [append]  enrolls person-i for i in [FROM, TO) and prints
 //                            `ok person-i` (or `dup person-i`) once the call returned
 //   identify                 reads `person-i` lines on stdin and answers

@@ -1,7 +1,7 @@
 // Small helpers shared by the core tests: closeness assertions on flat or
 // nested numbers, a seeded PRNG and a naive reference convolution.
 import { strict as assert } from 'assert';
-import type { Tensor } from '../../lib';
+import { memory, type Tensor } from '../../lib';
 import { seededRandom } from '../../lib/util/random';
 
 /** Flattens nested arrays of numbers / booleans / bigints into numbers. */
@@ -196,3 +196,16 @@ function cartesian(sizes: number[]): number[][] {
   return acc;
 }
 
+/**
+ * Live tensors once the garbage of earlier tests is collected (mocha runs with
+ * --expose-gc): a leak check that awaits sees the finalizers of other tests'
+ * dropped tensors run in between, so it counts after a collection on both sides.
+ */
+export async function settledTensorCount(): Promise<number> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (let i = 0; i < 3; i++) {
+    gc?.();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return memory().tensors;
+}

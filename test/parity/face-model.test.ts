@@ -202,7 +202,7 @@ describe('FaceModel', function () {
       const greyPng = await sharp(Buffer.from(grey), { raw: { width: 150, height: 150, channels: 1 } }).png().toBuffer();
       const [a, b, c] = await Promise.all([model.embed({ data: grey, width: 150, height: 150, channels: 1 }), model.embed(greyPng), model.embed({ data: rgb, width: 150, height: 150, channels: 3 })]);
       // 1e-5, not 0: concurrent calls are batched, and each forward pass runs at the thread count the
-      // scheduler picks (lib/threads.ts); both change float32 summation order (measured ~1e-6).
+      // scheduler picks (lib/core/threads.ts); both change float32 summation order (measured ~1e-6).
       assert.ok(l2(a, c) < 1e-5 && l2(b, c) < 1e-5, `${l2(a, c)}, ${l2(b, c)}`);
       assert.ok(l2(a, refDesc) > 1e-3, 'grey is not the colour image');
     });
@@ -380,7 +380,7 @@ describe('FaceModel', function () {
       console.log(`      faces() vs face-api pipeline descriptors: max L2 ${worst.toExponential(2)}`);
       assert.ok(worst < 0.05);
       const dets = await model.detect(demo('demo/sample1.jpg'));
-      // The same boxes up to float32 rounding: the two detections may run at different thread counts (lib/threads.ts).
+      // The same boxes up to float32 rounding: the two detections may run at different thread counts (lib/core/threads.ts).
       assert.strictEqual(dets.length, faces.length);
       dets.forEach((d, i) => {
         for (const k of ['x', 'y', 'width', 'height'] as const) assert.ok(Math.abs(d.box[k] - faces[i].box[k]) < 1e-3, `face ${i} box.${k}: ${d.box[k]} vs ${faces[i].box[k]}`);

@@ -153,7 +153,7 @@ describe('model files: PyTorch .pt checkpoints', function () {
       ['train_fc_grad', model.stateDict().get('fc.weight')!.grad!],
       ['train_layer4_conv2_grad', model.stateDict().get('layer4.1.conv2.weight')!.grad!],
     ];
-    // Per-layer parity is 1e-5 (test/nn.test.ts); through 18 layers of training-mode
+    // Per-layer parity is 1e-5 (test/parity/nn.test.ts); through 18 layers of training-mode
     // BatchNorm over batch 2 (layer4 normalises 2 values per channel) float32
     // rounding differences grow, measured up to ~2.2e-5, so the whole network gets 1e-4.
     for (const [k, t] of checks) {

@@ -14,6 +14,7 @@ import { ONNX_SUPPORTED_OPS, UnsupportedOperatorError, loadOnnx, onnxProto } fro
 import { exportOnnx, saveOnnx } from '../../lib/io/onnx-export';
 import { HELPERS, PYTHON, needs, onnxFaceModelPath } from '../helpers/peers';
 import { packageRoot } from '../../lib/util/paths';
+import { settledTensorCount } from '../helpers/util';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
@@ -145,9 +146,9 @@ describe('ONNX: no tensor leaks', () => {
       exportOnnx(src, [x]);
     };
     await once(); // traces and caches made once
-    const before = T.memory().tensors;
+    const before = await settledTensorCount();
     for (let i = 0; i < 3; i++) await once();
-    assert.equal(T.memory().tensors, before);
+    assert.equal(await settledTensorCount(), before);
   });
 });
 
@@ -250,7 +251,7 @@ describe('FaceModel.fromOnnx: your own face network with detection, ArcFace alig
     // Batched and concurrent crops give the descriptors of single calls (the per-batch-size traces).
     const [c1, c2] = await Promise.all([m.embed(demo('sample1.jpg'), { detect: true }), m.embed(demo('sample2.jpg'), { detect: true })]);
     // Up to float rounding: concurrent calls may run the detector and the network at other thread
-    // counts than single ones (lib/threads.ts), and oneDNN's sums then round differently.
+    // counts than single ones (lib/core/threads.ts), and oneDNN's sums then round differently.
     const drift = Math.max(T.embeddingDistance(c1, a, 'euclidean'), T.embeddingDistance(c2, b, 'euclidean'));
     console.log(`      concurrent vs single: L2 ${drift.toExponential(2)}, mirror ${dSelf.toFixed(3)}`);
     assert.ok(drift < 1e-3, `concurrent vs single descriptors: L2 ${drift}`);

@@ -1,5 +1,5 @@
 // Autograd: finite-difference gradient checks in float64 for every
-// differentiable op family of lib/ops.ts, and the autograd API itself
+// differentiable op family of lib/ops/, and the autograd API itself
 // (grad with createGraph, detach, noGrad, requiresGrad, retainGrad).
 import { strict as assert } from 'assert';
 import * as tf from '../../lib';

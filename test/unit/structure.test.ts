@@ -146,6 +146,41 @@ describe('structure', () => {
     );
   });
 
+  it('folders depend on each other only downwards (core <- ops <- nn <- models <- face <- gallery)', () => {
+    // What each folder of lib/ may load at run time (besides itself). Type-only imports are erased,
+    // so they do not count. lib/index.ts, the package entry, may load everything.
+    const ALLOWED: Record<string, string[]> = {
+      util: [],
+      core: ['util'],
+      ops: ['core'],
+      nn: ['core', 'ops'],
+      optim: ['core', 'ops', 'io', 'util'],
+      io: ['core', 'ops', 'nn', 'util'],
+      image: ['core', 'ops', 'io'],
+      models: ['core', 'ops', 'nn', 'io', 'image'],
+      distributed: ['core', 'ops', 'nn', 'face', 'util'],
+      face: ['core', 'ops', 'nn', 'optim', 'io', 'image', 'models', 'distributed', 'util'],
+      style: ['core', 'ops', 'nn', 'optim', 'io', 'image', 'models', 'util'],
+      library: ['core', 'ops', 'image', 'face', 'util'],
+      gallery: ['core', 'ops', 'io', 'image', 'face', 'library', 'util'],
+      testing: ['core', 'image', 'face'],
+    };
+    const files = jsFiles(DIST_LIB);
+    const graph = requireGraph(files);
+    const folder = (f: string) => path.relative(DIST_LIB, f).split(path.sep)[0];
+    const wrong: string[] = [];
+    for (const [from, tos] of graph) {
+      const a = folder(from);
+      if (a.endsWith('.js')) continue; // lib/index.js
+      assert.ok(ALLOWED[a], `lib/${a}/ is a folder the layering rule does not know: add it to ALLOWED`);
+      for (const to of tos) {
+        const b = folder(to);
+        if (b !== a && !ALLOWED[a].includes(b)) wrong.push(`${path.relative(DIST_LIB, from)} -> ${path.relative(DIST_LIB, to)}`);
+      }
+    }
+    assert.deepEqual(wrong, [], `imports against the layering:\n  ${wrong.join('\n  ')}`);
+  });
+
   it('the face model and the style worker load without fastify, better-sqlite3, pg or the gallery server', function () {
     this.timeout(120000);
     const face = loadInChild([path.join(DIST_LIB, 'face', 'model.js')]);

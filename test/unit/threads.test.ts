@@ -1,4 +1,4 @@
-// The thread policy of traced replays (lib/threads.ts) and FaceModel's
+// The thread policy of traced replays (lib/core/threads.ts) and FaceModel's
 // scheduling knobs: the chooser's decisions on given timings (no timing is
 // measured here: speed is the bench's business, scripts/bench/concurrency.ts),
 // fixed counts overriding it, replays at any count giving the same values, and
@@ -24,7 +24,7 @@ function drive(c: ThreadChooser, share: number, cost: (threads: number) => numbe
   return picked;
 }
 
-describe('thread policy (lib/threads.ts)', () => {
+describe('thread policy (lib/core/threads.ts)', () => {
   // Other test files may have fixed a count (setNumThreads(n)): run these under 'auto' and restore theirs.
   let saved: number | 'auto' = 'auto';
   beforeEach(() => {
