@@ -29,8 +29,16 @@ namespace torchface {
 // collected; disposing bumps the generation, so old handles are refused.
 struct TensorSlot {
   at::Tensor tensor;
-  int64_t accountedBytes = 0;  // bytes reported to V8 and to memory()
+  const void* memoryKey = nullptr;  // the storage it holds (Instance::held)
   uint32_t generation = 1;
+};
+
+// Memory held through handles, counted once per storage: views, `.grad` read
+// twice and in-place results share their storage with another handle, and
+// counting each handle's elements counted the same bytes again.
+struct HeldMemory {
+  int64_t handles = 0;
+  int64_t bytes = 0;  // the storage's size when first seen
 };
 
 struct Program;  // dispatch.cc
@@ -52,6 +60,7 @@ struct Instance {
   std::vector<uint32_t> freeSlots;
   int64_t liveTensors = 0;
   int64_t liveBytes = 0;
+  std::unordered_map<const void*, HeldMemory> held;
   int64_t peakBytes = 0;
   std::unique_ptr<struct Trace> trace;  // non-null while a trace is recorded
   // False once the environment is torn down (a worker thread terminated): async

@@ -369,13 +369,7 @@ Napi::Value Call(const Napi::CallbackInfo& info) {
     recorded.reserve(stack.size());
     for (const auto& v : stack) recorded.push_back(trace->record(v));
   }
-  try {
-    op.handle.callBoxed(stack);
-  } catch (const c10::Error& e) {
-    throw Napi::Error::New(env, op.name + ": " + e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(env, op.name + ": " + e.what());
-  }
+  guarded(env, op.name.c_str(), [&] { op.handle.callBoxed(stack); });
   if (trace) {
     Instruction ins{static_cast<uint32_t>(trace->program.code.size()), std::move(recorded), {}};
     for (const auto& r : stack) {

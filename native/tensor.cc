@@ -1,6 +1,6 @@
 // Tensor handles, creation from and copy to JavaScript memory, autograd entry
 // points and runtime settings. (PyTorch .pt files are read in TypeScript:
-// lib/io/torch-pickle.ts, since libtorch 1.13's unpickler drops OrderedDicts.)
+// lib/io/pickle.ts, since libtorch 1.13's unpickler drops OrderedDicts.)
 #include "common.h"
 
 #include <ATen/Parallel.h>
@@ -18,6 +18,14 @@ constexpr uint32_t kMaxGeneration = 1u << 28;  // keeps handles below 2^52
 
 int64_t nbytesOf(const at::Tensor& t) {
   return t.defined() ? static_cast<int64_t>(t.numel() * t.element_size()) : 0;
+}
+
+// What a tensor's memory is counted by: its storage, or the tensor itself when
+// it has none (oneDNN's opaque tensors), with the bytes to count.
+std::pair<const void*, int64_t> memoryOf(const at::Tensor& t) {
+  if (!t.defined()) return {nullptr, 0};
+  if (t.has_storage() && t.storage().unsafeGetStorageImpl() != nullptr) return {t.storage().unsafeGetStorageImpl(), static_cast<int64_t>(t.storage().nbytes())};
+  return {t.unsafeGetTensorImpl(), nbytesOf(t)};
 }
 
 // The live slot a handle names, or nullptr.
@@ -48,13 +56,20 @@ Napi::Value wrapTensor(Napi::Env env, at::Tensor t) {
   }
   auto& slot = inst.slots[index];
   slot.tensor = std::move(t);
-  slot.accountedBytes = nbytesOf(slot.tensor);
   inst.liveTensors += 1;
-  inst.liveBytes += slot.accountedBytes;
-  if (inst.liveBytes > inst.peakBytes) inst.peakBytes = inst.liveBytes;
-  // Tell V8 about native memory so that garbage collection (and with it the
-  // FinalizationRegistry safety net in lib/tensor.ts) runs under memory pressure.
-  if (slot.accountedBytes >= 4096) Napi::MemoryManagement::AdjustExternalMemory(env, slot.accountedBytes);
+  auto [key, bytes] = memoryOf(slot.tensor);
+  slot.memoryKey = key;
+  if (key) {
+    HeldMemory& m = inst.held[key];
+    if (m.handles++ == 0) {
+      m.bytes = bytes;
+      inst.liveBytes += bytes;
+      if (inst.liveBytes > inst.peakBytes) inst.peakBytes = inst.liveBytes;
+      // Tell V8 about native memory so that garbage collection (and with it the
+      // FinalizationRegistry safety net in lib/core/tensor.ts) runs under memory pressure.
+      if (bytes >= 4096) Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+    }
+  }
   return Napi::Number::New(env, slot.generation * kIndexSpan + static_cast<double>(index));
 }
 
@@ -65,9 +80,16 @@ bool releaseHandle(Napi::Env env, const Napi::Value& v) {
   if (!slot) return false;
   auto& inst = instance(env);
   inst.liveTensors -= 1;
-  inst.liveBytes -= slot->accountedBytes;
-  if (slot->accountedBytes >= 4096) Napi::MemoryManagement::AdjustExternalMemory(env, -slot->accountedBytes);
-  slot->accountedBytes = 0;
+  if (slot->memoryKey) {
+    auto it = inst.held.find(slot->memoryKey);
+    if (it != inst.held.end() && --it->second.handles == 0) {
+      int64_t bytes = it->second.bytes;
+      inst.liveBytes -= bytes;
+      if (bytes >= 4096) Napi::MemoryManagement::AdjustExternalMemory(env, -bytes);
+      inst.held.erase(it);
+    }
+    slot->memoryKey = nullptr;
+  }
   slot->tensor.reset();
   slot->generation = slot->generation + 1 < kMaxGeneration ? slot->generation + 1 : 1;
   inst.freeSlots.push_back(static_cast<uint32_t>(slot - inst.slots.data()));

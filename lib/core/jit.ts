@@ -44,7 +44,7 @@ export interface TracedFunction {
  * already uses libtorch's intra-op threads, and libuv's whole pool of them at
  * once made OpenMP threads fight over the cores (48 concurrent embeds were 13x
  * slower than the same 48 one after another). Two at a time measured best on 2
- * cores (scripts/bench/concurrency.ts: whole photos 1.45-1.51x sequential vs
+ * cores (scripts/bench/cases/concurrency.ts: whole photos 1.45-1.51x sequential vs
  * 1.04-1.09x with one, crops alike, event-loop p99 20-25 ms). Callers queue
  * here; a replay that has to wait gets copies of its inputs, so it computes on
  * the values they had when it was called, as an immediate one does.

@@ -51,7 +51,11 @@ export function dispose(...values: unknown[]): void {
   for (const t of found) t.dispose();
 }
 
-/** Live native tensors and the bytes they hold (views count their own size). */
+/**
+ * Live tensor handles, and the bytes of the memory they hold: each storage once,
+ * however many handles share it (views, in-place results, `.grad` read twice),
+ * at its size when first wrapped.
+ */
 export function memory(): { tensors: number; bytes: number; peakBytes: number } {
   return native.memory();
 }

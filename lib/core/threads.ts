@@ -46,7 +46,7 @@ export function setNumThreads(n: number | 'auto'): void {
  * parallel regions only while the OpenMP threads of every OS thread's pool fit in the
  * cores; a main-thread pool of all cores beside the replays' made each 2-thread replay
  * sleep and wake at every op (a batch-1 descriptor 7.2-7.5 ms instead of 3.2-3.7 ms,
- * CPU/wall 1.1; scripts/bench/threads.ts). Eager-heavy work (training)
+ * CPU/wall 1.1; scripts/bench/cases/threads.ts). Eager-heavy work (training)
  * asks for all cores: useAllCoresForEager(), or setNumThreads(n).
  */
 export const AUTO_EAGER_THREADS = 1;

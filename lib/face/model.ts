@@ -15,6 +15,7 @@
 // replayed on a worker thread per batch. The program is traced once per input
 // layout (dtype and C x H x W, at batch 1, when the model is built) and replayed
 // for any batch size, so several embedBatch() calls can run at once.
+import type { TrainableNetwork } from './trainable';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -163,7 +164,7 @@ const pretrainedOptions = z
     device: z.string().default('cpu'),
     /** Fold the scale layers into the convs for inference (default true; same results to ~1e-6). */
     fused: z.boolean().default(true),
-    /** Channels-last weights and activations (used on CPU when mkldnn is off: oneDNN is faster there, see scripts/bench/descriptors.ts). */
+    /** Channels-last weights and activations (used on CPU when mkldnn is off: oneDNN is faster there, see scripts/bench/cases/descriptors.ts). */
     channelsLast: z.boolean().optional(),
     /**
      * The fused network in oneDNN's blocked format, weights reordered once (default true on a
@@ -720,14 +721,7 @@ export class FaceModel {
    * Unfreezes its parameters; from now on embed() runs the trainable network
    * (so it sees the updated weights) instead of the folded inference copy.
    */
-  trainable(options: { freeze?: (name: string) => boolean } = {}): {
-    module: Module;
-    inputSize: number;
-    embeddingDim: number;
-    embed(x: Tensor): Tensor;
-    trainableParameters(): Tensor[];
-    metadata(): Record<string, unknown>;
-  } {
+  trainable(options: { freeze?: (name: string) => boolean } = {}): TrainableNetwork {
     this.checkAlive();
     if (this.members) invalid('model', "one of the fusion's members to fine-tune (model.members[i].model.trainable())", 'a fusion');
     for (const [name, p] of this.net.namedParameters()) p.requiresGrad_(!(options.freeze?.(name) ?? false));

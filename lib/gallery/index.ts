@@ -1,4 +1,5 @@
-export { FaceGallery, GalleryBase, DuplicateIdError, UnknownIdError, DEFAULT_THRESHOLD, modelIdentity, euclidean } from './gallery';
+export { FaceGallery } from './sqlite/gallery';
+export { GalleryBase, DuplicateIdError, UnknownIdError, DEFAULT_THRESHOLD, modelIdentity, euclidean } from './gallery';
 export type { FaceModelLike, GalleryHead, ModelIdentity, Person, Candidate, IdentifyResult, GalleryVerifyResult, GalleryJson, GalleryOptions, EnrollOptions, IdentifyOptions, VerifyOptions, ImportOptions } from './gallery';
 export { DatabaseError, PgVectorGallery, pgPoolClient, pgliteClient } from './pgvector/gallery';
 export type { SqlClient, PGliteLike, PgVectorGalleryOptions } from './pgvector/gallery';

@@ -20,7 +20,8 @@ import { z } from 'zod';
 import { ArgumentError, ImageError, TorchfaceError, fromZod, parseOptions } from '../core/errors';
 import { decodeShrunk, type RawImage } from '../image';
 import { releaseMemory } from '../core';
-import { FaceGallery, GalleryBase, MAX_ID_LENGTH, MAX_METADATA_DEPTH, UnknownIdError, checkId, jsonDepthWithin } from './gallery';
+import { GalleryBase, MAX_ID_LENGTH, MAX_METADATA_DEPTH, UnknownIdError, checkId, jsonDepthWithin } from './gallery';
+import { FaceGallery } from './sqlite/gallery';
 import { PUBLIC_ROUTES, registerLibraryRoutes } from '../library/routes';
 import { openApiDocument } from '../library/openapi';
 

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { ArgumentError, fromZod } from '../core/errors';
 import type { RawImage } from '../image';
 import { packageRoot } from '../util/paths';
-import type { FaceGallery } from '../gallery/gallery';
+import type { FaceGallery } from '../gallery/sqlite/gallery';
 import { UnknownClusterError } from './library';
 import type { FaceRecord } from './store';
 import { openApiDocument } from './openapi';

@@ -96,7 +96,7 @@ export abstract class Module {
    * runs those convolutions through oneDNN and keeps activations channels-last.
    * Give channels-last inputs too (`x.contiguous({ channelsLast: true })`).
    *
-   * When it helps (scripts/bench/channels-last.ts, libtorch 1.13 on a shared
+   * When it helps (scripts/bench/cases/channels-last.ts, libtorch 1.13 on a shared
    * 2-core x86 machine, 1 thread, no-grad forward): 3x3 convolutions on larger
    * maps, e.g. 64 channels at 56x56 batch 1, run 2-3x faster, 8x64x28x28 1.4-2x;
    * batch-1 convolutions on small maps (<= 28x28) gain 0-15%; a whole ResNet-18

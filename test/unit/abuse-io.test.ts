@@ -238,6 +238,17 @@ function expectFormatError(e: unknown, pattern: RegExp): void {
 
 // ---------------------------------------------------------------------------
 
+/** Opens each FIFO for writing once, so that a reader a broken loader left waiting on it returns and the process can exit. */
+function unblockFifos(fifos: string[]): void {
+  for (const f of fifos) {
+    try {
+      fs.closeSync(fs.openSync(f, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
+    } catch {
+      /* no reader */
+    }
+  }
+}
+
 describe('io abuse: hostile .pt files (#7)', function () {
   let dir: string;
   before(() => (dir = tmpDir('torchface-abuse-pt-')));
@@ -405,14 +416,7 @@ describe('io abuse: tfjs manifests (#9)', function () {
   const fifos: string[] = [];
   before(() => (dir = tmpDir('torchface-abuse-tfjs-')));
   after(() => {
-    // unblock any reader a broken loader left waiting on a FIFO, so the process can exit
-    for (const f of fifos) {
-      try {
-        fs.closeSync(fs.openSync(f, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
-      } catch {
-        /* no reader */
-      }
-    }
+    unblockFifos(fifos);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -653,13 +657,7 @@ describe('io abuse: the sync and async entry points of io/atomic agree (#12)', f
   const fifos: string[] = [];
   before(() => (root = tmpDir('torchface-abuse-atomic-')));
   after(() => {
-    for (const f of fifos) {
-      try {
-        fs.closeSync(fs.openSync(f, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
-      } catch {
-        /* no reader */
-      }
-    }
+    unblockFifos(fifos);
     fs.rmSync(root, { recursive: true, force: true });
   });
   const mkfifo = (f: string) => {

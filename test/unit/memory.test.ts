@@ -74,6 +74,31 @@ describe('memory: dispose', () => {
   });
 });
 
+describe('memory: bytes count each storage once', () => {
+  it('views, aliases and .grad read twice add handles but no bytes', () => {
+    const before = tf.memory();
+    const base = tf.zeros([1000]); // 4000 bytes
+    const views = [base.view([10, 100]), base.narrow(0, 0, 10), base.reshape([100, 10])];
+    const alias = base.detach(); // the same storage, another handle
+    let during = tf.memory();
+    assert.equal(during.tensors, before.tensors + 5);
+    assert.equal(during.bytes, before.bytes + 4000);
+    const p = tf.zeros([500], { requiresGrad: true }); // 2000 bytes
+    tf.tidy(() => p.mul(2).sum().backward()); // the gradient: 2000 bytes more, once read
+    const g1 = p.grad!;
+    const g2 = p.grad!;
+    during = tf.memory();
+    assert.equal(during.bytes, before.bytes + 4000 + 2000 + 2000);
+    tf.dispose([views, alias, g1]);
+    assert.equal(tf.memory().bytes, before.bytes + 4000 + 2000 + 2000); // still held by base and g2
+    base.dispose();
+    g2.dispose();
+    assert.equal(tf.memory().bytes, before.bytes + 2000);
+    p.dispose();
+    assert.deepEqual([tf.memory().tensors, tf.memory().bytes], [before.tensors, before.bytes]);
+  });
+});
+
 describe('memory: tidy', () => {
   it('disposes what fn made, keeps what it returns (tensor, array, object, Map)', () => {
     const before = live();

@@ -1,6 +1,6 @@
 // The thread policy of traced replays (lib/core/threads.ts) and FaceModel's
 // scheduling knobs: the chooser's decisions on given timings (no timing is
-// measured here: speed is the bench's business, scripts/bench/concurrency.ts),
+// measured here: speed is the bench's business, scripts/bench/cases/concurrency.ts),
 // fixed counts overriding it, replays at any count giving the same values, and
 // maxWaitMs letting calls that arrive close together share a forward pass.
 import { strict as assert } from 'assert';

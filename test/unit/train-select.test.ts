@@ -2,18 +2,37 @@
 // candidate, so a fine-tune that makes things worse on the selection pairs
 // returns the weights it started from. face-api's pretrained network,
 // fine-tuned on AT&T with an absurd learning rate, selected on part of LFW's
-// DevTrain list. Needs the shared face data; skips without it.
+// DevTrain list. Needs the shared face data; skips without it. Also the
+// trainer's learning-rate schedule (no data needed).
 import { strict as assert } from 'assert';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { loadStateDict } from '../../lib';
+import { loadStateDict, optim, zeros } from '../../lib';
 import { needs } from '../helpers/peers';
 import { FaceRecognitionNet } from '../../lib/models/face-recognition-net';
 import { kFoldAccuracy, kFoldCorrect } from '../../lib/face/metrics';
-import { selectionBeats, trainFaceModel, TrainEvent } from '../../lib/face/train';
+import { learningRateAt, selectionBeats, trainFaceModel, TrainEvent, warmupCosineSchedule } from '../../lib/face/train';
 import { recognitionNetwork } from '../../lib/face/trainable';
 import { facesDir } from '../../lib/util/paths';
+
+describe('face/train: learning-rate schedule', () => {
+  it("the trainer's schedule (optim's LinearLR then CosineAnnealingLR) equals learningRateAt step by step", () => {
+    for (const [warmupSteps, totalSteps, minFactor] of [[10, 100, 0.01], [1, 30, 0.1], [0, 25, 0], [7, 7, 0.05]]) {
+      const p = zeros([1], { requiresGrad: true });
+      const opt = new optim.Adam([p], { lr: 0.003 });
+      const schedule = warmupCosineSchedule(opt, { warmupSteps, totalSteps, minFactor });
+      for (let step = 0; step < totalSteps; step++) {
+        const want = learningRateAt(step, totalSteps, 0.003, warmupSteps, minFactor);
+        const got = opt.paramGroups[0].lr;
+        assert.ok(Math.abs(got - want) <= 1e-12 * Math.max(1, want), `warm-up ${warmupSteps}, total ${totalSteps}, step ${step}: ${got} vs ${want}`);
+        schedule.step();
+      }
+      opt.dispose();
+      p.dispose();
+    }
+  });
+});
 
 describe('face/train: selection rule', () => {
   it('kFoldCorrect: per-pair 10-fold decisions whose fold means are kFoldAccuracy', () => {

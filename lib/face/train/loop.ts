@@ -82,9 +82,9 @@ export function learningRateAt(step: number, total: number, lr: number, warmupSt
 export function warmupCosineSchedule(optimizer: Optimizer, o: { warmupSteps: number; totalSteps: number; minFactor: number }): Schedule {
   const lr = optimizer.paramGroups[0].lr;
   const cosine = (): CosineAnnealingLR => new CosineAnnealingLR(optimizer, { tMax: Math.max(1, o.totalSteps - o.warmupSteps), etaMin: lr * o.minFactor });
-  // One warm-up step is the full rate already: no warm-up scheduler then.
-  if (o.warmupSteps < 2) return cosine();
-  const warmup = new LinearLR(optimizer, { startFactor: 1 / o.warmupSteps, endFactor: 1, totalIters: o.warmupSteps - 1 });
+  if (o.warmupSteps < 1) return cosine();
+  // lr * (step + 1) / warmupSteps for step < warmupSteps (a single warm-up step is at the full rate).
+  const warmup = new LinearLR(optimizer, { startFactor: 1 / o.warmupSteps, endFactor: 1, totalIters: Math.max(1, o.warmupSteps - 1) });
   return new SequentialLR(optimizer, [warmup, cosine()], [o.warmupSteps]);
 }
 

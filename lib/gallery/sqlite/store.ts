@@ -114,6 +114,18 @@ export class SqliteStore {
     return vectors.map((v) => Number(ins.run(id, toBlob(v)).lastInsertRowid));
   }
 
+  /** Removes the given embedding rows of a person, and the person when none is left (undoes an insert). */
+  removeEmbeddings(id: string, keys: number[]): void {
+    const del = this.db.prepare('DELETE FROM embeddings WHERE key = ?');
+    for (const k of keys) del.run(k);
+    this.db.prepare('DELETE FROM people WHERE id = ? AND NOT EXISTS (SELECT 1 FROM embeddings WHERE person_id = ?)').run(id, id);
+  }
+
+  /** Removes every embedding of a person (the person stays). */
+  removeEmbeddingsOf(id: string): void {
+    this.db.prepare('DELETE FROM embeddings WHERE person_id = ?').run(id);
+  }
+
   remove(id: string): boolean {
     return this.db.prepare('DELETE FROM people WHERE id = ?').run(id).changes > 0;
   }

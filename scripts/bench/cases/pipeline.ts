@@ -10,15 +10,12 @@
 // torchface is faster). face-api's wasm backend is single-threaded; torchface
 // is timed at 1 thread and at its default thread count.
 //
-//   node dist/scripts/bench/pipeline.js [--quick]
+//   node dist/scripts/bench/cases/pipeline.js [--quick]
 // `npm run bench` uses run().
 import * as fs from 'fs';
-import * as path from 'path';
-import { getNumThreads, threadMode, setNumThreads } from '../../lib';
-import { loadImage, RgbImage } from '../../lib/image';
-import { faceApiModelDir } from '../../lib/io/tfjs';
-import { FaceModel } from '../../lib/face/model';
-import { BenchRow, Summary, initFaceApiWasm, summarize } from './common';
+import { FaceModel, getNumThreads, loadImage, threadMode, setNumThreads, type RgbImage } from '../../../lib';
+import { faceApiModelDir } from '../../../lib/io/tfjs';
+import { BenchRow, Summary, cli, demoPhoto, initFaceApiWasm, summarize } from '../harness/common';
 
 export interface PipelineBenchOptions {
   /** Photos in face-api's demo folder (default sample1.jpg). */
@@ -33,10 +30,6 @@ export interface PipelineBenchOptions {
 }
 
 export type PipelineRow = BenchRow & { torchfaceSpread: Summary; peerSpread: Summary | null; faces: { torchface: number; peer: number | null } };
-
-export function demoImage(name: string): string {
-  return path.join(path.dirname(require.resolve('@vladmandic/face-api/package.json')), 'demo', name);
-}
 
 export async function run(options: PipelineBenchOptions = {}): Promise<PipelineRow[]> {
   const images = options.images ?? ['sample1.jpg'];
@@ -63,7 +56,7 @@ export async function run(options: PipelineBenchOptions = {}): Promise<PipelineR
   const rows: PipelineRow[] = [];
   try {
     for (const name of images) {
-      const file = demoImage(name);
+      const file = demoPhoto(name);
       if (!fs.existsSync(file)) throw new Error(`${file} not found (is @vladmandic/face-api installed?)`);
       const img: RgbImage = await loadImage(file);
       const input = fa ? fa.tf.tensor3d(new Int32Array(img.data), [img.height, img.width, 3], 'int32') : null;
@@ -115,8 +108,8 @@ export async function run(options: PipelineBenchOptions = {}): Promise<PipelineR
 }
 
 if (require.main === module) {
-  const quick = process.argv.includes('--quick');
-  run({ log: (s) => console.error(s), ...(quick ? { reps: 3 } : {}) })
+  const { flags } = cli(__filename, { quick: 'boolean' });
+  run({ log: (s) => console.error(s), ...(flags.quick ? { reps: 3 } : {}) })
     .then((rows) => console.table(rows.map(({ torchfaceSpread, peerSpread, faces, ...r }) => r)))
     .catch((e) => {
       console.error(e);

@@ -4,17 +4,18 @@
 // conv2d forward + backward at the seed shape (1x3x14x14 * 16x3x5x5) and at a
 // realistic size (8x64x56x56 * 64x64x3x3, where the kernels dominate).
 //
-//   node dist/scripts/bench/overhead.js [--threads N] [--reps N] [--quick] [--json]
+//   node dist/scripts/bench/cases/overhead.js [--threads N] [--reps N] [--quick] [--json]
 //
-// Python runs as a long-lived child process that executes one repetition per
-// request, so torchface and PyTorch repetitions alternate: on a shared,
-// noisy machine both see the same background load. Each case reports the
-// median per-op time (µs) over the repetitions, after a warm-up repetition.
+// Python runs as a long-lived child process (peers/overhead_torch.py) that
+// executes one repetition per request, so torchface and PyTorch repetitions
+// alternate: on a shared, noisy machine both see the same background load.
+// Each case reports the median per-op time (µs) over the repetitions, after a
+// warm-up repetition.
 // `npm run bench` can reuse benchOverhead() (also exported as run()).
 import { spawn, ChildProcessWithoutNullStreams } from 'child_process';
 import { createInterface } from 'readline';
-import * as tf from '../../lib';
-import { median, type BenchRow as HarnessRow } from './common';
+import * as tf from '../../../lib';
+import { PYTHON, cli, median, peerScript, type BenchRow as HarnessRow } from '../harness/common';
 
 /**
  * A row of the `npm run bench` harness (torchface and peer: median wall µs per
@@ -33,12 +34,22 @@ export interface OverheadOptions {
   repetitions?: number;
   /** Fewer iterations per repetition (a smoke run). */
   quick?: boolean;
-  /** Python with torch (default /usr/bin/python3). */
-  python?: string;
+  /** Python with torch (default: TORCHFACE_PYTHON, harness/common.ts); null: no peer. */
+  python?: string | null;
   /** Cases to run (default all). */
   cases?: CaseName[];
   /** Called with a line of progress. */
   log?: (line: string) => void;
+  /** Called with each timed repetition. */
+  onRepetition?: (rep: Repetition) => void;
+}
+
+/** One timed repetition of a case: µs per op, of wall and of process CPU time; NaN for a missing peer. */
+export interface Repetition {
+  case: CaseName;
+  rep: number;
+  torchface: { wall: number; cpu: number };
+  pytorch: { wall: number; cpu: number };
 }
 
 export type CaseName = 'add' | 'conv-seed' | 'conv-large';
@@ -58,37 +69,6 @@ const CASES = (quick: boolean): CaseSpec[] => [
   { name: 'conv-large', label: 'conv2d fwd+bwd 8x64x56x56 * 64x64x3x3', iterations: quick ? 1 : 3, goal: 1.05, x: [8, 64, 56, 56], w: [64, 64, 3, 3] },
 ];
 
-// The PyTorch side: reads one JSON request per line, answers with the seconds taken.
-const PYTHON_SCRIPT = `
-import json, sys, time, torch
-import torch.nn.functional as F
-torch.set_num_threads(int(sys.argv[1]))
-torch.manual_seed(0)
-state = {}
-def run(req):
-    n = req["iterations"]
-    if req["case"] == "add":
-        a, b = torch.randn(4, 4), torch.randn(4, 4)
-        t, c0 = time.perf_counter(), time.process_time()
-        for _ in range(n):
-            c = torch.add(a, b)
-        return time.perf_counter() - t, time.process_time() - c0
-    key = req["case"]
-    if key not in state:
-        state[key] = (torch.randn(*req["x"]), torch.randn(*req["w"], requires_grad=True), torch.randn(req["w"][0], requires_grad=True))
-    x, w, b = state[key]
-    t, c0 = time.perf_counter(), time.process_time()
-    for _ in range(n):
-        y = F.conv2d(x, w, b)
-        y.sum().backward()
-    return time.perf_counter() - t, time.process_time() - c0
-print(json.dumps({"ready": True, "threads": torch.get_num_threads(), "version": torch.__version__}), flush=True)
-for line in sys.stdin:
-    req = json.loads(line)
-    wall, cpu = run(req)
-    print(json.dumps({"seconds": wall, "cpu": cpu}), flush=True)
-`;
-
 class PythonPeer {
   private readonly lines: AsyncIterator<string>;
   private constructor(private readonly child: ChildProcessWithoutNullStreams) {
@@ -97,7 +77,7 @@ class PythonPeer {
   static async start(python: string, threads: number): Promise<{ peer: PythonPeer; info: { threads: number; version: string } } | null> {
     let child: ChildProcessWithoutNullStreams;
     try {
-      child = spawn(python, ['-c', PYTHON_SCRIPT, String(threads)], { env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+      child = spawn(python, [peerScript('overhead_torch.py'), JSON.stringify({ threads })], { env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
     } catch {
       return null;
     }
@@ -179,7 +159,8 @@ export async function benchOverhead(options: OverheadOptions = {}): Promise<Benc
   const previousThreads = tf.threadMode();
   tf.setNumThreads(threads);
   tf.manualSeed(0);
-  const started = await PythonPeer.start(options.python ?? '/usr/bin/python3', threads);
+  const python = options.python === undefined ? PYTHON : options.python;
+  const started = python ? await PythonPeer.start(python, threads) : null;
   if (started) log(`peer: PyTorch ${started.info.version}, ${started.info.threads} thread(s); torchface ${tf.versions().torchface} on libtorch ${tf.versions().libtorch}, ${tf.getNumThreads()} thread(s)`);
   else log('peer: python3-torch not available; reporting torchface only');
   const state = new Map<string, tf.Tensor[]>();
@@ -195,7 +176,7 @@ export async function benchOverhead(options: OverheadOptions = {}): Promise<Benc
         if (r === 0) continue; // warm-up
         ours.push(a);
         theirs.push(b);
-        log(`  ${spec.name} rep ${r}: torchface ${us(a.wall).toFixed(2)} µs (cpu ${us(a.cpu).toFixed(2)}), pytorch ${us(b.wall).toFixed(2)} µs (cpu ${us(b.cpu).toFixed(2)})`);
+        options.onRepetition?.({ case: spec.name, rep: r, torchface: { wall: us(a.wall), cpu: us(a.cpu) }, pytorch: { wall: us(b.wall), cpu: us(b.cpu) } });
       }
       const t = median(ours.map((o) => us(o.wall)));
       const p = started ? median(theirs.map((o) => us(o.wall))) : null;
@@ -233,13 +214,15 @@ export function formatRows(rows: BenchRow[]): string {
 }
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const value = (flag: string) => {
-    const i = args.indexOf(flag);
-    return i >= 0 ? Number(args[i + 1]) : undefined;
-  };
-  const rows = await benchOverhead({ threads: value('--threads'), repetitions: value('--reps'), quick: args.includes('--quick'), log: (l) => console.error(l) });
-  console.log(args.includes('--json') ? JSON.stringify(rows, null, 1) : formatRows(rows));
+  const { flags } = cli(__filename, { threads: 'number', reps: 'number', quick: 'boolean', json: 'boolean' });
+  const rows = await benchOverhead({
+    threads: flags.threads,
+    repetitions: flags.reps,
+    quick: flags.quick,
+    log: (l) => console.error(l),
+    onRepetition: (r) => console.error(`  ${r.case} rep ${r.rep}: torchface ${r.torchface.wall.toFixed(2)} µs (cpu ${r.torchface.cpu.toFixed(2)}), pytorch ${r.pytorch.wall.toFixed(2)} µs (cpu ${r.pytorch.cpu.toFixed(2)})`),
+  });
+  console.log(flags.json ? JSON.stringify(rows, null, 1) : formatRows(rows));
 }
 
 if (require.main === module) {

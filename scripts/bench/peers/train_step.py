@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch peer of scripts/bench/train-step.ts: median time of one training step
+"""PyTorch peer of scripts/bench/cases/train-step.ts: median time of one training step
 (forward, cross-entropy, backward, Adam step) of the same ResNet.
 Usage: train_step.py JSON_OPTIONS  ->  prints {"times_ms": [...], "threads": n, "torch": version}"""
 import json
@@ -9,7 +9,7 @@ import time
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "test", "helpers"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "test", "helpers"))
 from torch_resnet import ResNet  # noqa: E402
 
 

@@ -9,13 +9,12 @@
 // Goal: flat, taken as growth below 5% of the half-way RSS. Peak RSS is the
 // child's VmHWM.
 //
-//   node dist/scripts/bench/memory.js [--reps N] [--case descriptor|triplet]
-//   (internally: node dist/scripts/bench/memory.js --child CASE REPS)
+//   node dist/scripts/bench/cases/memory.js [--reps N] [--case descriptor|triplet]
+//   (internally: node dist/scripts/bench/cases/memory.js --child CASE --reps N)
 // `npm run bench` uses run().
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
-import * as path from 'path';
-import { BenchRow } from './common';
+import { BenchRow, cli, fixtureCrops } from '../harness/common';
 
 export type MemoryCase = 'descriptor' | 'triplet';
 
@@ -44,33 +43,22 @@ function peakRssMb(): number {
   return process.resourceUsage().maxRSS / 1024;
 }
 
-/** The first 150x150 crop of test/fixtures/faceapi-descriptors.json (face-api's own descriptor inputs). */
-function fixtureCrop(): { data: Uint8Array; width: number; height: number; channels: 3 } {
-  const file = path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'faceapi-descriptors.json');
-  const fx = JSON.parse(fs.readFileSync(file, 'utf8')) as { inputs: { shape: number[]; rgbBase64: string }[] };
-  const e = fx.inputs.find((v) => v.shape[0] === 150 && v.shape[1] === 150);
-  if (!e) throw new Error(`${file}: no 150x150 input`);
-  return { data: new Uint8Array(Buffer.from(e.rgbBase64, 'base64')), width: 150, height: 150, channels: 3 };
-}
-
 async function child(which: MemoryCase, reps: number): Promise<void> {
-  const tf = await import('../../lib');
+  // loaded here, not at the top: run() in the parent only starts children
+  const tf = await import('../../../lib');
   const t0 = performance.now();
   let step: () => Promise<void>;
   let cleanup: () => void;
   if (which === 'descriptor') {
-    const { FaceModel } = await import('../../lib/face/model');
-    const model = await FaceModel.pretrained();
-    const crop = fixtureCrop();
+    const model = await tf.FaceModel.pretrained();
+    const [crop] = fixtureCrops(1);
     step = async () => {
       await model.embedRgb([crop]);
     };
     cleanup = () => model.dispose();
   } else {
-    const { EmbeddingNet } = await import('../../lib/models/embedding-net');
-    const { mineTriplets } = await import('../../lib/face/triplet');
     tf.manualSeed(0);
-    const net = new EmbeddingNet({ architecture: 'resnet10', inputSize: 64, embeddingDim: 128 });
+    const net = new tf.EmbeddingNet({ architecture: 'resnet10', inputSize: 64, embeddingDim: 128 });
     net.train();
     const opt = new tf.optim.Adam(net.parameters(), { lr: 1e-3, weightDecay: 5e-4 });
     const p = 4;
@@ -79,7 +67,7 @@ async function child(which: MemoryCase, reps: number): Promise<void> {
     const labels = Array.from({ length: p * k }, (_, i) => Math.floor(i / k));
     step = async () =>
       tf.tidy(() => {
-        const m = mineTriplets(net.forward(x), labels, { strategy: 'semi-hard', margin: 0.2 });
+        const m = tf.mineTriplets(net.forward(x), labels, { strategy: 'semi-hard', margin: 0.2 });
         opt.zeroGrad();
         m.loss.backward();
         opt.step();
@@ -113,7 +101,7 @@ export function run(options: { reps?: number; cases?: MemoryCase[]; log?: (s: st
   const log = options.log ?? (() => undefined);
   const rows: MemoryRow[] = [];
   for (const which of options.cases ?? (['descriptor', 'triplet'] as MemoryCase[])) {
-    const r = spawnSync(process.execPath, [__filename, '--child', which, String(reps)], { encoding: 'utf8', maxBuffer: 16 << 20 });
+    const r = spawnSync(process.execPath, [__filename, '--child', which, '--reps', String(reps)], { encoding: 'utf8', maxBuffer: 16 << 20 });
     const label = which === 'descriptor' ? 'descriptor batch 1 (150x150)' : 'triplet step resnet10 64px 4x4';
     if (r.status !== 0) throw new Error(`memory ${which}: child failed: ${(r.stderr || String(r.error)).trim().split('\n').slice(-3).join(' | ')}`);
     const d = JSON.parse(r.stdout.trim().split('\n').pop()!) as ChildResult;
@@ -137,16 +125,14 @@ export function run(options: { reps?: number; cases?: MemoryCase[]; log?: (s: st
 }
 
 if (require.main === module) {
-  const argv = process.argv.slice(2);
-  if (argv[0] === '--child') {
-    child(argv[1] as MemoryCase, Number(argv[2])).catch((e) => {
+  const { flags } = cli(__filename, { child: 'string', reps: 'number', case: 'string' });
+  if (flags.child) {
+    child(flags.child as MemoryCase, flags.reps!).catch((e) => {
       console.error(e);
       process.exit(1);
     });
   } else {
-    const i = argv.indexOf('--reps');
-    const c = argv.indexOf('--case');
-    const rows = run({ reps: i >= 0 ? Number(argv[i + 1]) : undefined, cases: c >= 0 ? [argv[c + 1] as MemoryCase] : undefined, log: (s) => console.error(s) });
+    const rows = run({ reps: flags.reps, cases: flags.case ? [flags.case as MemoryCase] : undefined, log: (s) => console.error(s) });
     console.table(rows.map(({ detail, ...r }) => r));
   }
 }

@@ -1,11 +1,10 @@
 // Benchmark (not a test): one training step (forward, cross-entropy,
 // backward, Adam step) of a ResNet-18 on a batch of 32 112x112 images,
-// torchface vs PyTorch (/usr/bin/python3) with the same architecture
+// torchface vs PyTorch (peers/train_step.py) with the same architecture
 // (test/helpers/torch_resnet.py), same thread count, in the same run.
-//   node dist/scripts/bench/train-step.js [--reps N] [--batch N] [--size N] [--channels-last]
-import * as path from 'path';
-import { crossEntropy, getNumThreads, manualSeed, optim, randint, randn, resnet18, tidy } from '../../lib';
-import { BenchRow, median, printRows, runPythonJson, timeIt } from './common';
+//   node dist/scripts/bench/cases/train-step.js [--reps N] [--rounds N] [--batch N] [--size N] [--channels-last]
+import { crossEntropy, getNumThreads, manualSeed, optim, randint, randn, resnet18, tidy } from '../../../lib';
+import { BenchRow, cli, median, printRows, runPython, timeIt } from '../harness/common';
 
 export interface TrainStepOptions {
   batch?: number;
@@ -46,10 +45,7 @@ export function measureTrainStep(options: TrainStepOptions = {}): BenchRow[] {
   for (let round = 0; round < o.rounds; round++) {
     ours.push(...timeIt(step, o.reps, o.warmup));
     if (!o.peer) continue;
-    const r = runPythonJson<{ times_ms: number[] }>([
-      path.resolve(__dirname, '..', '..', '..', 'scripts', 'bench', 'train_step.py'),
-      JSON.stringify({ layers: [2, 2, 2, 2], width: o.width, classes: o.classes, stem: 'imagenet', batch: o.batch, size: o.size, reps: o.reps, warmup: o.warmup, threads: getNumThreads(), channels_last: o.channelsLast }),
-    ]);
+    const r = runPython<{ times_ms: number[] }>('train_step.py', { layers: [2, 2, 2, 2], width: o.width, classes: o.classes, stem: 'imagenet', batch: o.batch, size: o.size, reps: o.reps, warmup: o.warmup, threads: getNumThreads(), channels_last: o.channelsLast });
     if (r) theirs.push(...r.times_ms);
   }
   const peer = theirs.length ? median(theirs) : null;
@@ -60,10 +56,7 @@ export function measureTrainStep(options: TrainStepOptions = {}): BenchRow[] {
 }
 
 if (require.main === module) {
-  const arg = (name: string) => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? Number(process.argv[i + 1]) : undefined;
-  };
-  const rows = measureTrainStep({ reps: arg('--reps'), rounds: arg('--rounds'), batch: arg('--batch'), size: arg('--size'), channelsLast: process.argv.includes('--channels-last') });
+  const { flags } = cli(__filename, { reps: 'number', rounds: 'number', batch: 'number', size: 'number', 'channels-last': 'boolean' });
+  const rows = measureTrainStep({ reps: flags.reps, rounds: flags.rounds, batch: flags.batch, size: flags.size, channelsLast: !!flags['channels-last'] });
   printRows(rows);
 }

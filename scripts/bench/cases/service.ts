@@ -5,13 +5,13 @@
 // from N concurrent clients. Reports requests/s, p50 and p99 latency, and the
 // server's event-loop p99 (from /health). Photos: LFW view 1 (people with >= 3
 // photos) from the shared face data, else face-api's demo photos.
-//   node dist/scripts/bench/service.js [--clients 8] [--requests 96] [--people 12]
+//   node dist/scripts/bench/cases/service.js [--clients 8] [--requests 96] [--people 12]
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { closeClient, multipartBody, request, startServer } from '../load-test';
-import { facesDir } from '../../lib/util/paths';
-import { TextGoalRow, runStandalone } from './common';
+import { closeClient, multipartBody, request, startServer } from '../../../test/helpers/load';
+import { facesDir } from '../../../lib/util/paths';
+import { TextGoalRow, demoPhoto, runStandalone } from '../harness/common';
 
 interface Person {
   id: string;
@@ -30,8 +30,7 @@ function people(count: number): { people: Person[]; source: string } {
     });
     return { people: out, source: 'LFW view 1 (250x250 JPEGs)' };
   }
-  const demo = path.resolve(__dirname, '..', '..', '..', 'node_modules', '@vladmandic', 'face-api', 'demo');
-  const photos = ['sample1.jpg', 'sample2.jpg', 'sample3.jpg', 'sample4.jpg', 'sample5.jpg', 'sample6.jpg'].map((f) => fs.readFileSync(path.join(demo, f)));
+  const photos = ['sample1.jpg', 'sample2.jpg', 'sample3.jpg', 'sample4.jpg', 'sample5.jpg', 'sample6.jpg'].map((f) => fs.readFileSync(demoPhoto(f)));
   return { people: photos.map((b, i) => ({ id: `demo${i}`, enroll: b, probes: [b] })), source: "face-api's demo photos (probe = the enrolled photo)" };
 }
 
@@ -104,4 +103,4 @@ export async function benchService(options: { clients?: number; requests?: numbe
   }
 }
 
-if (require.main === module) runStandalone({ clients: 8, requests: 96, people: 12 }, (o) => benchService(o));
+if (require.main === module) runStandalone(__filename, { clients: 8, requests: 96, people: 12 }, (o) => benchService(o));

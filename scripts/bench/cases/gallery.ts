@@ -1,10 +1,11 @@
 // Benchmark of gallery search: 1,000,000 enrolled 128-d embeddings (synthetic,
 // inserted straight into the in-memory index, not through images), one query
 // and a batch of 64. Reports ms per query and the process's resident memory.
-// `npm run bench` picks up run(); `node dist/scripts/bench/gallery.js` runs it alone.
+// `npm run bench` picks up run(); `node dist/scripts/bench/cases/gallery.js [N]`
+// runs it alone (N enrolled embeddings, default 1,000,000).
 import { monitorEventLoopDelay } from 'perf_hooks';
-import { EmbeddingIndex } from '../../lib/gallery/embedding-index';
-import type { TextGoalRow } from './common';
+import { EmbeddingIndex } from '../../../lib';
+import { cli, type TextGoalRow } from '../harness/common';
 
 export type BenchRow = TextGoalRow;
 
@@ -123,7 +124,8 @@ export async function run(options: { n?: number; dim?: number; repeats?: number;
 }
 
 if (require.main === module) {
-  const n = process.argv[2] ? Number(process.argv[2]) : undefined;
+  const [count] = cli(__filename, {}, { positionals: true }).positionals;
+  const n = count ? Number(count) : undefined;
   run({ n, log: (s) => console.error(s) })
     .then((rows) => console.table(rows))
     .catch((e) => {

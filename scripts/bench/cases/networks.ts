@@ -6,11 +6,11 @@
 // in onnxruntime-node (1 intra-op thread). torchface and the peer alternate
 // inside each round. A network whose optional package is missing is a row
 // saying so.
-//   node dist/scripts/bench/networks.js [--reps 10] [--rounds 3]
-import { FaceModel, NETWORKS, RgbImage, setNumThreads, threadMode } from '../../lib';
-import { facepluginFile, mobileFaceNetFile, type NetworkName } from '../../lib/face/networks';
-import { loadReferenceGraphModel } from '../../test/helpers/tfjs-graph-ref';
-import { TextGoalRow, median, runStandalone } from './common';
+//   node dist/scripts/bench/cases/networks.js [--reps 10] [--rounds 3]
+import { FaceModel, NETWORKS, setNumThreads, threadMode, type NetworkName, type RgbImage } from '../../../lib';
+import { facepluginFile, mobileFaceNetFile } from '../../../lib/face/networks';
+import { loadReferenceGraphModel } from '../../../test/helpers/tfjs-graph-ref';
+import { TextGoalRow, median, runStandalone } from '../harness/common';
 
 type Peer = { name: string; run(batch: Float32Array, n: number): Promise<void> } | null;
 
@@ -103,4 +103,4 @@ export async function benchNetworks(options: { reps?: number; rounds?: number } 
   return rows;
 }
 
-if (require.main === module) runStandalone({ reps: 10, rounds: 3 }, (o) => benchNetworks(o));
+if (require.main === module) runStandalone(__filename, { reps: 10, rounds: 3 }, (o) => benchNetworks(o));

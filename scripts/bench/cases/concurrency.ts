@@ -2,22 +2,18 @@
 // (Promise.all) against the same N awaited one at a time, alternating in one
 // run; the same for whole photos (detect + align + embed). Reports faces/s,
 // the ratio concurrent/sequential (goal >= 1.5) and the event loop's p99 delay
-// during the concurrent runs. `node dist/scripts/bench/concurrency.js [--rounds 3] [--faces 48]`
+// during the concurrent runs. `node dist/scripts/bench/cases/concurrency.js [--rounds 3] [--faces 48] [--replays N]`
 import * as fs from 'fs';
-import * as path from 'path';
 import { monitorEventLoopDelay } from 'perf_hooks';
-import { FaceModel, RgbImage, setReplayConcurrency, threadMode } from '../../lib';
-import { TextGoalRow, median, runStandalone } from './common';
+import { FaceModel, setReplayConcurrency, threadMode } from '../../../lib';
+import { TextGoalRow, demoPhoto, fixtureCrops, median, runStandalone } from '../harness/common';
 
 export async function benchConcurrency(options: { rounds?: number; faces?: number; replays?: number } = {}): Promise<TextGoalRow[]> {
   if (options.replays) setReplayConcurrency(options.replays);
   const rounds = options.rounds ?? 3;
   const n = options.faces ?? 48;
-  const root = path.resolve(__dirname, '..', '..', '..');
-  const fixture = JSON.parse(fs.readFileSync(path.join(root, 'test', 'fixtures', 'faceapi-descriptors.json'), 'utf8')) as { inputs: { shape: number[]; rgbBase64: string }[] };
-  const crops = fixture.inputs.filter((e) => e.shape[0] === 150 && e.shape[1] === 150).map((e): RgbImage => ({ data: new Uint8Array(Buffer.from(e.rgbBase64, 'base64')), width: 150, height: 150, channels: 3 }));
-  const faces = Array.from({ length: n }, (_, i) => crops[i % crops.length]);
-  const photos = ['sample1.jpg', 'sample2.jpg', 'sample3.jpg', 'sample4.jpg'].map((f) => fs.readFileSync(path.join(root, 'node_modules', '@vladmandic', 'face-api', 'demo', f)));
+  const faces = fixtureCrops(n);
+  const photos = ['sample1.jpg', 'sample2.jpg', 'sample3.jpg', 'sample4.jpg'].map((f) => fs.readFileSync(demoPhoto(f)));
   const model = await FaceModel.pretrained();
   await model.embed(faces[0]);
   await model.embed(photos[0], { detect: true });
@@ -58,4 +54,4 @@ export async function benchConcurrency(options: { rounds?: number; faces?: numbe
   return rows;
 }
 
-if (require.main === module) runStandalone({ rounds: 3, faces: 48, replays: 0 }, (o) => benchConcurrency({ ...o, replays: o.replays || undefined }));
+if (require.main === module) runStandalone(__filename, { rounds: 3, faces: 48, replays: 0 }, (o) => benchConcurrency({ ...o, replays: o.replays || undefined }));

@@ -2,14 +2,12 @@
 // (saveOnnx), run by onnxruntime-node on the CPU with the same intra-op thread
 // count, vs the same network in torchface (a traced program replayed on a
 // worker thread, fused, in oneDNN's blocked format, as FaceModel runs it), batch 1 and 16, alternating in one run.
-//   node dist/scripts/bench/onnx.js [--reps N]
+//   node dist/scripts/bench/cases/onnx.js [--reps N] [--rounds N]
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Tensor, mkldnnAvailable, noGrad, rand, setNumThreads, threadMode, trace } from '../../lib';
-import { FaceRecognitionNet } from '../../lib/models/face-recognition-net';
-import { saveOnnx } from '../../lib/io/onnx-export';
-import { TextGoalRow, median } from './common';
+import { FaceRecognitionNet, Tensor, mkldnnAvailable, noGrad, rand, saveOnnx, setNumThreads, threadMode, trace } from '../../../lib';
+import { TextGoalRow, cli, median } from '../harness/common';
 
 export async function benchOnnx(options: { reps?: number; rounds?: number } = {}): Promise<TextGoalRow[]> {
   const reps = options.reps ?? 10;
@@ -29,7 +27,7 @@ export async function benchOnnx(options: { reps?: number; rounds?: number } = {}
   const mode = threadMode();
   // The same thread count on both sides: each replay is told it (runWith), while eager ops on this
   // thread stay at 'auto's one thread (an all-core main-thread OpenMP pool would throttle the
-  // replays' OpenMP threads: lib/threads.ts, AUTO_EAGER_THREADS).
+  // replays' OpenMP threads: lib/core/threads.ts, AUTO_EAGER_THREADS).
   setNumThreads('auto');
   for (const threads of [...new Set([1, os.availableParallelism()])]) {
   const session = await ort.InferenceSession.create(file, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
@@ -68,7 +66,8 @@ export async function benchOnnx(options: { reps?: number; rounds?: number } = {}
 }
 
 if (require.main === module) {
-  benchOnnx().then((rows) => {
+  const { flags } = cli(__filename, { reps: 'number', rounds: 'number' });
+  benchOnnx(flags).then((rows) => {
     for (const r of rows) console.log(`${r.case}\t${r.torchface.toFixed(2)}\t${r.peer?.toFixed(2)}\t${r.unit}\tratio ${r.ratio?.toFixed(2)}\t${r.goal}`);
   });
 }

@@ -1,4 +1,4 @@
-# Peer of scripts/bench/distributed.ts: all_reduce bandwidth of Python torch's
+# Peer of scripts/bench/cases/distributed.ts: all_reduce bandwidth of Python torch's
 # torch.distributed with Gloo (the same libtorch c10d), one rank per process.
 # Env: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT; argv[1]: JSON {sizes_mb, reps, warmup}.
 # Rank 0 prints one JSON line: {"ms": {"<mb>": [times...]}}.

@@ -1,24 +1,21 @@
 // Benchmark (not a test) of distributed training on this machine, over loopback:
 // - all-reduce of 1, 16 and 64 MB float32 tensors between 2 processes (blocks of
 //   back-to-back calls after a barrier, per-call time): torchface
-//   (lib/distributed, libtorch's Gloo) vs Python torch.distributed with Gloo (the
-//   same c10d: the ratio is our overhead), alternating in one run; algorithm
-//   bandwidth = bytes / time, as torch's benchmarks report it;
+//   (lib/distributed, libtorch's Gloo) vs Python torch.distributed with Gloo
+//   (peers/allreduce_torch.py, the same c10d: the ratio is our overhead),
+//   alternating in one run; algorithm bandwidth = bytes / time, as torch's
+//   benchmarks report it;
 // - the triplet training step (resnet10 64 px, P x K = 8 x 4 per process,
 //   semi-hard, Adam) with DistributedDataParallel on 2 processes of 1 thread vs
 //   1 process of 1 thread: scaling efficiency = images/s(2) / (2 x images/s(1)),
 //   and vs 1 process with 2 threads (all cores: is data parallel the better use
 //   of them?).
-//   node dist/scripts/bench/distributed.js [--reps N]
+//   node dist/scripts/bench/cases/distributed.js [--reps N]
 // As a rank (BENCH_DIST_ROLE set by this script through launch()) it measures and rank 0 prints JSON.
 import { spawn } from 'child_process';
-import * as path from 'path';
 import { Writable } from 'stream';
-import * as distributed from '../../lib/distributed';
-import { manualSeed, optim, rand, setNumThreads, tidy, ones } from '../../lib';
-import { EmbeddingNet } from '../../lib/models/embedding-net';
-import { mineTriplets } from '../../lib/face/triplet';
-import { PYTHON, TextGoalRow, median } from './common';
+import { EmbeddingNet, distributed, manualSeed, mineTriplets, optim, rand, setNumThreads, tidy, ones } from '../../../lib';
+import { PYTHON, TextGoalRow, cli, median, peerScript } from '../harness/common';
 
 const SIZES_MB = [1, 16, 64];
 const P = 8;
@@ -95,16 +92,16 @@ async function runRanks(nproc: number, role: string, reps: number, threads: numb
   return JSON.parse(line) as RankResult;
 }
 
-function runPythonAllReduce(reps: number): Promise<Record<string, number[]> | null> {
+function runPythonAllReduce(python: string, reps: number): Promise<Record<string, number[]> | null> {
   return distributed.freePort().then(
     (port) =>
       new Promise((resolve) => {
-        const script = path.resolve(__dirname, '..', '..', '..', 'scripts', 'bench', 'allreduce_torch.py');
+        const script = peerScript('allreduce_torch.py');
         let stdout = '';
         let failed = '';
         let left = 2;
         for (let rank = 0; rank < 2; rank++) {
-          const child = spawn(PYTHON, [script, JSON.stringify({ sizes_mb: SIZES_MB, reps, warmup: 3 })], {
+          const child = spawn(python, [script, JSON.stringify({ sizes_mb: SIZES_MB, reps, warmup: 3 })], {
             env: { ...process.env, RANK: String(rank), WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), OMP_NUM_THREADS: '1' },
             stdio: ['ignore', 'pipe', 'pipe'],
           });
@@ -114,7 +111,7 @@ function runPythonAllReduce(reps: number): Promise<Record<string, number[]> | nu
             if (code !== 0) failed += `rank ${rank} exited ${code}`;
             if (--left === 0) {
               const line = stdout.split('\n').find((l) => l.startsWith('{'));
-              if (!line) process.stderr.write(`peer skipped: ${PYTHON} allreduce_torch.py: ${failed.trim().split('\n').pop()}\n`);
+              if (!line) process.stderr.write(`peer skipped: ${python} allreduce_torch.py: ${failed.trim().split('\n').pop()}\n`);
               resolve(line ? (JSON.parse(line) as { ms: Record<string, number[]> }).ms : null);
             }
           });
@@ -134,7 +131,7 @@ export async function benchDistributed(options: { reps?: number; rounds?: number
   for (let r = 0; r < rounds; r++) {
     const a = await runRanks(2, 'allreduce', reps, 1);
     for (const [mb, t] of Object.entries(a.allReduceMs!)) (ours[mb] ??= []).push(...t);
-    const p = peerMissing ? null : await runPythonAllReduce(reps);
+    const p = PYTHON && !peerMissing ? await runPythonAllReduce(PYTHON, reps) : null;
     if (!p) peerMissing = true;
     else for (const [mb, t] of Object.entries(p)) (peer[mb] ??= []).push(...t);
     steps.two.push(...(await runRanks(2, 'step', reps, 1)).stepMs!);
@@ -166,9 +163,8 @@ if (require.main === module) {
       process.exit(1);
     });
   } else {
-    const argv = process.argv.slice(2);
-    const reps = argv.includes('--reps') ? Number(argv[argv.indexOf('--reps') + 1]) : 10;
-    benchDistributed({ reps, log: (s) => console.error(s) }).then((rows) => {
+    const { flags } = cli(__filename, { reps: 'number' });
+    benchDistributed({ reps: flags.reps ?? 10, log: (s) => console.error(s) }).then((rows) => {
       for (const r of rows) console.log(`${r.case}\t${r.torchface.toFixed(1)}\t${r.peer?.toFixed(1) ?? '-'}\t${r.unit}\tratio ${r.ratio?.toFixed(2) ?? '-'}\t${r.goal}`);
     });
   }

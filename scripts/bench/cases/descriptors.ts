@@ -1,25 +1,23 @@
 // Benchmark of face descriptors (FaceModel.pretrained(), face-api's 128-d ResNet)
 // on 150x150 crops: ms per face at batch 1 and 16, 1 and 2 threads, against
 //  * face-api 1.7.15 on tfjs 4.22 + the WASM backend (SIMD, single-threaded), and
-//  * the same network in PyTorch 1.13 from Python (scripts/bench/recognition_torch.py,
+//  * the same network in PyTorch 1.13 from Python (scripts/bench/peers/recognition_torch.py,
 //    weights read from the tfjs manifest there; its best variant is the peer),
 // plus the arithmetic floor: multiply-adds per face / measured matmul throughput.
 // It also times torchface's inference variants (scale layers folded or not,
 // channels-last or not) so that the defaults of FaceModel.pretrained() are the
 // measured fastest.
 //
-// `npm run bench` picks up run(); `node dist/scripts/bench/descriptors.js [--quick]` runs it alone.
-// Set BENCH_PYTHON (default /usr/bin/python3) or BENCH_PYTHON=none to skip the Python peer.
+// `npm run bench` picks up run(); `node dist/scripts/bench/cases/descriptors.js [--quick]` runs it alone.
+// The Python peer runs in TORCHFACE_PYTHON (default /usr/bin/python3); TORCHFACE_PYTHON=none skips it.
 import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { getNumThreads, threadMode, memory, randn, setNumThreads, tidy } from '../../lib';
-import type { RgbImage } from '../../lib/image';
-import { faceApiModelDir } from '../../lib/io/tfjs';
-import { FaceModel } from '../../lib/face/model';
-import { recognitionMacs } from '../../lib/models/face-recognition-net';
-import { TextGoalRow, median } from './common';
+import { FaceModel, threadMode, memory, randn, setNumThreads, tidy, type RgbImage } from '../../../lib';
+import { faceApiModelDir } from '../../../lib/io/tfjs';
+import { recognitionMacs } from '../../../lib/models/face-recognition-net';
+import { PYTHON, TextGoalRow, cli, fixtureCrops, initFaceApiWasm, median, peerScript } from '../harness/common';
 
 export type BenchRow = TextGoalRow;
 
@@ -36,29 +34,7 @@ export interface DescriptorBenchOptions {
   log?: (s: string) => void;
 }
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
 const MANIFEST = path.join(faceApiModelDir(), 'face_recognition_model-weights_manifest.json');
-
-
-async function timeIt(fn: () => Promise<unknown> | unknown, runs: number, warmup = 2): Promise<number> {
-  for (let i = 0; i < warmup; i++) await fn();
-  const ms: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    await fn();
-    ms.push(performance.now() - t);
-  }
-  return median(ms);
-}
-
-/** The 150x150 crops of test/fixtures/faceapi-descriptors.json, cycled to n. */
-export function fixtureCrops(n: number): RgbImage[] {
-  const fx = JSON.parse(fs.readFileSync(path.join(ROOT, 'test', 'fixtures', 'faceapi-descriptors.json'), 'utf8')) as { inputs: { shape: number[]; rgbBase64: string }[] };
-  const crops = fx.inputs
-    .filter((e) => e.shape[0] === 150 && e.shape[1] === 150)
-    .map((e) => ({ data: new Uint8Array(Buffer.from(e.rgbBase64, 'base64')), width: 150, height: 150, channels: 3 as const }));
-  return Array.from({ length: n }, (_, i) => crops[i % crops.length]);
-}
 
 /** Matmul throughput of libtorch here (GFLOP/s, float32, 512 x 2304 @ 2304 x 1024: a conv-like GEMM). */
 export function matmulGflops(threads: number, runs = 5): number {
@@ -86,15 +62,7 @@ type Timer = (threads: number, batch: number) => Promise<number>;
 
 /** face-api (tfjs wasm, single-threaded): a timer of computeFaceDescriptor, and its descriptor of crops[0]. */
 async function faceApiPeer(crops: RgbImage[]): Promise<{ time: Timer; descriptor: ArrayLike<number>; dispose(): void }> {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const tf = require('@tensorflow/tfjs') as typeof import('@tensorflow/tfjs');
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const wasm = require('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
-  wasm.setWasmPaths(path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep, false);
-  if (!(await tf.setBackend('wasm'))) throw new Error('could not initialise the tfjs wasm backend');
-  await tf.ready();
+  const { faceapi, tf } = await initFaceApiWasm();
   await faceapi.nets.faceRecognitionNet.loadFromDisk(faceApiModelDir());
   const tensors = crops.map((c) => tf.tensor3d(new Int32Array(c.data), [c.height, c.width, 3], 'int32'));
   const descriptor = (await faceapi.nets.faceRecognitionNet.computeFaceDescriptor(tensors[0])) as Float32Array;
@@ -110,9 +78,9 @@ async function faceApiPeer(crops: RgbImage[]): Promise<{ time: Timer; descriptor
   };
 }
 
-/** The PyTorch peer as a long-running Python process (recognition_torch.py --serve), so that its timings interleave with ours. */
+/** The PyTorch peer as a long-running Python process (peers/recognition_torch.py --serve), so that its timings interleave with ours. */
 async function pythonPeer(python: string): Promise<{ request(req: object): Promise<Record<string, unknown>>; close(): void }> {
-  const child = spawn(python, [path.join(ROOT, 'scripts', 'bench', 'recognition_torch.py'), MANIFEST, '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(python, [peerScript('recognition_torch.py'), MANIFEST, '--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const lines: string[] = [];
@@ -156,7 +124,7 @@ export async function run(options: DescriptorBenchOptions = {}): Promise<BenchRo
   const threadsList = options.threads ?? [1, 2];
   const batches = options.batches ?? [1, 16];
   const log = options.log ?? (() => {});
-  const python = options.python === undefined ? (process.env.BENCH_PYTHON === 'none' ? null : process.env.BENCH_PYTHON ?? '/usr/bin/python3') : options.python;
+  const python = options.python === undefined ? PYTHON : options.python;
   const maxBatch = Math.max(...batches);
   const crops = fixtureCrops(maxBatch);
   const prevThreads = threadMode();
@@ -275,8 +243,8 @@ export async function run(options: DescriptorBenchOptions = {}): Promise<BenchRo
 }
 
 if (require.main === module) {
-  const quick = process.argv.includes('--quick');
-  run({ log: (s) => console.error(s), ...(quick ? { runs: 3, variants: false } : {}) })
+  const { flags } = cli(__filename, { quick: 'boolean' });
+  run({ log: (s) => console.error(s), ...(flags.quick ? { runs: 3, variants: false } : {}) })
     .then((rows) => console.table(rows))
     .catch((e) => {
       console.error(e);

@@ -5,10 +5,9 @@
 // go through oneDNN. Each case times a no-grad forward of NCHW vs channels-last
 // (weights and input) and reports ratio = channelsLast / NCHW (< 1: channels-last
 // is faster).
-//   node dist/scripts/bench/channels-last.js [--reps N] [--threads N]
-import { Conv2d, } from '../../lib/nn';
-import { Tensor, getNumThreads, manualSeed, noGrad, randn, resnet18, setNumThreads } from '../../lib';
-import { BenchRow, median, printRows, timeIt } from './common';
+//   node dist/scripts/bench/cases/channels-last.js [--reps N] [--threads N]
+import { Tensor, getNumThreads, manualSeed, nn, noGrad, randn, resnet18, setNumThreads } from '../../../lib';
+import { BenchRow, cli, median, printRows, timeIt } from '../harness/common';
 
 function timeForward(f: (x: Tensor) => Tensor, x: Tensor, reps: number): number {
   return median(timeIt(() => noGrad(() => f(x).dispose()), reps, 2));
@@ -31,7 +30,7 @@ export function measureChannelsLast(options: { reps?: number } = {}): BenchRow[]
     [1, 64, 28, 1],
   ];
   for (const [n, c, s, k] of convCases) {
-    const conv = new Conv2d(c, c, k, { padding: k >> 1 });
+    const conv = new nn.Conv2d(c, c, k, { padding: k >> 1 });
     const x = randn([n, c, s, s]);
     const nchw = timeForward((v) => conv.forward(v), x, reps);
     conv.to({ channelsLast: true });
@@ -60,10 +59,9 @@ export function measureChannelsLast(options: { reps?: number } = {}): BenchRow[]
 }
 
 if (require.main === module) {
-  const i = process.argv.indexOf('--reps');
-  const t = process.argv.indexOf('--threads');
+  const { flags } = cli(__filename, { reps: 'number', threads: 'number' });
   // On a shared, oversubscribed machine 1 thread gives far steadier numbers.
-  if (t > 0) setNumThreads(Number(process.argv[t + 1]));
+  if (flags.threads !== undefined) setNumThreads(flags.threads);
   console.log(`threads: ${getNumThreads()}; torchface = channels-last, peer = NCHW (same torchface build)`);
-  printRows(measureChannelsLast({ reps: i > 0 ? Number(process.argv[i + 1]) : undefined }));
+  printRows(measureChannelsLast({ reps: flags.reps }));
 }

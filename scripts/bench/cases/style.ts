@@ -1,24 +1,20 @@
 // Benchmark: seconds per style-transfer iteration at 256x256 (bundled
 // MobileNet-v1 feature network, preset layers, Adam), torchface vs the same
-// network, costs and optimiser in /usr/bin/python3 torch on the same images
-// and weights (exported to a safetensors file Python reads). Goal: torchface
-// no slower than Python (ratio <= 1).
+// network, costs and optimiser in Python torch (peers/style_torch.py) on the
+// same images and weights (exported to a safetensors file Python reads). Goal:
+// torchface no slower than Python (ratio <= 1).
 //
-//   node dist/scripts/bench/style.js [size=256] [iterations=10]
+//   node dist/scripts/bench/cases/style.js [size=256] [iterations=10] [threads]
 // runStyleBench() returns rows for the `npm run bench` harness.
-import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { imageToTensor, resizeImage } from '../../lib/image';
-import { fromTypedArray, saveSafetensorsSync, type RawTensor } from '../../lib/io/safetensors';
-import { getNumThreads, threadMode, setNumThreads } from '../../lib';
-import { MobileNetFeatures, MOBILENET_PRESET, styleTransfer } from '../../lib/style';
-import { landscapeContent, wavesStyle } from '../make-style-images';
-import { BenchRow, PYTHON, median } from './common';
+import { getNumThreads, imageToTensor, resizeImage, setNumThreads, style as styleLib, threadMode } from '../../../lib';
+import { fromTypedArray, saveSafetensorsSync, type RawTensor } from '../../../lib/io/safetensors';
+import { landscapeContent, wavesStyle } from '../../../test/helpers/style-images';
+import { BenchRow, cli, median, runPython } from '../harness/common';
 
 export type StyleBenchRow = BenchRow;
-
 
 /**
  * Alternates torchface and PyTorch runs for `rounds` rounds and keeps each side's
@@ -29,12 +25,11 @@ export async function runStyleBench(options: { size?: number; iterations?: numbe
   const iterations = options.iterations ?? 10;
   const warmup = options.warmup ?? 2;
   const threads = options.threads ?? getNumThreads();
-  const before = getNumThreads();
   const mode = threadMode(); // restored after: 'auto' stays 'auto'
   setNumThreads(threads);
   const content = await resizeImage(landscapeContent(size, size), size, size);
   const style = wavesStyle(size);
-  const preset = MOBILENET_PRESET;
+  const preset = styleLib.MOBILENET_PRESET;
 
   const rounds = options.rounds ?? 3;
   // torchface: the library's own loop, in this thread, init from the content (as the peer).
@@ -42,7 +37,7 @@ export async function runStyleBench(options: { size?: number; iterations?: numbe
   const torchfaceRun = async (): Promise<number> => {
     const stamps: number[] = [];
     first.length = 0;
-    await styleTransfer({ content, style, size, iterations: iterations + warmup, init: 'content', worker: false, onProgress: (p) => (stamps.push(performance.now()), first.push(p.costs.total)) });
+    await styleLib.styleTransfer({ content, style, size, iterations: iterations + warmup, init: 'content', worker: false, onProgress: (p) => (stamps.push(performance.now()), first.push(p.costs.total)) });
     return median(stamps.slice(warmup).map((t, i) => t - stamps[warmup + i - 1])) / 1000;
   };
 
@@ -51,7 +46,7 @@ export async function runStyleBench(options: { size?: number; iterations?: numbe
   let peer: number | null = null;
   let tf = Infinity;
   try {
-    const net = await MobileNetFeatures.load();
+    const net = await styleLib.MobileNetFeatures.load();
     const raw = new Map<string, RawTensor>();
     for (const [k, t] of net.net.stateDict()) raw.set(k, fromTypedArray('float32', t.shape, t.contiguous().data()));
     for (const [k, img] of [['content', content], ['style', style]] as const) {
@@ -63,19 +58,13 @@ export async function runStyleBench(options: { size?: number; iterations?: numbe
     const file = path.join(dir, 'bench.safetensors');
     saveSafetensorsSync(file, raw, { config: JSON.stringify(preset) });
     for (let round = 0; round < rounds; round++) {
-    tf = Math.min(tf, await torchfaceRun());
-    const r = spawnSync(PYTHON, [path.join(__dirname, '..', '..', '..', 'scripts', 'bench', 'style_torch.py'), file, String(iterations), String(warmup), String(threads)], { encoding: 'utf8' });
-    if (r.status === 0) {
-      const py = JSON.parse(r.stdout.trim().split('\n').pop()!) as { msPerIteration: number; initialTotal: number };
+      tf = Math.min(tf, await torchfaceRun());
+      const py = runPython<{ msPerIteration: number; initialTotal: number }>('style_torch.py', { file, iterations, warmup, threads });
+      if (!py) break;
       peer = Math.min(peer ?? Infinity, py.msPerIteration / 1000);
       // same network and costs: the first iteration's total cost must agree
       const rel = Math.abs(py.initialTotal - first[0]) / Math.abs(py.initialTotal);
       if (!(rel < 1e-3)) throw new Error(`style bench: torchface and PyTorch disagree on the initial cost (${first[0]} vs ${py.initialTotal})`);
-    }
-    else {
-      process.stderr.write(`style bench: peer skipped (${PYTHON}: ${(r.stderr || String(r.error)).trim().split('\n').pop()})\n`);
-      break;
-    }
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -94,7 +83,7 @@ export async function runStyleBench(options: { size?: number; iterations?: numbe
 }
 
 if (require.main === module) {
-  const [size, iterations, threads] = process.argv.slice(2).map(Number);
+  const [size, iterations, threads] = cli(__filename, {}, { positionals: true }).positionals.map(Number);
   runStyleBench({ size: size || undefined, iterations: iterations || undefined, threads: threads || undefined }).then((rows) => {
     for (const r of rows) console.log(`${r.case}\ttorchface ${r.torchface.toFixed(3)} ${r.unit}\tpython ${r.peer?.toFixed(3) ?? '-'}\tratio ${r.ratio?.toFixed(2) ?? '-'} (goal <= ${r.goal})`);
   });

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch peer of scripts/bench/triplet-step.ts: one triplet-loss training step
+"""PyTorch peer of scripts/bench/cases/triplet-step.ts: one triplet-loss training step
 (scaling, ResNet embedding net, L2 normalisation, semi-hard mining with the
 same tensor formulation as lib/face/triplet.ts, backward, Adam step) on a fixed
 P x K batch. Usage: triplet_step.py JSON_OPTIONS -> prints {"times_ms": [...], ...}"""
@@ -11,7 +11,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "test", "helpers"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "test", "helpers"))
 from torch_resnet import ResNet  # noqa: E402
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch peer for scripts/bench/descriptors.ts: face-api's recognition network
+"""PyTorch peer for scripts/bench/cases/descriptors.ts: face-api's recognition network
 (docs/faceapi-architecture.md (a)) written in plain PyTorch, weights read from
 the tfjs manifest here (independently of torchface).
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Peer of scripts/bench/style.ts: the same style-transfer iteration in PyTorch.
+"""Peer of scripts/bench/cases/style.ts: the same style-transfer iteration in PyTorch.
 
-Usage: style_torch.py FILE.safetensors ITERATIONS WARMUP THREADS
+Usage: style_torch.py '{"file": "FILE.safetensors", "iterations": n, "warmup": n, "threads": n}'
 FILE holds the MobileNet-v1 backbone weights (torchface's state-dict names),
 `content` and `style` images (float32 1x3xHxW, 0..255) and the layer choice in
 its metadata. Runs Adam on the pixels with J = alpha Jc + beta sum lambda Js,
@@ -75,9 +75,10 @@ def gram(a):
 
 
 def main():
-    w, meta = read_safetensors(sys.argv[1])
-    iters, warmup = int(sys.argv[2]), int(sys.argv[3])
-    torch.set_num_threads(int(sys.argv[4]))
+    o = json.loads(sys.argv[1])
+    w, meta = read_safetensors(o["file"])
+    iters, warmup = o["iterations"], o["warmup"]
+    torch.set_num_threads(o["threads"])
     cfg = json.loads(meta["config"])
     content, style = w.pop("content"), w.pop("style")
     for v in w.values():

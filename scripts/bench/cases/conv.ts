@@ -1,15 +1,15 @@
 // conv1d and conv3d forward + backward (sum of the output; gradients of the
-// weight and bias, the input needs none), torchface vs PyTorch (/usr/bin/python3, same
-// libtorch 1.13 kernels, same thread count), at the seed's shapes
+// weight and bias, the input needs none), torchface vs PyTorch (peers/conv_torch.py,
+// same libtorch 1.13 kernels, same thread count), at the seed's shapes
 // (test/conv.test.ts: length 14 / 14x14x14, one channel, 16 filters of 5 /
 // 5x5x5) and at a realistic size. conv2d is in overhead.ts.
 // Per case: `reps` timed repetitions of `iterations` ops after a warm-up
 // repetition; µs per op, median and spread; ratio = torchface / PyTorch.
 //
-//   node dist/scripts/bench/conv.js [--quick]
+//   node dist/scripts/bench/cases/conv.js [--quick]
 // `npm run bench` uses run().
-import { conv1d, conv3d, getNumThreads, manualSeed, randn, tidy, dispose } from '../../lib';
-import { BenchRow, Summary, runPythonInline, summarize } from './common';
+import { conv1d, conv3d, getNumThreads, manualSeed, randn, tidy, dispose } from '../../../lib';
+import { BenchRow, Summary, cli, runPython, summarize } from '../harness/common';
 
 interface ConvCase {
   label: string;
@@ -35,27 +35,6 @@ export function convMacs(x: number[], w: number[]): number {
   return 2 * fwd;
 }
 
-const PY = `
-import json, sys, time, torch
-import torch.nn.functional as F
-req = json.loads(sys.argv[1])
-torch.set_num_threads(req["threads"])
-torch.manual_seed(0)
-out = []
-for c in req["cases"]:
-    f = F.conv1d if c["dims"] == 1 else F.conv3d
-    x = torch.randn(*c["x"]); w = torch.randn(*c["w"], requires_grad=True); b = torch.randn(c["w"][0], requires_grad=True)
-    times = []
-    for r in range(req["warmup"] + req["reps"]):
-        t = time.perf_counter()
-        for _ in range(c["iterations"]):
-            f(x, w, b).sum().backward()
-        if r >= req["warmup"]:
-            times.append((time.perf_counter() - t) / c["iterations"] * 1e6)
-    out.append(times)
-print(json.dumps({"us": out, "threads": torch.get_num_threads()}))
-`;
-
 export type ConvRow = BenchRow & { torchfaceSpread: Summary; peerSpread: Summary | null; macs: number };
 
 export function run(options: { quick?: boolean; reps?: number; warmup?: number; peer?: boolean; only?: (label: string) => boolean } = {}): ConvRow[] {
@@ -79,7 +58,7 @@ export function run(options: { quick?: boolean; reps?: number; warmup?: number; 
     dispose(x, w, b);
     ours.push(times);
   }
-  const py = options.peer === false || !cases.length ? null : runPythonInline<{ us: number[][] }>(PY, [JSON.stringify({ threads, reps, warmup, cases: cases.map(({ dims, x, w, iterations }) => ({ dims, x, w, iterations })) })]);
+  const py = options.peer === false || !cases.length ? null : runPython<{ us: number[][] }>('conv_torch.py', { threads, reps, warmup, cases: cases.map(({ dims, x, w, iterations }) => ({ dims, x, w, iterations })) });
   return cases.map((c, i) => {
     const s = summarize(ours[i]);
     const p = py ? summarize(py.us[i]) : null;
@@ -88,6 +67,7 @@ export function run(options: { quick?: boolean; reps?: number; warmup?: number; 
 }
 
 if (require.main === module) {
-  const rows = run({ quick: process.argv.includes('--quick') });
+  const { flags } = cli(__filename, { quick: 'boolean' });
+  const rows = run({ quick: flags.quick });
   console.table(rows.map(({ torchfaceSpread, peerSpread, ...r }) => r));
 }

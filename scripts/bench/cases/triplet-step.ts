@@ -3,14 +3,11 @@
 // stem, 128-d, L2-normalised; semi-hard mining; backward; Adam) on a fixed
 // P x K batch of random images, torchface vs PyTorch (/usr/bin/python3, same
 // architecture via test/helpers/torch_resnet.py and the same mining
-// formulation, scripts/bench/triplet_step.py), same thread count, in the same
+// formulation, scripts/bench/peers/triplet_step.py), same thread count, in the same
 // run. Image decoding is excluded (the training loop overlaps it with the step).
-//   node dist/scripts/bench/triplet-step.js [--reps N] [--size N] [--threads N]
-import * as path from 'path';
-import { getNumThreads, threadMode, manualSeed, optim, rand, setNumThreads, tidy } from '../../lib';
-import { EMBEDDING_ARCHITECTURES, EmbeddingArchitecture, EmbeddingNet } from '../../lib/models/embedding-net';
-import { mineTriplets } from '../../lib/face/triplet';
-import { BenchRow, median, printRows, runPythonJson, timeIt } from './common';
+//   node dist/scripts/bench/cases/triplet-step.js [--reps N] [--size N] [--threads N]
+import { EMBEDDING_ARCHITECTURES, EmbeddingArchitecture, EmbeddingNet, getNumThreads, threadMode, manualSeed, mineTriplets, optim, rand, setNumThreads, tidy } from '../../../lib';
+import { BenchRow, cli, median, printRows, runPython, timeIt } from '../harness/common';
 
 export interface TripletStepOptions {
   architecture?: EmbeddingArchitecture;
@@ -52,10 +49,7 @@ export function measureTripletStep(options: TripletStepOptions = {}): BenchRow[]
     const spec = EMBEDDING_ARCHITECTURES[o.architecture];
     let peer: number | null = null;
     if (o.peer) {
-      const r = runPythonJson<{ times_ms: number[] }>([
-        path.resolve(__dirname, '..', '..', '..', 'scripts', 'bench', 'triplet_step.py'),
-        JSON.stringify({ layers: spec.depth, width: spec.width, dim: 128, size: o.size, p: o.p, k: o.k, margin: 0.2, reps: o.reps, warmup: o.warmup, threads: o.threads }),
-      ]);
+      const r = runPython<{ times_ms: number[] }>('triplet_step.py', { layers: spec.depth, width: spec.width, dim: 128, size: o.size, p: o.p, k: o.k, margin: 0.2, reps: o.reps, warmup: o.warmup, threads: o.threads });
       peer = r ? median(r.times_ms) : null;
     }
     const ms = median(ours);
@@ -70,7 +64,6 @@ export function measureTripletStep(options: TripletStepOptions = {}): BenchRow[]
 }
 
 if (require.main === module) {
-  const argv = process.argv.slice(2);
-  const arg = (n: string, d: number) => (argv.includes(`--${n}`) ? Number(argv[argv.indexOf(`--${n}`) + 1]) : d);
-  printRows(measureTripletStep({ reps: arg('reps', 10), size: arg('size', 64), threads: arg('threads', 1) }));
+  const { flags } = cli(__filename, { reps: 'number', size: 'number', threads: 'number' });
+  printRows(measureTripletStep({ reps: flags.reps ?? 10, size: flags.size ?? 64, threads: flags.threads ?? 1 }));
 }

@@ -4,28 +4,24 @@
 // Settings alternate inside each round (auto, 1, 2, ..., auto, 1, 2, ...) so
 // that the machine's load hits them alike; each setting runs in a fresh process
 // (libgomp's thread pools outlive a setting: a main-thread pool of n threads left
-// by setNumThreads(n) would throttle the next setting's replays, lib/threads.ts)
+// by setNumThreads(n) would throttle the next setting's replays, lib/core/threads.ts)
 // with 8 untimed calls first (a service's steady state; auto explores there).
 // A fixed count n (setNumThreads(n)) runs every replay and eager op on n threads.
 // Goal: auto no more than 10% slower than the best fixed count.
-//   node dist/scripts/bench/threads.js [--rounds 3] [--reps 20]
-import { execFileSync } from 'child_process';
+//   node dist/scripts/bench/cases/threads.js [--rounds 3] [--reps 20]
 import * as fs from 'fs';
 import * as os from 'os';
-import * as path from 'path';
-import { FaceModel, RgbImage, setNumThreads } from '../../lib';
-import { TextGoalRow, median, runStandalone } from './common';
+import { FaceModel, setNumThreads } from '../../../lib';
+import { TextGoalRow, demoPhoto, fixtureCrops, inFreshProcess, median, runStandalone } from '../harness/common';
 
 type Setting = number | 'auto';
 
 export async function benchThreads(options: { rounds?: number; reps?: number; one?: { workload: string; setting: Setting } } = {}): Promise<TextGoalRow[]> {
   const rounds = options.rounds ?? 3;
   const reps = options.reps ?? 20;
-  const root = path.resolve(__dirname, '..', '..', '..');
-  const fixture = JSON.parse(fs.readFileSync(path.join(root, 'test', 'fixtures', 'faceapi-descriptors.json'), 'utf8')) as { inputs: { shape: number[]; rgbBase64: string }[] };
-  const crops = fixture.inputs.filter((e) => e.shape[0] === 150 && e.shape[1] === 150).map((e): RgbImage => ({ data: new Uint8Array(Buffer.from(e.rgbBase64, 'base64')), width: 150, height: 150, channels: 3 }));
-  const batch = Array.from({ length: 16 }, (_, i) => crops[i % crops.length]);
-  const photo = fs.readFileSync(path.join(root, 'node_modules', '@vladmandic', 'face-api', 'demo', 'sample1.jpg'));
+  const crops = fixtureCrops();
+  const batch = fixtureCrops(16);
+  const photo = fs.readFileSync(demoPhoto('sample1.jpg'));
   const settings: Setting[] = ['auto', ...Array.from({ length: os.availableParallelism() }, (_, i) => i + 1)];
   const workloads = {
     b1: { label: 'descriptor 150x150, batch 1', unit: 'ms/face', per: 1, reps, run: (m: FaceModel, k: number) => m.embedRgb([crops[k % crops.length]]) },
@@ -34,7 +30,7 @@ export async function benchThreads(options: { rounds?: number; reps?: number; on
   };
   const one = options.one;
   if (one) {
-    // A child process: one setting, one workload.
+    // In a fresh process (below): one setting, one workload.
     const w = workloads[one.workload as keyof typeof workloads];
     setNumThreads(one.setting);
     const model = await FaceModel.pretrained();
@@ -49,14 +45,12 @@ export async function benchThreads(options: { rounds?: number; reps?: number; on
     return [{ case: one.workload, torchface: ms, peer: null, ratio: null, unit: w.unit, goal: '' }];
   }
   const times: Record<string, Record<string, number[]>> = {};
-  const env = { ...process.env };
-  delete env.OMP_NUM_THREADS; // each child sets its own
   for (let r = 0; r < rounds; r++)
     for (const name of Object.keys(workloads))
       // the order rotates by round: no setting is always the first after the previous workload
       for (const s of [...settings.slice(r % settings.length), ...settings.slice(0, r % settings.length)]) {
-        const out = execFileSync(process.execPath, [__filename, '--child', JSON.stringify({ workload: name, setting: s }), '--reps', String(reps)], { encoding: 'utf8', env });
-        const row = JSON.parse(out.trim().split('\n').filter((l) => l.startsWith('{"case"')).pop()!) as { torchface: number };
+        // without OMP_NUM_THREADS (inFreshProcess): each child sets its own
+        const [row] = await inFreshProcess<TextGoalRow[]>(__filename, 'benchThreads', { reps, one: { workload: name, setting: s } });
         ((times[name] ??= {})[String(s)] ??= []).push(row.torchface);
       }
   const rows: TextGoalRow[] = [];
@@ -69,16 +63,4 @@ export async function benchThreads(options: { rounds?: number; reps?: number; on
   return rows;
 }
 
-if (require.main === module) {
-  const child = process.argv.indexOf('--child');
-  if (child > 0) {
-    const reps = Number(process.argv[process.argv.indexOf('--reps') + 1]);
-    benchThreads({ reps, one: JSON.parse(process.argv[child + 1]) as { workload: string; setting: Setting } }).then(
-      (rows) => console.log(JSON.stringify(rows[0])),
-      (e) => {
-        console.error(e);
-        process.exit(1);
-      },
-    );
-  } else runStandalone({ rounds: 3, reps: 20 }, (o) => benchThreads(o));
-}
+if (require.main === module) runStandalone(__filename, { rounds: 3, reps: 20 }, (o) => benchThreads(o));
