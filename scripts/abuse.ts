@@ -1,5 +1,5 @@
 // npm run test:abuse: the standing robustness check. Runs the reproducers of the
-// robustness issue (dist/test/abuse-*.test.js: native boundary, model files,
+// robustness issue (dist/test/{unit,e2e}/abuse-*.test.js: native boundary, model files,
 // face pipeline, HTTP service), the seeded fuzz of the tensor API in child
 // processes, a worker_thread torn down mid-replay many times, and the service load test with its malformed, oversized and
 // pixel-bomb requests; prints one table (inputs tried, crashes, statuses, RSS,
@@ -21,9 +21,11 @@ interface Row {
 const rows: Row[] = [];
 
 function reproducers(): void {
-  const files = fs.readdirSync(path.join(dist, 'test')).filter((f) => /^abuse-.*\.test\.js$/.test(f));
+  // The reproducers live among the unit and end-to-end tests (test/unit/abuse-*.test.ts, test/e2e/abuse-*.test.ts).
+  const files = ['unit', 'parity', 'e2e'].flatMap((dir) => (fs.existsSync(path.join(dist, 'test', dir)) ? fs.readdirSync(path.join(dist, 'test', dir)).filter((f) => /^abuse-.*\.test\.js$/.test(f)).map((f) => path.join(dir, f)) : []));
+  if (!files.length) throw new Error(`no abuse-*.test.js under ${path.join(dist, 'test')}: build first (npm run build:ts)`);
   for (const f of files) {
-    const out = path.join(os.tmpdir(), `torchface-abuse-${process.pid}-${f}.json`);
+    const out = path.join(os.tmpdir(), `torchface-abuse-${process.pid}-${path.basename(f)}.json`);
     const t0 = Date.now();
     const r = spawnSync(
       process.execPath,
@@ -41,7 +43,7 @@ function reproducers(): void {
       failed = [`mocha produced no report (exit ${r.status}, signal ${r.signal}): ${r.stderr.slice(-300)}`];
     }
     rows.push({
-      check: `reproducers ${f.replace(/\.test\.js$/, '')}`,
+      check: `reproducers ${path.basename(f).replace(/\.test\.js$/, '')}`,
       inputs: `${stats.tests} tests`,
       crashes: r.signal ? 1 : 0,
       failures: failed.length,
