@@ -17,6 +17,13 @@ import { Device, Tensor, full, tensor, zeros, dispose } from '../core';
 /** Rows searched per addmm + topk: bounds the temporary distance matrix to m x BLOCK floats. */
 export const SEARCH_BLOCK = 262144;
 const MIN_CAPACITY = 1024;
+/**
+ * Rows copied into the matrix per temporary tensor. Copying 50,000 rows (25 MB)
+ * at a time left most of the freed temporaries in the heap (glibc did not reuse
+ * them): loading 1M x 128 grew RSS by 220 MB beyond the matrix; 2,048 rows (1 MB
+ * for 128-d) made it 7 MB.
+ */
+const COPY_ROWS = 2048;
 
 export interface Neighbour {
   /** The person's id. */
@@ -51,11 +58,19 @@ export class EmbeddingIndex {
   private sq: Tensor | null = null;
   private capacity = 0;
   private count = 0;
+  // Per row (slot): its person's number, its store key, and the links of its
+  // person's list of rows (insertion order; -1 ends it). Typed arrays, not a JS
+  // array per person: with one embedding per person, arrays cost ~200 bytes each.
   private owner = new Int32Array(0);
   private keys = new Float64Array(0);
+  private nextRow = new Int32Array(0);
+  private prevRow = new Int32Array(0);
+  // Per person number: the id, the first and last row, the row count.
   private personIds: (string | undefined)[] = [];
   private personNumber = new Map<string, number>();
-  private slotsOf = new Map<number, number[]>();
+  private firstRow = new Int32Array(0);
+  private lastRow = new Int32Array(0);
+  private rowCount = new Int32Array(0);
   private freeNumbers: number[] = [];
   /** Traced searches over the current allocation, by `${queries}:${rows wanted}` (cleared when it grows). */
   private programs = new Map<string, TracedFunction>();
@@ -78,7 +93,7 @@ export class EmbeddingIndex {
   }
   /** Number of people with at least one embedding. */
   get people(): number {
-    return this.slotsOf.size;
+    return this.personNumber.size;
   }
   /** Bytes held by the tensors (capacity, not size). */
   get bytes(): number {
@@ -89,20 +104,21 @@ export class EmbeddingIndex {
   }
   countOf(id: string): number {
     const n = this.personNumber.get(id);
-    return n === undefined ? 0 : this.slotsOf.get(n)!.length;
+    return n === undefined ? 0 : this.rowCount[n];
   }
 
-  /** Makes room for `total` rows without further growth. */
+  /** The rows of a person number, in insertion order. */
+  private slotsOf(num: number): number[] {
+    const out: number[] = [];
+    for (let s = this.firstRow[num]; s >= 0; s = this.nextRow[s]) out.push(s);
+    return out;
+  }
+
+  /** Makes room for `total` rows without further growth (exactly that many, beyond MIN_CAPACITY). */
   reserve(total: number): void {
     if (total <= this.capacity) return;
     this.dropPrograms();
-    let cap: number;
-    if (total <= SEARCH_BLOCK) {
-      cap = MIN_CAPACITY;
-      while (cap < total) cap *= 2;
-    } else {
-      cap = Math.ceil(total / SEARCH_BLOCK) * SEARCH_BLOCK;
-    }
+    const cap = Math.max(MIN_CAPACITY, total);
     const E = zeros([cap, this.dim], { device: this.device });
     const sq = full([cap], Infinity, { device: this.device });
     try {
@@ -126,9 +142,36 @@ export class EmbeddingIndex {
     owner.set(this.owner.subarray(0, this.count));
     const keys = new Float64Array(cap);
     keys.set(this.keys.subarray(0, this.count));
+    const nextRow = new Int32Array(cap);
+    nextRow.set(this.nextRow.subarray(0, this.count));
+    const prevRow = new Int32Array(cap);
+    prevRow.set(this.prevRow.subarray(0, this.count));
     this.owner = owner;
     this.keys = keys;
+    this.nextRow = nextRow;
+    this.prevRow = prevRow;
     this.capacity = cap;
+  }
+
+  /** A number for a new person (reusing freed ones), with room in the per-person arrays. */
+  private newPerson(id: string): number {
+    const num = this.freeNumbers.pop() ?? this.personIds.length;
+    if (num >= this.firstRow.length) {
+      const cap = Math.max(1024, Math.ceil(this.firstRow.length * 1.5), num + 1);
+      const grow = (a: Int32Array) => {
+        const b = new Int32Array(cap);
+        b.set(a);
+        return b;
+      };
+      this.firstRow = grow(this.firstRow);
+      this.lastRow = grow(this.lastRow);
+      this.rowCount = grow(this.rowCount);
+    }
+    this.personIds[num] = id;
+    this.personNumber.set(id, num);
+    this.firstRow[num] = this.lastRow[num] = -1;
+    this.rowCount[num] = 0;
+    return num;
   }
 
   /**
@@ -156,30 +199,33 @@ export class EmbeddingIndex {
       }
       sqv[r] = s;
     }
-    if (this.count + n > this.capacity) this.reserve(Math.max(this.count + n, Math.ceil(this.capacity * 1.5)));
-    const src = tensor(flat, { shape: [n, this.dim], device: this.device });
-    const srcSq = tensor(sqv, { device: this.device });
-    const dst = narrow(this.E!, 0, this.count, n);
-    const dstSq = narrow(this.sq!, 0, this.count, n);
-    try {
-      copy_(dst, src);
-      copy_(dstSq, srcSq);
-    } finally {
-      dispose(src, srcSq, dst, dstSq);
+    if (this.count + n > this.capacity) this.reserve(Math.max(this.count + n, Math.ceil(this.capacity * 1.25)));
+    for (let start = 0; start < n; start += COPY_ROWS) {
+      const rows = Math.min(COPY_ROWS, n - start);
+      const src = tensor(flat.subarray(start * this.dim, (start + rows) * this.dim), { shape: [rows, this.dim], device: this.device });
+      const srcSq = tensor(sqv.subarray(start, start + rows), { device: this.device });
+      const dst = narrow(this.E!, 0, this.count + start, rows);
+      const dstSq = narrow(this.sq!, 0, this.count + start, rows);
+      try {
+        copy_(dst, src);
+        copy_(dstSq, srcSq);
+      } finally {
+        dispose(src, srcSq, dst, dstSq);
+      }
     }
     for (let r = 0; r < n; r++) {
-      const id = ids[r];
-      let num = this.personNumber.get(id);
-      if (num === undefined) {
-        num = this.freeNumbers.pop() ?? this.personIds.length;
-        this.personIds[num] = id;
-        this.personNumber.set(id, num);
-        this.slotsOf.set(num, []);
-      }
-      this.owner[this.count] = num;
-      this.keys[this.count] = keys[r];
-      this.slotsOf.get(num)!.push(this.count);
-      this.count++;
+      const num = this.personNumber.get(ids[r]) ?? this.newPerson(ids[r]);
+      const slot = this.count++;
+      this.owner[slot] = num;
+      this.keys[slot] = keys[r];
+      // Appended to the person's list.
+      const tail = this.lastRow[num];
+      this.prevRow[slot] = tail;
+      this.nextRow[slot] = -1;
+      if (tail >= 0) this.nextRow[tail] = slot;
+      else this.firstRow[num] = slot;
+      this.lastRow[num] = slot;
+      this.rowCount[num]++;
     }
   }
 
@@ -187,9 +233,11 @@ export class EmbeddingIndex {
   remove(id: string): number {
     const num = this.personNumber.get(id);
     if (num === undefined) return 0;
-    const slots = [...this.slotsOf.get(num)!].sort((a, b) => b - a);
+    // Highest first: a row moved into a hole is then never one of this person's.
+    const slots = this.slotsOf(num).sort((a, b) => b - a);
     for (const s of slots) this.removeSlot(s);
-    this.slotsOf.delete(num);
+    this.firstRow[num] = this.lastRow[num] = -1;
+    this.rowCount[num] = 0;
     this.personNumber.delete(id);
     this.personIds[num] = undefined;
     this.freeNumbers.push(num);
@@ -206,11 +254,18 @@ export class EmbeddingIndex {
       copy_(dst, src);
       copy_(dsq, ssq);
       dispose(dst, src, dsq, ssq);
-      const movedOwner = this.owner[last];
-      this.owner[s] = movedOwner;
+      const moved = this.owner[last];
+      this.owner[s] = moved;
       this.keys[s] = this.keys[last];
-      const list = this.slotsOf.get(movedOwner)!;
-      list[list.indexOf(last)] = s;
+      // The moved row keeps its place in its person's list.
+      const prev = this.prevRow[last];
+      const next = this.nextRow[last];
+      this.prevRow[s] = prev;
+      this.nextRow[s] = next;
+      if (prev >= 0) this.nextRow[prev] = s;
+      else this.firstRow[moved] = s;
+      if (next >= 0) this.prevRow[next] = s;
+      else this.lastRow[moved] = s;
     }
     const lsq = narrow(this.sq!, 0, last, 1);
     const lE = narrow(this.E!, 0, last, 1);
@@ -232,9 +287,15 @@ export class EmbeddingIndex {
     this.E = this.sq = null;
     this.capacity = this.count = 0;
     this.personNumber.clear();
-    this.slotsOf.clear();
     this.personIds = [];
     this.freeNumbers = [];
+    this.owner = new Int32Array(0);
+    this.keys = new Float64Array(0);
+    this.nextRow = new Int32Array(0);
+    this.prevRow = new Int32Array(0);
+    this.firstRow = new Int32Array(0);
+    this.lastRow = new Int32Array(0);
+    this.rowCount = new Int32Array(0);
   }
 
   /** Rows (embeddings) at the given slots, read back from the device. */
@@ -253,7 +314,7 @@ export class EmbeddingIndex {
   embeddingsOf(id: string): Float32Array[] | null {
     const num = this.personNumber.get(id);
     if (num === undefined) return null;
-    const slots = this.slotsOf.get(num)!;
+    const slots = this.slotsOf(num);
     const flat = this.rowsAt(slots);
     return slots.map((_, i) => flat.slice(i * this.dim, (i + 1) * this.dim));
   }

@@ -65,6 +65,13 @@ describe('EmbeddingIndex (exact search)', () => {
     }
     const live = rows.filter((x) => Number(x.id.slice(1)) % 7 !== 0);
     assert.equal(idx.size, live.length);
+    // Rows moved into the holes keep their person's order (the per-person row lists).
+    for (const id of ['p1', 'p2', 'p3', 'p150', 'p298', 'p299']) {
+      const mine = live.filter((x) => x.id === id).map((x) => Array.from(x.v));
+      assert.equal(idx.countOf(id), mine.length, id);
+      assert.deepEqual(idx.embeddingsOf(id)!.map((v) => Array.from(v)), mine, id);
+    }
+    assert.equal(idx.embeddingsOf('p7'), null);
     const queries = Array.from({ length: 9 }, () => randomVec(r, dim));
     const got = await idx.search(queries, 10);
     const single = await Promise.all(queries.map((q) => idx.search([q], 10)));
