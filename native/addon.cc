@@ -40,6 +40,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("releaseMemory", Napi::Function::New(env, ReleaseMemory));
   env.SetInstanceData<Instance>(new Instance());
   initTensor(env, exports);
+  initAutograd(env, exports);
   initDispatch(env, exports);
   initDistributed(env, exports);
   return exports;

@@ -67,7 +67,7 @@ struct Instance {
   // work that completes afterwards must not touch this Instance or call into JS.
   std::shared_ptr<std::atomic<bool>> alive = std::make_shared<std::atomic<bool>>(true);
   Instance();
-  ~Instance();  // both in dispatch.cc, where Trace is complete
+  ~Instance();  // both in dispatch.cc, where Trace is complete (program.h)
 };
 
 Instance& instance(Napi::Env env);
@@ -105,10 +105,16 @@ Napi::Array fromIntArray(Napi::Env env, at::IntArrayRef a);
 // The tensors behind an array of handles (null entries allowed, as undefined tensors, when allowNull).
 std::vector<at::Tensor> tensorList(Napi::Env env, const Napi::Value& v, bool allowNull);
 Napi::Value fromIValue(Napi::Env env, const c10::IValue& v);
+// An operator argument from JS, converted by its schema type (convert.cc), and
+// the check of dtype / layout / memory-format codes libtorch would trust.
+c10::IValue toIValue(Napi::Env env, const Napi::Value& v, const c10::TypePtr& type, const c10::Argument& arg);
+void checkEnumCode(Napi::Env env, const c10::IValue& v, const c10::Argument& arg);
 
 // Module parts ---------------------------------------------------------------
-void initTensor(Napi::Env env, Napi::Object exports);
+void initTensor(Napi::Env env, Napi::Object exports);  // handles.cc
+void initAutograd(Napi::Env env, Napi::Object exports);
 void initDispatch(Napi::Env env, Napi::Object exports);
+void initProgram(Napi::Env env, Napi::Object exports);
 void initDistributed(Napi::Env env, Napi::Object exports);
 
 }  // namespace torchface

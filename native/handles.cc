@@ -1,5 +1,5 @@
-// Tensor handles, creation from and copy to JavaScript memory, autograd entry
-// points and runtime settings. (PyTorch .pt files are read in TypeScript:
+// Tensor handles (a slot table: plain numbers cross to JavaScript), creation
+// from and copy to JavaScript memory, memory accounting and runtime settings. (PyTorch .pt files are read in TypeScript:
 // lib/io/pickle.ts, since libtorch 1.13's unpickler drops OrderedDicts.)
 #include "common.h"
 
@@ -105,47 +105,6 @@ at::Tensor& unwrapTensor(Napi::Env env, const Napi::Value& v, const char* what) 
   return slot->tensor;
 }
 
-int64_t toInt64(const Napi::Value& v, const char* what) {
-  double d = v.As<Napi::Number>().DoubleValue();
-  if (!(std::abs(d) <= 9007199254740992.0) || std::nearbyint(d) != d)
-    throw Napi::TypeError::New(v.Env(), std::string(what) + ": expected an integer, got " + std::to_string(d));
-  return static_cast<int64_t>(d);
-}
-
-std::vector<int64_t> toIntVector(const Napi::Value& v) {
-  std::vector<int64_t> out;
-  if (v.IsNumber()) {
-    out.push_back(toInt64(v, "shape"));
-    return out;
-  }
-  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), "expected an array of integers");
-  auto a = v.As<Napi::Array>();
-  out.reserve(a.Length());
-  for (uint32_t i = 0; i < a.Length(); i++) {
-    Napi::Value e = a.Get(i);
-    if (!e.IsNumber()) throw Napi::TypeError::New(v.Env(), "expected an array of integers");
-    out.push_back(toInt64(e, "shape"));
-  }
-  return out;
-}
-
-Napi::Array fromIntArray(Napi::Env env, at::IntArrayRef a) {
-  auto out = Napi::Array::New(env, a.size());
-  for (size_t i = 0; i < a.size(); i++) out.Set(i, Napi::Number::New(env, static_cast<double>(a[i])));
-  return out;
-}
-
-std::vector<at::Tensor> tensorList(Napi::Env env, const Napi::Value& v, bool allowNull) {
-  std::vector<at::Tensor> out;
-  auto a = v.As<Napi::Array>();
-  for (uint32_t i = 0; i < a.Length(); i++) {
-    Napi::Value e = a.Get(i);
-    if (allowNull && (e.IsNull() || e.IsUndefined())) out.emplace_back();
-    else out.push_back(unwrapTensor(env, e));
-  }
-  return out;
-}
-
 namespace {
 
 // fromBuffer(view: ArrayBufferView, shape: number[], dtype: number) -> handle
@@ -218,98 +177,6 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// Autograd ---------------------------------------------------------------------
-
-Napi::Value SetRequiresGrad(const Napi::CallbackInfo& info) {
-  auto env = info.Env();
-  return guarded(env, "requiresGrad_", [&]() -> Napi::Value {
-    unwrapTensor(env, info[0]).set_requires_grad(info[1].ToBoolean());
-    return env.Undefined();
-  });
-}
-
-Napi::Value Grad(const Napi::CallbackInfo& info) {
-  auto env = info.Env();
-  return guarded(env, "grad", [&]() -> Napi::Value {
-    const auto& g = unwrapTensor(env, info[0]).grad();
-    if (!g.defined()) return env.Null();
-    return wrapTensor(env, g);
-  });
-}
-
-// setGrad(handle, grad | null): what optimizer.zeroGrad(setToNone) needs.
-Napi::Value SetGrad(const Napi::CallbackInfo& info) {
-  auto env = info.Env();
-  return guarded(env, "setGrad", [&]() -> Napi::Value {
-    auto& t = unwrapTensor(env, info[0]);
-    t.mutable_grad() = info[1].IsNull() || info[1].IsUndefined() ? at::Tensor() : unwrapTensor(env, info[1]);
-    return env.Undefined();
-  });
-}
-
-Napi::Value GradFn(const Napi::CallbackInfo& info) {
-  auto env = info.Env();
-  return guarded(env, "gradFn", [&]() -> Napi::Value {
-    auto& t = unwrapTensor(env, info[0]);
-    auto fn = t.grad_fn();
-    if (!fn) return env.Null();
-    return Napi::String::New(env, fn->name());
-  });
-}
-
-Napi::Value IsLeaf(const Napi::CallbackInfo& info) {
-  auto env = info.Env();
-  return guarded(env, "isLeaf", [&]() -> Napi::Value { return Napi::Boolean::New(env, unwrapTensor(env, info[0]).is_leaf()); });
-}
-
-Napi::Value RetainGrad(const Napi::CallbackInfo& info) {
-  auto env = info.Env();
-  return guarded(env, "retainGrad", [&]() -> Napi::Value {
-    unwrapTensor(env, info[0]).retain_grad();
-    return env.Undefined();
-  });
-}
-
-
-// backward(outputs[], grads[] (null entries allowed), retainGraph, createGraph)
-Napi::Value Backward(const Napi::CallbackInfo& info) {
-  auto env = info.Env();
-  return guarded(env, "backward", [&]() -> Napi::Value {
-    auto outputs = tensorList(env, info[0], false);
-    auto grads = tensorList(env, info[1], true);
-    bool retain = info[2].ToBoolean();
-    bool create = info[3].ToBoolean();
-    torch::autograd::backward(outputs, grads, retain, create);
-    return env.Undefined();
-  });
-}
-
-// grad(outputs[], inputs[], gradOutputs[], retainGraph, createGraph, allowUnused) -> (handle|null)[]
-Napi::Value AutogradGrad(const Napi::CallbackInfo& info) {
-  auto env = info.Env();
-  return guarded(env, "grad", [&]() -> Napi::Value {
-    auto outputs = tensorList(env, info[0], false);
-    auto inputs = tensorList(env, info[1], false);
-    auto gradOutputs = tensorList(env, info[2], true);
-    bool create = info[4].ToBoolean();
-    c10::optional<bool> retain;
-    if (info[3].IsBoolean()) retain = info[3].ToBoolean().Value();
-    auto res = torch::autograd::grad(outputs, inputs, gradOutputs, retain, create, info[5].ToBoolean());
-    auto out = Napi::Array::New(env, res.size());
-    for (size_t i = 0; i < res.size(); i++) out.Set(i, res[i].defined() ? wrapTensor(env, res[i]) : env.Null());
-    return out;
-  });
-}
-
-// Grad mode is thread-local in libtorch, so this affects only the calling thread.
-Napi::Value SetGradEnabled(const Napi::CallbackInfo& info) {
-  bool previous = at::GradMode::is_enabled();
-  at::GradMode::set_enabled(info[0].ToBoolean());
-  return Napi::Boolean::New(info.Env(), previous);
-}
-
-Napi::Value IsGradEnabled(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), at::GradMode::is_enabled()); }
-
 // Runtime --------------------------------------------------------------------
 
 Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
@@ -365,16 +232,6 @@ void initTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("dispose", Napi::Function::New(env, Dispose));
   exports.Set("isDisposed", Napi::Function::New(env, IsDisposed));
   exports.Set("memory", Napi::Function::New(env, Memory));
-  exports.Set("setRequiresGrad", Napi::Function::New(env, SetRequiresGrad));
-  exports.Set("grad", Napi::Function::New(env, Grad));
-  exports.Set("setGrad", Napi::Function::New(env, SetGrad));
-  exports.Set("gradFn", Napi::Function::New(env, GradFn));
-  exports.Set("isLeaf", Napi::Function::New(env, IsLeaf));
-  exports.Set("retainGrad", Napi::Function::New(env, RetainGrad));
-  exports.Set("backward", Napi::Function::New(env, Backward));
-  exports.Set("autogradGrad", Napi::Function::New(env, AutogradGrad));
-  exports.Set("setGradEnabled", Napi::Function::New(env, SetGradEnabled));
-  exports.Set("isGradEnabled", Napi::Function::New(env, IsGradEnabled));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
