@@ -8,7 +8,7 @@
 // libuv worker, each growing a pool, beside the main thread's pool of all cores:
 // every 2-thread replay was then slower than a 1-thread one (a batch-1 descriptor
 // 7-8 ms vs 4.5-5 ms, 2.5-3.5 ms once fixed). Now replays of several threads run in
-// turn on one dedicated thread (native/dispatch.cc, WideReplayThread), 1-thread
+// turn on one dedicated thread (native/program.cc, WideReplayThread), 1-thread
 // replays run side by side on libuv's workers, and eager ops on the calling thread
 // use one thread under 'auto' (AUTO_EAGER_THREADS). By default ('auto') each replay
 // gets the cores left by the others running (replays and image decodes), and, where
@@ -131,7 +131,7 @@ export class ThreadChooser {
     if (fixed !== null) return fixed;
     if (share <= 1) return 1;
     // The share first (since replays of several threads run on one dedicated thread they
-    // scale: native/dispatch.cc, WideReplayThread), then 1 thread as the alternative.
+    // scale: native/program.cc, WideReplayThread), then 1 thread as the alternative.
     const nS = this.samples.get(share)?.length ?? -1;
     const n1 = this.samples.get(1)?.length ?? -1;
     if (nS < 3) return share;
