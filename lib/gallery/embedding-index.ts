@@ -8,11 +8,22 @@
 // a traced program over the whole allocation (unused rows have squared norm
 // +Infinity, so they never rank among the nearest), replayed on a worker thread;
 // the program captures the matrix, so shapes change only when it grows.
+//
+// Storage 'bfloat16' (an option) halves the matrix: the dot products run in
+// bfloat16 (libtorch 1.13 has no float16 matrix-vector product on the CPU; its
+// bfloat16 one ran as fast as float32 here: 49 vs 50 ms for 1M x 128), rounded
+// to bfloat16, so the candidates are chosen coarsely and then re-ranked by
+// their exact distance to the stored (bfloat16-rounded) rows. What that costs
+// in recall is measured (scripts/bench/cases/gallery.ts, test/e2e/gallery.test.ts).
 import { ArgumentError, invalid } from '../core/errors';
 import { TorchError } from '../core/errors';
 import { TracedFunction, trace } from '../core/jit';
 import { callOp, cat, copy_, gather, narrow, topk, indexSelect } from '../ops';
 import { Device, Tensor, full, tensor, zeros, dispose } from '../core';
+
+/** How the index stores its rows: float32, or bfloat16 at half the memory (re-ranked exactly). */
+export type IndexStorage = 'float32' | 'bfloat16';
+export const INDEX_STORAGES: readonly IndexStorage[] = ['float32', 'bfloat16'];
 
 /** Rows searched per addmm + topk: bounds the temporary distance matrix to m x BLOCK floats. */
 export const SEARCH_BLOCK = 262144;
@@ -83,8 +94,10 @@ export class EmbeddingIndex {
   constructor(
     readonly dim: number,
     readonly device: Device = 'cpu',
+    readonly storage: IndexStorage = 'float32',
   ) {
     if (!Number.isInteger(dim) || dim <= 0) invalid('dim', 'a positive integer', dim);
+    if (!INDEX_STORAGES.includes(storage)) invalid('storage', INDEX_STORAGES.map((x) => `'${x}'`).join(' or '), storage);
   }
 
   /** Number of embeddings. */
@@ -97,7 +110,7 @@ export class EmbeddingIndex {
   }
   /** Bytes held by the tensors (capacity, not size). */
   get bytes(): number {
-    return this.capacity * (this.dim + 1) * 4;
+    return this.capacity * (this.dim * (this.storage === 'bfloat16' ? 2 : 4) + 4);
   }
   has(id: string): boolean {
     return this.personNumber.has(id);
@@ -119,7 +132,7 @@ export class EmbeddingIndex {
     if (total <= this.capacity) return;
     this.dropPrograms();
     const cap = Math.max(MIN_CAPACITY, total);
-    const E = zeros([cap, this.dim], { device: this.device });
+    const E = zeros([cap, this.dim], { device: this.device, dtype: this.storage });
     const sq = full([cap], Infinity, { device: this.device });
     try {
       if (this.count > 0) {
@@ -303,10 +316,11 @@ export class EmbeddingIndex {
     if (slots.length === 0) return new Float32Array(0);
     const idx = tensor(BigInt64Array.from(slots, (s) => BigInt(s)), { device: this.device });
     const rows = indexSelect(this.E!, 0, idx);
+    const f32 = this.storage === 'float32' ? rows : rows.to('float32');
     try {
-      return rows.data() as Float32Array;
+      return f32.data() as Float32Array;
     } finally {
-      dispose(idx, rows);
+      dispose(idx, rows, f32);
     }
   }
 
@@ -409,6 +423,26 @@ export class EmbeddingIndex {
   }
 
   /**
+   * sq - 2 q.E (the squared distances up to ||q||^2): one addmv (q a vector, E
+   * rows x dim) or addmm (q m x dim, E transposed); for bfloat16 storage the
+   * product in bfloat16 and the sum in float32.
+   */
+  private distances(sq: Tensor, E: Tensor, q: Tensor, temps: Tensor[]): Tensor {
+    const vector = q.ndim === 1;
+    if (this.storage === 'float32') {
+      const d = callOp(vector ? 'aten::addmv' : 'aten::addmm', '', sq, vector ? E : q, vector ? q : E, 1, -2) as Tensor;
+      temps.push(d);
+      return d;
+    }
+    const q16 = q.to(this.storage);
+    const dot16 = vector ? (callOp('aten::mv', '', E, q16) as Tensor) : (callOp('aten::mm', '', q16, E) as Tensor);
+    const dot = dot16.to('float32');
+    const d = sq.sub(dot, 2);
+    temps.push(q16, dot16, dot, d);
+    return d;
+  }
+
+  /**
    * Indices [m, kRows] of the nearest rows of the whole allocation, nearest
    * first: sq - 2 q E^T per block of rows (one addmv for a single query: one
    * pass over E), topk per block, then topk of the blocks' candidates.
@@ -421,8 +455,7 @@ export class EmbeddingIndex {
       if (m === 1 && this.capacity <= SEARCH_BLOCK * 4) {
         const q = qt.squeeze(0);
         temps.push(q);
-        const d = callOp('aten::addmv', '', this.sq!, this.E!, q, 1, -2) as Tensor;
-        temps.push(d);
+        const d = this.distances(this.sq!, this.E!, q, temps);
         const { values, indices } = topk(d, kRows, 0, false, true);
         temps.push(values);
         const out = indices.unsqueeze(0);
@@ -437,8 +470,7 @@ export class EmbeddingIndex {
         const sqb = narrow(this.sq!, 0, start, rows);
         const Ebt = Eb.t();
         temps.push(Eb, sqb, Ebt);
-        const d = callOp('aten::addmm', '', sqb, qt, Ebt, 1, -2) as Tensor;
-        temps.push(d);
+        const d = this.distances(sqb, Ebt, qt, temps);
         const { values, indices } = topk(d, Math.min(kRows, rows), 1, false, true);
         temps.push(indices);
         vals.push(values);

@@ -3,7 +3,8 @@ export { GalleryBase, DuplicateIdError, UnknownIdError, DEFAULT_THRESHOLD, model
 export type { FaceModelLike, GalleryHead, ModelIdentity, Person, Candidate, IdentifyResult, GalleryVerifyResult, GalleryJson, GalleryOptions, EnrollOptions, IdentifyOptions, VerifyOptions, ImportOptions } from './gallery';
 export { DatabaseError, PgVectorGallery, pgPoolClient, pgliteClient } from './pgvector/gallery';
 export type { SqlClient, PGliteLike, PgVectorGalleryOptions } from './pgvector/gallery';
-export { EmbeddingIndex } from './embedding-index';
+export { EmbeddingIndex, INDEX_STORAGES } from './embedding-index';
+export type { IndexStorage } from './embedding-index';
 export type { ServerOptions } from './server';
 
 /**

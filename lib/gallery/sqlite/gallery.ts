@@ -11,7 +11,7 @@ import type { IndexOptions, IndexSummary, PhotoFaceModel } from '../../library/i
 import { ClusterSummary, ClusterView, LibraryClusterOptions, LibraryClusters, PhotoLibrary } from '../../library/library';
 import type { FaceRecord, PhotoRow } from '../../library/store';
 import { DEFAULT_CLUSTER_FAR, DEFAULT_CLUSTER_THRESHOLD } from '../../library/cluster';
-import { EmbeddingIndex } from '../embedding-index';
+import { EmbeddingIndex, INDEX_STORAGES, type IndexStorage } from '../embedding-index';
 import { Candidate, DuplicateIdError, FaceModelLike, GalleryBackend, GalleryBase, GalleryOptions, IdentifyOptions, IdentifyResult, ModelIdentity, Person, PersonData, checkId } from '../gallery';
 import { PersonRow, SqliteStore, StoredModel } from './store';
 
@@ -22,6 +22,7 @@ class SqliteBackend implements GalleryBackend {
   constructor(
     readonly store: SqliteStore,
     readonly device: string,
+    readonly storage: IndexStorage = 'float32',
   ) {
     this.seenVersion = store.dataVersion();
   }
@@ -44,7 +45,7 @@ class SqliteBackend implements GalleryBackend {
   }
 
   private ensureIndex(dim: number): EmbeddingIndex {
-    if (!this.index) this.index = new EmbeddingIndex(dim, this.device as 'cpu');
+    if (!this.index) this.index = new EmbeddingIndex(dim, this.device as 'cpu', this.storage);
     return this.index;
   }
 
@@ -192,7 +193,9 @@ export class FaceGallery extends GalleryBase {
     if (typeof file !== 'string' || file.length === 0) invalid('path', "a file path or ':memory:'", file);
     const device = String((options.model as { device?: string } | undefined)?.device ?? 'cpu');
     const store = new SqliteStore(file);
-    const g = new FaceGallery(new SqliteBackend(store, device), file);
+    const storage = options.indexStorage ?? 'float32';
+    if (!INDEX_STORAGES.includes(storage)) invalid('options.indexStorage', INDEX_STORAGES.map((x) => `'${x}'`).join(' or '), storage);
+    const g = new FaceGallery(new SqliteBackend(store, device, storage), file);
     try {
       await g.init(options);
       const dim = g.identity?.dim;

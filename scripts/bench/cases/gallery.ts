@@ -116,6 +116,33 @@ export async function run(options: { n?: number; dim?: number; repeats?: number;
   const singleMs = median(single);
   const batchMs = median(batched);
   log(`single ${singleMs.toFixed(2)} ms, batch ${batchMs.toFixed(3)} ms/query, naive JS ${peerMs.toFixed(1)} ms`);
+
+  // The same rows in a bfloat16 index: memory, one query, and recall@10 against the float32 index
+  // (exact search) on 100 queries near enrolled rows (noisy copies, as a probe of an enrolled face is).
+  const rss3 = process.memoryUsage().rss;
+  const b16 = new EmbeddingIndex(dim, 'cpu', 'bfloat16');
+  b16.reserve(n);
+  for (let start = 0; start < n; start += batchRows) {
+    const m = Math.min(batchRows, n - start);
+    b16.addRows(Array.from({ length: m }, (_, i) => idOf(start + i)), all.subarray(start * dim, (start + m) * dim), Array.from({ length: m }, (_, i) => start + i));
+  }
+  const rss4 = process.memoryUsage().rss;
+  const single16: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const t = performance.now();
+    await b16.search([q], 5);
+    single16.push(performance.now() - t);
+  }
+  const probes = Array.from({ length: 100 }, (_, i) => {
+    const row = (i * 7919 + 13) % n;
+    return all.slice(row * dim, (row + 1) * dim).map((x, j) => x + 0.05 * Math.sin(i * 3 + j));
+  });
+  const [exact, approx] = [await index.search(probes, 10), await b16.search(probes, 10)];
+  let hits = 0;
+  exact.forEach((want, i) => (hits += approx[i].filter((c) => want.some((w) => w.id === c.id)).length));
+  const recall = hits / (probes.length * 10);
+  log(`bfloat16: RSS growth ${((rss4 - rss3) / 1048576).toFixed(0)} MB, single ${median(single16).toFixed(2)} ms, recall@10 ${recall.toFixed(4)}`);
+  b16.dispose();
   index.dispose();
   const mb = (b: number) => Math.round(b / 1048576);
   return [
@@ -124,6 +151,9 @@ export async function run(options: { n?: number; dim?: number; repeats?: number;
     { case: `gallery RSS after loading ${n} x ${dim}-d`, torchface: mb(rss1 - rss0), peer: mb((n * dim * 4)), unit: 'MB (growth; peer = raw float32 bytes)', ratio: null, goal: '~ raw size' },
     { case: `gallery identify, ${n} x ${dim}-d: event-loop delay p99 during single queries`, torchface: +loopP99.toFixed(1), peer: null, unit: 'ms', ratio: null, goal: '< 20 ms' },
     { case: 'gallery RSS at end (process)', torchface: mb(rss2), peer: null, unit: 'MB', ratio: null, goal: '' },
+    { case: `gallery RSS after loading ${n} x ${dim}-d, bfloat16 storage`, torchface: mb(rss4 - rss3), peer: mb(n * dim * 4), unit: 'MB (growth; peer = raw float32 bytes)', ratio: null, goal: '<= 1.15x raw' },
+    { case: `gallery identify, ${n} x ${dim}-d, 1 query, bfloat16 storage`, torchface: +median(single16).toFixed(2), peer: +singleMs.toFixed(2), unit: 'ms/query (peer = float32 storage)', ratio: +(median(single16) / singleMs).toFixed(2), goal: '< 50 ms' },
+    { case: `gallery recall@10, bfloat16 storage vs exact float32, 100 probes near enrolled rows`, torchface: +recall.toFixed(4), peer: 1, unit: 'recall', ratio: null, goal: '>= 0.99' },
   ];
 }
 
