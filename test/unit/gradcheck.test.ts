@@ -6,6 +6,7 @@ import * as tf from '../../lib';
 import { ArgumentError, Tensor, TorchError, tensor } from '../../lib';
 import { gradcheck, input } from '../helpers/gradcheck';
 import { assertClose, values } from '../helpers/util';
+import { singleThreaded } from '../helpers/util';
 
 type Case = [string, (...x: Tensor[]) => Tensor | Tensor[], Tensor[]];
 
@@ -25,18 +26,6 @@ function run(cases: Case[]): void {
     for (const t of inputs) t.dispose();
   }
   assert.ok(total > 0);
-}
-
-// Thousands of tiny ops: intra-op threads only add synchronisation (on a busy
-// 2-core machine a 4x4 conv2d took 3.7 ms with 2 threads, 80 us with 1).
-// (Hooks inside each describe: root-level hooks would apply to every test file in the run.)
-function singleThreaded(): void {
-  let previous: number | 'auto' = 'auto';
-  before(() => {
-    previous = tf.threadMode();
-    tf.setNumThreads(1);
-  });
-  after(() => tf.setNumThreads(previous));
 }
 
 describe('gradcheck: the checker itself', () => {

@@ -10,18 +10,9 @@ import { strict as assert } from 'assert';
 import * as tf from '../../lib';
 import { ArgumentError, DisposedError, Tensor, tensor } from '../../lib';
 import { runChild } from '../helpers/child';
+import { singleThreaded } from '../helpers/util';
 
 const live = () => tf.memory().tensors;
-
-// Thousands of tiny ops: intra-op threads only add synchronisation on a busy machine.
-function singleThreaded(): void {
-  let previous: number | 'auto' = 'auto';
-  before(() => {
-    previous = tf.threadMode();
-    tf.setNumThreads(1);
-  });
-  after(() => tf.setNumThreads(previous));
-}
 
 describe('memory: dispose', () => {
   it('releases the handle and its bytes at once; is idempotent', () => {
