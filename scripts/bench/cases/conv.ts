@@ -1,7 +1,7 @@
 // conv1d and conv3d forward + backward (sum of the output; gradients of the
 // weight and bias, the input needs none), torchface vs PyTorch (peers/conv_torch.py,
 // same libtorch 1.13 kernels, same thread count), at the seed's shapes
-// (test/conv.test.ts: length 14 / 14x14x14, one channel, 16 filters of 5 /
+// (test/unit/conv.test.ts: length 14 / 14x14x14, one channel, 16 filters of 5 /
 // 5x5x5) and at a realistic size. conv2d is in overhead.ts.
 // Per case: `reps` timed repetitions of `iterations` ops after a warm-up
 // repetition; µs per op, median and spread; ratio = torchface / PyTorch.

@@ -1,6 +1,6 @@
 // Benchmark of the whole face pipeline on full photos: detection (SSD
 // MobileNet v1, face-api's defaults) + 68 landmarks + a 128-d descriptor for
-// every face, torchface (FaceModel.pretrained().faces(), lib/face/pipeline.ts)
+// every face, torchface (FaceModel.pretrained().faces(), lib/face/detect.ts)
 // vs face-api 1.7.15 on tfjs 4.22 + the WASM backend
 // (detectAllFaces(img, new SsdMobilenetv1Options()).withFaceLandmarks().withFaceDescriptors()).
 // Inputs are face-api's demo photos (node_modules/@vladmandic/face-api/demo/),

@@ -1,4 +1,4 @@
-// The default thread policy ('auto', lib/threads.ts) against every fixed thread
+// The default thread policy ('auto', lib/core/threads.ts) against every fixed thread
 // count, on the three workloads of issue #18: a descriptor at batch 1, a batch
 // of 16, and the whole photo pipeline (detect + landmarks + align + descriptor).
 // Settings alternate inside each round (auto, 1, 2, ..., auto, 1, 2, ...) so
