@@ -15,6 +15,8 @@
 // replayed on a worker thread per batch. The program is traced once per input
 // layout (dtype and C x H x W, at batch 1, when the model is built) and replayed
 // for any batch size, so several embedBatch() calls can run at once.
+import { CropBatcher } from './crop-batcher';
+import { MemberNets, bundledFusionWeights } from './fusion';
 import type { TrainableNetwork } from './trainable';
 import * as crypto from 'crypto';
 import * as fs from 'fs';
@@ -284,81 +286,6 @@ export type FaceModelInfo = Omit<NetworkInfo, 'network' | 'members' | 'commercia
   calibration?: string | null;
   members?: (FaceModelInfo & { weight: number })[];
 };
-
-/** The networks of a fusion's members, as one module (their state dict, hash and device). */
-class MemberNets extends Module {
-  constructor(nets: Module[]) {
-    super();
-    nets.forEach((n, i) => this.registerModule(`member${i}`, n));
-  }
-  forward(): Tensor {
-    throw new ArgumentError('model', "one of the fusion's members (model.members[i].model) to run a network directly", 'a fusion');
-  }
-}
-
-/** The member weights a fusion's calibration file records (lib/face/calibration/NAME.json `fusion.weights`), or null. */
-export function bundledFusionWeights(name: string): number[] | null {
-  const file = path.join(packageRoot, 'lib', 'face', 'calibration', `${name}.json`);
-  if (!fs.existsSync(file)) return null;
-  const w = (JSON.parse(fs.readFileSync(file, 'utf8')) as { fusion?: { weights?: unknown } }).fusion?.weights;
-  if (!Array.isArray(w) || !w.every((v) => typeof v === 'number' && v > 0)) return null;
-  return w as number[];
-}
-
-
-/**
- * Dynamic batching of S x S crops, as inference servers do: the crops of calls
- * that arrive while a batch runs go into the next batch (up to maxBatch); with
- * nothing running a call starts at once, so a lone request waits for nobody.
- * Concurrent single-face calls then cost what one batched call costs.
- */
-class CropBatcher {
-  private queue: { data: Uint8Array; resolve(v: Float32Array): void; reject(e: unknown): void }[] = [];
-  private running = false;
-  private timer: NodeJS.Timeout | null = null;
-  maxBatch = 32;
-  /** With nothing running, how long a call waits for others to share its batch (0: it starts at once). */
-  maxWaitMs = 0;
-  constructor(
-    private readonly runBatch: (px: Uint8Array, n: number) => Promise<Float32Array[]>,
-    private readonly bytesPerCrop: number,
-  ) {}
-  embed(crops: Uint8Array[]): Promise<Float32Array[]> {
-    const out = crops.map((data) => new Promise<Float32Array>((resolve, reject) => this.queue.push({ data, resolve, reject })));
-    this.pump();
-    return Promise.all(out);
-  }
-  private pump(): void {
-    if (this.running || this.queue.length === 0) return;
-    if (this.maxWaitMs > 0 && this.queue.length < this.maxBatch) {
-      // The batch closes when full or when the first call has waited maxWaitMs.
-      this.timer ??= setTimeout(() => {
-        this.timer = null;
-        this.start();
-      }, this.maxWaitMs);
-      return;
-    }
-    this.start();
-  }
-  private start(): void {
-    if (this.running || this.queue.length === 0) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.running = true;
-    const batch = this.queue.splice(0, this.maxBatch);
-    const px = new Uint8Array(batch.length * this.bytesPerCrop);
-    batch.forEach((b, k) => px.set(b.data, k * this.bytesPerCrop));
-    this.runBatch(px, batch.length)
-      .then(
-        (rows) => batch.forEach((b, k) => b.resolve(rows[k])),
-        (e) => batch.forEach((b) => b.reject(e)),
-      )
-      .finally(() => {
-        this.running = false;
-        this.pump();
-      });
-  }
-}
 
 /** A face embedding model: embed, compare and verify faces. */
 export class FaceModel {
