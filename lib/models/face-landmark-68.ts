@@ -6,7 +6,6 @@
 import { ModelMismatchError } from '../core/errors';
 import * as path from 'path';
 import { faceApiModelDir, readTfjsWeights } from '../io/tfjs';
-import { traced } from '../core/jit';
 import { ParameterGroup, TfWeights, conv2dSame } from './tf-layers';
 import { Module } from '../nn';
 import * as F from '../ops';
@@ -138,10 +137,4 @@ export async function detectLandmarks(net: FaceLandmark68Net, run: (x: Tensor) =
     for (const t of inputs) t.dispose();
   }
   return result;
-}
-
-/** A traced forward of the landmark net (one trace per batch size). */
-export function tracedLandmarks(net: FaceLandmark68Net): (x: Tensor) => Promise<Tensor[]> {
-  const f = traced((x: Tensor) => net.forward(x));
-  return (x) => f(x);
 }
