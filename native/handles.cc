@@ -43,6 +43,54 @@ TensorSlot* slotOf(Napi::Env env, const Napi::Value& v) {
 }
 }  // namespace
 
+HeldMemory& HeldTable::find(const void* key) {
+  // At most half full: probes stay short.
+  if ((used_ + 1) * 2 > entries_.size()) grow();
+  size_t mask = entries_.size() - 1;
+  for (size_t i = slotOf(key);; i = (i + 1) & mask) {
+    HeldMemory& e = entries_[i];
+    if (e.key == key) return e;
+    if (e.key == nullptr) {
+      e.key = key;
+      e.handles = 0;
+      e.bytes = 0;
+      used_++;
+      return e;
+    }
+  }
+}
+
+void HeldTable::erase(const void* key) {
+  size_t mask = entries_.size() - 1;
+  size_t i = slotOf(key);
+  while (entries_[i].key != key) i = (i + 1) & mask;
+  // Backward-shift deletion: move later entries of the probe run into the hole, so
+  // that no tombstones are needed and every key stays reachable from its home slot.
+  for (size_t j = (i + 1) & mask; entries_[j].key != nullptr; j = (j + 1) & mask) {
+    size_t home = slotOf(entries_[j].key);
+    // entries_[j] may move to i when its home is not in (i, j] (cyclically).
+    bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+    if (!between) {
+      entries_[i] = entries_[j];
+      i = j;
+    }
+  }
+  entries_[i] = HeldMemory{};
+  used_--;
+}
+
+void HeldTable::grow() {
+  std::vector<HeldMemory> old(entries_.size() * 2);
+  old.swap(entries_);
+  used_ = 0;
+  for (const HeldMemory& e : old)
+    if (e.key) {
+      HeldMemory& n = find(e.key);
+      n.handles = e.handles;
+      n.bytes = e.bytes;
+    }
+}
+
 Napi::Value wrapTensor(Napi::Env env, at::Tensor t) {
   auto& inst = instance(env);
   size_t index;
@@ -60,7 +108,7 @@ Napi::Value wrapTensor(Napi::Env env, at::Tensor t) {
   auto [key, bytes] = memoryOf(slot.tensor);
   slot.memoryKey = key;
   if (key) {
-    HeldMemory& m = inst.held[key];
+    HeldMemory& m = inst.held.find(key);
     if (m.handles++ == 0) {
       m.bytes = bytes;
       inst.liveBytes += bytes;
@@ -81,12 +129,12 @@ bool releaseHandle(Napi::Env env, const Napi::Value& v) {
   auto& inst = instance(env);
   inst.liveTensors -= 1;
   if (slot->memoryKey) {
-    auto it = inst.held.find(slot->memoryKey);
-    if (it != inst.held.end() && --it->second.handles == 0) {
-      int64_t bytes = it->second.bytes;
+    HeldMemory& m = inst.held.find(slot->memoryKey);
+    if (--m.handles == 0) {
+      int64_t bytes = m.bytes;
       inst.liveBytes -= bytes;
       if (bytes >= 4096) Napi::MemoryManagement::AdjustExternalMemory(env, -bytes);
-      inst.held.erase(it);
+      inst.held.erase(slot->memoryKey);
     }
     slot->memoryKey = nullptr;
   }

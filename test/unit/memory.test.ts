@@ -11,6 +11,7 @@ import * as tf from '../../lib';
 import { ArgumentError, DisposedError, Tensor, tensor } from '../../lib';
 import { runChild } from '../helpers/child';
 import { singleThreaded } from '../helpers/util';
+import { seededRandom, shuffle } from '../../lib/util/random';
 
 const live = () => tf.memory().tensors;
 
@@ -86,6 +87,28 @@ describe('memory: bytes count each storage once', () => {
     g2.dispose();
     assert.equal(tf.memory().bytes, before.bytes + 2000);
     p.dispose();
+    assert.deepEqual([tf.memory().tensors, tf.memory().bytes], [before.tensors, before.bytes]);
+  });
+});
+
+describe('memory: the storage table under churn', () => {
+  it('5,000 tensors with views and aliases, released in a shuffled order: counts and bytes return to the baseline', () => {
+    const before = tf.memory();
+    const held: tf.Tensor[] = [];
+    let bytes = 0;
+    for (let i = 0; i < 5000; i++) {
+      const t = tf.zeros([1 + (i % 7)]);
+      bytes += 4 * (1 + (i % 7));
+      held.push(t);
+      if (i % 3 === 0) held.push(t.view([-1]));
+      if (i % 5 === 0) held.push(t.detach());
+    }
+    assert.equal(tf.memory().bytes - before.bytes, bytes);
+    const order = shuffle(held, seededRandom(7));
+    for (let k = 0; k < order.length; k++) {
+      order[k].dispose();
+      if (k === order.length >> 1) assert.ok(tf.memory().bytes > before.bytes);
+    }
     assert.deepEqual([tf.memory().tensors, tf.memory().bytes], [before.tensors, before.bytes]);
   });
 });
