@@ -68,6 +68,8 @@ struct OpEntry {
   std::string name;  // "aten::add.Tensor", used in error messages
   std::vector<c10::Argument> args;
   size_t numReturns;
+  // set_data / set_ give `self` another storage: the handle's memory entry must follow.
+  bool swapsStorage = false;
 };
 
 // Per-environment state (the addon is context-aware: it loads in worker threads).
@@ -96,6 +98,10 @@ Napi::Value wrapTensor(Napi::Env env, at::Tensor t);
 // a disposed handle.
 at::Tensor& unwrapTensor(Napi::Env env, const Napi::Value& v, const char* what = "tensor");
 bool isTensorHandle(const Napi::Value& v);
+// After an op gave the tensor behind a handle another storage (set_data, set_):
+// moves its memory accounting to the new storage. Else the old storage's entry
+// would outlive it, and a new storage at the same address would go uncounted.
+void followStorage(Napi::Env env, const Napi::Value& handle);
 // Releases the slot behind a handle; false if it was not a live handle.
 bool releaseHandle(Napi::Env env, const Napi::Value& v);
 

@@ -29,6 +29,7 @@ Napi::Value Op(const Napi::CallbackInfo& info) {
     if (!handle) throw Napi::Error::New(env, "op: no operator " + key + " in this libtorch");
     const auto& schema = handle->schema();
     OpEntry e{*handle, overload.empty() ? name : key, schema.arguments(), schema.returns().size()};
+    e.swapsStorage = name == "aten::set_data" || name == "aten::set_";
     inst.ops.push_back(std::move(e));
     uint32_t id = static_cast<uint32_t>(inst.ops.size() - 1);
     inst.opIndex[key] = id;
@@ -86,6 +87,7 @@ Napi::Value Call(const Napi::CallbackInfo& info) {
     for (const auto& v : stack) recorded.push_back(trace->record(v));
   }
   guarded(env, op.name.c_str(), [&] { op.handle.callBoxed(stack); });
+  if (op.swapsStorage && given > 0) followStorage(env, info[1]);
   if (trace) {
     Instruction ins{static_cast<uint32_t>(trace->program.code.size()), std::move(recorded), {}};
     for (const auto& r : stack) {

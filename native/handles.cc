@@ -41,6 +41,34 @@ TensorSlot* slotOf(Napi::Env env, const Napi::Value& v) {
   if (slot.generation != generation || !slot.tensor.defined()) return nullptr;
   return &slot;
 }
+// Counts the slot's storage (once per storage, however many handles share it).
+void holdMemory(Napi::Env env, Instance& inst, TensorSlot& slot) {
+  auto [key, bytes] = memoryOf(slot.tensor);
+  slot.memoryKey = key;
+  if (!key) return;
+  HeldMemory& m = inst.held.find(key);
+  if (m.handles++ > 0) return;
+  m.bytes = bytes;
+  inst.liveBytes += bytes;
+  if (inst.liveBytes > inst.peakBytes) inst.peakBytes = inst.liveBytes;
+  // Tell V8 about native memory so that garbage collection (and with it the
+  // FinalizationRegistry safety net in lib/core/tensor.ts) runs under memory pressure.
+  if (bytes >= 4096) Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+}
+
+// Undoes holdMemory: the storage's bytes go when its last handle does.
+void releaseMemory(Napi::Env env, Instance& inst, TensorSlot& slot) {
+  if (!slot.memoryKey) return;
+  HeldMemory& m = inst.held.find(slot.memoryKey);
+  if (--m.handles == 0) {
+    int64_t bytes = m.bytes;
+    inst.liveBytes -= bytes;
+    if (bytes >= 4096) Napi::MemoryManagement::AdjustExternalMemory(env, -bytes);
+    inst.held.erase(slot.memoryKey);
+  }
+  slot.memoryKey = nullptr;
+}
+
 }  // namespace
 
 HeldMemory& HeldTable::find(const void* key) {
@@ -105,19 +133,7 @@ Napi::Value wrapTensor(Napi::Env env, at::Tensor t) {
   auto& slot = inst.slots[index];
   slot.tensor = std::move(t);
   inst.liveTensors += 1;
-  auto [key, bytes] = memoryOf(slot.tensor);
-  slot.memoryKey = key;
-  if (key) {
-    HeldMemory& m = inst.held.find(key);
-    if (m.handles++ == 0) {
-      m.bytes = bytes;
-      inst.liveBytes += bytes;
-      if (inst.liveBytes > inst.peakBytes) inst.peakBytes = inst.liveBytes;
-      // Tell V8 about native memory so that garbage collection (and with it the
-      // FinalizationRegistry safety net in lib/core/tensor.ts) runs under memory pressure.
-      if (bytes >= 4096) Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
-    }
-  }
+  holdMemory(env, inst, slot);
   return Napi::Number::New(env, slot.generation * kIndexSpan + static_cast<double>(index));
 }
 
@@ -128,20 +144,19 @@ bool releaseHandle(Napi::Env env, const Napi::Value& v) {
   if (!slot) return false;
   auto& inst = instance(env);
   inst.liveTensors -= 1;
-  if (slot->memoryKey) {
-    HeldMemory& m = inst.held.find(slot->memoryKey);
-    if (--m.handles == 0) {
-      int64_t bytes = m.bytes;
-      inst.liveBytes -= bytes;
-      if (bytes >= 4096) Napi::MemoryManagement::AdjustExternalMemory(env, -bytes);
-      inst.held.erase(slot->memoryKey);
-    }
-    slot->memoryKey = nullptr;
-  }
+  releaseMemory(env, inst, *slot);
   slot->tensor.reset();
   slot->generation = slot->generation + 1 < kMaxGeneration ? slot->generation + 1 : 1;
   inst.freeSlots.push_back(static_cast<uint32_t>(slot - inst.slots.data()));
   return true;
+}
+
+void followStorage(Napi::Env env, const Napi::Value& handle) {
+  TensorSlot* slot = slotOf(env, handle);
+  if (!slot || memoryOf(slot->tensor).first == slot->memoryKey) return;
+  auto& inst = instance(env);
+  releaseMemory(env, inst, *slot);
+  holdMemory(env, inst, *slot);
 }
 
 at::Tensor& unwrapTensor(Napi::Env env, const Napi::Value& v, const char* what) {

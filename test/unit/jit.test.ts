@@ -9,6 +9,7 @@ import * as tf from '../../lib';
 import { ArgumentError, Tensor, TorchError, TorchfaceError } from '../../lib';
 import { assertClose, values } from '../helpers/util';
 import { packageRoot } from '../../lib/util/paths';
+import { settledTensorCount } from '../helpers/util';
 
 // A small conv net with explicit weights: conv-relu-pool-conv-bn(eval)-relu-gap-linear-softmax.
 function makeNet() {
@@ -203,7 +204,7 @@ describe('jit: worker_threads', () => {
         w.once('error', reject);
         w.once('exit', (c) => c !== 0 && c !== 1 && reject(new Error(`worker exited with ${c}`)));
       });
-    const mainBefore = tf.memory().tensors;
+    const mainBefore = await settledTensorCount();
     const [r1, r2] = await Promise.all([run([1, 2, 3, 4], 2), run([0, 1, 1, 0], 10)]);
     assert.equal(r1.conv, 10);
     assert.equal(r1.traced, 20);
@@ -214,7 +215,7 @@ describe('jit: worker_threads', () => {
     // each environment counts its own handles
     assert.equal(r1.before, 0);
     assert.ok(r1.live >= 3 && r1.live < 20, `worker handles: ${r1.live}`);
-    assert.equal(tf.memory().tensors, mainBefore);
+    assert.equal(await settledTensorCount(), mainBefore);
     // and the main thread still works
     assert.equal(tf.ones([2]).sum().item(), 2);
   });
@@ -227,7 +228,7 @@ describe('jit: one replay at a time per thread, and dynamic batching of face cro
     const x = tf.randn([128, 128]);
     const f = tf.trace((a) => tf.mm(a, a).sum(), [x]);
     const want = (await f(x))[0].item();
-    const before = tf.memory().tensors;
+    const before = await settledTensorCount();
     const first = f(x); // runs at once
     const queued = [f(x), f(x), f(x)]; // wait behind it, on copies of x
     tf.noGrad(() => x.mul_(2));
@@ -235,7 +236,7 @@ describe('jit: one replay at a time per thread, and dynamic batching of face cro
     // The first read x on its worker thread while mul_ ran: only the queued ones are exact.
     for (const r of got.slice(1)) assert.ok(Math.abs(r[0].item() - want) <= 1e-4 * Math.abs(want), `${r[0].item()} vs ${want}`);
     tf.dispose(got);
-    assert.equal(tf.memory().tensors, before);
+    assert.equal(await settledTensorCount(), before);
     assert.throws(() => tf.setReplayConcurrency(0), ArgumentError);
   });
 

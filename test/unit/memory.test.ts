@@ -91,6 +91,22 @@ describe('memory: bytes count each storage once', () => {
   });
 });
 
+describe('memory: a tensor given another storage (setData_, as Module.to does)', () => {
+  it('moves its bytes with it: the old storage is no longer counted, the new one once', () => {
+    const before = tf.memory();
+    const p = tf.zeros([1000]);
+    const q = tf.zeros([10]);
+    assert.equal(tf.memory().bytes - before.bytes, 4040);
+    p.setData_(q);
+    assert.equal(tf.memory().bytes - before.bytes, 40); // p's old storage is freed; p and q share q's
+    // A new storage may now take the freed one's address: it is counted.
+    const fresh = Array.from({ length: 50 }, () => tf.zeros([1000]));
+    assert.equal(tf.memory().bytes - before.bytes, 40 + 50 * 4000);
+    tf.dispose([p, q, fresh]);
+    assert.deepEqual([tf.memory().tensors, tf.memory().bytes], [before.tensors, before.bytes]);
+  });
+});
+
 describe('memory: the storage table under churn', () => {
   it('5,000 tensors with views and aliases, released in a shuffled order: counts and bytes return to the baseline', () => {
     const before = tf.memory();
