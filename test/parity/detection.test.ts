@@ -8,6 +8,7 @@ import { FaceDetector } from '../../lib/face/detect';
 import { loadImage } from '../../lib/image';
 import { iouMatrix, nonMaxSuppression } from '../../lib/face/detect';
 import { packageRoot } from '../../lib/util/paths';
+import { settledTensorCount } from '../helpers/util';
 
 const root = packageRoot;
 const fixture = JSON.parse(fs.readFileSync(path.join(root, 'test', 'fixtures', 'faceapi-detections.json'), 'utf8'));
@@ -100,9 +101,9 @@ describe('face detection (face-api equivalence)', function () {
   it('detection does not leak tensors', async () => {
     const img = await loadImage(demo('demo/sample1.jpg'));
     await detector.detect(img);
-    const before = memory().tensors;
+    const before = await settledTensorCount();
     await detector.detect(img);
-    assert.strictEqual(memory().tensors, before);
+    assert.strictEqual(await settledTensorCount(), before);
   });
 
   it('detection runs off the event loop', async () => {

@@ -12,6 +12,7 @@ import { loadImage } from '../../lib/image';
 import { loadOnnx } from '../../lib/io/onnx';
 import * as F from '../../lib/ops';
 import { needs, onnxFaceModelPath } from '../helpers/peers';
+import { settledTensorCount } from '../helpers/util';
 
 /** The largest face of a demo photo aligned to the ArcFace template at 112 px (what both 112-px networks embed). */
 async function largestArcfaceCrop(file: string) {
@@ -152,7 +153,7 @@ describe('face networks', function () {
   it('no tensor leaks: live tensors back to baseline after fusion, faceplugin and mobilefacenet embeds, photos and failures', async () => {
     const photo = demo('sample1.jpg');
     await fusion.embed(photo, { detect: true });
-    const base = memory().tensors;
+    const base = await settledTensorCount();
     for (let i = 0; i < 3; i++) {
       await fusion.embed(photo, { detect: true });
       await fusion.faces(photo);
@@ -160,7 +161,7 @@ describe('face networks', function () {
       await fp.embed(photo, { detect: true });
       await fusion.embed(Buffer.alloc(0)).catch(() => undefined);
     }
-    assert.strictEqual(memory().tensors, base);
+    assert.strictEqual(await settledTensorCount(), base);
   });
 
   it('fusion refuses what only one network can do, with an ArgumentError that says which', async () => {
