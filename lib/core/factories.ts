@@ -3,7 +3,7 @@
 // libtorch's random generators.
 import { invalid } from './errors';
 import { native } from './native';
-import { DType, DTYPE_CODE, ELEMENT_SIZE, NestedArray, TypedArray, dtypeCode, isFloatingDType } from './dtype';
+import { DType, DTYPE_CODE, ELEMENT_SIZE, NestedArray, TypedArray, dtypeCode } from './dtype';
 import { Device, checkDevice } from './device';
 import { Op, Tensor, handleOf } from './tensor';
 

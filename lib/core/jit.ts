@@ -222,7 +222,7 @@ export function traced(fn: (...inputs: Tensor[]) => Tensor | Tensor[], options: 
   run.prepare = (...kinds) => {
     const inputs = kinds.map((k) => ZEROS.t([1, ...k.shape], dtypeCode(k.dtype), null, k.device ?? 'cpu', null));
     try {
-      noGrad(() => get(inputs));
+      get(inputs); // trace() runs the function without autograd
     } finally {
       for (const t of inputs) t.dispose();
     }

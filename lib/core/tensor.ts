@@ -5,7 +5,7 @@
 // imports none of them; factories, memory scopes and autograd helpers live beside
 // it in lib/core/.
 import type { NativeArg, NativeResult, TensorHandle } from '../../binding';
-import { ArgumentError, DisposedError, TorchError, TorchfaceError, describe, invalid } from './errors';
+import { DisposedError, TorchError, TorchfaceError, invalid } from './errors';
 import { native } from './native';
 import { CODE_DTYPE, DTYPE_CODE, DType, dtypeCode } from './dtype';
 import { DEVICE_RE, Device, checkDevice } from './device';

@@ -8,13 +8,13 @@
 // 'faceapi-recognition' (face-api's recognition net, fine-tuned: all weights in
 // the file) and 'faceapi-pretrained' (face-api's bundled weights; the file only
 // holds a head and calibration, or `pretrained` alone means no file at all).
-import { ArgumentError, FileFormatError, ModelMismatchError } from '../core/errors';
+import { FileFormatError, ModelMismatchError } from '../core/errors';
 import { LoadedStateDict, ModelMetadata, loadStateDict, saveStateDict } from '../io/state-dict';
 import { Tensor, tidy } from '../core';
 import { EmbeddingNet, EmbeddingNetOptions } from '../models/embedding-net';
 import { HeadMetadata, VerificationHead } from './head';
 import * as F from '../ops';
-import { FaceRecognitionNet, RECOGNITION_BLOCKS, RECOGNITION_INPUT_SIZE } from '../models/face-recognition-net';
+import { FaceRecognitionNet } from '../models/face-recognition-net';
 import { TrainableNetwork, recognitionNetwork, scratchNetwork } from './trainable';
 
 export interface FaceModelFile {

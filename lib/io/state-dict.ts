@@ -10,7 +10,6 @@
  *   torchface.versions JSON of { torchface, libtorch }
  * Files from elsewhere load too; their metadata strings are returned as they are.
  */
-import * as path from 'path';
 import { FileFormatError, invalid } from '../core/errors';
 import { native } from '../core/native';
 import type { StateDict } from '../nn';

@@ -4,10 +4,10 @@
 import * as path from 'path';
 import { faceApiModelDir, readTfjsWeights } from '../io/tfjs';
 import { MobileNetV1 } from './mobilenet-v1';
-import { ParameterGroup, TfWeights, conv2dSame, padSame } from './tf-layers';
+import { ParameterGroup, TfWeights, conv2dSame } from './tf-layers';
 import { Module } from '../nn';
 import * as F from '../ops';
-import { Tensor, tensor, tidy } from '../core';
+import { Tensor, tidy } from '../core';
 
 /** Extra layers: [kernel, out channels, stride] (all conv + folded BN + ReLU6, 'same'). */
 const EXTRA: [number, number, number][] = [

@@ -3,7 +3,7 @@
 // parameters, forward() calls the functional op (lib/ops).
 import { invalid } from '../core/errors';
 import * as F from '../ops';
-import { Tensor, empty, zeros } from '../core';
+import { Tensor, empty } from '../core';
 import { Module } from './module';
 import { kaimingUniform_, fans, uniform_ } from './init';
 import { FactoryOptions, positiveInt, tuple } from './options';

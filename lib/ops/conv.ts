@@ -2,7 +2,7 @@
 import { invalid } from '../core/errors';
 import { Tensor } from '../core/tensor';
 import { zeros } from '../core/factories';
-import { h, int, int2, ints, op, opts, tensors } from './dispatch';
+import { h, int, int2, ints, op, opts } from './dispatch';
 
 // Convolution and pooling ------------------------------------------------------------------------
 

@@ -13,7 +13,6 @@
 import { ChildProcess, spawn } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
-import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
 import { facesDir, packageRoot } from '../../lib/util/paths';

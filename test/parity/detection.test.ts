@@ -3,7 +3,7 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { MOBILENET_V1_LAYERS, MobileNetV1, memory, tensor } from '../../lib';
+import { MOBILENET_V1_LAYERS, MobileNetV1, tensor } from '../../lib';
 import { FaceDetector } from '../../lib/face/detect';
 import { loadImage } from '../../lib/image';
 import { iouMatrix, nonMaxSuppression } from '../../lib/face/detect';

@@ -5,7 +5,7 @@
 // with licences, the one-time licence notice, and what a fusion refuses.
 import * as assert from 'assert';
 import * as path from 'path';
-import { ArgumentError, FaceModel, NETWORKS, embeddingDistance, memory, noGrad, tensor } from '../../lib';
+import { ArgumentError, FaceModel, NETWORKS, embeddingDistance, noGrad, tensor } from '../../lib';
 import { alignFace } from '../../lib/face/align';
 import { detectFaces } from '../../lib/face/detect';
 import { loadImage } from '../../lib/image';

@@ -238,6 +238,21 @@ function expectFormatError(e: unknown, pattern: RegExp): void {
 
 // ---------------------------------------------------------------------------
 
+/** Counts event-loop turns until the returned function is called (a loop blocked by synchronous I/O turns little). */
+function countTurns(): () => number {
+  let ticks = 0;
+  let on = true;
+  const tick = () => {
+    ticks++;
+    if (on) setImmediate(tick);
+  };
+  setImmediate(tick);
+  return () => {
+    on = false;
+    return ticks;
+  };
+}
+
 /** Opens each FIFO for writing once, so that a reader a broken loader left waiting on it returns and the process can exit. */
 function unblockFifos(fifos: string[]): void {
   for (const f of fifos) {
@@ -396,15 +411,9 @@ describe('io abuse: hostile .pt files (#7)', function () {
     const storages: Record<string, Uint8Array> = {};
     for (let i = 0; i < 40; i++) storages[String(i)] = new Uint8Array(4096).fill(i);
     const bytes = pt(p.bytes(), storages);
-    let ticks = 0;
-    let on = true;
-    const tick = () => {
-      ticks++;
-      if (on) setImmediate(tick);
-    };
-    setImmediate(tick);
+    const turns = countTurns();
     const sd = await loadTorchStateDictBytesAsync(bytes, 'async.pt');
-    on = false;
+    const ticks = turns();
     assert.equal(sd.size, 40);
     assert.ok(ticks >= 20, `${ticks} event-loop turns during the load`);
     disposeAll(sd);
@@ -873,13 +882,7 @@ describe('io abuse: the sync and async entry points of io/atomic agree (#12)', f
         return orig.apply(this, args);
       };
     }
-    let ticks = 0;
-    let on = true;
-    const tick = () => {
-      ticks++;
-      if (on) setImmediate(tick);
-    };
-    setImmediate(tick);
+    const turns = countTurns();
     try {
       await writeFileAtomic(path.join(d, 'link.bin'), new Uint8Array(1 << 16), { chunkSize: 1 << 10 });
       await writeFileAtomic(path.join(d, 'dangling.bin'), 'x');
@@ -888,13 +891,13 @@ describe('io abuse: the sync and async entry points of io/atomic agree (#12)', f
       await assert.rejects(readFileChecked(path.join(d, 'nope')), FileAccessError);
       await fsyncDir(d);
       await assert.rejects(fsyncDir(path.join(d, 'gone')), FileAccessError);
-      on = false;
+      const ticks = turns();
       assert.deepEqual(blocking.splice(0), [], 'blocking calls from the async path');
       assert.ok(ticks >= 30, `${ticks} event-loop turns during the async calls`);
       writeFileAtomicSync(path.join(d, 'old.bin'), 'x'); // the spy sees the sync path
       assert.deepEqual(blocking, ['realpathSync', 'statSync', 'openSync', 'writeSync', 'fchmodSync', 'fsyncSync', 'closeSync', 'renameSync', 'openSync', 'fsyncSync', 'closeSync']);
     } finally {
-      on = false;
+      turns(); // stops the counter when an assertion above failed
       for (const [name, orig] of saved) fsFunctions[name] = orig as (...a: unknown[]) => unknown;
     }
   });

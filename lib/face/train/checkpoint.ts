@@ -5,17 +5,16 @@
 // exactly (same seed, same schedule, same selection).
 import * as fs from 'fs';
 import { ArgumentError } from '../../core/errors';
-import type { Tensor } from '../../core';
 import { loadStateDict, saveStateDict } from '../../io/state-dict';
 import type { Module } from '../../nn';
 import type { Optimizer } from '../../optim';
 import { loadOptimizer, saveOptimizer } from '../../optim/serialization';
-import type { EpochRecord, SelectionRecord } from './options';
+import { outputBase, type EpochRecord, type SelectionRecord } from './options';
 import type { ModelSelection } from './selection';
 
 /** Paths of the checkpoint files of a model file. */
 export function checkpointPaths(out: string): { model: string; optimizer: string; best: string } {
-  const base = out.replace(/\.safetensors$/, '');
+  const base = outputBase(out);
   return { model: `${base}.ckpt.safetensors`, optimizer: `${base}.ckpt-optim.safetensors`, best: `${base}.ckpt-best.safetensors` };
 }
 
@@ -102,7 +101,7 @@ export async function saveCheckpoint(
   await saveOptimizer(ckpt.optimizer, state.optimizer, extra);
   let savedBestAfter = state.savedBestAfter;
   if (selection.bestState && savedBestAfter !== selection.bestAfter()) {
-    await saveStateDict(ckpt.best, selection.bestState as Map<string, Tensor>, { ...state.modelMetadata, selectedAfterEpochs: selection.bestAfter() });
+    await saveStateDict(ckpt.best, selection.bestState, { ...state.modelMetadata, selectedAfterEpochs: selection.bestAfter() });
     savedBestAfter = selection.bestAfter();
   }
   await saveStateDict(ckpt.model, state.module.stateDict(), { ...state.modelMetadata, checkpoint: meta });

@@ -156,5 +156,10 @@ export interface TrainResult {
   selection: SelectionResult | null;
 }
 
+/** A model file's path without `.safetensors`: checkpoints and the report are named from it. */
+export function outputBase(out: string): string {
+  return out.replace(/\.safetensors$/, '');
+}
+
 /** The options after validation, defaults filled in. */
 export type TrainOptions = z.output<typeof trainSchema>;

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { writeFileAtomic } from '../../io/atomic';
 import { savePng } from '../../image';
 import { renderTrainingPlot } from '../../util/plot';
-import type { EpochRecord, SelectionResult, TrainOptions, TrainResult, ValidationMetrics } from './options';
+import { outputBase, type EpochRecord, type SelectionResult, type TrainOptions, type TrainResult, type ValidationMetrics } from './options';
 
 /** The output model file's metadata: the network's own, the threshold and its source, and the run's summary. */
 export function modelFileMetadata(networkMetadata: Record<string, unknown>, o: TrainOptions, run: { dataDirs: string[]; epochs: number; inputSize: number; final: ValidationMetrics | null; selection: SelectionResult | null }): Record<string, unknown> {
@@ -25,7 +25,7 @@ export function modelFileMetadata(networkMetadata: Record<string, unknown>, o: T
 
 /** Paths of the report files of a model file (null without a report). */
 export function reportPaths(out: string, report: boolean): { metricsFile: string | null; plotFile: string | null } {
-  const base = out.replace(/\.safetensors$/, '');
+  const base = outputBase(out);
   return { metricsFile: report ? `${base}.metrics.json` : null, plotFile: report ? `${base}.plot.png` : null };
 }
 
