@@ -211,6 +211,21 @@ describe('FaceGallery', function () {
   this.timeout(60000);
   const model = new PixelFaceModel();
 
+  it("indexStorage 'bfloat16': enrols and identifies as float32 does; a storage it does not know is an ArgumentError", async () => {
+    const g = await FaceGallery.open(':memory:', { model, indexStorage: 'bfloat16' });
+    try {
+      await g.enroll('alice', face(1), { detect: false });
+      await g.enroll('bob', [face(2), face(3)], { detect: false });
+      const r = await g.identify(face(3), { detect: false });
+      assert.equal(r.id, 'bob');
+      assert.ok(r.distance < 1e-2, `distance ${r.distance} (the stored row is rounded to bfloat16)`);
+    } finally {
+      await g.close();
+    }
+    await assert.rejects(FaceGallery.open(':memory:', { model, indexStorage: 'float16' as never }), ArgumentError);
+    assert.throws(() => new EmbeddingIndex(4, 'cpu', 'int8' as never), ArgumentError);
+  });
+
   it('enrolls one-shot, identifies, verifies, lists, gets and removes', async () => {
     const g = await FaceGallery.open(':memory:', { model });
     assert.equal(g.threshold, model.threshold);
