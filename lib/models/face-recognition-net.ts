@@ -243,7 +243,15 @@ export interface FuseOptions {
    * dense output as before, without a reorder of every weight on every call.
    */
   mkldnn?: boolean;
+  /**
+   * Convolutions straight through oneDNN (F.onednnConv2d): relu and the residual add fused into
+   * them, Winograd for the 3x3 stride-1 ones, activations in the blocked layout (CPU, builds with
+   * F.onednnBlock() > 0). Results differ from the other paths by float32 rounding (~1e-6).
+   */
+  onednn?: boolean;
 }
+
+type Path = 'aten' | 'mkldnn' | 'onednn';
 
 /** A conv with the scale layer folded in: weight OIHW, bias; stride, padding, relu. */
 class FusedConv extends Module {
@@ -253,18 +261,23 @@ class FusedConv extends Module {
     readonly stride: number,
     readonly padding: number,
     readonly relu: boolean,
-    readonly mkldnn = false,
+    readonly path: Path = 'aten',
   ) {
     super();
     this.registerParameter('weight', weight);
     this.registerParameter('bias', bias);
     // The weight in oneDNN's blocked format for this conv's settings, made once (a buffer: disposed with the module).
-    if (mkldnn) this.registerBuffer('packedWeight', noGrad(() => F.mkldnnPackConv2dWeight(weight, { stride: this.stride, padding: this.padding })));
+    if (path === 'mkldnn') this.registerBuffer('packedWeight', noGrad(() => F.mkldnnPackConv2dWeight(weight, { stride: this.stride, padding: this.padding })));
     this.requiresGrad_(false);
   }
-  forward(x: Tensor): Tensor {
+  forward(x: Tensor, residual?: Tensor): Tensor {
     const o = { stride: this.stride, padding: this.padding };
-    const y = this.mkldnn ? F.mkldnnConv2d(x, this.buffer('packedWeight')!, this.param('bias'), o) : F.conv2d(x, this.param('weight'), this.param('bias'), o);
+    if (this.path === 'onednn') {
+      // relu(conv + bias + residual) in one pass; Winograd where it applies (3x3, stride 1).
+      const winograd = this.stride === 1 && this.param('weight').shape[2] === 3;
+      return F.onednnConv2d(x, this.param('weight'), this.param('bias'), { ...o, relu: this.relu || !!residual, residual, winograd });
+    }
+    const y = this.path === 'mkldnn' ? F.mkldnnConv2d(x, this.buffer('packedWeight')!, this.param('bias'), o) : F.conv2d(x, this.param('weight'), this.param('bias'), o);
     if (!this.relu) return y;
     const r = F.relu(y);
     y.dispose();
@@ -281,7 +294,7 @@ class FusedBlock extends Module {
     readonly conv1: FusedConv,
     readonly conv2: FusedConv,
     readonly down: boolean,
-    readonly mkldnn = false,
+    readonly path: Path = 'aten',
   ) {
     super();
     this.registerModule('conv1', conv1);
@@ -289,8 +302,9 @@ class FusedBlock extends Module {
   }
   forward(x: Tensor): Tensor {
     return tidy(() => {
+      if (this.path === 'onednn') return this.forwardBlocked(x);
       const branch = this.conv2.forward(this.conv1.forward(x));
-      if (!this.mkldnn || !this.down) return residualJoin(x, branch, this.down);
+      if (this.path !== 'mkldnn' || !this.down) return residualJoin(x, branch, this.down);
       // oneDNN tensors have no pad: a downsampling join that pads (the shortcut, avg-pooled,
       // differs from the branch in size or channels) goes through dense tensors.
       const [n, c, hh, ww] = x.shape;
@@ -298,6 +312,21 @@ class FusedBlock extends Module {
       if (!padded) return F.relu(F.add(F.avgPool2d(x, 2, { stride: 2 }), branch));
       return F.toMkldnn(residualJoin(F.toDense(x), F.toDense(branch), true));
     });
+  }
+
+  // residualJoin on the blocked layout [N, C / B, H, W, B], the add and relu fused into conv2.
+  private forwardBlocked(x: Tensor): Tensor {
+    const inner = this.conv1.forward(x);
+    if (!this.down) return this.conv2.forward(inner, x);
+    let sc = F.blockedPool2d(x, 2, { stride: 2, mode: 'avg' });
+    const blocks = this.conv2.param('weight').shape[0] / x.shape[4] - x.shape[1];
+    if (blocks) sc = F.pad(sc, [0, 0, 0, 0, 0, 0, 0, blocks]); // zero channels appended
+    const [, , hh, ww] = sc.shape;
+    // conv2 (3x3, padding 1) keeps conv1's size.
+    if (inner.shape[2] === hh && inner.shape[3] === ww) return this.conv2.forward(inner, sc);
+    // The branch is a row and column short of the shortcut: zero-padded at the bottom and right, as residualJoin does.
+    const branch = F.pad(this.conv2.forward(inner), [0, 0, 0, ww - inner.shape[3], 0, hh - inner.shape[2]]);
+    return F.relu(F.add(sc, branch));
   }
 }
 
@@ -313,12 +342,16 @@ export class FusedFaceRecognitionNet extends Module {
   private readonly fc: Linear;
 
   readonly mkldnn: boolean;
+  readonly onednn: boolean;
 
   constructor(net: FaceRecognitionNet, options: FuseOptions = {}) {
     super();
     const mkldnn = (this.mkldnn = !!options.mkldnn);
+    const onednn = (this.onednn = !!options.onednn);
     if (mkldnn && (net.fc.weight.device !== 'cpu' || !F.mkldnnAvailable())) invalid('options.mkldnn', 'a CPU network and a libtorch build with oneDNN', `a network on ${net.fc.weight.device}${F.mkldnnAvailable() ? '' : ', no oneDNN in this libtorch'}`);
-    if (mkldnn && options.channelsLast) invalid('options', 'mkldnn or channelsLast, not both', options);
+    if (onednn && (net.fc.weight.device !== 'cpu' || !F.onednnBlock())) invalid('options.onednn', 'a CPU network and a build with oneDNN convolutions (F.onednnBlock() > 0)', `a network on ${net.fc.weight.device}${F.onednnBlock() ? '' : ', a build without them'}`);
+    if ([mkldnn, onednn, !!options.channelsLast].filter(Boolean).length > 1) invalid('options', 'one of mkldnn, onednn and channelsLast', options);
+    const path: Path = onednn ? 'onednn' : mkldnn ? 'mkldnn' : 'aten';
     // Input normalisation (x - mean) / 255 folded into the 7x7 stem conv. Exact up to
     // rounding because that conv has no padding (no zero cells would need the mean).
     const stem = noGrad(() =>
@@ -329,11 +362,11 @@ export class FusedFaceRecognitionNet extends Module {
         return { weight: w.contiguous(), bias: F.sub(bias, shift).contiguous() };
       }),
     );
-    this.stem = this.registerModule('conv32_down', new FusedConv(stem.weight, stem.bias, 2, 0, true, mkldnn));
+    this.stem = this.registerModule('conv32_down', new FusedConv(stem.weight, stem.bias, 2, 0, true, path));
     for (const [name, block] of net.blocks) {
       const c1 = block.conv1.fused();
       const c2 = block.conv2.fused();
-      const b = new FusedBlock(new FusedConv(c1.weight, c1.bias, block.conv1.stride, block.down ? 0 : 1, true, mkldnn), new FusedConv(c2.weight, c2.bias, 1, 1, false, mkldnn), block.down, mkldnn);
+      const b = new FusedBlock(new FusedConv(c1.weight, c1.bias, block.conv1.stride, block.down ? 0 : 1, true, path), new FusedConv(c2.weight, c2.bias, 1, 1, false, path), block.down, path);
       this.blocks.push(this.registerModule(name, b));
     }
     this.fc = this.registerModule('fc', new Linear(256, DESCRIPTOR_SIZE, { bias: false }));
@@ -346,6 +379,13 @@ export class FusedFaceRecognitionNet extends Module {
   forward(x: Tensor): Tensor {
     checkInput(x);
     return tidy(() => {
+      if (this.onednn) {
+        // NCHW in (oneDNN's first-layer kernel takes NCHW to the blocked layout), blocked throughout, N x 128 out.
+        let out = this.stem.forward(x.contiguous());
+        out = F.blockedPool2d(out, 3, { stride: 2 });
+        for (const b of this.blocks) out = b.forward(out);
+        return this.fc.forward(F.mean(out, [2, 3]).reshape([out.shape[0], -1]));
+      }
       // oneDNN tensors in, dense out (to_mkldnn wants dense NCHW: a channels-last input is copied first).
       let out = this.stem.forward(this.mkldnn ? F.toMkldnn(x.contiguous()) : x);
       out = F.maxPool2d(out, 3, { stride: 2 });

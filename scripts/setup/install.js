@@ -77,7 +77,7 @@ function findLibtorch() {
   if (py) return { prefix: py, source: 'python torch' };
   if (fs.existsSync(DEBIAN_TORCH_CMAKE)) return { prefix: path.dirname(path.dirname(DEBIAN_TORCH_CMAKE)), source: 'debian' };
   if (isRoot() && isDebian()) {
-    aptInstall(['libtorch-dev', 'libopenblas0-openmp', 'libgloo-dev']);
+    aptInstall(['libtorch-dev', 'libopenblas0-openmp', 'libgloo-dev', 'libdnnl-dev']);
     if (fs.existsSync(DEBIAN_TORCH_CMAKE)) return { prefix: path.dirname(path.dirname(DEBIAN_TORCH_CMAKE)), source: 'debian' };
   }
   fail(
@@ -107,6 +107,11 @@ function main() {
   if (source === 'debian' && !dpkgInstalled('libgloo-dev')) {
     if (isRoot()) aptInstall(['libgloo-dev']);
     else log('warning: libgloo-dev is not installed; building without distributed training (apt-get install libgloo-dev, then npm run build:native)');
+  }
+  // oneDNN's headers, for the library Debian's libtorch links: fused convolutions (native/onednn.cc).
+  if (source === 'debian' && !dpkgInstalled('libdnnl-dev')) {
+    if (isRoot()) aptInstall(['libdnnl-dev']);
+    else log('warning: libdnnl-dev is not installed; convolutions go through aten only, slower (apt-get install libdnnl-dev, then npm run build:native)');
   }
   log(`building the addon against libtorch from ${source} (${prefix})`);
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js');

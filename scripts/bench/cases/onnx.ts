@@ -1,12 +1,14 @@
 // Benchmark (not a test): the pretrained face recognition net exported to ONNX
 // (saveOnnx), run by onnxruntime-node on the CPU with the same intra-op thread
 // count, vs the same network in torchface (a traced program replayed on a
-// worker thread, fused, in oneDNN's blocked format, as FaceModel runs it), batch 1 and 16, alternating in one run.
+// worker thread, fused, its convolutions through oneDNN with relu and residual adds fused, as FaceModel
+// runs it), batch 1 and 16, alternating in one run.
 //   node dist/scripts/bench/cases/onnx.js [--reps N] [--rounds N]
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { FaceRecognitionNet, Tensor, mkldnnAvailable, noGrad, rand, saveOnnx, setNumThreads, threadMode, trace } from '../../../lib';
+import { onednnBlock } from '../../../lib/ops';
 import { TextGoalRow, cli, median } from '../harness/common';
 
 export async function benchOnnx(options: { reps?: number; rounds?: number } = {}): Promise<TextGoalRow[]> {
@@ -18,11 +20,12 @@ export async function benchOnnx(options: { reps?: number; rounds?: number } = {}
   net.eval();
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tf-bench-onnx-')), 'face.onnx');
   await saveOnnx(net, [rand([1, 3, 150, 150]).mul(255)], file, { dynamicBatch: true });
-  // As FaceModel.pretrained() runs it on the CPU: scales folded into the convolutions, activations in
-  // oneDNN's blocked format with weights reordered once (channels-last where this libtorch has no oneDNN).
-  const mkldnn = mkldnnAvailable();
-  const fused = net.fuse(mkldnn ? { mkldnn } : { channelsLast: true });
-  const forward = (x: Tensor) => noGrad(() => fused.forward(mkldnn ? x : x.contiguous({ channelsLast: true })));
+  // As FaceModel.pretrained() runs it on the CPU: scales folded into the convolutions, which run
+  // through oneDNN with relu and the residual adds fused (else libtorch's oneDNN tensors, else channels-last).
+  const onednn = onednnBlock() > 0;
+  const mkldnn = !onednn && mkldnnAvailable();
+  const fused = net.fuse(onednn ? { onednn } : mkldnn ? { mkldnn } : { channelsLast: true });
+  const forward = (x: Tensor) => noGrad(() => fused.forward(onednn || mkldnn ? x : x.contiguous({ channelsLast: true })));
   const rows: TextGoalRow[] = [];
   const mode = threadMode();
   // The same thread count on both sides: each replay is told it (runWith), while eager ops on this
@@ -42,12 +45,18 @@ export async function benchOnnx(options: { reps?: number; rounds?: number } = {}
       (await run(x)).forEach((t) => t.dispose());
       await session.run(feeds);
     }
+    // Each side's idle threads keep spinning for a while after its last run (onnxruntime's pool,
+    // libgomp's): measured, the first ~80 ms of torchface runs after an onnxruntime block took
+    // twice as long. A pause before each block lets the other side's threads go to sleep.
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 300));
     for (let r = 0; r < rounds; r++) {
+      await settle();
       for (let i = 0; i < reps; i++) {
         const t0 = performance.now();
         (await run(x)).forEach((t) => t.dispose());
         ours.push(performance.now() - t0);
       }
+      await settle();
       for (let i = 0; i < reps; i++) {
         const t0 = performance.now();
         await session.run(feeds);

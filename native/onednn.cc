@@ -1,0 +1,267 @@
+// oneDNN convolutions with their post-ops fused, as the operator
+// torchface::conv2d_onednn: registered in the c10 dispatcher, so lib/ calls it,
+// traces record it and replays run it like any aten operator (no JS entry of its own).
+//
+// Why not aten::mkldnn_convolution (libtorch 1.13): it builds the oneDNN primitive
+// on every call (about 40 us of a 200 us convolution at batch 1), never picks
+// Winograd, and has no fused add or relu, so a residual block pays two more passes
+// over memory. Measured on the face recognition net (batch 1, 1 thread, AVX-512):
+// its 29 convolutions took 6.0 ms through aten, 4.1 ms as cached direct primitives,
+// 3.0 ms with Winograd F(2x2, 3x3) for the 3x3 stride-1 ones (batch 16: 66 -> 39 ms).
+//
+// Inference only (no autograd formula): lib/ uses it in frozen, fused networks.
+// Layouts: the input is 4-D (NCHW or channels-last) or 5-D "blocked"
+// [N, C / B, H, W, B], oneDNN's nChw16c / nChw8c as a plain tensor (B from
+// torchface::onednn_block); the output is channels-last (layout 1) or blocked (2).
+#ifdef TORCHFACE_WITH_DNNL
+
+#include <ATen/ATen.h>
+#include <torch/library.h>
+
+#include <dnnl.hpp>
+#include <omp.h>
+
+#include <array>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace torchface {
+namespace {
+
+using Tag = dnnl::memory::format_tag;
+using Md = dnnl::memory::desc;
+
+dnnl::engine& cpuEngine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+// The channel block oneDNN's fastest CPU kernels use here: 16 floats (a 512-bit
+// register) with AVX-512, else 8.
+int64_t blockSize() {
+  static const int64_t b = [] {
+    auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+    return (isa & avx512) == avx512 ? 16 : 8;
+  }();
+  return b;
+}
+
+enum Layout : int64_t { NCHW = 0, NHWC = 1, BLOCKED = 2 };
+
+Tag tagOf(int64_t layout) {
+  if (layout == NCHW) return Tag::nchw;
+  if (layout == NHWC) return Tag::nhwc;
+  return blockSize() == 16 ? Tag::nChw16c : Tag::nChw8c;
+}
+
+// One convolution problem: shapes, settings, layouts, post-ops, and the OpenMP thread count of
+// the calling thread. Equal problems get the same primitive. The thread count is part of it
+// because oneDNN splits a primitive's work for the threads it sees at creation and asks for
+// the same count at execution (replays of one program run at 1 or 2 threads).
+using Problem = std::array<int64_t, 18>;
+
+struct Primitive {
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward conv;
+};
+
+// A weight reordered into a primitive's weight format. Keyed by the weight's storage,
+// held weakly: the StorageImpl cannot be freed (and its address reused by another
+// weight) while the entry exists, and a freed weight's entry is dropped on the next miss.
+struct PackedWeight {
+  c10::weak_intrusive_ptr<c10::StorageImpl> storage;
+  int64_t offset;
+  uint32_t version;  // an in-place change (load_state_dict) re-packs
+  Md md;
+  dnnl::memory memory;
+};
+
+std::mutex cacheMutex;
+std::map<Problem, Primitive> primitives;
+std::vector<PackedWeight> packed;
+
+const Primitive& primitiveFor(const Problem& p, int64_t srcLayout, int64_t dstLayout, bool hasBias, bool relu, bool sum, bool winograd) {
+  auto found = primitives.find(p);
+  if (found != primitives.end()) return found->second;
+  auto [n, c, h, w, o, kh, kw, sh, sw, ph, pw] = std::array<int64_t, 11>{p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10]};
+  int64_t oh = (h + 2 * ph - kh) / sh + 1, ow = (w + 2 * pw - kw) / sw + 1;
+  auto f32 = dnnl::memory::data_type::f32;
+  Md src({n, c, h, w}, f32, tagOf(srcLayout)), weights({o, c, kh, kw}, f32, Tag::any), bias({o}, f32, Tag::a), dst({n, o, oh, ow}, f32, tagOf(dstLayout));
+  dnnl::post_ops ops;
+  if (sum) ops.append_sum(1.f);
+  if (relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(ops);
+  // The scratchpad is ours, per call: oneDNN's own ("library" mode) belongs to the thread that
+  // created the primitive, and a Winograd primitive made while tracing on the main thread and
+  // replayed on a worker found a null one there (a crash at batch 16).
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  auto make = [&](dnnl::algorithm algorithm) {
+    auto d = hasBias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, algorithm, src, weights, bias, dst, {sh, sw}, {ph, pw}, {ph, pw})
+                     : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, algorithm, src, weights, dst, {sh, sw}, {ph, pw}, {ph, pw});
+    return dnnl::convolution_forward::primitive_desc(d, attr, cpuEngine());
+  };
+  dnnl::convolution_forward::primitive_desc pd;
+  bool made = false;
+  if (winograd) {
+    try {
+      pd = make(dnnl::algorithm::convolution_winograd);
+      made = true;
+    } catch (const dnnl::error&) {
+      // No Winograd kernel for this shape or CPU: the direct one below.
+    }
+  }
+  if (!made) pd = make(dnnl::algorithm::convolution_direct);
+  // A reference kernel is hundreds of times slower (a layout pair no optimized kernel takes):
+  // refused, so a wrong layout choice in lib/ shows up as an error, not as a slow model.
+  std::string impl = pd.impl_info_str();
+  TORCH_CHECK(impl.rfind("ref", 0) != 0, "torchface::conv2d_onednn: oneDNN has only its reference kernel (", impl, ") for this layout pair on this CPU");
+  if (primitives.size() >= 1024) primitives.clear();
+  return primitives.emplace(p, Primitive{pd, dnnl::convolution_forward(pd)}).first->second;
+}
+
+dnnl::memory packedWeight(const at::Tensor& weight, const Md& md) {
+  auto* storage = weight.storage().unsafeGetStorageImpl();
+  uint32_t version = weight._version();
+  for (auto& e : packed)
+    if (e.storage._unsafe_get_target() == storage && !e.storage.expired() && e.offset == weight.storage_offset() && e.version == version && e.md == md) return e.memory;
+  // A miss: drop the entries of freed weights, then reorder this one.
+  packed.erase(std::remove_if(packed.begin(), packed.end(), [](const PackedWeight& e) { return e.storage.expired(); }), packed.end());
+  if (packed.size() >= 4096) packed.clear();
+  at::Tensor dense = weight.contiguous();
+  auto f32 = dnnl::memory::data_type::f32;
+  dnnl::memory plain(Md(md.dims(), f32, Tag::oihw), cpuEngine(), dense.data_ptr());
+  dnnl::memory out(md, cpuEngine());
+  dnnl::stream stream(cpuEngine());
+  dnnl::reorder(plain, out).execute(stream, plain, out);
+  stream.wait();
+  packed.push_back(PackedWeight{c10::weak_intrusive_ptr<c10::StorageImpl>(weight.storage().getWeakStorageImpl()), weight.storage_offset(), version, md, out});
+  return out;
+}
+
+at::Tensor conv2dOnednn(const at::Tensor& input, const at::Tensor& weight, const c10::optional<at::Tensor>& bias, at::IntArrayRef stride, at::IntArrayRef padding, int64_t layout, bool relu, const c10::optional<at::Tensor>& residual, bool winograd) {
+  TORCH_CHECK(input.device().is_cpu() && input.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat, "torchface::conv2d_onednn: float32 CPU tensors only");
+  TORCH_CHECK(weight.dim() == 4 && stride.size() == 2 && padding.size() == 2 && (layout == NHWC || layout == BLOCKED), "torchface::conv2d_onednn: a 4-D weight, 2 strides, 2 paddings and layout 1 or 2");
+  const int64_t B = blockSize();
+  at::Tensor x = input;
+  int64_t srcLayout, n = x.size(0), c, h, w;
+  if (x.dim() == 5) {
+    TORCH_CHECK(x.size(4) == B && x.is_contiguous(), "torchface::conv2d_onednn: a blocked input is a contiguous [N, C/", B, ", H, W, ", B, "] tensor");
+    srcLayout = BLOCKED, c = x.size(1) * B, h = x.size(2), w = x.size(3);
+  } else {
+    TORCH_CHECK(x.dim() == 4, "torchface::conv2d_onednn: a 4-D or blocked 5-D input");
+    if (!x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast)) srcLayout = NHWC;
+    else x = x.contiguous(), srcLayout = NCHW;
+    c = x.size(1), h = x.size(2), w = x.size(3);
+  }
+  const int64_t o = weight.size(0), kh = weight.size(2), kw = weight.size(3);
+  TORCH_CHECK(weight.size(1) == c && (layout != BLOCKED || o % B == 0), "torchface::conv2d_onednn: weight ", weight.sizes(), " for ", c, " input channels", layout == BLOCKED ? " (and output channels a multiple of the block)" : "");
+  const int64_t oh = (h + 2 * padding[0] - kh) / stride[0] + 1, ow = (w + 2 * padding[1] - kw) / stride[1] + 1;
+  TORCH_CHECK(oh > 0 && ow > 0, "torchface::conv2d_onednn: the input is smaller than the kernel");
+  at::Tensor out = layout == BLOCKED ? at::empty({n, o / B, oh, ow, B}, x.options()) : at::empty({n, o, oh, ow}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
+  if (residual) {
+    TORCH_CHECK(residual->sizes() == out.sizes() && residual->scalar_type() == at::kFloat, "torchface::conv2d_onednn: residual of shape ", residual->sizes(), " for an output of ", out.sizes());
+    out.copy_(*residual);  // the sum post-op adds the convolution onto what dst holds
+  }
+  const bool hasBias = bias.has_value() && bias->defined();
+  at::Tensor b = hasBias ? bias->contiguous() : at::Tensor();
+  Problem p{n, c, h, w, o, kh, kw, stride[0], stride[1], padding[0], padding[1], srcLayout, layout, hasBias, relu, residual.has_value(), winograd, omp_get_max_threads()};
+  dnnl::convolution_forward conv;
+  Md srcMd, weightsMd, dstMd, biasMd, scratchMd;
+  dnnl::memory weights;
+  {
+    std::lock_guard<std::mutex> lock(cacheMutex);
+    try {
+      const Primitive& prim = primitiveFor(p, srcLayout, layout, hasBias, relu, residual.has_value(), winograd);
+      conv = prim.conv, srcMd = prim.pd.src_desc(), weightsMd = prim.pd.weights_desc(), dstMd = prim.pd.dst_desc(), scratchMd = prim.pd.scratchpad_desc();
+      if (hasBias) biasMd = prim.pd.bias_desc();
+      weights = packedWeight(weight, weightsMd);
+    } catch (const dnnl::error& e) {
+      TORCH_CHECK(false, "torchface::conv2d_onednn: oneDNN: ", e.what());
+    }
+  }
+  try {
+    auto& engine = cpuEngine();
+    std::unordered_map<int, dnnl::memory> args{
+        {DNNL_ARG_SRC, dnnl::memory(srcMd, engine, x.data_ptr())},
+        {DNNL_ARG_WEIGHTS, weights},
+        {DNNL_ARG_DST, dnnl::memory(dstMd, engine, out.data_ptr())},
+    };
+    if (hasBias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(biasMd, engine, b.data_ptr()));
+    at::Tensor scratch;
+    if (scratchMd.get_size()) {
+      scratch = at::empty({static_cast<int64_t>(scratchMd.get_size())}, x.options().dtype(at::kByte));
+      args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratchMd, engine, scratch.data_ptr()));
+    }
+    dnnl::stream stream(engine);
+    conv.execute(stream, args);
+    stream.wait();
+  } catch (const dnnl::error& e) {
+    TORCH_CHECK(false, "torchface::conv2d_onednn: oneDNN: ", e.what());
+  }
+  return out;
+}
+
+// Max or average pooling of a blocked tensor (average: padding excluded, as ceil_mode=false
+// PyTorch with no padding). aten's pooling on this layout (viewed as channels-last with 16
+// channels) took 166 us for the face net's 3x3 max pool where oneDNN takes a tenth.
+std::map<Problem, dnnl::pooling_forward> pools;
+
+at::Tensor pool2dOnednn(const at::Tensor& input, at::IntArrayRef kernel, at::IntArrayRef stride, bool average) {
+  const int64_t B = blockSize();
+  TORCH_CHECK(input.device().is_cpu() && input.scalar_type() == at::kFloat && input.dim() == 5 && input.size(4) == B && input.is_contiguous(), "torchface::pool2d_onednn: a contiguous blocked float32 [N, C/", B, ", H, W, ", B, "] CPU tensor");
+  TORCH_CHECK(kernel.size() == 2 && stride.size() == 2 && kernel[0] > 0 && kernel[1] > 0 && stride[0] > 0 && stride[1] > 0, "torchface::pool2d_onednn: 2 positive kernel sizes and strides");
+  const int64_t n = input.size(0), c = input.size(1) * B, h = input.size(2), w = input.size(3);
+  TORCH_CHECK(h >= kernel[0] && w >= kernel[1], "torchface::pool2d_onednn: the input is smaller than the kernel");
+  const int64_t oh = (h - kernel[0]) / stride[0] + 1, ow = (w - kernel[1]) / stride[1] + 1;
+  at::Tensor out = at::empty({n, c / B, oh, ow, B}, input.options());
+  Problem p{n, c, h, w, kernel[0], kernel[1], stride[0], stride[1], average, -1, 0, 0, 0, 0, 0, 0, 0, omp_get_max_threads()};
+  dnnl::pooling_forward pool;
+  Md src({n, c, h, w}, dnnl::memory::data_type::f32, tagOf(BLOCKED)), dst({n, c, oh, ow}, dnnl::memory::data_type::f32, tagOf(BLOCKED));
+  try {
+    {
+      std::lock_guard<std::mutex> lock(cacheMutex);
+      auto found = pools.find(p);
+      if (found == pools.end()) {
+        auto algorithm = average ? dnnl::algorithm::pooling_avg_exclude_padding : dnnl::algorithm::pooling_max;
+        dnnl::pooling_forward::desc d(dnnl::prop_kind::forward_inference, algorithm, src, dst, {stride[0], stride[1]}, {kernel[0], kernel[1]}, {0, 0}, {0, 0});
+        dnnl::primitive_attr attr;
+        attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+        dnnl::pooling_forward::primitive_desc pd(d, attr, cpuEngine());
+        TORCH_CHECK(pd.scratchpad_desc().get_size() == 0, "torchface::pool2d_onednn: a pooling kernel that needs a scratchpad");
+        if (pools.size() >= 256) pools.clear();
+        found = pools.emplace(p, dnnl::pooling_forward(pd)).first;
+      }
+      pool = found->second;
+    }
+    auto& engine = cpuEngine();
+    dnnl::stream stream(engine);
+    pool.execute(stream, {{DNNL_ARG_SRC, dnnl::memory(src, engine, input.data_ptr())}, {DNNL_ARG_DST, dnnl::memory(dst, engine, out.data_ptr())}});
+    stream.wait();
+  } catch (const dnnl::error& e) {
+    TORCH_CHECK(false, "torchface::pool2d_onednn: oneDNN: ", e.what());
+  }
+  return out;
+}
+
+int64_t onednnBlock() { return blockSize(); }
+
+}  // namespace
+
+TORCH_LIBRARY(torchface, m) {
+  m.def("conv2d_onednn(Tensor input, Tensor weight, Tensor? bias, int[2] stride, int[2] padding, int layout, bool relu=False, Tensor? residual=None, bool winograd=False) -> Tensor");
+  m.def("pool2d_onednn(Tensor input, int[2] kernel_size, int[2] stride, bool average=False) -> Tensor");
+  m.def("onednn_block() -> int", onednnBlock);
+}
+
+TORCH_LIBRARY_IMPL(torchface, CPU, m) {
+  m.impl("conv2d_onednn", conv2dOnednn);
+  m.impl("pool2d_onednn", pool2dOnednn);
+}
+
+}  // namespace torchface
+
+#endif  // TORCHFACE_WITH_DNNL
