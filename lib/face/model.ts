@@ -169,9 +169,9 @@ const pretrainedOptions = z
     /** Channels-last weights and activations (used on CPU when mkldnn is off: oneDNN is faster there, see scripts/bench/cases/descriptors.ts). */
     channelsLast: z.boolean().optional(),
     /**
-     * The fused network in oneDNN's blocked format, weights reordered once (default true on a
-     * CPU with oneDNN unless channelsLast is given; batch 1 took 4.8 ms instead of
-     * channels-last's 6.2 at one thread, batch 16 the same). Needs fused.
+     * The fused network on libtorch's oneDNN tensors, weights reordered once (the default on a
+     * CPU with oneDNN when the onednn path below is not built, unless channelsLast is given;
+     * batch 1 took 4.8 ms instead of channels-last's 6.2 at one thread). Needs fused.
      */
     mkldnn: z.boolean().optional(),
     /**

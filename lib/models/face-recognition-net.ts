@@ -384,7 +384,7 @@ export class FusedFaceRecognitionNet extends Module {
         let out = this.stem.forward(x.contiguous());
         out = F.blockedPool2d(out, 3, { stride: 2 });
         for (const b of this.blocks) out = b.forward(out);
-        return this.fc.forward(F.mean(out, [2, 3]).reshape([out.shape[0], -1]));
+        return this.fc.forward(F.mean(out, [2, 3]).reshape([-1, out.shape[1] * out.shape[4]])); // batch-agnostic: FaceModel replays one trace at every batch size
       }
       // oneDNN tensors in, dense out (to_mkldnn wants dense NCHW: a channels-last input is copied first).
       let out = this.stem.forward(this.mkldnn ? F.toMkldnn(x.contiguous()) : x);

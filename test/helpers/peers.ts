@@ -22,7 +22,7 @@ export const HELPERS = path.join(packageRoot, 'test', 'helpers');
 /** The compiled helpers (child-process entry points), beside this file in dist/. */
 export const DIST_HELPERS = __dirname;
 
-export type Peer = 'python-torch' | 'postgres' | 'face-data' | 'cuda' | 'gloo' | 'onnx-face-model' | 'chromium';
+export type Peer = 'python-torch' | 'postgres' | 'face-data' | 'cuda' | 'gloo' | 'onednn' | 'onnx-face-model' | 'chromium';
 
 /** The browser the web page's test drives (playwright-core, never a downloaded one): TORCHFACE_CHROMIUM, else Debian's. */
 export const CHROMIUM = process.env.TORCHFACE_CHROMIUM || '/usr/bin/chromium';
@@ -34,6 +34,7 @@ const HOW: Record<Peer, string> = {
   cuda: 'a GPU and a CUDA build of libtorch (scripts/gpu-check)',
   'onnx-face-model': 'npm run setup:test-models (npm packs faceplugin-face-recognition-js from the registry, keeps its fr_feature.onnx in .cache/test-models)',
   gloo: 'Gloo in the addon: apt-get install libgloo-dev, then npm run build:native (npm install does it as root on Debian)',
+  onednn: 'oneDNN convolutions in the addon: apt-get install libdnnl-dev, then npm run build:native (npm install does it as root on Debian; not with a CUDA libtorch)',
   chromium: 'apt-get install chromium (or TORCHFACE_CHROMIUM=/path/to/chromium); .ci/run installs it',
 };
 
@@ -80,6 +81,11 @@ function probe(peer: Peer): string | null {
       // eslint-disable-next-line @typescript-eslint/no-var-requires
       const { distributed } = require('../../lib') as typeof import('../../lib');
       return distributed.isAvailable('gloo') ? null : 'the addon was built without Gloo (gloo/context.h was not found)';
+    }
+    case 'onednn': {
+      // eslint-disable-next-line @typescript-eslint/no-var-requires
+      const { onednnBlock } = require('../../lib') as typeof import('../../lib');
+      return onednnBlock() ? null : 'the addon was built without oneDNN convolutions (dnnl.hpp was not found, or a CUDA libtorch)';
     }
   }
 }

@@ -8,7 +8,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { monitorEventLoopDelay } from 'perf_hooks';
 import sharp from 'sharp';
-import { ArgumentError, FaceModel, FaceRecognitionNet, ImageError, NoFaceError, embeddingDistance, memory, mkldnnAvailable, noGrad, rand, tensor, tidy, traced } from '../../lib';
+import { ArgumentError, FaceModel, FaceRecognitionNet, ImageError, NoFaceError, Tensor, embeddingDistance, memory, mkldnnAvailable, noGrad, onednnBlock, rand, tensor, tidy, trace, traced } from '../../lib';
 import { needs } from '../helpers/peers';
 import type { RgbImage } from '../../lib/image';
 import { facesDir, packageRoot } from '../../lib/util/paths';
@@ -95,10 +95,32 @@ describe('FaceModel', function () {
       }
     });
 
+    it("fuse({ onednn: true }): a program traced on the main thread replays at 1 and 2 threads and other batch sizes with the network's descriptors (oneDNN's per-thread scratchpad once crashed such replays)", async function () {
+      needs(this, 'onednn');
+      const fused = net.fuse({ onednn: true });
+      try {
+        for (const batch of [1, 16]) {
+          const x = rand([batch, 3, 150, 150]).mul(255);
+          const ref = noGrad(() => net.forward(x));
+          const program = trace((t: Tensor) => noGrad(() => fused.forward(t)), [x]);
+          for (const threads of [1, 2, 1]) {
+            const [y] = await program.runWith({ threads }, x);
+            const d = noGrad(() => tidy(() => y.sub(ref).abs().max().item()));
+            assert.ok(d < 1e-4, `batch ${batch}, ${threads} thread(s): max difference ${d}`);
+            y.dispose();
+          }
+          ref.dispose();
+          x.dispose();
+        }
+      } finally {
+        fused.dispose();
+      }
+    });
+
     it("fuse(): folded, channels-last and oneDNN-format ('mkldnn') variants give the network's descriptors, eager and traced, without leaks", async function () {
       const x = rand([3, 3, 150, 150]).mul(255);
       const ref = noGrad(() => net.forward(x));
-      const variants = [{}, { channelsLast: true }, ...(mkldnnAvailable() ? [{ mkldnn: true }] : [])];
+      const variants = [{}, { channelsLast: true }, ...(mkldnnAvailable() ? [{ mkldnn: true }] : []), ...(onednnBlock() ? [{ onednn: true }] : [])];
       for (const options of variants) {
         const before = await settledTensorCount();
         const fused = net.fuse(options);
@@ -119,6 +141,7 @@ describe('FaceModel', function () {
         assert.ok(after <= before + 1, `${JSON.stringify(options)}: ${after - before} tensors left`); // + the traced program's cached handle at most
       }
       assert.throws(() => net.fuse({ mkldnn: true, channelsLast: true }), ArgumentError);
+      assert.throws(() => net.fuse({ onednn: true, mkldnn: true }), ArgumentError);
       ref.dispose();
       x.dispose();
     });

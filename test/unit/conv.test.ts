@@ -4,6 +4,7 @@
 import { strict as assert } from 'assert';
 import * as tf from '../../lib';
 import { ArgumentError, Tensor, tensor } from '../../lib';
+import { needs } from '../helpers/peers';
 import { assertClose, randomValues, referenceConv, referenceConvTranspose, values } from '../helpers/util';
 
 const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
@@ -172,5 +173,73 @@ describe('conv: transposed', () => {
     const lhs = ty.mul(x.t).sum().item();
     const rhs = cx.mul(y.t).sum().item();
     assertClose(lhs, rhs, 1e-10, 1e-10);
+  });
+});
+
+// torchface::conv2d_onednn / pool2d_onednn (native/onednn.cc): oneDNN convolutions with fused
+// post-ops on the blocked layout, against aten's conv2d / pooling on the same float32 data.
+describe('oneDNN convolutions (onednnConv2d, blockedPool2d)', function () {
+  before(function () {
+    needs(this, 'onednn'); // a build without libdnnl-dev, or a CUDA libtorch
+  });
+  const maxDiff = (a: Tensor, b: Tensor) => tf.tidy(() => a.sub(b).abs().max().item() as number);
+
+  it('toBlocked / fromBlocked round-trip, and every layout, stride, post-op and Winograd equals aten within float32 rounding', function () {
+    const B = tf.onednnBlock();
+    tf.tidy(() => {
+      const x = tf.randn([2, 2 * B, 11, 9]);
+      const blocked = tf.toBlocked(x);
+      assert.deepEqual(blocked.shape, [2, 2, 11, 9, B]);
+      assert.equal(maxDiff(tf.fromBlocked(blocked), x), 0);
+      const w = tf.randn([2 * B, 2 * B, 3, 3]).mul(0.1);
+      const b = tf.randn([2 * B]);
+      for (const [stride, padding] of [[1, 1], [2, 0], [1, 0]]) {
+        const ref = tf.conv2d(x, w, b, { stride, padding });
+        const residual = tf.randn(ref.shape);
+        for (const winograd of [false, true]) {
+          const plain = tf.fromBlocked(tf.onednnConv2d(blocked, w, b, { stride, padding, winograd }));
+          assert.ok(maxDiff(plain, ref) < 1e-4, `stride ${stride} padding ${padding} winograd ${winograd}: ${maxDiff(plain, ref)}`);
+          const fused = tf.fromBlocked(tf.onednnConv2d(blocked, w, b, { stride, padding, winograd, relu: true, residual: tf.toBlocked(residual) }));
+          assert.ok(maxDiff(fused, tf.relu(ref.add(residual))) < 1e-4, `relu(conv + residual), stride ${stride} winograd ${winograd}`);
+        }
+        // NCHW and channels-last inputs, a channels-last output, no bias.
+        const noBias = tf.conv2d(x, w, null, { stride, padding });
+        const cl = tf.onednnConv2d(x.contiguous({ channelsLast: true }), w, null, { stride, padding, layout: 'channelsLast' });
+        assert.deepEqual(cl.shape, noBias.shape);
+        assert.ok(maxDiff(cl, noBias) < 1e-4);
+        // NCHW with many channels to blocked: on this machine (AVX-512) oneDNN has only its reference
+        // kernel for it, which is refused rather than run slowly; where it has a fast one, it must agree.
+        try {
+          assert.ok(maxDiff(tf.fromBlocked(tf.onednnConv2d(x, w, null, { stride, padding })), noBias) < 1e-4);
+        } catch (e) {
+          assert.match((e as Error).message, /reference kernel/);
+        }
+      }
+      // The first layer's case: 3 NCHW channels in, blocked out.
+      const rgb = tf.rand([1, 3, 40, 40]);
+      const w7 = tf.randn([B, 3, 7, 7]).mul(0.1);
+      assert.ok(maxDiff(tf.fromBlocked(tf.onednnConv2d(rgb, w7, null, { stride: 2 })), tf.conv2d(rgb, w7, null, { stride: 2 })) < 1e-4);
+      // Pooling on the blocked layout.
+      assert.ok(maxDiff(tf.fromBlocked(tf.blockedPool2d(blocked, 3, { stride: 2 })), tf.maxPool2d(x, 3, { stride: 2 })) === 0);
+      assert.ok(maxDiff(tf.fromBlocked(tf.blockedPool2d(blocked, 2, { mode: 'avg' })), tf.avgPool2d(x, 2, { stride: 2 })) < 1e-6);
+    });
+  });
+
+  it('a changed weight is re-packed (the cache follows the tensor version); bad inputs are errors, not crashes', function () {
+    const B = tf.onednnBlock();
+    tf.tidy(() => {
+      const x = tf.toBlocked(tf.randn([1, B, 6, 6]));
+      const w = tf.randn([B, B, 3, 3]);
+      const before = tf.onednnConv2d(x, w, null, { padding: 1 });
+      tf.noGrad(() => w.mul_(2));
+      const after = tf.onednnConv2d(x, w, null, { padding: 1 });
+      assert.ok(maxDiff(after, before.mul(2)) < 1e-4, 'the doubled weight doubles the output');
+      assert.throws(() => tf.onednnConv2d(x, w, null, { padding: 1, residual: tf.zeros([1, 1, 5, 5, B]) }), /residual/);
+      assert.throws(() => tf.onednnConv2d(tf.randn([1, 1, 6, 6, B === 16 ? 8 : 16]), w, null), /blocked input/);
+      assert.throws(() => tf.onednnConv2d(x, tf.randn([B, 2 * B, 3, 3]), null), /weight/);
+      assert.throws(() => tf.onednnConv2d(x, w, null, { layout: 'nchw' as 'blocked' }), ArgumentError);
+      assert.throws(() => tf.onednnConv2d(tf.toBlocked(tf.randn([1, B, 2, 2])), w, null), /smaller than the kernel/);
+      assert.throws(() => tf.blockedPool2d(tf.randn([1, B, 4, 4]), 2), ArgumentError);
+    });
   });
 });
