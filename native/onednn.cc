@@ -12,7 +12,8 @@
 // Inference only (no autograd formula): lib/ uses it in frozen, fused networks.
 // Layouts: the input is 4-D (NCHW or channels-last) or 5-D "blocked"
 // [N, C / B, H, W, B], oneDNN's nChw16c / nChw8c as a plain tensor (B from
-// torchface::onednn_block); the output is channels-last (layout 1) or blocked (2).
+// torchface::onednn_block); the output is channels-last (layout 1) or blocked (2). Activation:
+// 0 none, 1 relu, 2 relu6, applied after the residual add.
 #ifdef TORCHFACE_WITH_DNNL
 
 #include <ATen/ATen.h>
@@ -61,7 +62,10 @@ Tag tagOf(int64_t layout) {
 // the calling thread. Equal problems get the same primitive. The thread count is part of it
 // because oneDNN splits a primitive's work for the threads it sees at creation and asks for
 // the same count at execution (replays of one program run at 1 or 2 threads).
-using Problem = std::array<int64_t, 18>;
+using Problem = std::array<int64_t, 21>;
+
+// Fused activations (the schema's int activation).
+enum Activation : int64_t { NONE = 0, RELU = 1, RELU6 = 2 };
 
 struct Primitive {
   dnnl::convolution_forward::primitive_desc pd;
@@ -83,16 +87,28 @@ std::mutex cacheMutex;
 std::map<Problem, Primitive> primitives;
 std::vector<PackedWeight> packed;
 
-const Primitive& primitiveFor(const Problem& p, int64_t srcLayout, int64_t dstLayout, bool hasBias, bool relu, bool sum, bool winograd) {
+// The weight's dims as oneDNN wants them: {O, I, kh, kw}, or {groups, O/g, I/g, kh, kw} when grouped.
+dnnl::memory::dims weightDims(int64_t groups, int64_t o, int64_t c, int64_t kh, int64_t kw) {
+  if (groups == 1) return {o, c, kh, kw};
+  return {groups, o / groups, c / groups, kh, kw};
+}
+
+// p: n, c, h, w, o, kh, kw, stride h, w, padding top, left, bottom, right, groups, src and dst layout,
+// bias, activation, sum, winograd, threads.
+const Primitive& primitiveFor(const Problem& p) {
   auto found = primitives.find(p);
   if (found != primitives.end()) return found->second;
-  auto [n, c, h, w, o, kh, kw, sh, sw, ph, pw] = std::array<int64_t, 11>{p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9], p[10]};
-  int64_t oh = (h + 2 * ph - kh) / sh + 1, ow = (w + 2 * pw - kw) / sw + 1;
+  const int64_t n = p[0], c = p[1], h = p[2], w = p[3], o = p[4], kh = p[5], kw = p[6], sh = p[7], sw = p[8];
+  const int64_t pt = p[9], pl = p[10], pb = p[11], pr = p[12], groups = p[13], srcLayout = p[14], dstLayout = p[15];
+  const bool hasBias = p[16], sum = p[18], winograd = p[19];
+  const int64_t activation = p[17];
+  int64_t oh = (h + pt + pb - kh) / sh + 1, ow = (w + pl + pr - kw) / sw + 1;
   auto f32 = dnnl::memory::data_type::f32;
-  Md src({n, c, h, w}, f32, tagOf(srcLayout)), weights({o, c, kh, kw}, f32, Tag::any), bias({o}, f32, Tag::a), dst({n, o, oh, ow}, f32, tagOf(dstLayout));
+  Md src({n, c, h, w}, f32, tagOf(srcLayout)), weights(weightDims(groups, o, c, kh, kw), f32, Tag::any), bias({o}, f32, Tag::a), dst({n, o, oh, ow}, f32, tagOf(dstLayout));
   dnnl::post_ops ops;
   if (sum) ops.append_sum(1.f);
-  if (relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  if (activation == RELU) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  if (activation == RELU6) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, 0.f, 6.f);
   dnnl::primitive_attr attr;
   attr.set_post_ops(ops);
   // The scratchpad is ours, per call: oneDNN's own ("library" mode) belongs to the thread that
@@ -100,8 +116,8 @@ const Primitive& primitiveFor(const Problem& p, int64_t srcLayout, int64_t dstLa
   // replayed on a worker found a null one there (a crash at batch 16).
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   auto make = [&](dnnl::algorithm algorithm) {
-    auto d = hasBias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, algorithm, src, weights, bias, dst, {sh, sw}, {ph, pw}, {ph, pw})
-                     : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, algorithm, src, weights, dst, {sh, sw}, {ph, pw}, {ph, pw});
+    auto d = hasBias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, algorithm, src, weights, bias, dst, {sh, sw}, {pt, pl}, {pb, pr})
+                     : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, algorithm, src, weights, dst, {sh, sw}, {pt, pl}, {pb, pr});
     return dnnl::convolution_forward::primitive_desc(d, attr, cpuEngine());
   };
   dnnl::convolution_forward::primitive_desc pd;
@@ -133,7 +149,7 @@ dnnl::memory packedWeight(const at::Tensor& weight, const Md& md) {
   if (packed.size() >= 4096) packed.clear();
   at::Tensor dense = weight.contiguous();
   auto f32 = dnnl::memory::data_type::f32;
-  dnnl::memory plain(Md(md.dims(), f32, Tag::oihw), cpuEngine(), dense.data_ptr());
+  dnnl::memory plain(Md(md.dims(), f32, md.dims().size() == 5 ? Tag::goihw : Tag::oihw), cpuEngine(), dense.data_ptr());
   dnnl::memory out(md, cpuEngine());
   dnnl::stream stream(cpuEngine());
   dnnl::reorder(plain, out).execute(stream, plain, out);
@@ -142,9 +158,10 @@ dnnl::memory packedWeight(const at::Tensor& weight, const Md& md) {
   return out;
 }
 
-at::Tensor conv2dOnednn(const at::Tensor& input, const at::Tensor& weight, const c10::optional<at::Tensor>& bias, at::IntArrayRef stride, at::IntArrayRef padding, int64_t layout, bool relu, const c10::optional<at::Tensor>& residual, bool winograd) {
+// padding: top, left, bottom, right (TensorFlow's SAME pads more at the bottom and right).
+at::Tensor conv2dOnednn(const at::Tensor& input, const at::Tensor& weight, const c10::optional<at::Tensor>& bias, at::IntArrayRef stride, at::IntArrayRef padding, int64_t groups, int64_t layout, int64_t activation, const c10::optional<at::Tensor>& residual, bool winograd) {
   TORCH_CHECK(input.device().is_cpu() && input.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat, "torchface::conv2d_onednn: float32 CPU tensors only");
-  TORCH_CHECK(weight.dim() == 4 && stride.size() == 2 && padding.size() == 2 && (layout == NHWC || layout == BLOCKED), "torchface::conv2d_onednn: a 4-D weight, 2 strides, 2 paddings and layout 1 or 2");
+  TORCH_CHECK(weight.dim() == 4 && stride.size() == 2 && padding.size() == 4 && groups >= 1 && (layout == NHWC || layout == BLOCKED) && activation >= NONE && activation <= RELU6, "torchface::conv2d_onednn: a 4-D weight, 2 strides, 4 paddings, groups >= 1, layout 1 or 2, activation 0-2");
   const int64_t B = blockSize();
   at::Tensor x = input;
   int64_t srcLayout, n = x.size(0), c, h, w;
@@ -158,8 +175,8 @@ at::Tensor conv2dOnednn(const at::Tensor& input, const at::Tensor& weight, const
     c = x.size(1), h = x.size(2), w = x.size(3);
   }
   const int64_t o = weight.size(0), kh = weight.size(2), kw = weight.size(3);
-  TORCH_CHECK(weight.size(1) == c && (layout != BLOCKED || o % B == 0), "torchface::conv2d_onednn: weight ", weight.sizes(), " for ", c, " input channels", layout == BLOCKED ? " (and output channels a multiple of the block)" : "");
-  const int64_t oh = (h + 2 * padding[0] - kh) / stride[0] + 1, ow = (w + 2 * padding[1] - kw) / stride[1] + 1;
+  TORCH_CHECK(weight.size(1) * groups == c && o % groups == 0 && (layout != BLOCKED || o % B == 0), "torchface::conv2d_onednn: weight ", weight.sizes(), " in ", groups, " group(s) for ", c, " input channels", layout == BLOCKED ? " (and output channels a multiple of the block)" : "");
+  const int64_t oh = (h + padding[0] + padding[2] - kh) / stride[0] + 1, ow = (w + padding[1] + padding[3] - kw) / stride[1] + 1;
   TORCH_CHECK(oh > 0 && ow > 0, "torchface::conv2d_onednn: the input is smaller than the kernel");
   at::Tensor out = layout == BLOCKED ? at::empty({n, o / B, oh, ow, B}, x.options()) : at::empty({n, o, oh, ow}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
   if (residual) {
@@ -168,14 +185,14 @@ at::Tensor conv2dOnednn(const at::Tensor& input, const at::Tensor& weight, const
   }
   const bool hasBias = bias.has_value() && bias->defined();
   at::Tensor b = hasBias ? bias->contiguous() : at::Tensor();
-  Problem p{n, c, h, w, o, kh, kw, stride[0], stride[1], padding[0], padding[1], srcLayout, layout, hasBias, relu, residual.has_value(), winograd, omp_get_max_threads()};
+  Problem p{n, c, h, w, o, kh, kw, stride[0], stride[1], padding[0], padding[1], padding[2], padding[3], groups, srcLayout, layout, hasBias, activation, residual.has_value(), winograd, omp_get_max_threads()};
   dnnl::convolution_forward conv;
   Md srcMd, weightsMd, dstMd, biasMd, scratchMd;
   dnnl::memory weights;
   {
     std::lock_guard<std::mutex> lock(cacheMutex);
     try {
-      const Primitive& prim = primitiveFor(p, srcLayout, layout, hasBias, relu, residual.has_value(), winograd);
+      const Primitive& prim = primitiveFor(p);
       conv = prim.conv, srcMd = prim.pd.src_desc(), weightsMd = prim.pd.weights_desc(), dstMd = prim.pd.dst_desc(), scratchMd = prim.pd.scratchpad_desc();
       if (hasBias) biasMd = prim.pd.bias_desc();
       weights = packedWeight(weight, weightsMd);
@@ -218,7 +235,7 @@ at::Tensor pool2dOnednn(const at::Tensor& input, at::IntArrayRef kernel, at::Int
   TORCH_CHECK(h >= kernel[0] && w >= kernel[1], "torchface::pool2d_onednn: the input is smaller than the kernel");
   const int64_t oh = (h - kernel[0]) / stride[0] + 1, ow = (w - kernel[1]) / stride[1] + 1;
   at::Tensor out = at::empty({n, c / B, oh, ow, B}, input.options());
-  Problem p{n, c, h, w, kernel[0], kernel[1], stride[0], stride[1], average, -1, 0, 0, 0, 0, 0, 0, 0, omp_get_max_threads()};
+  Problem p{n, c, h, w, kernel[0], kernel[1], stride[0], stride[1], average, omp_get_max_threads()};
   dnnl::pooling_forward pool;
   Md src({n, c, h, w}, dnnl::memory::data_type::f32, tagOf(BLOCKED)), dst({n, c, oh, ow}, dnnl::memory::data_type::f32, tagOf(BLOCKED));
   try {
@@ -252,7 +269,7 @@ int64_t onednnBlock() { return blockSize(); }
 }  // namespace
 
 TORCH_LIBRARY(torchface, m) {
-  m.def("conv2d_onednn(Tensor input, Tensor weight, Tensor? bias, int[2] stride, int[2] padding, int layout, bool relu=False, Tensor? residual=None, bool winograd=False) -> Tensor");
+  m.def("conv2d_onednn(Tensor input, Tensor weight, Tensor? bias, int[2] stride, int[4] padding, int groups, int layout, int activation=0, Tensor? residual=None, bool winograd=False) -> Tensor");
   m.def("pool2d_onednn(Tensor input, int[2] kernel_size, int[2] stride, bool average=False) -> Tensor");
   m.def("onednn_block() -> int", onednnBlock);
 }

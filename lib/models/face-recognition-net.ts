@@ -275,7 +275,7 @@ class FusedConv extends Module {
     if (this.path === 'onednn') {
       // relu(conv + bias + residual) in one pass; Winograd where it applies (3x3, stride 1).
       const winograd = this.stride === 1 && this.param('weight').shape[2] === 3;
-      return F.onednnConv2d(x, this.param('weight'), this.param('bias'), { ...o, relu: this.relu || !!residual, residual, winograd });
+      return F.onednnConv2d(x, this.param('weight'), this.param('bias'), { ...o, activation: this.relu || residual ? 'relu' : null, residual, winograd });
     }
     const y = this.path === 'mkldnn' ? F.mkldnnConv2d(x, this.buffer('packedWeight')!, this.param('bias'), o) : F.conv2d(x, this.param('weight'), this.param('bias'), o);
     if (!this.relu) return y;

@@ -3,11 +3,12 @@
 // feature maps (5118 anchors), and the box decoding. docs/faceapi-architecture.md (b).
 import * as path from 'path';
 import { faceApiModelDir, readTfjsWeights } from '../io/tfjs';
-import { MobileNetV1 } from './mobilenet-v1';
-import { ParameterGroup, TfWeights, conv2dSame } from './tf-layers';
+import { BN_EPS, DepthwiseSeparable, MobileNetV1 } from './mobilenet-v1';
+import { ParameterGroup, TfWeights, conv2dSame, samePad } from './tf-layers';
 import { Module } from '../nn';
 import * as F from '../ops';
-import { Tensor, tidy } from '../core';
+import { Tensor, noGrad, tidy } from '../core';
+import { invalid } from '../core/errors';
 
 /** Extra layers: [kernel, out channels, stride] (all conv + folded BN + ReLU6, 'same'). */
 const EXTRA: [number, number, number][] = [
@@ -67,31 +68,142 @@ export class SsdMobileNetV1 extends Module {
         h = F.clamp(conv2dSame(h, m.param('weight'), m.param('bias'), EXTRA[j][2]), 0, 6);
         if (j % 2 === 1) maps.push(h);
       }
-      const n = x.shape[0];
-      const enc: Tensor[] = [];
-      const cls: Tensor[] = [];
-      maps.forEach((fm, k) => {
-        const m = this._modules.get(`box_predictor_${k}`)!;
-        // NHWC order (y, x, anchor, coord) as TF reshapes it
-        enc.push(F.reshape(F.permute(F.conv2d(fm, m.param('box_weight'), m.param('box_bias')), [0, 2, 3, 1]), [n, -1, 4]));
-        cls.push(F.reshape(F.permute(F.conv2d(fm, m.param('class_weight'), m.param('class_bias')), [0, 2, 3, 1]), [n, -1, 3]));
+      return predict(this.predictors(), this.buffer('anchors')!, maps, x.shape[0], (fm, w, b) => F.conv2d(fm, w, b));
+    });
+  }
+
+  /**
+   * The same function with its convolutions straight through oneDNN (F.onednnConv2d: the
+   * depthwise BatchNorms folded into their weights, relu6 fused, activations in the blocked
+   * layout): CPU builds with F.onednnBlock() > 0. A new module with its own (folded) copies of
+   * the weights: dispose it on its own. Results differ by float32 rounding.
+   */
+  fuse(): FusedSsdMobileNetV1 {
+    return new FusedSsdMobileNetV1(this);
+  }
+
+  /** box_predictor_0 ... box_predictor_5. */
+  predictors(): Module[] {
+    return Array.from({ length: 6 }, (_, k) => this._modules.get(`box_predictor_${k}`)!);
+  }
+}
+
+// The box predictors over the feature maps and the box decoding (face-api's), given how to run a
+// 1x1 predictor conv (its result is read in NHWC order: channels-last results need no copy).
+function predict(predictors: Module[], anchors: Tensor, maps: Tensor[], n: number, conv: (fm: Tensor, weight: Tensor, bias: Tensor) => Tensor): Tensor[] {
+  const enc: Tensor[] = [];
+  const cls: Tensor[] = [];
+  maps.forEach((fm, k) => {
+    const m = predictors[k];
+    // NHWC order (y, x, anchor, coord) as TF reshapes it
+    enc.push(F.reshape(F.permute(conv(fm, m.param('box_weight'), m.param('box_bias')), [0, 2, 3, 1]), [n, -1, 4]));
+    cls.push(F.reshape(F.permute(conv(fm, m.param('class_weight'), m.param('class_bias')), [0, 2, 3, 1]), [n, -1, 3]));
+  });
+  const e = F.cat(enc, 1);
+  const c = F.cat(cls, 1);
+  const a = anchors;
+  const ay0 = F.select(a, 1, 0);
+  const ax0 = F.select(a, 1, 1);
+  const ah = F.sub(F.select(a, 1, 2), ay0);
+  const aw = F.sub(F.select(a, 1, 3), ax0);
+  const acy = F.add(ay0, F.div(ah, 2));
+  const acx = F.add(ax0, F.div(aw, 2));
+  const cy = F.add(F.mul(F.div(F.select(e, 2, 0), 10), ah), acy);
+  const cx = F.add(F.mul(F.div(F.select(e, 2, 1), 10), aw), acx);
+  const hh = F.div(F.mul(F.exp(F.div(F.select(e, 2, 2), 5)), ah), 2);
+  const hw = F.div(F.mul(F.exp(F.div(F.select(e, 2, 3), 5)), aw), 2);
+  const boxes = F.stack([F.sub(cy, hh), F.sub(cx, hw), F.add(cy, hh), F.add(cx, hw)], 2);
+  const scores = F.sigmoid(F.select(c, 2, 1));
+  return [boxes, scores];
+}
+
+/**
+ * SsdMobileNetV1.fuse(): parameters `conv_0` ... `conv_13`, `extra_0` ... `extra_7` (weight,
+ * bias; conv_1 ... conv_13 also depthwise_weight / depthwise_bias with the BatchNorm folded in),
+ * the box predictors and the anchors, all frozen. forward(x) as SsdMobileNetV1's.
+ */
+export class FusedSsdMobileNetV1 extends Module {
+  private readonly strides: number[] = [];
+  // The box predictors' weights padded with zero filters to whole channel blocks (12 and 9 outputs:
+  // oneDNN has only its reference kernel for a blocked input with a channels-last output), and
+  // how many of the outputs are real.
+  private readonly predictorOutputs = new Map<Tensor, number>();
+
+  constructor(net: SsdMobileNetV1) {
+    super();
+    if (!F.onednnBlock() || net.buffer('anchors')!.device !== 'cpu') invalid('net', 'a CPU network and a build with oneDNN convolutions (F.onednnBlock() > 0)', F.onednnBlock() ? 'a network off the CPU' : 'a build without them');
+    noGrad(() => {
+      net.backbone.layers.forEach((layer, i) => {
+        const g = this.registerModule(`conv_${i}`, new ParameterGroup());
+        if (layer instanceof DepthwiseSeparable) {
+          // BatchNorm(depthwise(x)) = depthwise(x) * scale + shift, per channel: into the weight and a bias.
+          const scale = tidy(() => F.div(layer.param('bn_weight'), F.sqrt(F.add(layer.buffer('bn_running_var')!, BN_EPS))));
+          g.registerParameter('depthwise_weight', tidy(() => F.mul(layer.param('depthwise_weight'), scale.view([-1, 1, 1, 1])).contiguous()));
+          g.registerParameter('depthwise_bias', tidy(() => F.sub(layer.param('bn_bias'), F.mul(layer.buffer('bn_running_mean')!, scale))));
+          scale.dispose();
+          g.registerParameter('weight', layer.param('pointwise_weight').clone());
+          g.registerParameter('bias', layer.param('pointwise_bias').clone());
+          this.strides.push(layer.stride);
+        } else {
+          g.registerParameter('weight', layer.param('weight').clone());
+          g.registerParameter('bias', layer.param('bias').clone());
+          this.strides.push(2);
+        }
       });
-      const e = F.cat(enc, 1);
-      const c = F.cat(cls, 1);
-      const a = this.buffer('anchors')!;
-      const ay0 = F.select(a, 1, 0);
-      const ax0 = F.select(a, 1, 1);
-      const ah = F.sub(F.select(a, 1, 2), ay0);
-      const aw = F.sub(F.select(a, 1, 3), ax0);
-      const acy = F.add(ay0, F.div(ah, 2));
-      const acx = F.add(ax0, F.div(aw, 2));
-      const cy = F.add(F.mul(F.div(F.select(e, 2, 0), 10), ah), acy);
-      const cx = F.add(F.mul(F.div(F.select(e, 2, 1), 10), aw), acx);
-      const hh = F.div(F.mul(F.exp(F.div(F.select(e, 2, 2), 5)), ah), 2);
-      const hw = F.div(F.mul(F.exp(F.div(F.select(e, 2, 3), 5)), aw), 2);
-      const boxes = F.stack([F.sub(cy, hh), F.sub(cx, hw), F.add(cy, hh), F.add(cx, hw)], 2);
-      const scores = F.sigmoid(F.select(c, 2, 1));
-      return [boxes, scores];
+      for (const [name, m] of net.namedChildren()) {
+        if (!name.startsWith('extra_') && !name.startsWith('box_predictor_')) continue;
+        const g = this.registerModule(name, new ParameterGroup());
+        for (const [p, t] of m.namedParameters()) {
+          if (!name.startsWith('box_predictor_')) {
+            g.registerParameter(p, t.clone());
+            continue;
+          }
+          const block = F.onednnBlock();
+          const extra = (block - (t.shape[0] % block)) % block;
+          const padded = g.registerParameter(p, F.pad(t, t.ndim === 4 ? [0, 0, 0, 0, 0, 0, 0, extra] : [0, extra]))!;
+          if (p.endsWith('_weight')) this.predictorOutputs.set(padded, t.shape[0]);
+        }
+      }
+      this.registerBuffer('anchors', net.buffer('anchors')!.clone());
+    });
+    this.requiresGrad_(false);
+    this.eval();
+  }
+
+  forward(x: Tensor): Tensor[] {
+    if (!(x instanceof Tensor) || x.ndim !== 4 || x.shape[1] !== 3) invalid('x', 'an N x 3 x H x W tensor', x instanceof Tensor ? `shape [${x.shape}]` : x);
+    return tidy(() => {
+      // TF 'same' padding as oneDNN's asymmetric padding: [top, left, bottom, right].
+      const same = (h: Tensor, k: number, s: number) => {
+        const [t, b] = samePad(h.shape[2], k, s);
+        const [l, r] = samePad(h.shape[3], k, s);
+        return [t, l, b, r];
+      };
+      const conv = (h: Tensor, g: Module, prefix: '' | 'depthwise_', k: number, stride: number, groups = 1) =>
+        F.onednnConv2d(h, g.param(`${prefix}weight`), g.param(`${prefix}bias`), { stride, padding: same(h, k, stride), groups, activation: 'relu6' });
+      // NCHW in (oneDNN's first-layer kernel takes it to the blocked layout), blocked throughout.
+      let h = MobileNetV1.normalize(x).contiguous();
+      const maps: Tensor[] = [];
+      this.strides.forEach((stride, i) => {
+        const g = this._modules.get(`conv_${i}`)!;
+        if (i === 0) h = conv(h, g, '', 3, stride);
+        else h = conv(conv(h, g, 'depthwise_', 3, stride, h.shape[1] * h.shape[4]), g, '', 1, 1);
+        if (i === 11 || i === 13) maps.push(h);
+      });
+      EXTRA.forEach(([k, , stride], j) => {
+        h = conv(h, this._modules.get(`extra_${j}`)!, '', k, stride);
+        if (j % 2 === 1) maps.push(h);
+      });
+      // A predictor's blocked output [N, C / B, H, W, B] as NHWC (a view when C / B is 1), its real
+      // channels, viewed as N x C x H x W (the decoding permutes back to NHWC).
+      const predictors = Array.from({ length: 6 }, (_, k) => this._modules.get(`box_predictor_${k}`)!);
+      const head = (fm: Tensor, w: Tensor, b: Tensor) => {
+        const y = F.onednnConv2d(fm, w, b);
+        const [n, cb, hh, ww, block] = y.shape;
+        const nhwc = F.reshape(F.permute(y, [0, 2, 3, 1, 4]), [n, hh, ww, cb * block]);
+        return F.permute(F.slice(nhwc, 3, 0, this.predictorOutputs.get(w)!), [0, 3, 1, 2]);
+      };
+      return predict(predictors, this.buffer('anchors')!, maps, x.shape[0], head);
     });
   }
 }

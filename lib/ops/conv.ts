@@ -82,6 +82,7 @@ export function mkldnnConv2d(x: Tensor, packedWeight: Tensor, bias: Tensor | nul
 // 1 thread: convolutions 6.0 ms through aten, 3.0 ms here. Inference only (no gradient).
 // Activations stay in oneDNN's blocked layout, here a plain tensor [N, C / B, H, W, B].
 let blockKnown: number | undefined;
+const ACTIVATIONS = [null, 'relu', 'relu6'];
 /**
  * The channel block B of the blocked layout (16 with AVX-512, else 8), or 0 when this build has no
  * oneDNN convolutions (built without libdnnl-dev, or against a CUDA libtorch).
@@ -99,11 +100,13 @@ export function onednnBlock(): number {
 
 export interface OnednnConv2dOptions {
   stride?: number | number[];
+  /** One number, [height, width], or [top, left, bottom, right] (TensorFlow's SAME pads more at the bottom and right). */
   padding?: number | number[];
+  groups?: number;
   /** Of the output: 'blocked' ([N, C / B, H, W, B], the default) or 'channelsLast'. */
   layout?: 'blocked' | 'channelsLast';
-  /** relu(conv + bias + residual), fused. */
-  relu?: boolean;
+  /** Applied to conv + bias + residual, fused: relu, or relu6 (clamped to 0..6, as MobileNets use). */
+  activation?: 'relu' | 'relu6' | null;
   /** Added to the output inside the convolution: a tensor of the output's shape and layout. */
   residual?: Tensor | null;
   /** Use Winograd F(2x2, 3x3) where oneDNN has it (3x3, stride 1, AVX-512); results differ from direct convolution by float32 rounding (~1e-6 relative). */
@@ -120,7 +123,12 @@ export function onednnConv2d(x: Tensor, weight: Tensor, bias: Tensor | null, o: 
   if (!onednnBlock()) invalid('onednnConv2d', 'a build with oneDNN convolutions (libdnnl-dev at build time, a CPU libtorch)', 'a build without them');
   const layout = o.layout ?? 'blocked';
   if (layout !== 'blocked' && layout !== 'channelsLast') invalid('options.layout', "'blocked' or 'channelsLast'", layout);
-  return op('torchface::conv2d_onednn').t(h(x, 'input'), h(weight, 'weight'), bias ? h(bias, 'bias') : null, int2(o.stride ?? 1, 'stride'), int2(o.padding ?? 0, 'padding'), layout === 'blocked' ? 2 : 1, !!o.relu, o.residual ? h(o.residual, 'residual') : null, !!o.winograd);
+  const activation = ACTIVATIONS.indexOf(o.activation ?? null);
+  if (activation < 0) invalid('options.activation', "'relu', 'relu6' or null", o.activation);
+  const p = typeof o.padding === 'number' || o.padding === undefined ? [o.padding ?? 0] : o.padding;
+  if (!Array.isArray(p) || ![1, 2, 4].includes(p.length)) invalid('options.padding', 'a number, [height, width] or [top, left, bottom, right]', o.padding);
+  const padding = p.length === 4 ? ints(p, 'padding') : [...int2(p, 'padding'), ...int2(p, 'padding')];
+  return op('torchface::conv2d_onednn').t(h(x, 'input'), h(weight, 'weight'), bias ? h(bias, 'bias') : null, int2(o.stride ?? 1, 'stride'), padding, int(o.groups ?? 1, 'groups'), layout === 'blocked' ? 2 : 1, activation, o.residual ? h(o.residual, 'residual') : null, !!o.winograd);
 }
 
 /** N x C x H x W (C a multiple of onednnBlock()) -> the blocked layout [N, C / B, H, W, B]. */

@@ -3,7 +3,10 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { MOBILENET_V1_LAYERS, MobileNetV1, tensor } from '../../lib';
+import { MOBILENET_V1_LAYERS, MobileNetV1, interpolate, noGrad, rand, tensor, tidy } from '../../lib';
+import { SsdMobileNetV1 } from '../../lib/models/ssd-mobilenet-v1';
+import { imageToTensor } from '../../lib/image';
+import { needs } from '../helpers/peers';
 import { FaceDetector } from '../../lib/face/detect';
 import { loadImage } from '../../lib/image';
 import { iouMatrix, nonMaxSuppression } from '../../lib/face/detect';
@@ -117,6 +120,29 @@ describe('face detection (face-api equivalence)', function () {
     clearInterval(timer);
     console.log(`      detect (SSD + landmarks, 1920x1367, 3 faces): ${ms} ms, ${ticks} timer ticks meanwhile`);
     assert.ok(ticks > ms / 20, `event loop blocked: ${ticks} ticks in ${ms} ms`);
+  });
+});
+
+describe('SSD-MobileNet-v1 fused (oneDNN convolutions)', function () {
+  this.timeout(120000);
+  it('fuse(): boxes and scores of the unfused network on a photo and on noise (float32 rounding), no tensors left', async function () {
+    needs(this, 'onednn');
+    const before = await settledTensorCount();
+    const net = await SsdMobileNetV1.load();
+    const fused = net.fuse();
+    const img = await loadImage(demo(fixture.images[0].file));
+    const photo = noGrad(() => tidy(() => interpolate(imageToTensor(img), { size: [512, 512], mode: 'bilinear' })));
+    for (const x of [photo, rand([1, 3, 512, 512]).mul(255)]) {
+      const [b0, s0] = noGrad(() => net.forward(x));
+      const [b1, s1] = noGrad(() => fused.forward(x));
+      const db = tidy(() => b0.sub(b1).abs().max().item() as number);
+      const ds = tidy(() => s0.sub(s1).abs().max().item() as number);
+      assert.ok(db < 1e-3 && ds < 1e-4, `boxes ${db}, scores ${ds}`);
+      for (const t of [b0, s0, b1, s1, x]) t.dispose();
+    }
+    net.dispose();
+    fused.dispose();
+    assert.ok((await settledTensorCount()) <= before, 'tensors left');
   });
 });
 

@@ -199,7 +199,7 @@ describe('oneDNN convolutions (onednnConv2d, blockedPool2d)', function () {
         for (const winograd of [false, true]) {
           const plain = tf.fromBlocked(tf.onednnConv2d(blocked, w, b, { stride, padding, winograd }));
           assert.ok(maxDiff(plain, ref) < 1e-4, `stride ${stride} padding ${padding} winograd ${winograd}: ${maxDiff(plain, ref)}`);
-          const fused = tf.fromBlocked(tf.onednnConv2d(blocked, w, b, { stride, padding, winograd, relu: true, residual: tf.toBlocked(residual) }));
+          const fused = tf.fromBlocked(tf.onednnConv2d(blocked, w, b, { stride, padding, winograd, activation: 'relu', residual: tf.toBlocked(residual) }));
           assert.ok(maxDiff(fused, tf.relu(ref.add(residual))) < 1e-4, `relu(conv + residual), stride ${stride} winograd ${winograd}`);
         }
         // NCHW and channels-last inputs, a channels-last output, no bias.
@@ -215,6 +215,13 @@ describe('oneDNN convolutions (onednnConv2d, blockedPool2d)', function () {
           assert.match((e as Error).message, /reference kernel/);
         }
       }
+      // Depthwise (groups = channels) with TensorFlow's asymmetric SAME padding and relu6, as MobileNets run.
+      const dw = tf.randn([2 * B, 1, 3, 3]);
+      const dwRef = tf.clamp(tf.conv2d(tf.pad(x, [0, 1, 0, 1]), dw, b, { stride: 2, groups: 2 * B }), 0, 6);
+      const dwOut = tf.fromBlocked(tf.onednnConv2d(blocked, dw, b, { stride: 2, padding: [0, 0, 1, 1], groups: 2 * B, activation: 'relu6' }));
+      assert.deepEqual(dwOut.shape, dwRef.shape);
+      assert.ok(maxDiff(dwOut, dwRef) < 1e-4, `depthwise: ${maxDiff(dwOut, dwRef)}`);
+      assert.throws(() => tf.onednnConv2d(blocked, w, b, { activation: 'gelu' as 'relu' }), ArgumentError);
       // The first layer's case: 3 NCHW channels in, blocked out.
       const rgb = tf.rand([1, 3, 40, 40]);
       const w7 = tf.randn([B, 3, 7, 7]).mul(0.1);
