@@ -41,6 +41,17 @@ dnnl::engine& cpuEngine() {
 
 // The channel block oneDNN's fastest CPU kernels use here: 16 floats (a 512-bit
 // register) with AVX-512, else 8.
+// Per calling thread: the scratchpad (grow-only, reused by every primitive this thread runs: a fresh
+// allocation per call was page-faulted in again after glibc returned it) and a stream.
+struct ThreadScratch {
+  at::Tensor buffer;
+  void* get(size_t bytes) {
+    if (!buffer.defined() || static_cast<size_t>(buffer.numel()) < bytes) buffer = at::empty({static_cast<int64_t>(bytes)}, at::TensorOptions().dtype(at::kByte));
+    return buffer.data_ptr();
+  }
+};
+thread_local ThreadScratch scratchpad;
+
 int64_t blockSize() {
   static const int64_t b = [] {
     auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
@@ -208,11 +219,7 @@ at::Tensor conv2dOnednn(const at::Tensor& input, const at::Tensor& weight, const
         {DNNL_ARG_DST, dnnl::memory(dstMd, engine, out.data_ptr())},
     };
     if (hasBias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(biasMd, engine, b.data_ptr()));
-    at::Tensor scratch;
-    if (scratchMd.get_size()) {
-      scratch = at::empty({static_cast<int64_t>(scratchMd.get_size())}, x.options().dtype(at::kByte));
-      args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratchMd, engine, scratch.data_ptr()));
-    }
+    if (scratchMd.get_size()) args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratchMd, engine, scratchpad.get(scratchMd.get_size())));
     dnnl::stream stream(engine);
     conv.execute(stream, args);
     stream.wait();

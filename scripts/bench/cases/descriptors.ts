@@ -4,9 +4,9 @@
 //  * the same network in PyTorch 1.13 from Python (scripts/bench/peers/recognition_torch.py,
 //    weights read from the tfjs manifest there; its best variant is the peer),
 // plus the arithmetic floor: multiply-adds per face / measured matmul throughput.
-// It also times torchface's inference variants (scale layers folded or not,
-// channels-last or not) so that the defaults of FaceModel.pretrained() are the
-// measured fastest.
+// It also times torchface's inference variants (FaceModel.pretrained()'s default: scale
+// layers folded, convolutions through oneDNN with fused relu / residual adds; libtorch's
+// oneDNN tensors; channels-last; unfused) so that the default is the measured fastest.
 //
 // `npm run bench` picks up run(); `node dist/scripts/bench/cases/descriptors.js [--quick]` runs it alone.
 // The Python peer runs in TORCHFACE_PYTHON (default /usr/bin/python3); TORCHFACE_PYTHON=none skips it.
@@ -132,15 +132,21 @@ export async function run(options: DescriptorBenchOptions = {}): Promise<BenchRo
   log(`load average ${os.loadavg().map((v) => v.toFixed(1)).join(' ')} on ${os.cpus().length} CPUs (a shared machine: timings are noisy; contenders are interleaved)`);
 
   // --- contenders
-  type Variant = { fused: boolean; channelsLast: boolean };
-  const vname = (v: Variant) => `${v.fused ? 'fused' : 'unfused'}${v.channelsLast ? '+channels-last' : ''}`;
-  const DEFAULT = 'fused+channels-last';
-  const variants: Variant[] = options.variants === false ? [{ fused: true, channelsLast: true }] : [{ fused: true, channelsLast: true }, { fused: true, channelsLast: false }, { fused: false, channelsLast: true }, { fused: false, channelsLast: false }];
+  type Variant = { name: string; options: Parameters<typeof FaceModel.pretrained>[0] };
+  const vname = (v: Variant) => v.name;
+  const DEFAULT = 'default';
+  const all: Variant[] = [
+    { name: DEFAULT, options: {} },
+    { name: 'fused+mkldnn', options: { mkldnn: true } },
+    { name: 'fused+channels-last', options: { channelsLast: true } },
+    { name: 'unfused+channels-last', options: { fused: false, channelsLast: true } },
+  ];
+  const variants = options.variants === false ? all.slice(0, 1) : all;
   const contenders: { name: string; kind: 'torchface' | 'face-api' | 'python'; time: Timer }[] = [];
   const models: FaceModel[] = [];
   let tfDescriptor: ArrayLike<number> = [];
   for (const v of variants) {
-    const model = await FaceModel.pretrained(v);
+    const model = await FaceModel.pretrained(v.options);
     models.push(model);
     if (vname(v) === DEFAULT) [tfDescriptor] = await model.embedRgb([crops[0]]);
     contenders.push({
