@@ -23,6 +23,7 @@
 #include <omp.h>
 
 #include <array>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <string>
@@ -34,13 +35,14 @@ namespace {
 using Tag = dnnl::memory::format_tag;
 using Md = dnnl::memory::desc;
 
+
+// The channel block oneDNN's fastest CPU kernels use here: 16 floats (a 512-bit
+// register) with AVX-512, else 8.
 dnnl::engine& cpuEngine() {
   static dnnl::engine e(dnnl::engine::kind::cpu, 0);
   return e;
 }
 
-// The channel block oneDNN's fastest CPU kernels use here: 16 floats (a 512-bit
-// register) with AVX-512, else 8.
 // Per calling thread: the scratchpad (grow-only, reused by every primitive this thread runs: a fresh
 // allocation per call was page-faulted in again after glibc returned it) and a stream.
 struct ThreadScratch {
@@ -51,6 +53,10 @@ struct ThreadScratch {
   }
 };
 thread_local ThreadScratch scratchpad;
+dnnl::stream& threadStream() {
+  thread_local dnnl::stream stream(cpuEngine());
+  return stream;
+}
 
 int64_t blockSize() {
   static const int64_t b = [] {
@@ -133,7 +139,10 @@ const Primitive& primitiveFor(const Problem& p) {
   };
   dnnl::convolution_forward::primitive_desc pd;
   bool made = false;
-  if (winograd) {
+  // Winograd F(2x2, 3x3) computes 2x2 output tiles from weights transformed to 4x4 (16/9 the
+  // bytes): on a 1x1 map it is all weight traffic (the face net's last 3x3 conv: 236 us vs 102 us
+  // direct at batch 1). Measured too: direct is slower from 3x3 maps up (303 vs 234 us at 3x3).
+  if (winograd && oh >= 2 && ow >= 2) {
     try {
       pd = make(dnnl::algorithm::convolution_winograd);
       made = true;
@@ -192,7 +201,9 @@ at::Tensor conv2dOnednn(const at::Tensor& input, const at::Tensor& weight, const
   at::Tensor out = layout == BLOCKED ? at::empty({n, o / B, oh, ow, B}, x.options()) : at::empty({n, o, oh, ow}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
   if (residual) {
     TORCH_CHECK(residual->sizes() == out.sizes() && residual->scalar_type() == at::kFloat, "torchface::conv2d_onednn: residual of shape ", residual->sizes(), " for an output of ", out.sizes());
-    out.copy_(*residual);  // the sum post-op adds the convolution onto what dst holds
+    // The sum post-op adds the convolution onto what dst holds.
+    if (residual->is_contiguous(out.suggest_memory_format())) std::memcpy(out.data_ptr(), residual->data_ptr(), out.nbytes());
+    else out.copy_(*residual);
   }
   const bool hasBias = bias.has_value() && bias->defined();
   at::Tensor b = hasBias ? bias->contiguous() : at::Tensor();
@@ -220,7 +231,7 @@ at::Tensor conv2dOnednn(const at::Tensor& input, const at::Tensor& weight, const
     };
     if (hasBias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(biasMd, engine, b.data_ptr()));
     if (scratchMd.get_size()) args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratchMd, engine, scratchpad.get(scratchMd.get_size())));
-    dnnl::stream stream(engine);
+    auto& stream = threadStream();
     conv.execute(stream, args);
     stream.wait();
   } catch (const dnnl::error& e) {
@@ -262,7 +273,7 @@ at::Tensor pool2dOnednn(const at::Tensor& input, at::IntArrayRef kernel, at::Int
       pool = found->second;
     }
     auto& engine = cpuEngine();
-    dnnl::stream stream(engine);
+    auto& stream = threadStream();
     pool.execute(stream, {{DNNL_ARG_SRC, dnnl::memory(src, engine, input.data_ptr())}, {DNNL_ARG_DST, dnnl::memory(dst, engine, out.data_ptr())}});
     stream.wait();
   } catch (const dnnl::error& e) {
