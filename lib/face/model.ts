@@ -34,7 +34,7 @@ import type { VerificationHead } from './head';
 import type { DetectOptions, DetectedFace } from './detect';
 import { detectFaces, sharedDetector } from './detect';
 import type { Point } from '../models/face-landmark-68';
-import { NETWORKS, NETWORK_NAMES, NetworkInfo, NetworkName, describeFile, facepluginFile, licenceNotice, loadMobileFaceNet, mobileFaceNetFile } from './networks';
+import { NETWORKS, NetworkInfo, NetworkName, describeFile, facepluginFile, licenceNotice, loadMobileFaceNet, mobileFaceNetFile } from './networks';
 import { ImageTensor } from '../image/image-tensor';
 import { DESCRIPTOR_SIZE, FaceRecognitionNet, RECOGNITION_INPUT_SIZE } from '../models/face-recognition-net';
 import { EmbeddingNet, EmbeddingNetOptions } from '../models/embedding-net';

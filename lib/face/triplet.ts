@@ -156,7 +156,6 @@ export function mineTriplets(embeddings: Tensor, labels: ArrayLike<number> | Ten
     const pos = F.logicalAnd(same, notSelf); // [a, p]
     const neg = F.logicalNot(same); // [a, n]
     let total: Tensor;
-    let used: Tensor;
     let count: Tensor;
     let dapSel: Tensor;
     let danSel: Tensor;
@@ -166,7 +165,6 @@ export function mineTriplets(embeddings: Tensor, labels: ArrayLike<number> | Ten
       const valid = F.logicalAnd(pos.unsqueeze(2), neg.unsqueeze(1)); // [a, p, n]
       const l = F.where(valid, F.relu(dap.sub(dan).add(o.margin)), 0);
       const positive = l.gt(0);
-      used = positive;
       count = valid.sum();
       total = l.sum();
       const nPos = positive.sum().clamp(1);

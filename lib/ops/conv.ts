@@ -3,7 +3,7 @@ import { invalid } from '../core/errors';
 import { Tensor } from '../core/tensor';
 import { zeros } from '../core/factories';
 import { h, int, int2, ints, op, opts } from './dispatch';
-import { permute, reshape, view } from './shape';
+import { permute, reshape } from './shape';
 
 // Convolution and pooling ------------------------------------------------------------------------
 

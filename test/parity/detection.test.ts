@@ -9,7 +9,7 @@ import { imageToTensor } from '../../lib/image';
 import { needs } from '../helpers/peers';
 import { FaceDetector } from '../../lib/face/detect';
 import { loadImage } from '../../lib/image';
-import { iouMatrix, nonMaxSuppression } from '../../lib/face/detect';
+import { nonMaxSuppression } from '../../lib/face/detect';
 import { packageRoot } from '../../lib/util/paths';
 import { settledTensorCount } from '../helpers/util';
 

@@ -23,7 +23,6 @@ export interface TripletStepOptions {
 /** Rows for the `npm run bench` harness: step time (ratio = torchface / PyTorch, goal <= 1.25) and images/s. */
 export function measureTripletStep(options: TripletStepOptions = {}): BenchRow[] {
   const o = { architecture: 'resnet10' as EmbeddingArchitecture, size: 64, p: 8, k: 4, reps: 10, warmup: 2, threads: getNumThreads(), peer: true, ...options };
-  const before = getNumThreads();
   const mode = threadMode(); // restored after: 'auto' stays 'auto'
   setNumThreads(o.threads);
   try {
