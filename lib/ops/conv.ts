@@ -35,8 +35,9 @@ export const conv3d = (x: Tensor, weight: Tensor, bias?: Tensor | null, options?
 // network whose activations stay in it runs its convolutions without a reorder
 // per call, with weights reordered once (mkldnnPackConv2dWeight). On the face
 // recognition net (traced, 1 thread) batch 1 took 4.8 ms instead of channels-last's
-// 6.2, batch 16 the same (docs/models.md has the ONNX comparison). Such tensors support
-// conv, relu, add, pooling and toDense(); most other ops (and data()) need toDense() first.
+// 6.2, batch 16 the same. Such tensors support conv, relu, add, pooling and toDense();
+// most other ops (and data()) need toDense() first. The fused networks now prefer
+// onednnConv2d below where the build has it (FaceModel's default on the CPU).
 let mkldnnKnown: boolean | undefined;
 /** Whether this libtorch build has oneDNN (MKL-DNN) tensors. */
 export function mkldnnAvailable(): boolean {
