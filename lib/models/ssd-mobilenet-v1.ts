@@ -68,7 +68,7 @@ export class SsdMobileNetV1 extends Module {
         h = F.clamp(conv2dSame(h, m.param('weight'), m.param('bias'), EXTRA[j][2]), 0, 6);
         if (j % 2 === 1) maps.push(h);
       }
-      return predict(this.predictors(), this.buffer('anchors')!, maps, x.shape[0], (fm, w, b) => F.conv2d(fm, w, b));
+      return predict(this, maps, x.shape[0], (fm, w, b) => F.conv2d(fm, w, b));
     });
   }
 
@@ -81,27 +81,24 @@ export class SsdMobileNetV1 extends Module {
   fuse(): FusedSsdMobileNetV1 {
     return new FusedSsdMobileNetV1(this);
   }
-
-  /** box_predictor_0 ... box_predictor_5. */
-  predictors(): Module[] {
-    return Array.from({ length: 6 }, (_, k) => this._modules.get(`box_predictor_${k}`)!);
-  }
 }
 
-// The box predictors over the feature maps and the box decoding (face-api's), given how to run a
-// 1x1 predictor conv (its result is read in NHWC order: channels-last results need no copy).
-function predict(predictors: Module[], anchors: Tensor, maps: Tensor[], n: number, conv: (fm: Tensor, weight: Tensor, bias: Tensor) => Tensor): Tensor[] {
+// The box predictors (net's box_predictor_0 ... 5) over the feature maps and the box decoding
+// with net's anchors (face-api's), given how to run a 1x1 predictor conv (its result is read in
+// NHWC order). Shared by SsdMobileNetV1 and its fused form, which name these alike.
+function predict(net: Module, maps: Tensor[], n: number, conv: (fm: Tensor, weight: Tensor, bias: Tensor) => Tensor): Tensor[] {
+  const children = new Map(net.namedChildren());
   const enc: Tensor[] = [];
   const cls: Tensor[] = [];
   maps.forEach((fm, k) => {
-    const m = predictors[k];
+    const m = children.get(`box_predictor_${k}`)!;
     // NHWC order (y, x, anchor, coord) as TF reshapes it
     enc.push(F.reshape(F.permute(conv(fm, m.param('box_weight'), m.param('box_bias')), [0, 2, 3, 1]), [n, -1, 4]));
     cls.push(F.reshape(F.permute(conv(fm, m.param('class_weight'), m.param('class_bias')), [0, 2, 3, 1]), [n, -1, 3]));
   });
   const e = F.cat(enc, 1);
   const c = F.cat(cls, 1);
-  const a = anchors;
+  const a = net.buffer('anchors')!;
   const ay0 = F.select(a, 1, 0);
   const ax0 = F.select(a, 1, 1);
   const ah = F.sub(F.select(a, 1, 2), ay0);
@@ -196,14 +193,13 @@ export class FusedSsdMobileNetV1 extends Module {
       });
       // A predictor's blocked output [N, C / B, H, W, B] as NHWC (a view when C / B is 1), its real
       // channels, viewed as N x C x H x W (the decoding permutes back to NHWC).
-      const predictors = Array.from({ length: 6 }, (_, k) => this._modules.get(`box_predictor_${k}`)!);
       const head = (fm: Tensor, w: Tensor, b: Tensor) => {
         const y = F.onednnConv2d(fm, w, b);
         const [n, cb, hh, ww, block] = y.shape;
         const nhwc = F.reshape(F.permute(y, [0, 2, 3, 1, 4]), [n, hh, ww, cb * block]);
         return F.permute(F.slice(nhwc, 3, 0, this.predictorOutputs.get(w)!), [0, 3, 1, 2]);
       };
-      return predict(predictors, this.buffer('anchors')!, maps, x.shape[0], head);
+      return predict(this, maps, x.shape[0], head);
     });
   }
 }

@@ -1,6 +1,7 @@
 // Convolutions (and the oneDNN layout for them): functions with PyTorch's names, and the Tensor methods of the same ops.
 import { invalid } from '../core/errors';
 import { Tensor } from '../core/tensor';
+import { tidy } from '../core/memory';
 import { zeros } from '../core/factories';
 import { h, int, int2, ints, op, opts } from './dispatch';
 import { permute, reshape } from './shape';
@@ -137,14 +138,14 @@ export function toBlocked(x: Tensor): Tensor {
   const b = onednnBlock();
   if (!Tensor.isTensor(x) || x.ndim !== 4 || !b || x.shape[1] % b !== 0) invalid('x', `an N x C x H x W tensor with C a multiple of ${b || 'the oneDNN block (none in this build)'}`, Tensor.isTensor(x) ? `shape [${x.shape}]` : x);
   const [n, c, hh, ww] = x.shape;
-  return tidyPair(reshape(x, [n, c / b, b, hh, ww]), (v) => tidyPair(permute(v, [0, 1, 3, 4, 2]), (p) => p.contiguous()));
+  return tidy(() => permute(reshape(x, [n, c / b, b, hh, ww]), [0, 1, 3, 4, 2]).contiguous());
 }
 
 /** The blocked layout [N, C / B, H, W, B] -> a contiguous N x C x H x W tensor. */
 export function fromBlocked(x: Tensor): Tensor {
-  if (!Tensor.isTensor(x) || x.ndim !== 5) invalid('x', 'a blocked [N, C / B, H, W, B] tensor', Tensor.isTensor(x) ? `shape [${x.shape}]` : x);
+  checkBlocked(x);
   const [n, cb, hh, ww, b] = x.shape;
-  return tidyPair(permute(x, [0, 1, 4, 2, 3]), (v) => reshape(v, [n, cb * b, hh, ww]));
+  return tidy(() => reshape(permute(x, [0, 1, 4, 2, 3]), [n, cb * b, hh, ww]));
 }
 
 /**
@@ -153,20 +154,15 @@ export function fromBlocked(x: Tensor): Tensor {
  */
 export function blockedPool2d(x: Tensor, kernelSize: number | number[], o: { stride?: number | number[]; mode?: 'max' | 'avg' } = {}): Tensor {
   o = opts(o);
-  if (!Tensor.isTensor(x) || x.ndim !== 5) invalid('x', 'a blocked [N, C / B, H, W, B] tensor', Tensor.isTensor(x) ? `shape [${x.shape}]` : x);
+  checkBlocked(x);
   const mode = o.mode ?? 'max';
   if (mode !== 'max' && mode !== 'avg') invalid('options.mode', "'max' or 'avg'", mode);
   const k = int2(kernelSize, 'kernelSize');
   return op('torchface::pool2d_onednn').t(h(x, 'input'), k, int2(o.stride ?? k, 'stride'), mode === 'avg');
 }
 
-// f(t), then t disposed (intermediate views of the helpers above).
-function tidyPair(t: Tensor, f: (t: Tensor) => Tensor): Tensor {
-  try {
-    return f(t);
-  } finally {
-    t.dispose();
-  }
+function checkBlocked(x: unknown): asserts x is Tensor {
+  if (!Tensor.isTensor(x) || x.ndim !== 5) invalid('x', 'a blocked [N, C / B, H, W, B] tensor', Tensor.isTensor(x) ? `shape [${x.shape}]` : x);
 }
 
 export interface ConvTransposeOptions {

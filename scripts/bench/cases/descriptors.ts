@@ -133,7 +133,6 @@ export async function run(options: DescriptorBenchOptions = {}): Promise<BenchRo
 
   // --- contenders
   type Variant = { name: string; options: Parameters<typeof FaceModel.pretrained>[0] };
-  const vname = (v: Variant) => v.name;
   const DEFAULT = 'default';
   const all: Variant[] = [
     { name: DEFAULT, options: {} },
@@ -148,9 +147,9 @@ export async function run(options: DescriptorBenchOptions = {}): Promise<BenchRo
   for (const v of variants) {
     const model = await FaceModel.pretrained(v.options);
     models.push(model);
-    if (vname(v) === DEFAULT) [tfDescriptor] = await model.embedRgb([crops[0]]);
+    if (v.name === DEFAULT) [tfDescriptor] = await model.embedRgb([crops[0]]);
     contenders.push({
-      name: `torchface ${vname(v)}`,
+      name: `torchface ${v.name}`,
       kind: 'torchface',
       time: async (threads, b) => {
         setNumThreads(threads);
@@ -221,9 +220,9 @@ export async function run(options: DescriptorBenchOptions = {}): Promise<BenchRo
     for (const b of batches) {
       const def = med(`torchface ${DEFAULT}`, threads, b);
       for (const v of variants) {
-        if (vname(v) === DEFAULT) continue;
-        const ms = med(`torchface ${vname(v)}`, threads, b);
-        rows.push({ case: `torchface ${DEFAULT} (default) vs ${vname(v)}, batch ${b}, ${threads} thread(s)`, torchface: round2(def), peer: round2(ms), unit: 'ms/face', ratio: round2(ms / def), goal: 'default is the fastest variant (ratio >= 1)' });
+        if (v.name === DEFAULT) continue;
+        const ms = med(`torchface ${v.name}`, threads, b);
+        rows.push({ case: `torchface ${DEFAULT} (default) vs ${v.name}, batch ${b}, ${threads} thread(s)`, torchface: round2(def), peer: round2(ms), unit: 'ms/face', ratio: round2(ms / def), goal: 'default is the fastest variant (ratio >= 1)' });
       }
       if (fa) {
         const peer = med('face-api wasm', threadsList[0], b);
