@@ -8,6 +8,11 @@
 // schema ("aten::conv2d") and the C++ side stays a converter.
 #include "program.h"
 
+#include <ATen/ops/add_cpu_dispatch.h>
+#include <ATen/ops/div_cpu_dispatch.h>
+#include <ATen/ops/mul_cpu_dispatch.h>
+#include <ATen/ops/sub_cpu_dispatch.h>
+
 namespace torchface {
 
 Instance::Instance() = default;
@@ -111,6 +116,14 @@ Napi::Value Call(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// A tensor the CPU kernels take as is: dense, on the CPU, its dispatch keys no more than a
+// plain CPU tensor's (not quantized, sparse, oneDNN, a wrapper subclass), unnamed, and not
+// requiring grad (so that the autograd hop would only forward the call).
+bool plainCpu(const at::Tensor& t) {
+  static const c10::DispatchKeySet plain = c10::DispatchKeySet({c10::DispatchKey::CPU, c10::DispatchKey::AutogradCPU, c10::DispatchKey::ADInplaceOrView, c10::DispatchKey::AutocastCPU});
+  return !t.requires_grad() && t.key_set().has(c10::DispatchKey::CPU) && plain.isSupersetOf(t.key_set()) && !t.has_names();
+}
+
 // binary(kind, a, b, alpha) -> handle | undefined: the hot elementwise ops on two
 // tensors (0 add, 1 sub, 2 mul, 3 div) called unboxed, without the generic
 // path's argument conversion and boxing (issue #18: add 4x4 was 1.22x Python's
@@ -127,6 +140,17 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
   double d = kind < 2 ? info[3].As<Napi::Number>().DoubleValue() : 1.0;
   c10::Scalar alpha = std::nearbyint(d) == d && std::abs(d) < 9007199254740992.0 ? c10::Scalar(static_cast<int64_t>(d)) : c10::Scalar(d);
   try {
+    // Plain dense CPU tensors that autograd does not track: the CPU kernel directly
+    // (at::cpu::*, the same structured kernel with its dtype promotion and checks), skipping
+    // the dispatcher's Autograd and ADInplaceOrView hops; everything else through the dispatcher.
+    if (plainCpu(a) && plainCpu(b)) {
+      switch (kind) {
+        case 0: return wrapTensor(env, at::cpu::add(a, b, alpha));
+        case 1: return wrapTensor(env, at::cpu::sub(a, b, alpha));
+        case 2: return wrapTensor(env, at::cpu::mul(a, b));
+        case 3: return wrapTensor(env, at::cpu::div(a, b));
+      }
+    }
     switch (kind) {
       case 0: return wrapTensor(env, at::add(a, b, alpha));
       case 1: return wrapTensor(env, at::sub(a, b, alpha));

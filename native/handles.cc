@@ -32,9 +32,12 @@ std::pair<const void*, int64_t> memoryOf(const at::Tensor& t) {
 TensorSlot* slotOf(Napi::Env env, const Napi::Value& v) {
   if (!v.IsNumber()) return nullptr;
   double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= 0) || d >= kIndexSpan * kMaxGeneration || d != std::floor(d)) return nullptr;
-  auto index = static_cast<size_t>(std::fmod(d, kIndexSpan));
-  auto generation = static_cast<uint32_t>(std::floor(d / kIndexSpan));
+  if (!(d >= 0) || d >= kIndexSpan * kMaxGeneration) return nullptr;
+  // Integer arithmetic (fmod and floor were ~6% of a 4x4 add): index in the low 24 bits.
+  auto u = static_cast<uint64_t>(d);
+  if (static_cast<double>(u) != d) return nullptr;
+  auto index = static_cast<size_t>(u & (static_cast<uint64_t>(kIndexSpan) - 1));
+  auto generation = static_cast<uint32_t>(u >> 24);
   auto& inst = instance(env);
   if (index >= inst.slots.size()) return nullptr;
   auto& slot = inst.slots[index];

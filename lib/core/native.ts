@@ -27,7 +27,9 @@ function load(): Binding {
   );
 }
 
-export const native: Binding = load();
+// A spread copy: the addon's exports object holds its ~40 functions in dictionary mode (slow
+// property loads, measured at ~0.05 µs of a 1 µs op); a spread object literal gets fast properties.
+export const native: Binding = { ...load() };
 
 // The thread mode 'auto' unless OMP_NUM_THREADS says otherwise: eager ops on this thread
 // at one thread, replays choosing their own (lib/core/threads.ts, AUTO_EAGER_THREADS says why).

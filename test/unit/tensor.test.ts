@@ -240,6 +240,36 @@ describe('tensor: arithmetic and comparisons', () => {
       [1, 2, 3],
       [4, 5, 6],
     ]);
+  it('add / sub / mul / div on plain CPU tensors (the direct-kernel path) match the dispatcher path, which traces take, in value and dtype', async () => {
+    // Eager calls on tensors that need no grad run the CPU kernel directly (native/dispatch.cc
+    // Binary); a trace records through the dispatcher. Both must agree, promotion included.
+    const pairs: [Tensor, Tensor, number][] = [
+      [tf.randn([3, 4]), tf.randn([4]), 1],
+      [tf.randn([3, 1]), tf.randn([1, 5]), 2.5],
+      [tensor([1, 2, 3], { dtype: 'int32' }), tensor([2, 2, 2], { dtype: 'int32' }), 3],
+      [tensor([1, 2, 3], { dtype: 'int32' }), tensor([0.5, 1, 1.5]), 1],
+      [tensor([1, 2], { dtype: 'float64' }), tensor(3), 1],
+      [tf.randn([2, 3]).transpose(0, 1), tf.randn([3, 2]), -1],
+    ];
+    const ops = [(x: Tensor, y: Tensor, al: number) => tf.add(x, y, al), (x: Tensor, y: Tensor, al: number) => tf.sub(x, y, al), (x: Tensor, y: Tensor) => tf.mul(x, y), (x: Tensor, y: Tensor) => tf.div(x, y)];
+    for (const [x, y, al] of pairs) {
+      for (const f of ops) {
+        const eager = f(x, y, al);
+        const program = tf.trace((p, q) => f(p, q, al), [x, y]);
+        const [replayed] = await program(x, y);
+        assert.equal(eager.dtype, replayed.dtype);
+        assert.deepEqual(eager.shape, replayed.shape);
+        assert.deepEqual(Array.from(eager.data() as ArrayLike<number>), Array.from(replayed.data() as ArrayLike<number>));
+        tf.dispose(eager, replayed);
+      }
+    }
+    // A tensor that requires grad takes the dispatcher (autograd records the op).
+    const w = tf.randn([3], { requiresGrad: true });
+    const y = tf.mul(w, tf.ones([3]));
+    assert.ok(y.requiresGrad);
+    y.sum().backward();
+    assertClose(w.grad!, [1, 1, 1], 0);
+  });
   it('broadcasts [2,3] with [3] and [2,1]', () => {
     const row = tensor([10, 20, 30]);
     const col = tensor([[1], [2]]);
