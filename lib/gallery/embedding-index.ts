@@ -20,6 +20,7 @@ import { TorchError } from '../core/errors';
 import { TracedFunction, trace } from '../core/jit';
 import { callOp, cat, copy_, gather, narrow, topk, indexSelect } from '../ops';
 import { Device, Tensor, full, tensor, zeros, dispose } from '../core';
+import { IdTable } from './id-table';
 
 /** How the index stores its rows: float32, or bfloat16 at half the memory (re-ranked exactly). */
 export type IndexStorage = 'float32' | 'bfloat16';
@@ -76,13 +77,11 @@ export class EmbeddingIndex {
   private keys = new Float64Array(0);
   private nextRow = new Int32Array(0);
   private prevRow = new Int32Array(0);
-  // Per person number: the id, the first and last row, the row count.
-  private personIds: (string | undefined)[] = [];
-  private personNumber = new Map<string, number>();
+  // Per person number (IdTable: ids interned in typed arrays): the first and last row, the row count.
+  private ids = new IdTable();
   private firstRow = new Int32Array(0);
   private lastRow = new Int32Array(0);
   private rowCount = new Int32Array(0);
-  private freeNumbers: number[] = [];
   /** Traced searches over the current allocation, by `${queries}:${rows wanted}` (cleared when it grows). */
   private programs = new Map<string, TracedFunction>();
 
@@ -106,18 +105,19 @@ export class EmbeddingIndex {
   }
   /** Number of people with at least one embedding. */
   get people(): number {
-    return this.personNumber.size;
+    return this.ids.size;
   }
-  /** Bytes held by the tensors (capacity, not size). */
+  /** Bytes held (capacity, not size): the matrix and its norms, the per-row and per-person arrays, the id table. */
   get bytes(): number {
-    return this.capacity * (this.dim * (this.storage === 'bfloat16' ? 2 : 4) + 4);
+    const arrays = [this.owner, this.keys, this.nextRow, this.prevRow, this.firstRow, this.lastRow, this.rowCount].reduce((s, a) => s + a.byteLength, 0);
+    return this.capacity * (this.dim * (this.storage === 'bfloat16' ? 2 : 4) + 4) + arrays + this.ids.bytes;
   }
   has(id: string): boolean {
-    return this.personNumber.has(id);
+    return this.ids.get(id) >= 0;
   }
   countOf(id: string): number {
-    const n = this.personNumber.get(id);
-    return n === undefined ? 0 : this.rowCount[n];
+    const n = this.ids.get(id);
+    return n < 0 ? 0 : this.rowCount[n];
   }
 
   /** The rows of a person number, in insertion order. */
@@ -168,7 +168,7 @@ export class EmbeddingIndex {
 
   /** A number for a new person (reusing freed ones), with room in the per-person arrays. */
   private newPerson(id: string): number {
-    const num = this.freeNumbers.pop() ?? this.personIds.length;
+    const num = this.ids.add(id);
     if (num >= this.firstRow.length) {
       const cap = Math.max(1024, Math.ceil(this.firstRow.length * 1.5), num + 1);
       const grow = (a: Int32Array) => {
@@ -180,8 +180,6 @@ export class EmbeddingIndex {
       this.lastRow = grow(this.lastRow);
       this.rowCount = grow(this.rowCount);
     }
-    this.personIds[num] = id;
-    this.personNumber.set(id, num);
     this.firstRow[num] = this.lastRow[num] = -1;
     this.rowCount[num] = 0;
     return num;
@@ -227,7 +225,8 @@ export class EmbeddingIndex {
       }
     }
     for (let r = 0; r < n; r++) {
-      const num = this.personNumber.get(ids[r]) ?? this.newPerson(ids[r]);
+      let num = this.ids.get(ids[r]);
+      if (num < 0) num = this.newPerson(ids[r]);
       const slot = this.count++;
       this.owner[slot] = num;
       this.keys[slot] = keys[r];
@@ -244,16 +243,14 @@ export class EmbeddingIndex {
 
   /** Removes all rows of a person; returns how many were removed. */
   remove(id: string): number {
-    const num = this.personNumber.get(id);
-    if (num === undefined) return 0;
+    const num = this.ids.get(id);
+    if (num < 0) return 0;
     // Highest first: a row moved into a hole is then never one of this person's.
     const slots = this.slotsOf(num).sort((a, b) => b - a);
     for (const s of slots) this.removeSlot(s);
     this.firstRow[num] = this.lastRow[num] = -1;
     this.rowCount[num] = 0;
-    this.personNumber.delete(id);
-    this.personIds[num] = undefined;
-    this.freeNumbers.push(num);
+    this.ids.delete(num);
     return slots.length;
   }
 
@@ -290,7 +287,7 @@ export class EmbeddingIndex {
 
   /** Removes everything (keeps the allocation). */
   clear(): void {
-    for (const id of [...this.personNumber.keys()]) this.remove(id);
+    for (const num of this.ids.numbers()) this.remove(this.ids.idOf(num));
   }
 
   /** Frees the tensors. */
@@ -299,9 +296,7 @@ export class EmbeddingIndex {
     dispose(this.E, this.sq);
     this.E = this.sq = null;
     this.capacity = this.count = 0;
-    this.personNumber.clear();
-    this.personIds = [];
-    this.freeNumbers = [];
+    this.ids.clear();
     this.owner = new Int32Array(0);
     this.keys = new Float64Array(0);
     this.nextRow = new Int32Array(0);
@@ -326,8 +321,8 @@ export class EmbeddingIndex {
 
   /** The embeddings of one person (copies), or null if unknown. */
   embeddingsOf(id: string): Float32Array[] | null {
-    const num = this.personNumber.get(id);
-    if (num === undefined) return null;
+    const num = this.ids.get(id);
+    if (num < 0) return null;
     const slots = this.slotsOf(num);
     const flat = this.rowsAt(slots);
     return slots.map((_, i) => flat.slice(i * this.dim, (i + 1) * this.dim));
@@ -373,7 +368,7 @@ export class EmbeddingIndex {
           const num = this.owner[slot];
           if (seen.has(num)) continue;
           seen.add(num);
-          best.push({ id: this.personIds[num]!, distance: d, key: this.keys[slot] });
+          best.push({ id: this.ids.idOf(num), distance: d, key: this.keys[slot] });
           if (best.length === want) break;
         }
         if (best.length < want) short = true;
