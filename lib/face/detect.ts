@@ -307,42 +307,59 @@ export class FaceDetector {
     return out;
   }
 
+  /**
+   * The SSD's raw output for an image (boxes [anchors, 4] and scores), run once per image:
+   * detectLargest's fallback chain asks again at a lower threshold ('ssd-low'), which needs
+   * only another NMS (it used to run the network again: 1.2 SSD runs per LFW photo).
+   */
+  private ssdOutputs(it: ImageTensor): Promise<{ boxes: Float32Array; scores: Float32Array }> {
+    let out = this.ssdRaw.get(it);
+    if (!out) {
+      out = (async () => {
+        const { run } = await this.ssd();
+        const x = await it.squareInput(SSD_INPUT_SIZE, false);
+        let boxes: Tensor;
+        let scores: Tensor;
+        try {
+          [boxes, scores] = await run(x);
+        } finally {
+          x.dispose();
+        }
+        try {
+          return tidy(() => ({ boxes: F.select(boxes, 0, 0).to('cpu').data() as Float32Array, scores: scores.to('cpu').data() as Float32Array }));
+        } finally {
+          boxes.dispose();
+          scores.dispose();
+        }
+      })();
+      this.ssdRaw.set(it, out);
+      out.catch(() => this.ssdRaw.delete(it));
+    }
+    return out;
+  }
+  private readonly ssdRaw = new WeakMap<ImageTensor, Promise<{ boxes: Float32Array; scores: Float32Array }>>();
+
   /** SSD boxes in image pixels (face-api SsdMobilenetv1.locateFaces). */
   async ssdBoxes(it: ImageTensor, o: { minConfidence?: number; maxResults?: number; iouThreshold?: number }): Promise<{ box: Box; score: number }[]> {
-    const { run } = await this.ssd();
-    const x = await it.squareInput(SSD_INPUT_SIZE, false);
-    let boxes: Tensor;
-    let scores: Tensor;
+    const { boxes: bd, scores: sd } = await this.ssdOutputs(it);
+    const b = tensor(bd, { shape: [sd.length, 4] });
+    let keep: number[];
     try {
-      [boxes, scores] = await run(x);
+      keep = nonMaxSuppression(b, sd, { iouThreshold: o.iouThreshold ?? 0.5, scoreThreshold: o.minConfidence ?? 0.5, maxResults: o.maxResults ?? 100 });
     } finally {
-      x.dispose();
-    }
-    try {
-      const b = F.select(boxes, 0, 0);
-      const s = scores.to('cpu');
-      const sd = s.data() as Float32Array;
-      s.dispose();
-      const keep = nonMaxSuppression(b, sd, { iouThreshold: o.iouThreshold ?? 0.5, scoreThreshold: o.minConfidence ?? 0.5, maxResults: o.maxResults ?? 100 });
-      const bc = b.to('cpu');
-      const bd = bc.data() as Float32Array;
-      bc.dispose();
       b.dispose();
-      const { width: W, height: H } = it;
-      const r = reshapedDimensions(W, H, SSD_INPUT_SIZE);
-      const padX = SSD_INPUT_SIZE / r.width;
-      const padY = SSD_INPUT_SIZE / r.height;
-      return keep.map((i) => {
-        const top = Math.max(0, bd[i * 4]) * padY;
-        const left = Math.max(0, bd[i * 4 + 1]) * padX;
-        const bottom = Math.min(1, bd[i * 4 + 2]) * padY;
-        const right = Math.min(1, bd[i * 4 + 3]) * padX;
-        return { score: sd[i], box: { x: left * W, y: top * H, width: (right - left) * W, height: (bottom - top) * H } };
-      });
-    } finally {
-      boxes.dispose();
-      scores.dispose();
     }
+    const { width: W, height: H } = it;
+    const r = reshapedDimensions(W, H, SSD_INPUT_SIZE);
+    const padX = SSD_INPUT_SIZE / r.width;
+    const padY = SSD_INPUT_SIZE / r.height;
+    return keep.map((i) => {
+      const top = Math.max(0, bd[i * 4]) * padY;
+      const left = Math.max(0, bd[i * 4 + 1]) * padX;
+      const bottom = Math.min(1, bd[i * 4 + 2]) * padY;
+      const right = Math.min(1, bd[i * 4 + 3]) * padX;
+      return { score: sd[i], box: { x: left * W, y: top * H, width: (right - left) * W, height: (bottom - top) * H } };
+    });
   }
 
   /** Tiny face detector boxes in image pixels (face-api TinyFaceDetector.locateFaces). */

@@ -9,6 +9,7 @@ import { imageToTensor } from '../../lib/image';
 import { needs } from '../helpers/peers';
 import { FaceDetector } from '../../lib/face/detect';
 import { loadImage } from '../../lib/image';
+import { ImageTensor } from '../../lib/image/image-tensor';
 import { nonMaxSuppression } from '../../lib/face/detect';
 import { packageRoot } from '../../lib/util/paths';
 import { settledTensorCount } from '../helpers/util';
@@ -67,6 +68,38 @@ describe('face detection (face-api equivalence)', function () {
     const strict = await detector.detect(img, { minConfidence: 0.999, landmarks: false });
     assert.ok(strict.every((f) => f.score > 0.999));
     assert.ok(strict.length < entry.faces.length);
+  });
+
+  it('SSD runs once per image: another threshold on the same image reuses its output (the fallback chain\'s low-threshold stage)', async () => {
+    const entry = fixture.images.find((e: { faces: unknown[] }) => e.faces.length >= 4);
+    const img = await loadImage(demo(entry.file));
+    // Count the network's runs through the detector's cached SSD program.
+    const ssd = await (detector as unknown as { ssd(): Promise<{ run: (...a: unknown[]) => Promise<unknown> }> }).ssd();
+    const run = ssd.run;
+    let runs = 0;
+    ssd.run = (...a: unknown[]) => (runs++, run(...a));
+    try {
+      const it = new ImageTensor(img, 'cpu');
+      const strict = await detector.ssdBoxes(it, { minConfidence: 0.9 });
+      const loose = await detector.ssdBoxes(it, { minConfidence: 0.3 });
+      it.dispose();
+      assert.equal(runs, 1);
+      // The same boxes as on a fresh image each time.
+      const fresh = async (minConfidence: number) => {
+        const t = new ImageTensor(img, 'cpu');
+        try {
+          return await detector.ssdBoxes(t, { minConfidence });
+        } finally {
+          t.dispose();
+        }
+      };
+      assert.deepEqual(strict, await fresh(0.9));
+      assert.deepEqual(loose, await fresh(0.3));
+      assert.equal(runs, 3);
+      assert.ok(loose.length > strict.length, `${loose.length} vs ${strict.length} boxes`);
+    } finally {
+      ssd.run = run;
+    }
   });
 
   it('the tiny detector matches face-api\'s (boxes within a pixel, scores within 1e-3)', async () => {
