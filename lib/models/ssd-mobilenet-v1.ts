@@ -7,7 +7,7 @@ import { BN_EPS, DepthwiseSeparable, MobileNetV1 } from './mobilenet-v1';
 import { ParameterGroup, TfWeights, conv2dSame, samePad } from './tf-layers';
 import { Module } from '../nn';
 import * as F from '../ops';
-import { Tensor, noGrad, tidy } from '../core';
+import { Tensor, noGrad, tensor, tidy } from '../core';
 import { invalid } from '../core/errors';
 
 /** Extra layers: [kernel, out channels, stride] (all conv + folded BN + ReLU6, 'same'). */
@@ -26,9 +26,47 @@ export const SSD_INPUT_SIZE = 512;
 export const SSD_NUM_ANCHORS = 5118;
 
 /**
- * SSD-MobileNet-v1. forward(x): x is 1 x 3 x 512 x 512 with values 0..255 (padded
+ * The anchors (ymin, xmin, ymax, xmax, normalised) for feature maps of the given
+ * grid sizes (one per box predictor, 6): TensorFlow's multiple grid anchor generator
+ * with this model's settings (scales 0.2 to 0.95; the first map 3 boxes: 0.1 at 1:1,
+ * 0.2 at 2:1 and 1:2; the others 6: the scale at 1:1, the scale between it and the
+ * next at 1:1, then 2:1, 1:2, 3:1, 1:3). For the 512 input's grids (32, 16, 8, 4, 2, 1)
+ * it reproduces the 5,118 anchors face-api ships within 4.2e-5 (float32 rounding;
+ * test/parity/detection.test.ts); other input sizes need other grids (256: 16 ... 1, 1).
+ */
+export function ssdAnchors(grids: readonly number[], inputSize = SSD_INPUT_SIZE): Float32Array {
+  if (grids.length !== 6) invalid('grids', '6 feature map sizes', grids);
+  // The box predictors were trained at 512: an anchor stands for a face size in pixels
+  // (0.2 x 512 = 102 px on the first map). At another input size the anchors keep their
+  // pixel sizes (a face of 100 px is found by the same predictor at any input size), so
+  // their normalised sizes scale by 512 / inputSize; only the grid changes.
+  const k = SSD_INPUT_SIZE / inputSize;
+  const scales = [0.2, 0.35, 0.5, 0.65, 0.8, 0.95, 1];
+  const out: number[] = [];
+  grids.forEach((g, l) => {
+    const shapes: [number, number][] =
+      l === 0 ? [[0.1, 1], [scales[0], 2], [scales[0], 0.5]] : [[scales[l], 1], [Math.sqrt(scales[l] * scales[l + 1]), 1], [scales[l], 2], [scales[l], 0.5], [scales[l], 3], [scales[l], 1 / 3]];
+    for (let y = 0; y < g; y++) {
+      for (let x = 0; x < g; x++) {
+        const cy = (y + 0.5) / g;
+        const cx = (x + 0.5) / g;
+        for (const [scale, aspect] of shapes) {
+          const h = (k * scale) / Math.sqrt(aspect);
+          const w = k * scale * Math.sqrt(aspect);
+          out.push(cy - h / 2, cx - w / 2, cy + h / 2, cx + w / 2);
+        }
+      }
+    }
+  });
+  return Float32Array.from(out);
+}
+
+/**
+ * SSD-MobileNet-v1. forward(x): x is N x 3 x 512 x 512 with values 0..255 (padded
  * and resized as face-api does); returns [boxes N x 5118 x 4 as (ymin, xmin, ymax,
- * xmax) normalised to the 512 square, unclipped; scores N x 5118 = sigmoid(face logit)].
+ * xmax) normalised to the square, unclipped; scores N x 5118 = sigmoid(face logit)].
+ * Other square sizes (multiples of 32) work too, with the anchors of their grids
+ * (ssdAnchors): 256 x 256 gives 1,284 boxes at a quarter of the cost.
  */
 export class SsdMobileNetV1 extends Module {
   readonly backbone: MobileNetV1;
@@ -68,7 +106,7 @@ export class SsdMobileNetV1 extends Module {
         h = F.clamp(conv2dSame(h, m.param('weight'), m.param('bias'), EXTRA[j][2]), 0, 6);
         if (j % 2 === 1) maps.push(h);
       }
-      return predict(this, maps, x.shape[0], (fm, w, b) => F.conv2d(fm, w, b));
+      return predict(this, maps, x.shape[0], x.shape[2], (fm, w, b) => F.conv2d(fm, w, b));
     });
   }
 
@@ -83,10 +121,15 @@ export class SsdMobileNetV1 extends Module {
   }
 }
 
+function tensorOfAnchors(grids: number[], inputSize: number, like: Tensor): Tensor {
+  const a = ssdAnchors(grids, inputSize);
+  return tensor(a, { shape: [a.length / 4, 4], device: like.device });
+}
+
 // The box predictors (net's box_predictor_0 ... 5) over the feature maps and the box decoding
 // with net's anchors (face-api's), given how to run a 1x1 predictor conv (its result is read in
 // NHWC order). Shared by SsdMobileNetV1 and its fused form, which name these alike.
-function predict(net: Module, maps: Tensor[], n: number, conv: (fm: Tensor, weight: Tensor, bias: Tensor) => Tensor): Tensor[] {
+function predict(net: Module, maps: Tensor[], n: number, inputSize: number, conv: (fm: Tensor, weight: Tensor, bias: Tensor) => Tensor): Tensor[] {
   const children = new Map(net.namedChildren());
   const enc: Tensor[] = [];
   const cls: Tensor[] = [];
@@ -98,7 +141,10 @@ function predict(net: Module, maps: Tensor[], n: number, conv: (fm: Tensor, weig
   });
   const e = F.cat(enc, 1);
   const c = F.cat(cls, 1);
-  const a = net.buffer('anchors')!;
+  // face-api's anchors for its 512 input; generated ones for other sizes.
+  const grids = maps.map((fm) => fm.shape[2]);
+  const shipped = net.buffer('anchors')!;
+  const a = inputSize === SSD_INPUT_SIZE && grids.join() === '32,16,8,4,2,1' ? shipped : tensorOfAnchors(grids, inputSize, shipped);
   const ay0 = F.select(a, 1, 0);
   const ax0 = F.select(a, 1, 1);
   const ah = F.sub(F.select(a, 1, 2), ay0);
@@ -199,7 +245,7 @@ export class FusedSsdMobileNetV1 extends Module {
         const nhwc = F.reshape(F.permute(y, [0, 2, 3, 1, 4]), [n, hh, ww, cb * block]);
         return F.permute(F.slice(nhwc, 3, 0, this.predictorOutputs.get(w)!), [0, 3, 1, 2]);
       };
-      return predict(this, maps, x.shape[0], head);
+      return predict(this, maps, x.shape[0], x.shape[2], head);
     });
   }
 }

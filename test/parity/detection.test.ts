@@ -4,10 +4,11 @@ import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
 import { MOBILENET_V1_LAYERS, MobileNetV1, interpolate, noGrad, rand, tensor, tidy } from '../../lib';
-import { SsdMobileNetV1 } from '../../lib/models/ssd-mobilenet-v1';
+import sharp from 'sharp';
+import { SsdMobileNetV1, ssdAnchors } from '../../lib/models/ssd-mobilenet-v1';
 import { imageToTensor } from '../../lib/image';
 import { needs } from '../helpers/peers';
-import { FaceDetector } from '../../lib/face/detect';
+import { FaceDetector, ssdInputSizeFor } from '../../lib/face/detect';
 import { loadImage } from '../../lib/image';
 import { ImageTensor } from '../../lib/image/image-tensor';
 import { nonMaxSuppression } from '../../lib/face/detect';
@@ -153,6 +154,47 @@ describe('face detection (face-api equivalence)', function () {
     clearInterval(timer);
     console.log(`      detect (SSD + landmarks, 1920x1367, 3 faces): ${ms} ms, ${ticks} timer ticks meanwhile`);
     assert.ok(ticks > ms / 20, `event loop blocked: ${ticks} ticks in ${ms} ms`);
+  });
+});
+
+describe('SSD-MobileNet-v1 at other input sizes', function () {
+  this.timeout(120000);
+  it("ssdAnchors reproduces face-api's 5,118 shipped anchors for the 512 input", async () => {
+    const net = await SsdMobileNetV1.load();
+    const shipped = net.buffer('anchors')!.data() as Float32Array;
+    const made = ssdAnchors([32, 16, 8, 4, 2, 1], 512);
+    assert.equal(made.length, shipped.length);
+    let worst = 0;
+    for (let i = 0; i < made.length; i++) worst = Math.max(worst, Math.abs(made[i] - shipped[i]));
+    assert.ok(worst < 1e-4, `max |diff| ${worst}`);
+    // At 256 the grids halve and the normalised anchor sizes double (the same pixel sizes).
+    const half = ssdAnchors([16, 8, 4, 2, 1, 1], 256);
+    assert.equal(half.length, 4 * (16 * 16 * 3 + (64 + 16 + 4 + 1 + 1) * 6));
+    assert.ok(Math.abs(half[2] - half[0] - 2 * (shipped[2] - shipped[0])) < 1e-6);
+    net.dispose();
+  });
+
+  it('a small photo detected at its own size (256) finds the face at 512\'s place, through the fallback chain\'s first stage', async () => {
+    const detector = await FaceDetector.load({ model: 'ssd' });
+    const entry = fixture.images[0];
+    const big = await loadImage(demo(entry.file));
+    // The largest face's region, as a 240 x 240 photo (what LFW's look like).
+    const f = entry.faces.reduce((m: RefFace, x: RefFace) => (x.box.width * x.box.height > m.box.width * m.box.height ? x : m));
+    const { x: bx, y: by, width: bw, height: bh } = f.box;
+    const side = Math.round(Math.max(bw, bh) * 2.2);
+    const x0 = Math.max(0, Math.round(bx + bw / 2 - side / 2));
+    const y0 = Math.max(0, Math.round(by + bh / 2 - side / 2));
+    const crop = await sharp(big.data, { raw: { width: big.width, height: big.height, channels: 3 } }).extract({ left: x0, top: y0, width: Math.min(side, big.width - x0), height: Math.min(side, big.height - y0) }).resize(240, 240).raw().toBuffer({ resolveWithObject: true });
+    const small = { data: new Uint8Array(crop.data), width: 240, height: 240, channels: 3 as const };
+    assert.equal(ssdInputSizeFor(240, 240), 256);
+    const at512 = await detector.detect(small, { landmarks: false });
+    const found = await detector.detectLargest(small);
+    assert.ok(found && found.stage === 'ssd', `stage ${found?.stage}`);
+    const ref = at512.reduce((m, x) => (x.box.width * x.box.height > m.box.width * m.box.height ? x : m));
+    const centre = (b: { x: number; y: number; width: number; height: number }) => [b.x + b.width / 2, b.y + b.height / 2];
+    const [c0, c1] = [centre(ref.box), centre(found!.box)];
+    assert.ok(Math.hypot(c0[0] - c1[0], c0[1] - c1[1]) < 0.1 * ref.box.width, `centres ${c0} vs ${c1}`);
+    assert.ok(Math.abs(found!.box.width / ref.box.width - 1) < 0.25, `widths ${found!.box.width} vs ${ref.box.width}`);
   });
 });
 
