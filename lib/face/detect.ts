@@ -213,12 +213,13 @@ export class FaceDetector {
 
   /**
    * The largest face (or with `select: 'central'` the one nearest the image
-   * centre), trying in turn: SSD at `minConfidence` (default 0.5), SSD at
-   * a low threshold, the tiny detector, and, only for images that look like face
+   * centre), trying in turn: SSD at `minConfidence` (default 0.5), the same SSD
+   * output at a low threshold, the tiny detector, and, only for images that look like face
    * crops already (`assumeCrop`, default: square-ish and at most 400 px), a fixed
    * centred box and a tight box. Never the whole image. The centred boxes must also
    * pass the landmark check (landmarkStability): a blank or noisy image is not a
-   * face. Returns null when every stage fails.
+   * face. SSD runs at ssdInputSizeFor(width, height): a photo under 512 px at its
+   * own size, not upsampled (docs/accuracy.md). Returns null when every stage fails.
    */
   async detectLargest(
     input: ImageInput | RgbImage,
