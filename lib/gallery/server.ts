@@ -313,7 +313,10 @@ export function createServer(options: ServerOptions): FastifyInstance {
       void (reply as unknown as FastifyReply).status(status).send({ error: { code, message } });
     },
   });
-  const loop = monitorEventLoopDelay({ resolution: 10 });
+  // Each sample is a whole sampling interval, the resolution included: at 10 ms an idle
+  // process read p50 10.1 and p99 16.9 ms on this 2-core host. At 1 ms what /health reports
+  // is the loop's delay plus about 1 ms.
+  const loop = monitorEventLoopDelay({ resolution: 1 });
   loop.enable();
   app.addHook('onClose', async () => loop.disable());
   const slots = new Slots(o.maxInFlight, o.maxQueued);
