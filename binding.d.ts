@@ -99,6 +99,8 @@ export interface Binding {
   call(id: number, ...args: NativeArg[]): NativeResult;
   /** add (0, with alpha), sub (1, with alpha), mul (2), div (3) of two tensors, unboxed; undefined while a trace records (use call then). */
   binary(kind: 0 | 1 | 2 | 3, a: TensorHandle, b: TensorHandle, alpha: number): TensorHandle | undefined;
+  /** aten::conv1d / conv2d / conv3d (nd 1-3) with numeric padding, unboxed; undefined while a trace records (use call then). */
+  conv(nd: 1 | 2 | 3, input: TensorHandle, weight: TensorHandle, bias: TensorHandle | null, stride: number[], padding: number[], dilation: number[], groups: number): TensorHandle | undefined;
 
   /** Starts recording the operators applied to `inputs` (one trace at a time). */
   traceBegin(inputs: TensorHandle[]): void;

@@ -1,5 +1,7 @@
 // Convolutions (and the oneDNN layout for them): functions with PyTorch's names, and the Tensor methods of the same ops.
-import { invalid } from '../core/errors';
+import type { TensorHandle } from '../../binding';
+import { TorchError, invalid } from '../core/errors';
+import { native } from '../core/native';
 import { Tensor } from '../core/tensor';
 import { tidy } from '../core/memory';
 import { zeros } from '../core/factories';
@@ -26,7 +28,17 @@ function conv(nd: number, x: Tensor, weight: Tensor, bias: Tensor | null | undef
   if (o.padding === 'same' || o.padding === 'valid') {
     return op(`aten::conv${nd}d`, 'padding').t(h(x, 'input'), h(weight, 'weight'), b, stride, o.padding, dilation, groups);
   }
-  return op(`aten::conv${nd}d`).t(h(x, 'input'), h(weight, 'weight'), b, stride, ints(o.padding ?? 0, 'padding'), dilation, groups);
+  const padding = ints(o.padding ?? 0, 'padding');
+  const hx = h(x, 'input');
+  const hw = h(weight, 'weight');
+  // The unboxed entry (undefined while a trace records: then the generic call, which records it).
+  let r: TensorHandle | undefined;
+  try {
+    r = native.conv(nd as 1 | 2 | 3, hx, hw, b, stride, padding, dilation, groups);
+  } catch (e) {
+    throw new TorchError(`aten::conv${nd}d`, (e as Error).message);
+  }
+  return r !== undefined ? new Tensor(r) : op(`aten::conv${nd}d`).t(hx, hw, b, stride, padding, dilation, groups);
 }
 export const conv1d = (x: Tensor, weight: Tensor, bias?: Tensor | null, options?: ConvOptions): Tensor => conv(1, x, weight, bias, options);
 export const conv2d = (x: Tensor, weight: Tensor, bias?: Tensor | null, options?: ConvOptions): Tensor => conv(2, x, weight, bias, options);

@@ -137,6 +137,37 @@ describe('conv: options', () => {
   });
 });
 
+describe('conv: the unboxed entry', () => {
+  it('eager conv1d/2d/3d (the unboxed native.conv) equal the traced calls (the dispatcher path), with and without bias, strides, padding, dilation, groups', async () => {
+    const cases: [1 | 2 | 3, number[], number[], tf.ConvOptions][] = [
+      [1, [2, 4, 17], [6, 4, 3], { stride: 2, padding: 1 }],
+      [2, [1, 4, 9, 11], [8, 2, 3, 3], { groups: 2, dilation: 2, padding: [1, 2] }],
+      [2, [2, 3, 8, 8], [5, 3, 1, 1], {}],
+      [3, [1, 2, 6, 7, 5], [4, 2, 3, 3, 3], { stride: [1, 2, 1], padding: 1 }],
+    ];
+    const f = { 1: tf.conv1d, 2: tf.conv2d, 3: tf.conv3d };
+    for (const [nd, xs, ws, o] of cases) {
+      for (const withBias of [false, true]) {
+        const x = tf.randn(xs);
+        const w = tf.randn(ws);
+        const b = withBias ? tf.randn([ws[0]]) : null;
+        const eager = f[nd](x, w, b, o);
+        const [traced] = await tf.trace((p: Tensor) => f[nd](p, w, b, o), [x]).runWith({ threads: tf.getNumThreads() }, x); // the same thread count: the same summation order
+        assert.deepEqual(eager.shape, traced.shape);
+        assert.deepEqual(Array.from(eager.data() as Float32Array), Array.from(traced.data() as Float32Array), `conv${nd}d ${JSON.stringify(o)} bias ${withBias}`);
+        tf.dispose(x, w, b, eager, traced);
+      }
+    }
+    // Autograd through the unboxed entry: the weight's gradient is the sum of the input windows.
+    const x = tf.ones([1, 1, 4, 4]);
+    const w = tf.randn([1, 1, 3, 3], { requiresGrad: true });
+    tf.conv2d(x, w).sum().backward();
+    assertClose(w.grad!, new Array(9).fill(4), 0);
+    // libtorch's refusal names the operator, as the generic path's does.
+    assert.throws(() => tf.conv2d(tf.ones([1, 3, 5, 5]), tf.ones([4, 2, 3, 3])), (e: Error) => e instanceof tf.TorchError && /aten::conv2d/.test(e.message));
+  });
+});
+
 describe('conv: transposed', () => {
   function checkT(xShape: number[], wShape: number[], o: { stride?: number[]; padding?: number[]; outputPadding?: number[]; dilation?: number[]; groups?: number } = {}): void {
     const nd = xShape.length - 2;
