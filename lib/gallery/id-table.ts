@@ -12,7 +12,11 @@
 // Numbers are dense and reused after delete(), so per-person data can live in
 // typed arrays indexed by them. The arena is compacted when half of it is dead.
 
+import { invalid } from '../core/errors';
+
 const FREE = 0xffffffff;
+/** A lone surrogate: UTF-8 would write U+FFFD for it, making two different ids the same bytes. */
+const LONE_SURROGATE = /\p{Cs}/u;
 const EMPTY = -1;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -64,6 +68,7 @@ export class IdTable {
   /** The number of an id, or -1. */
   get(id: string): number {
     const n = this.encode(id);
+    if (n < 0) return -1; // never added: add() refuses such ids
     const mask = this.slots.length - 1;
     for (let i = hashBytes(this.scratch, 0, n) & mask; ; i = (i + 1) & mask) {
       const num = this.slots[i];
@@ -76,6 +81,7 @@ export class IdTable {
   add(id: string): number {
     if ((this.count + 1) * 4 > this.slots.length * 3) this.rehash(this.slots.length * 2);
     const n = this.encode(id);
+    if (n < 0) invalid('id', 'a well-formed string (no lone surrogates)', id);
     const num = this.free.length ? this.free.pop()! : this.next++;
     if (num >= this.offset.length) {
       const grown = new Uint32Array(Math.max(1024, Math.ceil(this.offset.length * 1.5)));
@@ -140,13 +146,13 @@ export class IdTable {
     this.slots = new Int32Array(1024).fill(EMPTY);
   }
 
-  /** The id into this.scratch as UTF-8; returns its byte length. */
+  /** The id into this.scratch as UTF-8; returns its byte length, or -1 for a string with a lone surrogate. */
   private encode(id: string): number {
     if (this.scratch.length < id.length * 3) this.scratch = new Uint8Array(id.length * 3);
     const s = this.scratch;
     for (let i = 0; i < id.length; i++) {
       const c = id.charCodeAt(i);
-      if (c > 127) return encoder.encodeInto(id, s).written;
+      if (c > 127) return LONE_SURROGATE.test(id) ? -1 : encoder.encodeInto(id, s).written;
       s[i] = c;
     }
     return id.length;

@@ -61,6 +61,15 @@ describe('gallery: IdTable (ids interned in typed arrays)', () => {
     assert.ok(bytes < 2_000_000, `${bytes} bytes held after deleting everything`);
   });
 
+  it('refuses ids with a lone surrogate (UTF-8 would make two of them the same bytes)', () => {
+    const table = new IdTable();
+    table.add('a\ud83d\ude00'); // a well-formed pair (an emoji) is fine
+    assert.throws(() => table.add('x\ud800'), /lone surrogates/);
+    assert.equal(table.get('x\ud800'), -1);
+    assert.equal(table.get('x\udbff'), -1);
+    assert.equal(table.get('a\ud83d\ude00'), 0);
+  });
+
   it('holds a million short ids in under 24 bytes each', () => {
     const table = new IdTable();
     for (let i = 0; i < 1_000_000; i++) table.add(`p${i}`);
