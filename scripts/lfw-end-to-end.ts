@@ -8,21 +8,29 @@
 //
 //   node dist/scripts/lfw-end-to-end.js [--network faceapi|faceplugin|fusion] [--limit N]
 import * as path from 'path';
-import { FaceModel } from '../lib';
+import { z } from 'zod';
+import { FaceModel, NoFaceError } from '../lib';
+import { parseOptions } from '../lib/core/errors';
 import { auc, kFoldAccuracy, readLfwPairs, rocCurve } from '../lib/face/metrics';
-import type { NetworkName } from '../lib/face/networks';
+import { NETWORK_NAMES, NetworkName } from '../lib/face/networks';
 import { facesDir } from '../lib/util/paths';
 import { ProgressBar } from '../lib/util/progress';
+import { parseArgs } from './cli';
 import { fail } from './face-common';
 
+const schema = z
+  .object({
+    network: z.enum(NETWORK_NAMES as [NetworkName, ...NetworkName[]]).default('faceapi'),
+    /** At most this many pairs, half of them same-person (a quick check). */
+    limit: z.coerce.number().int().min(2).optional(),
+  })
+  .strict();
+
 async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  const arg = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
-  const network = (arg('--network') ?? 'faceapi') as NetworkName;
+  const { network, limit } = parseOptions(schema, parseArgs(process.argv.slice(2)), 'args');
   const dir = facesDir();
   if (!dir) throw new Error('no face data: set TORCHFACE_FACES_DIR or put it at ../shared/data/faces');
   let pairs = readLfwPairs(path.join(dir, 'lfw-view1', 'pairsDevTest.txt'));
-  const limit = arg('--limit') ? Number(arg('--limit')) : undefined;
   if (limit) pairs = [...pairs.filter((p) => p.same).slice(0, limit / 2), ...pairs.filter((p) => !p.same).slice(0, limit / 2)];
   const model = await FaceModel.pretrained({ network });
   const files = [...new Set(pairs.flatMap((p) => [p.pathA, p.pathB]))];
@@ -30,9 +38,11 @@ async function main(): Promise<void> {
   const bar = new ProgressBar({ label: `embedding (${network})`, total: files.length });
   const emb = new Map<string, Float32Array | null>();
   for (const f of files) {
-    emb.set(f, await model.embed(f, { detect: true, select: 'central' }).catch(() => null));
+    // A photo where no face is found scores its pairs as "different"; any other error stops the run.
+    emb.set(f, await model.embed(f, { detect: true, select: 'central' }).catch((e) => (e instanceof NoFaceError ? null : Promise.reject(e))));
     bar.tick();
   }
+  bar.done();
   const seconds = (performance.now() - t0) / 1000;
   // A pair with a photo without a face counts as "different" (the largest distance).
   const scored = pairs.map((p) => {
