@@ -3,7 +3,7 @@
 import * as assert from 'assert';
 import * as fs from 'fs';
 import * as path from 'path';
-import { MOBILENET_V1_LAYERS, MobileNetV1, interpolate, noGrad, rand, tensor, tidy } from '../../lib';
+import { ArgumentError, MOBILENET_V1_LAYERS, MobileNetV1, interpolate, noGrad, rand, tensor, tidy } from '../../lib';
 import sharp from 'sharp';
 import { SsdMobileNetV1, ssdAnchors } from '../../lib/models/ssd-mobilenet-v1';
 import { imageToTensor } from '../../lib/image';
@@ -80,10 +80,12 @@ describe('face detection (face-api equivalence)', function () {
     let runs = 0;
     ssd.run = (...a: unknown[]) => (runs++, run(...a));
     try {
+      const before = await settledTensorCount();
       const it = new ImageTensor(img, 'cpu');
       const strict = await detector.ssdBoxes(it, { minConfidence: 0.9 });
       const loose = await detector.ssdBoxes(it, { minConfidence: 0.3 });
       it.dispose();
+      assert.equal(await settledTensorCount(), before, 'the cached SSD output left tensors behind');
       assert.equal(runs, 1);
       // The same boxes as on a fresh image each time.
       const fresh = async (minConfidence: number) => {
@@ -188,13 +190,18 @@ describe('SSD-MobileNet-v1 at other input sizes', function () {
     const small = { data: new Uint8Array(crop.data), width: 240, height: 240, channels: 3 as const };
     assert.equal(ssdInputSizeFor(240, 240), 256);
     const at512 = await detector.detect(small, { landmarks: false });
+    await detector.detectLargest(small); // traces the 256 program: the count below is of one more call
+    const before = await settledTensorCount();
     const found = await detector.detectLargest(small);
+    assert.equal(await settledTensorCount(), before, 'detectLargest at 256 left tensors behind');
     assert.ok(found && found.stage === 'ssd', `stage ${found?.stage}`);
     const ref = at512.reduce((m, x) => (x.box.width * x.box.height > m.box.width * m.box.height ? x : m));
     const centre = (b: { x: number; y: number; width: number; height: number }) => [b.x + b.width / 2, b.y + b.height / 2];
     const [c0, c1] = [centre(ref.box), centre(found!.box)];
     assert.ok(Math.hypot(c0[0] - c1[0], c0[1] - c1[1]) < 0.1 * ref.box.width, `centres ${c0} vs ${c1}`);
     assert.ok(Math.abs(found!.box.width / ref.box.width - 1) < 0.25, `widths ${found!.box.width} vs ${ref.box.width}`);
+    // detect() takes an SSD size too; one the network cannot run is an ArgumentError, not a crash.
+    for (const inputSize of [32, 100, -64]) await assert.rejects(detector.detect(small, { inputSize }), ArgumentError);
   });
 });
 

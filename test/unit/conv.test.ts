@@ -5,7 +5,7 @@ import { strict as assert } from 'assert';
 import * as tf from '../../lib';
 import { ArgumentError, Tensor, tensor } from '../../lib';
 import { needs } from '../helpers/peers';
-import { assertClose, randomValues, referenceConv, referenceConvTranspose, values } from '../helpers/util';
+import { assertClose, randomValues, referenceConv, referenceConvTranspose, settledTensorCount, values } from '../helpers/util';
 
 const numel = (s: number[]) => s.reduce((a, b) => a * b, 1);
 let seed = 100;
@@ -146,6 +146,7 @@ describe('conv: the unboxed entry', () => {
       [3, [1, 2, 6, 7, 5], [4, 2, 3, 3, 3], { stride: [1, 2, 1], padding: 1 }],
     ];
     const f = { 1: tf.conv1d, 2: tf.conv2d, 3: tf.conv3d };
+    const before = await settledTensorCount();
     for (const [nd, xs, ws, o] of cases) {
       for (const withBias of [false, true]) {
         const x = tf.randn(xs);
@@ -158,6 +159,7 @@ describe('conv: the unboxed entry', () => {
         tf.dispose(x, w, b, eager, traced);
       }
     }
+    assert.equal(await settledTensorCount(), before, 'the unboxed conv left tensors behind');
     // Autograd through the unboxed entry: the weight's gradient is the sum of the input windows.
     const x = tf.ones([1, 1, 4, 4]);
     const w = tf.randn([1, 1, 3, 3], { requiresGrad: true });

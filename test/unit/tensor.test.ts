@@ -5,7 +5,7 @@
 import { strict as assert } from 'assert';
 import * as tf from '../../lib';
 import { ArgumentError, DType, Tensor, tensor } from '../../lib';
-import { assertClose, randomValues, values } from '../helpers/util';
+import { assertClose, randomValues, settledTensorCount, values } from '../helpers/util';
 
 const range = (n: number, start = 0) => Array.from({ length: n }, (_, i) => start + i);
 
@@ -251,6 +251,7 @@ describe('tensor: arithmetic and comparisons', () => {
       [tensor([1, 2], { dtype: 'float64' }), tensor(3), 1],
       [tf.randn([2, 3]).transpose(0, 1), tf.randn([3, 2]), -1],
     ];
+    const before = await settledTensorCount();
     const ops = [(x: Tensor, y: Tensor, al: number) => tf.add(x, y, al), (x: Tensor, y: Tensor, al: number) => tf.sub(x, y, al), (x: Tensor, y: Tensor) => tf.mul(x, y), (x: Tensor, y: Tensor) => tf.div(x, y)];
     for (const [x, y, al] of pairs) {
       for (const f of ops) {
@@ -263,6 +264,8 @@ describe('tensor: arithmetic and comparisons', () => {
         tf.dispose(eager, replayed);
       }
     }
+    assert.equal(await settledTensorCount(), before, 'the direct-kernel ops left tensors behind');
+    tf.dispose(pairs.flat().filter((v): v is Tensor => Tensor.isTensor(v)));
     // A tensor that requires grad takes the dispatcher (autograd records the op).
     const w = tf.randn([3], { requiresGrad: true });
     const y = tf.mul(w, tf.ones([3]));
