@@ -12,19 +12,41 @@ import { ClusterSummary, ClusterView, LibraryClusterOptions, LibraryClusters, Ph
 import type { FaceRecord, PhotoRow } from '../../library/store';
 import { DEFAULT_CLUSTER_FAR, DEFAULT_CLUSTER_THRESHOLD } from '../../library/cluster';
 import { EmbeddingIndex, INDEX_STORAGES, type IndexStorage } from '../embedding-index';
+import type { AnnIndex, AnnOptions } from '../ann-index';
+import { ApproximateSearch } from './approximate';
 import { Candidate, DuplicateIdError, FaceModelLike, GalleryBackend, GalleryBase, GalleryOptions, IdentifyOptions, IdentifyResult, ModelIdentity, Person, PersonData, checkId } from '../gallery';
 import { PersonRow, SqliteStore, StoredModel } from './store';
 
+/** How FaceGallery searches: the exact in-memory index, or an approximate graph (search: 'hnsw'). */
+export interface SearchMode {
+  search: 'exact' | 'hnsw';
+  hnsw?: AnnOptions;
+}
+
 class SqliteBackend implements GalleryBackend {
   index: EmbeddingIndex | null = null;
+  /** search: 'hnsw': the graph, opened once the embeddings' dimension is known. */
+  approx: ApproximateSearch | null = null;
   /** The file's data_version when the index was last in step with it. */
   private seenVersion: number;
   constructor(
     readonly store: SqliteStore,
     readonly device: string,
     readonly storage: IndexStorage = 'float32',
+    readonly mode: SearchMode = { search: 'exact' },
   ) {
     this.seenVersion = store.dataVersion();
+  }
+
+  private get hnsw(): boolean {
+    return this.mode.search === 'hnsw';
+  }
+
+  /** search: 'hnsw': the graph for dim-dimensional rows (loaded or built on first use). */
+  private async graph(dim: number): Promise<ApproximateSearch> {
+    this.approx ??= await ApproximateSearch.open(this.store, this.store.path, dim, this.mode.hnsw);
+    await this.approx.ready();
+    return this.approx;
   }
 
   /**
@@ -38,6 +60,7 @@ class SqliteBackend implements GalleryBackend {
     const v = this.store.dataVersion();
     if (v === this.seenVersion) return;
     this.seenVersion = v;
+    if (this.hnsw) return; // the graph checks the file's change counter itself (ApproximateSearch.refresh)
     const dim = this.index?.dim ?? this.store.readModel()?.dim;
     this.index?.dispose();
     this.index = null;
@@ -49,7 +72,13 @@ class SqliteBackend implements GalleryBackend {
     return this.index;
   }
 
-  /** Loads every stored embedding into the index. */
+  /** Loads every stored embedding into the index (search: 'hnsw': opens the graph). */
+  async open(dim: number): Promise<void> {
+    if (this.hnsw) await this.graph(dim);
+    else if (!this.index) this.load(dim);
+  }
+
+  /** Loads every stored embedding into the exact index. */
   load(dim: number): void {
     const index = this.ensureIndex(dim);
     index.reserve(this.store.counts().embeddings);
@@ -76,10 +105,24 @@ class SqliteBackend implements GalleryBackend {
   }
   async writeModel(m: ModelIdentity): Promise<void> {
     this.store.writeModel(m as StoredModel);
-    if (!this.index) this.load(m.dim);
+    await this.open(m.dim);
   }
 
   async enroll(id: string, metadata: Record<string, unknown> | undefined, vectors: Float32Array[], append: boolean): Promise<void> {
+    if (this.hnsw) {
+      const g = await this.graph(vectors[0].length);
+      const keys = g.track(() => {
+        if (!append && this.store.has(id)) throw new DuplicateIdError(id);
+        return this.store.insert(id, metadata, vectors, new Date().toISOString());
+      });
+      try {
+        await g.add(keys, vectors);
+      } catch (e) {
+        g.track(() => this.store.removeEmbeddings(id, keys));
+        throw e;
+      }
+      return;
+    }
     const index = this.ensureIndex(vectors[0].length);
     const now = new Date().toISOString();
     const keys = this.store.transaction(() => {
@@ -103,7 +146,8 @@ class SqliteBackend implements GalleryBackend {
       if (seen.has(p.id) && !append) throw new DuplicateIdError(p.id);
       seen.add(p.id);
     }
-    const added = this.store.transaction(() => {
+    const g = this.hnsw ? await this.graph(this.store.readModel()?.dim ?? people.find((p) => p.embeddings.length)?.embeddings[0].length ?? 1) : null;
+    const added = (g ? g.track.bind(g) : this.store.transaction.bind(this.store))(() => {
       if (replace) this.store.clear();
       const out: { id: string; vectors: Float32Array[]; keys: number[] }[] = [];
       for (const p of people) {
@@ -113,6 +157,11 @@ class SqliteBackend implements GalleryBackend {
       }
       return out;
     });
+    if (g) {
+      if (replace) await g.rebuild();
+      else for (const a of added) if (a.vectors.length) await g.add(a.keys, a.vectors);
+      return;
+    }
     if (replace) {
       this.index?.dispose();
       this.index = null;
@@ -128,6 +177,19 @@ class SqliteBackend implements GalleryBackend {
   /** Makes id a person whose embeddings are exactly `vectors` (metadata kept), store and index together. */
   async replacePerson(id: string, vectors: Float32Array[]): Promise<void> {
     const now = new Date().toISOString();
+    const dim = vectors[0]?.length ?? this.store.readModel()?.dim;
+    if (this.hnsw && dim) {
+      const g = await this.graph(dim);
+      let old: number[] = [];
+      const keys = g.track(() => {
+        old = this.store.keysOf(id);
+        this.store.removeEmbeddingsOf(id);
+        return this.store.insert(id, undefined, vectors, now);
+      });
+      await g.remove(old);
+      if (keys.length) await g.add(keys, vectors);
+      return;
+    }
     const keys = this.store.transaction(() => {
       this.store.removeEmbeddingsOf(id);
       return this.store.insert(id, undefined, vectors, now);
@@ -137,6 +199,17 @@ class SqliteBackend implements GalleryBackend {
   }
 
   async remove(id: string): Promise<boolean> {
+    const dim = this.store.readModel()?.dim;
+    if (this.hnsw && dim) {
+      const g = await this.graph(dim);
+      let keys: number[] = [];
+      const gone = g.track(() => {
+        keys = this.store.keysOf(id);
+        return this.store.remove(id);
+      });
+      await g.remove(keys);
+      return gone;
+    }
     const gone = this.store.transaction(() => this.store.remove(id));
     if (gone) this.index?.remove(id);
     return gone;
@@ -148,6 +221,11 @@ class SqliteBackend implements GalleryBackend {
     return this.store.get(id);
   }
   async embeddingsOf(id: string): Promise<Float32Array[] | null> {
+    if (this.hnsw) {
+      const dim = this.store.readModel()?.dim;
+      if (!this.store.has(id)) return null;
+      return dim ? this.store.embeddingsOf(id, dim) : [];
+    }
     this.refresh();
     if (this.index?.has(id)) return this.index.embeddingsOf(id);
     return this.store.has(id) ? [] : null;
@@ -160,6 +238,10 @@ class SqliteBackend implements GalleryBackend {
     return [...people.values()];
   }
   async search(queries: Float32Array[], k: number): Promise<Candidate[][]> {
+    if (this.hnsw) {
+      const dim = this.store.readModel()?.dim;
+      return dim ? (await this.graph(dim)).search(queries, k) : queries.map(() => []);
+    }
     this.refresh();
     if (!this.index) return queries.map(() => []);
     return (await this.index.search(queries, k)).map((r) => r.map(({ id, distance }) => ({ id, distance })));
@@ -170,7 +252,12 @@ class SqliteBackend implements GalleryBackend {
   async close(): Promise<void> {
     this.index?.dispose();
     this.index = null;
-    this.store.close();
+    try {
+      await this.approx?.close();
+    } finally {
+      this.approx = null;
+      this.store.close();
+    }
   }
 }
 
@@ -188,28 +275,51 @@ export class FaceGallery extends GalleryBase {
     super(sqlite);
   }
 
-  /** Opens (or creates) a gallery file; ':memory:' for a gallery that lives only in this process. */
-  static async open(file: string, options: GalleryOptions = {}): Promise<FaceGallery> {
+  /**
+   * Opens (or creates) a gallery file; ':memory:' for a gallery that lives only in this process.
+   * search: 'hnsw' searches an approximate graph instead of every row (for
+   * millions of people; kept in FILE.hnsw, rebuilt from the file when missing or stale).
+   */
+  static async open(file: string, options: FaceGalleryOptions = {}): Promise<FaceGallery> {
     if (typeof file !== 'string' || file.length === 0) invalid('path', "a file path or ':memory:'", file);
     const device = String((options.model as { device?: string } | undefined)?.device ?? 'cpu');
-    const store = new SqliteStore(file);
     const storage = options.indexStorage ?? 'float32';
     if (!INDEX_STORAGES.includes(storage)) invalid('options.indexStorage', INDEX_STORAGES.map((x) => `'${x}'`).join(' or '), storage);
-    const g = new FaceGallery(new SqliteBackend(store, device, storage), file);
+    const search = options.search ?? 'exact';
+    if (search !== 'exact' && search !== 'hnsw') invalid('options.search', "'exact' or 'hnsw'", search);
+    if (options.hnsw !== undefined && search !== 'hnsw') invalid('options.hnsw', "no HNSW options unless search is 'hnsw'", options.hnsw);
+    const store = new SqliteStore(file);
+    const g = new FaceGallery(new SqliteBackend(store, device, storage, { search, hnsw: options.hnsw }), file);
     try {
       await g.init(options);
       const dim = g.identity?.dim;
-      if (dim && !g.sqlite.index) g.sqlite.load(dim);
+      if (dim) await g.sqlite.open(dim);
     } catch (e) {
-      store.close();
+      await g.sqlite.close().catch(() => store.close());
       throw e;
     }
     return g;
   }
 
-  /** The in-memory index (for benchmarks and bulk loads). */
+  /** The exact in-memory index (for benchmarks and bulk loads); null with search: 'hnsw'. */
   get index(): EmbeddingIndex | null {
     return this.sqlite.index;
+  }
+
+  /** search: 'hnsw': the approximate graph (null until the gallery has a model or embeddings). */
+  get approximateIndex(): AnnIndex | null {
+    return this.sqlite.approx?.index ?? null;
+  }
+
+  /** search: 'hnsw': how many times the graph was built from the file since this handle opened it (0: it was loaded). */
+  get indexRebuilds(): number {
+    return this.sqlite.approx?.rebuilds ?? 0;
+  }
+
+  /** search: 'hnsw': writes the graph beside the file now (close() does too), so that a restart loads instead of rebuilding. */
+  async saveIndex(): Promise<void> {
+    this.checkOpen();
+    await this.sqlite.approx?.save();
   }
 
   // The photo library (lib/library/) --------------------------------------------------
@@ -323,6 +433,13 @@ export class FaceGallery extends GalleryBase {
   async face(id: number): Promise<FaceRecord | null> {
     return this.library.face(id);
   }
+}
+
+export interface FaceGalleryOptions extends GalleryOptions {
+  /** 'exact' (default): every row, in memory. 'hnsw': an approximate graph (usearch), re-ranked exactly. */
+  search?: 'exact' | 'hnsw';
+  /** search: 'hnsw': the graph's parameters (lib/gallery/ann-index.ts; defaults chosen by scripts/bench/cases/ann.ts). */
+  hnsw?: AnnOptions;
 }
 
 export type { PersonRow };

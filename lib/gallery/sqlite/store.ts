@@ -58,6 +58,15 @@ export class SqliteStore {
           vector BLOB NOT NULL
         );
         CREATE INDEX IF NOT EXISTS embeddings_person ON embeddings(person_id);
+        -- A counter that every change to the embeddings moves, whoever writes
+        -- (another process, an older torchface): an approximate index saved
+        -- beside the file records the counter it reflects, and is rebuilt when
+        -- the file's has moved on (FaceGallery with search: 'hnsw').
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0');
+        CREATE TRIGGER IF NOT EXISTS embeddings_generation_insert AFTER INSERT ON embeddings
+          BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'; END;
+        CREATE TRIGGER IF NOT EXISTS embeddings_generation_delete AFTER DELETE ON embeddings
+          BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'; END;
       `);
       const v = this.getMeta('schema');
       if (v === null) this.setMeta('schema', SCHEMA_VERSION);
@@ -85,6 +94,11 @@ export class SqliteStore {
   }
   setMeta(key: string, value: string): void {
     this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  /** The embeddings' change counter (see the triggers above). */
+  generation(): number {
+    return Number(this.getMeta('generation') ?? 0);
   }
 
   readModel(): StoredModel | null {
@@ -159,6 +173,30 @@ export class SqliteStore {
   embeddingsOf(id: string, dim: number): Float32Array[] {
     const rows = this.db.prepare('SELECT vector FROM embeddings WHERE person_id = ? ORDER BY key').all(id) as { vector: Buffer }[];
     return rows.map((r) => fromBlob(r.vector, dim));
+  }
+
+  /** The keys of a person's embeddings. */
+  keysOf(id: string): number[] {
+    return this.db.prepare('SELECT key FROM embeddings WHERE person_id = ? ORDER BY key').pluck().all(id) as number[];
+  }
+
+  /** The rows with these keys (in no particular order; unknown keys are skipped). */
+  rowsByKeys(keys: readonly number[], dim: number): { key: number; id: string; vector: Float32Array }[] {
+    if (keys.length === 0) return [];
+    // One statement per batch size (SQLite caps bound parameters at 32766).
+    const out: { key: number; id: string; vector: Float32Array }[] = [];
+    for (let s = 0; s < keys.length; s += 500) {
+      const part = keys.slice(s, s + 500);
+      const rows = this.db.prepare(`SELECT key, person_id AS id, vector FROM embeddings WHERE key IN (${part.map(() => '?').join(',')})`).all(...part) as { key: number; id: string; vector: Buffer }[];
+      for (const r of rows) out.push({ key: r.key, id: r.id, vector: fromBlob(r.vector, dim) });
+    }
+    return out;
+  }
+
+  /** Up to `limit` embeddings with keys above `after`, in key order (a page; no statement stays open). */
+  embeddingsAfter(after: number, limit: number, dim: number): { key: number; id: string; vector: Float32Array }[] {
+    const rows = this.db.prepare('SELECT key, person_id AS id, vector FROM embeddings WHERE key > ? ORDER BY key LIMIT ?').all(after, limit) as { key: number; id: string; vector: Buffer }[];
+    return rows.map((r) => ({ key: r.key, id: r.id, vector: fromBlob(r.vector, dim) }));
   }
 
   /** Streams every embedding in key order: (key, person id, vector). */

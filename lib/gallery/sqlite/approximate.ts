@@ -1,0 +1,236 @@
+// FaceGallery's approximate search (search: 'hnsw'): an HNSW graph over the
+// SQLite file's embeddings (../ann-index.ts), persisted beside the file as
+// FILE.hnsw with FILE.hnsw.json saying which state of the file it reflects
+// (the file's embedding change counter, see store.ts). Opening a gallery loads
+// the graph when it is current, and rebuilds it from the file when it is
+// missing, stale (another process wrote the file since it was saved; a crash
+// before close) or built with other parameters. The graph only proposes
+// candidates: their rows are read back from SQLite and ranked by exact
+// distance, so answers carry exact distances, and the float32 rows are held
+// once, in the file (no in-memory copy as the exact index keeps).
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import { AnnIndex, AnnOptions, annOptions } from '../ann-index';
+import { fromZod } from '../../core/errors';
+import type { Candidate } from '../gallery';
+import type { SqliteStore } from './store';
+
+const FORMAT = 1;
+
+interface Sidecar {
+  format: number;
+  generation: number;
+  rows: number;
+  dim: number;
+  connectivity: number;
+  expansionAdd: number;
+  quantization: string;
+  /** The graph file's size, and SHA-256 of its first and last 64 KiB: usearch's format has no magic number or checksum, and reading a damaged file can take very long. */
+  bytes: number;
+  fingerprint: string;
+}
+
+/** Size and a hash of the ends of a file (cheap for a graph of gigabytes). */
+function fingerprint(file: string): { bytes: number; fingerprint: string } {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const bytes = fs.fstatSync(fd).size;
+    const span = Math.min(65536, bytes);
+    const buf = Buffer.alloc(2 * span);
+    fs.readSync(fd, buf, 0, span, 0);
+    fs.readSync(fd, buf, span, span, bytes - span);
+    return { bytes, fingerprint: crypto.createHash('sha256').update(buf).digest('hex') };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Rows read from SQLite per add while rebuilding. */
+const REBUILD_CHUNK = 65536;
+
+export class ApproximateSearch {
+  /** The file's change counter that the graph reflects; -1: stale. */
+  private generation = -1;
+  private saved = -1;
+  private rebuilding: Promise<void> | null = null;
+  /** How many times the graph was built from the file (opening loads it instead when it is current). */
+  rebuilds = 0;
+
+  private constructor(
+    private readonly store: SqliteStore,
+    /** Where the graph is kept; null for ':memory:' galleries. */
+    readonly file: string | null,
+    private ann: AnnIndex,
+  ) {}
+
+  /** Opens the graph of a gallery: loaded when current, else rebuilt from the file (and saved). */
+  static async open(store: SqliteStore, galleryPath: string, dim: number, options: AnnOptions = {}): Promise<ApproximateSearch> {
+    const parsed = annOptions.safeParse(options);
+    if (!parsed.success) throw fromZod(parsed.error, 'options.hnsw', options);
+    const file = galleryPath === ':memory:' || galleryPath === '' ? null : `${galleryPath}.hnsw`;
+    const a = new ApproximateSearch(store, file, AnnIndex.create(dim, parsed.data));
+    try {
+      if (!(await a.tryLoad())) await a.rebuild();
+    } catch (e) {
+      await a.ann.close();
+      throw e;
+    }
+    return a;
+  }
+
+  get index(): AnnIndex {
+    return this.ann;
+  }
+
+  private sidecarFor(generation: number): Omit<Sidecar, 'bytes' | 'fingerprint'> {
+    const o = this.ann.options;
+    return { format: FORMAT, generation, rows: this.ann.size, dim: this.ann.dim, connectivity: o.connectivity, expansionAdd: o.expansionAdd, quantization: o.quantization };
+  }
+
+  private async tryLoad(): Promise<boolean> {
+    if (!this.file || !fs.existsSync(this.file) || !fs.existsSync(`${this.file}.json`)) return false;
+    let side: Sidecar;
+    try {
+      side = JSON.parse(fs.readFileSync(`${this.file}.json`, 'utf8')) as Sidecar;
+    } catch {
+      return false;
+    }
+    const want = this.sidecarFor(this.store.generation());
+    const same = (['format', 'generation', 'dim', 'connectivity', 'expansionAdd', 'quantization'] as const).every((k) => side[k] === want[k]);
+    if (!same) return false;
+    const now = fingerprint(this.file);
+    if (now.bytes !== side.bytes || now.fingerprint !== side.fingerprint) return false; // damaged or replaced
+    try {
+      await this.ann.load(this.file);
+    } catch {
+      return false; // unreadable: rebuilt instead
+    }
+    if (this.ann.size !== side.rows) return false;
+    this.generation = this.saved = side.generation;
+    return true;
+  }
+
+  /** Rebuilds the graph from every row of the file (one rebuild at a time; callers share it). */
+  rebuild(): Promise<void> {
+    this.rebuilding ??= (async () => {
+      const dim = this.ann.dim;
+      const fresh = AnnIndex.create(dim, this.ann.options);
+      try {
+        // Page by page, so that no statement stays open across the awaits (a
+        // write on this connection meanwhile would fail). A writer elsewhere
+        // committing meanwhile leaves the counter ahead of `generation`: the
+        // next search rebuilds again.
+        const generation = this.store.generation();
+        let after = 0;
+        for (;;) {
+          const page = this.store.embeddingsAfter(after, REBUILD_CHUNK, dim);
+          if (page.length === 0) break;
+          const flat = new Float32Array(page.length * dim);
+          page.forEach((r, i) => flat.set(r.vector, i * dim));
+          await fresh.add(page.map((r) => r.key), flat);
+          after = page[page.length - 1].key;
+        }
+        const old = this.ann;
+        this.ann = fresh;
+        this.rebuilds++;
+        await old.close();
+        this.generation = generation;
+        await this.save();
+      } catch (e) {
+        await fresh.close();
+        throw e;
+      } finally {
+        this.rebuilding = null;
+      }
+    })();
+    return this.rebuilding;
+  }
+
+  /**
+   * Runs a write transaction and records whether it was the only change to the
+   * file since the graph was last current: the counter moves by one per row
+   * inserted or deleted, so a counter that did not start where the graph left
+   * it means another writer came first (the graph is then rebuilt before the next search).
+   */
+  track<T>(write: () => T): T {
+    return this.store.transaction(() => {
+      const before = this.store.generation();
+      const out = write();
+      this.generation = before === this.generation ? this.store.generation() : -1;
+      return out;
+    });
+  }
+
+  /** Waits for a rebuild in progress (writes wait for it, so that none is lost from the new graph). */
+  async ready(): Promise<void> {
+    if (this.rebuilding) await this.rebuilding;
+  }
+
+  async add(keys: number[], vectors: Float32Array[]): Promise<void> {
+    const dim = this.ann.dim;
+    const flat = new Float32Array(vectors.length * dim);
+    vectors.forEach((v, i) => flat.set(v, i * dim));
+    await this.ann.add(keys, flat);
+  }
+
+  async remove(keys: number[]): Promise<void> {
+    await this.ann.remove(keys);
+  }
+
+  /** Rebuilds when the file changed behind the graph's back (another process wrote it). */
+  async refresh(): Promise<void> {
+    if (this.rebuilding) await this.rebuilding;
+    if (this.generation !== this.store.generation()) await this.rebuild();
+  }
+
+  /**
+   * The k nearest people of each query: the graph's nearest rows (4k, at least
+   * 32, so that people with several embeddings still leave k distinct people),
+   * re-ranked by exact distance to their stored rows, the minimum per person.
+   */
+  async search(queries: Float32Array[], k: number): Promise<Candidate[][]> {
+    await this.refresh();
+    const dim = this.ann.dim;
+    if (this.ann.size === 0) return queries.map(() => []);
+    const rows = Math.min(this.ann.size, Math.max(32, 4 * k));
+    const flat = new Float32Array(queries.length * dim);
+    queries.forEach((q, i) => flat.set(q, i * dim));
+    const found = await this.ann.search(flat, rows);
+    return found.map((c, qi) => {
+      const q = queries[qi];
+      const keys = Array.from(c.keys).filter((key) => key >= 0);
+      const best = new Map<string, number>();
+      for (const r of this.store.rowsByKeys(keys, dim)) {
+        let s = 0;
+        for (let j = 0; j < dim; j++) {
+          const d = r.vector[j] - q[j];
+          s += d * d;
+        }
+        const d = Math.sqrt(s);
+        if (!(best.get(r.id)! <= d)) best.set(r.id, d);
+      }
+      return [...best].map(([id, distance]) => ({ id, distance })).sort((a, b) => a.distance - b.distance).slice(0, k);
+    });
+  }
+
+  /** Writes the graph and its sidecar when it is current and changed since the last save. */
+  async save(): Promise<void> {
+    if (!this.file || this.generation < 0 || this.generation === this.saved) return;
+    const generation = this.generation;
+    await this.ann.save(this.file);
+    const side = `${this.file}.json`;
+    fs.writeFileSync(`${side}.tmp`, JSON.stringify({ ...this.sidecarFor(generation), ...fingerprint(this.file) }) + '\n');
+    fs.renameSync(`${side}.tmp`, side);
+    this.saved = generation;
+  }
+
+  /** Saves (when current) and stops the graph's worker. */
+  async close(): Promise<void> {
+    try {
+      if (this.rebuilding) await this.rebuilding.catch(() => {});
+      await this.save();
+    } finally {
+      await this.ann.close();
+    }
+  }
+}

@@ -1,0 +1,228 @@
+// The approximate index (usearch's HNSW in a worker thread) and FaceGallery
+// with search: 'hnsw': exact distances (the candidates are re-ranked against
+// the stored rows), enrolled people found, high recall; the graph is persisted beside
+// the file, loaded when current and rebuilt when missing, stale (another
+// handle wrote the file) or unreadable; the event loop stays free while it builds.
+import { strict as assert } from 'assert';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { AnnIndex, ArgumentError, FaceGallery, euclidean } from '../../lib';
+import { PixelFaceModel } from '../../lib/testing/pixel-face-model';
+import { rng } from '../helpers/util';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torchface-hnsw-'));
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** Clustered rows (as face embeddings are: people around centres), n x dim. */
+function clustered(r: () => number, n: number, dim: number, spread = 0.3): Float32Array {
+  const out = new Float32Array(n * dim);
+  const centres = Array.from({ length: 50 }, () => Float32Array.from({ length: dim }, () => r() * 2 - 1));
+  for (let i = 0; i < n; i++) {
+    const c = centres[i % centres.length];
+    for (let j = 0; j < dim; j++) out[i * dim + j] = c[j] + spread * (r() * 2 - 1);
+  }
+  return out;
+}
+
+function bruteForce(rows: Float32Array, keys: number[], dim: number, q: Float32Array, k: number): number[] {
+  const d = keys.map((key, i) => ({ key, d: euclidean(rows.subarray(i * dim, (i + 1) * dim), q) }));
+  return d.sort((a, b) => a.d - b.d).slice(0, k).map((x) => x.key);
+}
+
+describe('AnnIndex (usearch HNSW in a worker thread)', () => {
+  it('finds the exact nearest rows at this size, forgets removed rows, and saves / loads the same graph', async () => {
+    const r = rng(7);
+    const dim = 16;
+    const n = 4000;
+    const rows = clustered(r, n, dim);
+    const keys = Array.from({ length: n }, (_, i) => 1000 + i);
+    const ann = AnnIndex.create(dim, { connectivity: 16, expansionSearch: 256 });
+    try {
+      await ann.add(keys, rows);
+      assert.equal(ann.size, n);
+      const queries = clustered(r, 20, dim);
+      const found = await ann.search(queries, 10);
+      let hits = 0;
+      found.forEach((c, q) => {
+        const want = new Set(bruteForce(rows, keys, dim, queries.subarray(q * dim, (q + 1) * dim), 10));
+        for (const k of c.keys) if (want.has(k)) hits++;
+        // Squared distances, nearest first.
+        for (let i = 1; i < c.distances.length; i++) assert.ok(c.distances[i] >= c.distances[i - 1]);
+      });
+      assert.ok(hits / 200 >= 0.98, `recall@10 ${hits / 200}`);
+
+      const gone = Array.from(found[0].keys.slice(0, 5));
+      await ann.remove(gone);
+      assert.equal(ann.size, n - 5);
+      const again = await ann.search(queries.subarray(0, dim), 10);
+      for (const k of gone) assert.ok(!again[0].keys.includes(k), `removed key ${k} found`);
+
+      const file = path.join(tmp, 'ann.usearch');
+      await ann.save(file);
+      const loaded = AnnIndex.create(dim, { connectivity: 16, expansionSearch: 256 });
+      try {
+        await loaded.load(file);
+        assert.equal(loaded.size, n - 5);
+        const same = await loaded.search(queries, 10);
+        assert.deepEqual(Array.from(same[3].keys), Array.from((await ann.search(queries.subarray(3 * dim, 4 * dim), 10))[0].keys));
+      } finally {
+        await loaded.close();
+      }
+    } finally {
+      await ann.close();
+    }
+    await assert.rejects(ann.search(new Float32Array(dim), 1), /closed/);
+  });
+
+  it('keeps the event loop free while it builds', async () => {
+    const dim = 64;
+    const n = 40000;
+    const rows = clustered(rng(3), n, dim);
+    const ann = AnnIndex.create(dim, { connectivity: 16, expansionAdd: 64 });
+    let last = Date.now();
+    let worst = 0;
+    const timer = setInterval(() => {
+      const now = Date.now();
+      worst = Math.max(worst, now - last);
+      last = now;
+    }, 5);
+    const t0 = Date.now();
+    try {
+      await ann.add(Array.from({ length: n }, (_, i) => i), rows);
+    } finally {
+      clearInterval(timer);
+      await ann.close();
+    }
+    const took = Date.now() - t0;
+    // The build takes seconds; the loop's longest gap is the copies of one
+    // 65,536-row chunk at most, not the build.
+    assert.ok(took > 4 * worst, `build ${took} ms, longest event-loop gap ${worst} ms`);
+  });
+
+  it('rejects bad arguments with typed errors', async () => {
+    assert.throws(() => AnnIndex.create(16, { connectivity: 2 }), ArgumentError);
+    assert.throws(() => AnnIndex.create(16, { quantization: 'i4' as never }), ArgumentError);
+    assert.throws(() => AnnIndex.create(16, { bogus: 1 } as never), ArgumentError);
+    assert.throws(() => AnnIndex.create(0), /dim/);
+    const ann = AnnIndex.create(4);
+    try {
+      await assert.rejects(ann.add([1, 2], new Float32Array(4)), /2 keys need 8 values/);
+      await assert.rejects(ann.search(new Float32Array(3), 1), /multiple of 4/);
+      assert.deepEqual(Array.from((await ann.search(new Float32Array(4), 2))[0].keys), [-1, -1]);
+      await assert.rejects(ann.load(path.join(tmp, 'missing.usearch')), /approximate index/);
+    } finally {
+      await ann.close();
+    }
+  });
+});
+
+describe("FaceGallery with search: 'hnsw'", () => {
+  const model = new PixelFaceModel();
+  const dim = model.dim;
+
+  /**
+   * 300 people with 1-3 embeddings each (clustered, as faces are), and 30
+   * queries: 15 other photos of enrolled people (an embedding plus noise), 15
+   * strangers from the same clusters.
+   */
+  function people() {
+    const r = rng(11);
+    const rows = clustered(r, 615, dim, 0.5);
+    const list: { id: string; vs: Float32Array[] }[] = [];
+    let at = 0;
+    for (let p = 0; at < 600; p++) {
+      const m = 1 + (p % 3);
+      list.push({ id: `person-${p}`, vs: Array.from({ length: m }, () => rows.slice(at * dim, ++at * dim)) });
+    }
+    const others = list.slice(0, 15 * 19).filter((_, i) => i % 19 === 3).map((p) => p.vs[0].map((x) => x + 0.05 * (r() * 2 - 1)));
+    const strangers = Array.from({ length: 15 }, (_, i) => rows.slice((600 + i) * dim, (601 + i) * dim));
+    return { list, queries: [...others, ...strangers] };
+  }
+
+  /**
+   * The graph proposes, exact distances decide: every answer's distance is the
+   * person's exact distance; other photos of enrolled people find them first;
+   * over all queries, recall@5 of people against exact search is at least 0.95
+   * (a graph built on two threads differs from run to run, and a stranger far
+   * from every cluster is where HNSW misses, which is why it is not asked to be exact).
+   */
+  async function checkAnswers(g: FaceGallery, people: { id: string; vs: Float32Array[] }[], queries: Float32Array[]) {
+    const res = await g.identifyEmbeddings(queries, { k: 5, threshold: 100 });
+    let hits = 0;
+    res.forEach((x, qi) => {
+      const exact = people.map((p) => ({ id: p.id, d: Math.min(...p.vs.map((v) => euclidean(v, queries[qi]))) })).sort((a, b) => a.d - b.d);
+      const dist = new Map(exact.map((e) => [e.id, e.d]));
+      for (const c of x.candidates) assert.ok(Math.abs(c.distance - dist.get(c.id)!) < 1e-4, `${c.id}: ${c.distance} vs exact ${dist.get(c.id)}`);
+      if (qi < 15) assert.equal(x.candidates[0].id, exact[0].id, `query ${qi}`);
+      const want = new Set(exact.slice(0, 5).map((e) => e.id));
+      hits += x.candidates.filter((c) => want.has(c.id)).length;
+    });
+    assert.ok(hits / (5 * queries.length) >= 0.95, `recall@5 ${hits / (5 * queries.length)}`);
+  }
+
+  it('answers with exact distances, finds enrolled people first; persists the graph, loads it when current, rebuilds it when missing, stale or unreadable', async () => {
+    const { list, queries } = people();
+    const file = path.join(tmp, 'hnsw.db');
+    const g = await FaceGallery.open(file, { model, search: 'hnsw' });
+    for (const p of list) await g.enrollEmbeddings(p.id, p.vs);
+    await g.remove('person-7');
+    let live = list.filter((p) => p.id !== 'person-7');
+    await checkAnswers(g, live, queries);
+    assert.equal(g.index, null);
+    assert.equal(g.approximateIndex!.size, (await g.counts()).embeddings);
+    assert.equal(g.indexRebuilds, 1); // built once, from the empty file, when the model was first stored
+    assert.deepEqual(await g.embeddingsOf('person-8'), list[8].vs);
+    await g.close();
+    assert.ok(fs.existsSync(`${file}.hnsw`) && fs.existsSync(`${file}.hnsw.json`));
+
+    // Current: loaded, not rebuilt.
+    const loaded = await FaceGallery.open(file, { model, search: 'hnsw' });
+    assert.equal(loaded.indexRebuilds, 0);
+    await checkAnswers(loaded, live, queries);
+
+    // Another handle (exact search, as `torchface remove` would be) writes the file: the graph is stale.
+    const other = await FaceGallery.open(file, { model });
+    await other.remove('person-0');
+    await other.enrollEmbeddings('newcomer', [queries[20]]);
+    await other.close();
+    const after = await loaded.identifyEmbeddings([queries[20], list[0].vs[0]], { k: 5, threshold: 100 });
+    assert.deepEqual([after[0].candidates[0].id, after[0].candidates[0].distance], ['newcomer', 0]);
+    assert.ok(!after[1].candidates.some((c) => c.id === 'person-0'));
+    assert.equal(loaded.indexRebuilds, 1);
+    await loaded.close();
+
+    // Stale on disk (written while no hnsw handle was open): rebuilt on open.
+    const writer = await FaceGallery.open(file, { model });
+    await writer.remove('newcomer');
+    await writer.close();
+    const reopened = await FaceGallery.open(file, { model, search: 'hnsw' });
+    assert.equal(reopened.indexRebuilds, 1);
+    live = live.filter((p) => p.id !== 'person-0');
+    await checkAnswers(reopened, live, queries);
+    await reopened.close();
+
+    // Missing, unreadable, or built with other parameters: rebuilt.
+    fs.rmSync(`${file}.hnsw`);
+    let h = await FaceGallery.open(file, { model, search: 'hnsw' });
+    assert.equal(h.indexRebuilds, 1);
+    await h.close();
+    fs.writeFileSync(`${file}.hnsw`, 'not a graph');
+    h = await FaceGallery.open(file, { model, search: 'hnsw' });
+    assert.equal(h.indexRebuilds, 1);
+    await checkAnswers(h, live, queries);
+    await h.close();
+    h = await FaceGallery.open(file, { model, search: 'hnsw', hnsw: { connectivity: 8 } });
+    assert.equal(h.indexRebuilds, 1);
+    await h.close();
+  });
+
+  it('bad options are ArgumentErrors; the file is left closed', async () => {
+    const file = path.join(tmp, 'bad-options.db');
+    await assert.rejects(FaceGallery.open(file, { model, search: 'ivf' as never }), ArgumentError);
+    await assert.rejects(FaceGallery.open(file, { model, hnsw: { connectivity: 16 } }), ArgumentError);
+    await assert.rejects(FaceGallery.open(file, { model, search: 'hnsw', hnsw: { connectivity: 1 } }), ArgumentError);
+    const g = await FaceGallery.open(file, { model, search: 'hnsw' });
+    await g.close();
+  });
+});
