@@ -56,6 +56,8 @@ Common options:
   --request-timeout MS        time to receive a whole request (default 30000)
   --allow-looser-threshold    let clients pass a threshold looser than the server's
   --log-level LEVEL           fatal, error, warn (default), info, debug or trace (logs go to stderr)
+  --search hnsw               search an approximate HNSW graph (FILE.hnsw, built or loaded at start)
+                              instead of every embedding: for millions of people (default: exact)
   --no-ui                     no web page at /ui/ (the JSON API only)
   The web page (/ui/: people, photos with names, identify / enrol, verify) and /docs/openapi.json are
   served without the key (they hold no data); the page asks for the key and sends it with every call.`,
@@ -110,6 +112,7 @@ const options = {
   from: { type: 'string' },
   reset: { type: 'boolean' },
   concurrency: { type: 'string' },
+  search: { type: 'string' },
 } as const;
 
 type Flags = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
@@ -286,7 +289,8 @@ export async function main(argv: string[]): Promise<number> {
           // JSON lines on stderr; errors (500s with their stack) and warnings by default.
           logger: { level, stream: process.stderr },
         };
-        const g = await FaceGallery.open(file, { model: await loadModel(f), threshold });
+        const search = f.search as 'exact' | 'hnsw' | undefined; // FaceGallery.open names a wrong value
+        const g = await FaceGallery.open(file, { model: await loadModel(f), threshold, search });
         let app;
         try {
           app = createServer({ gallery: g, ...serverOptions });

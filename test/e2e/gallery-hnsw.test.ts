@@ -4,11 +4,13 @@
 // the file, loaded when current and rebuilt when missing, stale (another
 // handle wrote the file) or unreadable; the event loop stays free while it builds.
 import { strict as assert } from 'assert';
+import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AnnIndex, ArgumentError, FaceGallery, euclidean } from '../../lib';
 import { PixelFaceModel } from '../../lib/testing/pixel-face-model';
+import { packageRoot } from '../../lib/util/paths';
 import { rng } from '../helpers/util';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torchface-hnsw-'));
@@ -181,14 +183,18 @@ describe("FaceGallery with search: 'hnsw'", () => {
     assert.equal(loaded.indexRebuilds, 0);
     await checkAnswers(loaded, live, queries);
 
-    // Another handle (exact search, as `torchface remove` would be) writes the file: the graph is stale.
+    // Another handle (exact search, as `torchface remove` would be) writes the file: the graph is stale,
+    // and the counts this handle keeps are too.
+    const before = await loaded.counts();
     const other = await FaceGallery.open(file, { model });
     await other.remove('person-0');
-    await other.enrollEmbeddings('newcomer', [queries[20]]);
+    await other.enrollEmbeddings('newcomer', [queries[20], queries[21]]);
     await other.close();
     const after = await loaded.identifyEmbeddings([queries[20], list[0].vs[0]], { k: 5, threshold: 100 });
     assert.deepEqual([after[0].candidates[0].id, after[0].candidates[0].distance], ['newcomer', 0]);
     assert.ok(!after[1].candidates.some((c) => c.id === 'person-0'));
+    assert.deepEqual(await loaded.counts(), { people: before.people, embeddings: before.embeddings + 1 });
+    assert.equal((await loaded.counts()).embeddings, loaded.approximateIndex!.size);
     assert.equal(loaded.indexRebuilds, 1);
     await loaded.close();
 
@@ -224,5 +230,43 @@ describe("FaceGallery with search: 'hnsw'", () => {
     await assert.rejects(FaceGallery.open(file, { model, search: 'hnsw', hnsw: { connectivity: 1 } }), ArgumentError);
     const g = await FaceGallery.open(file, { model, search: 'hnsw' });
     await g.close();
+  });
+
+  it('torchface serve --search hnsw serves from the graph and leaves it saved beside the file', async function () {
+    const file = path.join(tmp, 'served.db');
+    const g = await FaceGallery.open(file, { model });
+    const { list } = people();
+    for (const p of list.slice(0, 50)) await g.enrollEmbeddings(p.id, p.vs);
+    await g.close();
+    const cli = path.join(packageRoot, 'dist', 'cli', 'torchface.js');
+    const serve = (search: string) => spawn(process.execPath, [cli, 'serve', '--gallery', file, '--port', '0', '--model', 'pixels', '--search', search], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TORCHFACE_TEST_MODEL: 'pixels' } });
+    const started = (child: ReturnType<typeof serve>) =>
+      new Promise<string>((resolve, reject) => {
+        let err = '';
+        child.stderr!.on('data', (d: Buffer) => {
+          err += d.toString();
+          const m = /serving .* on (http:\/\/[^\s]+)/.exec(err);
+          if (m) resolve(m[1]);
+        });
+        child.on('exit', (c) => reject(new Error(`serve exited ${c}: ${err}`)));
+      });
+    const child = serve('hnsw');
+    try {
+      const url = await started(child);
+      const listed = (await (await fetch(`${url}/people`)).json()) as { people: unknown[] };
+      assert.equal(listed.people.length, 50);
+    } finally {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    assert.ok(fs.existsSync(`${file}.hnsw`) && fs.existsSync(`${file}.hnsw.json`));
+    const h = await FaceGallery.open(file, { model, search: 'hnsw' });
+    assert.equal(h.indexRebuilds, 0);
+    assert.equal((await h.identifyEmbeddings([list[3].vs[0]]))[0].id, list[3].id);
+    await h.close();
+    // A wrong --search value is the gallery's ArgumentError, and the command fails.
+    const bad = serve('ivf');
+    await assert.rejects(started(bad), /options\.search/);
   });
 });

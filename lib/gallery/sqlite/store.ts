@@ -109,8 +109,12 @@ export class SqliteStore {
     this.setMeta('model', JSON.stringify(m));
   }
 
+  /** Transactions run through this handle (with data_version, says whether cached counts are current). */
+  private writes = 0;
+
   /** Runs fn in one IMMEDIATE transaction (all or nothing). */
   transaction<T>(fn: () => T): T {
+    this.writes++;
     return this.db.transaction(fn).immediate();
   }
 
@@ -205,7 +209,22 @@ export class SqliteStore {
     for (const r of it) yield { key: r.key, id: r.id, vector: fromBlob(r.vector, dim) };
   }
 
+  private countsCache: { key: string; value: { people: number; embeddings: number } } | null = null;
+  /**
+   * How many people and embeddings. count(*) reads a whole index (time
+   * growing with the gallery) and identify asks on every call (the open-set threshold
+   * depends on the gallery's size), so the answer is kept until this handle
+   * writes or another connection commits.
+   */
   counts(): { people: number; embeddings: number } {
+    const key = `${this.dataVersion()}:${this.writes}`;
+    if (this.countsCache?.key === key) return { ...this.countsCache.value };
+    const value = this.countRows();
+    this.countsCache = { key: `${this.dataVersion()}:${this.writes}`, value };
+    return { ...value };
+  }
+
+  private countRows(): { people: number; embeddings: number } {
     const p = this.db.prepare('SELECT count(*) AS n FROM people').get() as { n: number };
     const e = this.db.prepare('SELECT count(*) AS n FROM embeddings').get() as { n: number };
     return { people: p.n, embeddings: e.n };

@@ -287,6 +287,24 @@ export const AREAS: Area[] = [
     },
   },
   {
+    // 10M generated face-like embeddings take about an hour to index on 2 cores:
+    // the full run only (or --only ann, at 1M with --quick).
+    name: 'ann',
+    ids: ['ann'],
+    fullOnly: true,
+    async run(ctx) {
+      const rows = await fresh<RawRow[]>('ann', 'run', ctx.quick ? { rows: 1_000_000, efs: [1024, 2048] } : { rows: 10_000_000, efs: [1024, 2048, 3072] });
+      ctx.raw.ann = rows;
+      return rows.map((r) => {
+        const base = { case: r.case, torchface: r.torchface, peer: r.peer, unit: r.unit, ratio: r.ratio };
+        if (/: p50$/.test(r.case)) return makeRow('ann', { ...base, peerName: '-', goal: { op: '<', value: 10, on: 'torchface', text: '< 10 ms' } });
+        if (/recall@10/.test(r.case)) return makeRow('ann', { ...base, peerName: 'exact search', goal: { op: '>=', value: 0.99, on: 'torchface', text: '>= 0.99' } });
+        if (/event-loop/.test(r.case)) return makeRow('ann', { ...base, peerName: '-', goal: { op: '<', value: 20, on: 'torchface', text: '< 20 ms' } });
+        return makeRow('ann', { ...base, peerName: r.peer !== null ? 'raw float32 rows' : '-', note: 'reported' });
+      });
+    },
+  },
+  {
     name: 'memory',
     ids: ['memory-descriptor', 'memory-triplet'],
     async run(ctx, selected) {
