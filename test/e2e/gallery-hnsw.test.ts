@@ -124,22 +124,21 @@ describe("FaceGallery with search: 'hnsw'", () => {
   const dim = model.dim;
 
   /**
-   * 300 people with 1-3 embeddings each (clustered, as faces are), and 30
-   * queries: 15 other photos of enrolled people (an embedding plus noise), 15
-   * strangers from the same clusters.
+   * 300 people with 1-3 embeddings each (each person's photos around their own
+   * point, as faces are), and 30 queries: 15 other photos of enrolled people,
+   * 15 strangers.
    */
   function people() {
     const r = rng(11);
-    const rows = clustered(r, 615, dim, 0.5);
-    const list: { id: string; vs: Float32Array[] }[] = [];
-    let at = 0;
-    for (let p = 0; at < 600; p++) {
-      const m = 1 + (p % 3);
-      list.push({ id: `person-${p}`, vs: Array.from({ length: m }, () => rows.slice(at * dim, ++at * dim)) });
-    }
-    const others = list.slice(0, 15 * 19).filter((_, i) => i % 19 === 3).map((p) => p.vs[0].map((x) => x + 0.05 * (r() * 2 - 1)));
-    const strangers = Array.from({ length: 15 }, (_, i) => rows.slice((600 + i) * dim, (601 + i) * dim));
-    return { list, queries: [...others, ...strangers] };
+    const point = () => Float32Array.from({ length: dim }, () => r() * 2 - 1);
+    const near = (c: Float32Array, spread: number) => c.map((x) => x + spread * (r() * 2 - 1));
+    const list = Array.from({ length: 300 }, (_, p) => {
+      const c = point();
+      return { id: `person-${p}`, centre: c, vs: Array.from({ length: 1 + (p % 3) }, () => near(c, 0.3)) };
+    });
+    const others = list.filter((_, i) => i % 19 === 3).slice(0, 15).map((p) => near(p.centre, 0.3));
+    const strangers = Array.from({ length: 15 }, point);
+    return { list: list.map(({ id, vs }) => ({ id, vs })), queries: [...others, ...strangers] };
   }
 
   /**
@@ -183,8 +182,9 @@ describe("FaceGallery with search: 'hnsw'", () => {
     assert.equal(loaded.indexRebuilds, 0);
     await checkAnswers(loaded, live, queries);
 
-    // Another handle (exact search, as `torchface remove` would be) writes the file: the graph is stale,
-    // and the counts this handle keeps are too.
+    // Another handle (exact search, as `torchface remove` would be) writes the file: the graph
+    // catches up (the file records the removed keys; added rows have larger keys), and the counts
+    // this handle keeps are refreshed.
     const before = await loaded.counts();
     const other = await FaceGallery.open(file, { model });
     await other.remove('person-0');
@@ -195,18 +195,32 @@ describe("FaceGallery with search: 'hnsw'", () => {
     assert.ok(!after[1].candidates.some((c) => c.id === 'person-0'));
     assert.deepEqual(await loaded.counts(), { people: before.people, embeddings: before.embeddings + 1 });
     assert.equal((await loaded.counts()).embeddings, loaded.approximateIndex!.size);
-    assert.equal(loaded.indexRebuilds, 1);
+    assert.deepEqual([loaded.indexRebuilds, loaded.indexCatchUps], [0, 1]);
     await loaded.close();
 
-    // Stale on disk (written while no hnsw handle was open): rebuilt on open.
+    // Stale on disk (written while no hnsw handle was open): caught up on open.
     const writer = await FaceGallery.open(file, { model });
     await writer.remove('newcomer');
     await writer.close();
     const reopened = await FaceGallery.open(file, { model, search: 'hnsw' });
-    assert.equal(reopened.indexRebuilds, 1);
+    assert.deepEqual([reopened.indexRebuilds, reopened.indexCatchUps], [0, 1]);
+    assert.equal(reopened.approximateIndex!.size, (await reopened.counts()).embeddings);
     live = live.filter((p) => p.id !== 'person-0');
     await checkAnswers(reopened, live, queries);
     await reopened.close();
+
+    // A graph older than the removals the file still records (they are forgotten once a graph
+    // reflecting them is saved): rebuilt, not caught up.
+    const side = JSON.parse(fs.readFileSync(`${file}.hnsw.json`, 'utf8')) as { generation: number };
+    const w2 = await FaceGallery.open(file, { model });
+    await w2.remove('person-1');
+    await w2.close();
+    fs.writeFileSync(`${file}.hnsw.json`, JSON.stringify({ ...side, generation: 1 }));
+    const old = await FaceGallery.open(file, { model, search: 'hnsw' });
+    assert.deepEqual([old.indexRebuilds, old.indexCatchUps], [1, 0]);
+    live = live.filter((p) => p.id !== 'person-1');
+    await checkAnswers(old, live, queries);
+    await old.close();
 
     // Missing, unreadable, or built with other parameters: rebuilt.
     fs.rmSync(`${file}.hnsw`);

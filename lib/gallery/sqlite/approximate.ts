@@ -1,13 +1,15 @@
 // FaceGallery's approximate search (search: 'hnsw'): an HNSW graph over the
 // SQLite file's embeddings (../ann-index.ts), persisted beside the file as
 // FILE.hnsw with FILE.hnsw.json saying which state of the file it reflects
-// (the file's embedding change counter, see store.ts). Opening a gallery loads
-// the graph when it is current, and rebuilds it from the file when it is
-// missing, stale (another process wrote the file since it was saved; a crash
-// before close) or built with other parameters. The graph only proposes
-// candidates: their rows are read back from SQLite and ranked by exact
-// distance, so answers carry exact distances, and the float32 rows are held
-// once, in the file (no in-memory copy as the exact index keeps).
+// (the file's embedding change counter and the largest key, see store.ts).
+// Opening a gallery loads the graph; when the file changed since (another
+// process wrote it, or this one stopped without saving) the graph catches up
+// with the removals the file records and the rows added since; it is rebuilt
+// from the file when missing, damaged, older than the recorded removals, or
+// built with other parameters. The graph only proposes candidates: their rows
+// are read back from SQLite and ranked by exact distance, so answers carry
+// exact distances, and the float32 rows are held once, in the file (no
+// in-memory copy as the exact index keeps).
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import { AnnIndex, AnnOptions, annOptions } from '../ann-index';
@@ -25,6 +27,8 @@ interface Sidecar {
   connectivity: number;
   expansionAdd: number;
   quantization: string;
+  /** The largest row key in the graph (rows added since have larger keys: SQLite's AUTOINCREMENT). */
+  maxKey: number;
   /** The graph file's size, and SHA-256 of its first and last 64 KiB: usearch's format has no magic number or checksum, and reading a damaged file can take very long. */
   bytes: number;
   fingerprint: string;
@@ -49,12 +53,17 @@ function fingerprint(file: string): { bytes: number; fingerprint: string } {
 const REBUILD_CHUNK = 65536;
 
 export class ApproximateSearch {
-  /** The file's change counter that the graph reflects; -1: stale. */
+  /** The file's change counter that the graph reflects; -1: unknown (rebuild). */
   private generation = -1;
+  /** The largest key in the graph. */
+  private maxKey = 0;
   private saved = -1;
   private rebuilding: Promise<void> | null = null;
+  private syncing: Promise<void> | null = null;
   /** How many times the graph was built from the file (opening loads it instead when it is current). */
   rebuilds = 0;
+  /** How many times it caught up with changes made by other writers. */
+  catchUps = 0;
 
   private constructor(
     private readonly store: SqliteStore,
@@ -84,7 +93,7 @@ export class ApproximateSearch {
 
   private sidecarFor(generation: number): Omit<Sidecar, 'bytes' | 'fingerprint'> {
     const o = this.ann.options;
-    return { format: FORMAT, generation, rows: this.ann.size, dim: this.ann.dim, connectivity: o.connectivity, expansionAdd: o.expansionAdd, quantization: o.quantization };
+    return { format: FORMAT, generation, rows: this.ann.size, dim: this.ann.dim, connectivity: o.connectivity, expansionAdd: o.expansionAdd, quantization: o.quantization, maxKey: this.maxKey };
   }
 
   private async tryLoad(): Promise<boolean> {
@@ -96,7 +105,7 @@ export class ApproximateSearch {
       return false;
     }
     const want = this.sidecarFor(this.store.generation());
-    const same = (['format', 'generation', 'dim', 'connectivity', 'expansionAdd', 'quantization'] as const).every((k) => side[k] === want[k]);
+    const same = (['format', 'dim', 'connectivity', 'expansionAdd', 'quantization'] as const).every((k) => side[k] === want[k]) && Number.isInteger(side.generation) && Number.isInteger(side.maxKey);
     if (!same) return false;
     const now = fingerprint(this.file);
     if (now.bytes !== side.bytes || now.fingerprint !== side.fingerprint) return false; // damaged or replaced
@@ -107,6 +116,31 @@ export class ApproximateSearch {
     }
     if (this.ann.size !== side.rows) return false;
     this.generation = this.saved = side.generation;
+    this.maxKey = side.maxKey;
+    // Written since it was saved (another process, or this one stopped without closing): catch up.
+    return this.generation === this.store.generation() || (await this.catchUp());
+  }
+
+  /**
+   * Applies what changed in the file since the graph's counter: removes the
+   * rows removed since, adds the rows added since. False when the file no
+   * longer records removals that old (the caller rebuilds).
+   */
+  private async catchUp(): Promise<boolean> {
+    if (this.generation < 0) return false;
+    const dim = this.ann.dim;
+    const changes = this.store.changesSince(this.generation, this.maxKey, dim);
+    if (!changes) return false;
+    await this.ann.remove(changes.removed);
+    for (let s = 0; s < changes.added.length; s += REBUILD_CHUNK) {
+      const part = changes.added.slice(s, s + REBUILD_CHUNK);
+      await this.add(
+        part.map((r) => r.key),
+        part.map((r) => r.vector),
+      );
+    }
+    this.catchUps++;
+    this.generation = changes.generation;
     return true;
   }
 
@@ -117,9 +151,7 @@ export class ApproximateSearch {
       const fresh = AnnIndex.create(dim, this.ann.options);
       try {
         // Page by page, so that no statement stays open across the awaits (a
-        // write on this connection meanwhile would fail). A writer elsewhere
-        // committing meanwhile leaves the counter ahead of `generation`: the
-        // next search rebuilds again.
+        // write on this connection meanwhile would fail).
         const generation = this.store.generation();
         let after = 0;
         for (;;) {
@@ -134,7 +166,9 @@ export class ApproximateSearch {
         this.ann = fresh;
         this.rebuilds++;
         await old.close();
+        // Rows committed elsewhere while the pages were read are caught up with on the next refresh.
         this.generation = generation;
+        this.maxKey = after;
         await this.save();
       } catch (e) {
         await fresh.close();
@@ -161,15 +195,11 @@ export class ApproximateSearch {
     });
   }
 
-  /** Waits for a rebuild in progress (writes wait for it, so that none is lost from the new graph). */
-  async ready(): Promise<void> {
-    if (this.rebuilding) await this.rebuilding;
-  }
-
   async add(keys: number[], vectors: Float32Array[]): Promise<void> {
     const dim = this.ann.dim;
     const flat = new Float32Array(vectors.length * dim);
     vectors.forEach((v, i) => flat.set(v, i * dim));
+    for (const k of keys) if (k > this.maxKey) this.maxKey = k;
     await this.ann.add(keys, flat);
   }
 
@@ -177,16 +207,29 @@ export class ApproximateSearch {
     await this.ann.remove(keys);
   }
 
-  /** Rebuilds when the file changed behind the graph's back (another process wrote it). */
+  /**
+   * Brings the graph in step with the file when it changed behind its back
+   * (another process wrote it): caught up when the file recorded the changes,
+   * else rebuilt. Searches and writes call it first (one at a time).
+   */
   async refresh(): Promise<void> {
-    if (this.rebuilding) await this.rebuilding;
-    if (this.generation !== this.store.generation()) await this.rebuild();
+    while (this.rebuilding || this.syncing) await (this.rebuilding ?? this.syncing);
+    if (this.generation === this.store.generation()) return;
+    this.syncing = (async () => {
+      try {
+        if (!(await this.catchUp())) await this.rebuild();
+      } finally {
+        this.syncing = null;
+      }
+    })();
+    await this.syncing;
   }
 
   /**
    * The k nearest people of each query: the graph's nearest rows (4k, at least
    * 32, so that people with several embeddings still leave k distinct people),
-   * re-ranked by exact distance to their stored rows, the minimum per person.
+   * re-ranked by exact distance to their stored rows; each of the 2k leading
+   * people then measured over all their rows (the minimum per person).
    */
   async search(queries: Float32Array[], k: number): Promise<Candidate[][]> {
     await this.refresh();
@@ -196,20 +239,29 @@ export class ApproximateSearch {
     const flat = new Float32Array(queries.length * dim);
     queries.forEach((q, i) => flat.set(q, i * dim));
     const found = await this.ann.search(flat, rows);
+    const distance = (a: Float32Array, q: Float32Array) => {
+      let s = 0;
+      for (let j = 0; j < dim; j++) {
+        const d = a[j] - q[j];
+        s += d * d;
+      }
+      return Math.sqrt(s);
+    };
     return found.map((c, qi) => {
       const q = queries[qi];
       const keys = Array.from(c.keys).filter((key) => key >= 0);
       const best = new Map<string, number>();
       for (const r of this.store.rowsByKeys(keys, dim)) {
-        let s = 0;
-        for (let j = 0; j < dim; j++) {
-          const d = r.vector[j] - q[j];
-          s += d * d;
-        }
-        const d = Math.sqrt(s);
+        const d = distance(r.vector, q);
         if (!(best.get(r.id)! <= d)) best.set(r.id, d);
       }
-      return [...best].map(([id, distance]) => ({ id, distance })).sort((a, b) => a.distance - b.distance).slice(0, k);
+      // A person's distance is to their nearest embedding, which need not be
+      // among the rows proposed: the leading people are measured over all their rows.
+      const leading = [...best].sort((a, b) => a[1] - b[1]).slice(0, 2 * k);
+      return leading
+        .map(([id]) => ({ id, distance: Math.min(...this.store.embeddingsOf(id, dim).map((v) => distance(v, q))) }))
+        .sort((a, b) => a.distance - b.distance)
+        .slice(0, k);
     });
   }
 
@@ -222,6 +274,8 @@ export class ApproximateSearch {
     fs.writeFileSync(`${side}.tmp`, JSON.stringify({ ...this.sidecarFor(generation), ...fingerprint(this.file) }) + '\n');
     fs.renameSync(`${side}.tmp`, side);
     this.saved = generation;
+    // Removals the saved graph already reflects need not be kept for it.
+    this.store.pruneRemoved(generation);
   }
 
   /** Saves (when current) and stops the graph's worker. */

@@ -45,7 +45,7 @@ class SqliteBackend implements GalleryBackend {
   /** search: 'hnsw': the graph for dim-dimensional rows (loaded or built on first use). */
   private async graph(dim: number): Promise<ApproximateSearch> {
     this.approx ??= await ApproximateSearch.open(this.store, this.store.path, dim, this.mode.hnsw);
-    await this.approx.ready();
+    await this.approx.refresh();
     return this.approx;
   }
 
@@ -314,6 +314,11 @@ export class FaceGallery extends GalleryBase {
   /** search: 'hnsw': how many times the graph was built from the file since this handle opened it (0: it was loaded). */
   get indexRebuilds(): number {
     return this.sqlite.approx?.rebuilds ?? 0;
+  }
+
+  /** search: 'hnsw': how many times the graph caught up with rows other writers added or removed (instead of a rebuild). */
+  get indexCatchUps(): number {
+    return this.sqlite.approx?.catchUps ?? 0;
   }
 
   /** search: 'hnsw': writes the graph beside the file now (close() does too), so that a restart loads instead of rebuilding. */

@@ -59,14 +59,23 @@ export class SqliteStore {
         );
         CREATE INDEX IF NOT EXISTS embeddings_person ON embeddings(person_id);
         -- A counter that every change to the embeddings moves, whoever writes
-        -- (another process, an older torchface): an approximate index saved
-        -- beside the file records the counter it reflects, and is rebuilt when
-        -- the file's has moved on (FaceGallery with search: 'hnsw').
+        -- (another process, an older torchface), and the keys of removed rows
+        -- with the counter at their removal: an approximate index saved beside
+        -- the file records the counter and the largest key it reflects, and
+        -- catches up (removes what was removed since, adds the rows above that
+        -- key) instead of being rebuilt (FaceGallery with search: 'hnsw').
+        -- removed_since: the counter from which the removals are all recorded.
         INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0');
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('removed_since', '0');
+        CREATE TABLE IF NOT EXISTS embeddings_removed (key INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
         CREATE TRIGGER IF NOT EXISTS embeddings_generation_insert AFTER INSERT ON embeddings
           BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'; END;
         CREATE TRIGGER IF NOT EXISTS embeddings_generation_delete AFTER DELETE ON embeddings
-          BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'; END;
+          BEGIN
+            UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation';
+            INSERT OR REPLACE INTO embeddings_removed (key, generation)
+              VALUES (OLD.key, (SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'generation'));
+          END;
       `);
       const v = this.getMeta('schema');
       if (v === null) this.setMeta('schema', SCHEMA_VERSION);
@@ -99,6 +108,32 @@ export class SqliteStore {
   /** The embeddings' change counter (see the triggers above). */
   generation(): number {
     return Number(this.getMeta('generation') ?? 0);
+  }
+
+  /**
+   * What changed since the counter read `since`, for a copy that held every
+   * row up to key `maxKey` then: the keys removed since, and the rows added
+   * since (keys above maxKey), read in one snapshot with the counter they lead
+   * to; null when removals that old are no longer recorded (then rebuild).
+   */
+  changesSince(since: number, maxKey: number, dim: number): { generation: number; removed: number[]; added: { key: number; vector: Float32Array }[] } | null {
+    return this.db
+      .transaction(() => {
+        if (since < Number(this.getMeta('removed_since') ?? 0)) return null;
+        const removed = this.db.prepare('SELECT key FROM embeddings_removed WHERE generation > ? AND key <= ?').pluck().all(since, maxKey) as number[];
+        const rows = this.db.prepare('SELECT key, vector FROM embeddings WHERE key > ? ORDER BY key').all(maxKey) as { key: number; vector: Buffer }[];
+        return { generation: this.generation(), removed, added: rows.map((r) => ({ key: r.key, vector: fromBlob(r.vector, dim) })) };
+      })
+      .deferred();
+  }
+
+  /** Forgets removals up to counter `upTo` (a copy older than that is rebuilt instead of caught up). */
+  pruneRemoved(upTo: number): void {
+    this.transaction(() => {
+      if (upTo <= Number(this.getMeta('removed_since') ?? 0)) return;
+      this.db.prepare('DELETE FROM embeddings_removed WHERE generation <= ?').run(upTo);
+      this.setMeta('removed_since', String(upTo));
+    });
   }
 
   readModel(): StoredModel | null {
@@ -150,6 +185,9 @@ export class SqliteStore {
 
   clear(): void {
     this.db.exec('DELETE FROM embeddings; DELETE FROM people;');
+    // Every row went: a copy of the old rows is rebuilt, not caught up row by row.
+    this.db.exec('DELETE FROM embeddings_removed');
+    this.setMeta('removed_since', String(this.generation()));
   }
 
   list(): PersonRow[] {
