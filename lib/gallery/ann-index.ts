@@ -173,10 +173,25 @@ export class AnnIndex {
     await this.call({ op: 'load', path: file });
   }
 
-  /** Stops the worker; the graph is gone (save() first to keep it). */
+  /** Stops the worker once the work queued before has run; the graph is gone (save() first to keep it). */
   async close(): Promise<void> {
     if (this.closed) return;
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    if (!this.dead) {
+      try {
+        await this.call({ op: 'close' });
+      } catch {
+        // the worker died meanwhile: nothing left to close
+      }
+    }
     this.closed = true;
-    await this.worker.terminate();
+    if (this.dead) return;
+    this.worker.ref();
+    const timer = setTimeout(() => void this.worker.terminate(), 10000);
+    try {
+      await exited;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

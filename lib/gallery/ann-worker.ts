@@ -28,7 +28,8 @@ export type AnnRequest =
   | { id: number; op: 'remove'; keys: Float64Array }
   | { id: number; op: 'save'; path: string }
   | { id: number; op: 'load'; path: string }
-  | { id: number; op: 'size' };
+  | { id: number; op: 'size' }
+  | { id: number; op: 'close' };
 
 export type AnnReply = { id: number; error?: { name: string; message: string }; size: number; keys?: Float64Array; distances?: Float32Array };
 
@@ -76,6 +77,7 @@ function handle(m: AnnRequest): AnnReply {
       index.load(m.path);
       return { id: m.id, size: index.size() };
     case 'size':
+    case 'close':
       return { id: m.id, size: index.size() };
   }
 }
@@ -90,4 +92,7 @@ parentPort!.on('message', (m: AnnRequest) => {
   }
   const transfer = [reply.keys?.buffer, reply.distances?.buffer].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
   parentPort!.postMessage(reply, transfer);
+  // Closing ends the thread the ordinary way, after the work queued before it
+  // (terminating it from outside while usearch was still being set up aborted the process).
+  if (m.op === 'close') parentPort!.close();
 });

@@ -102,6 +102,16 @@ describe('AnnIndex (usearch HNSW in a worker thread)', () => {
     assert.ok(took > 4 * worst, `build ${took} ms, longest event-loop gap ${worst} ms`);
   });
 
+  it('closes cleanly right after it is created, and after queued work', async () => {
+    // Terminating the worker while usearch was still being set up aborted the process (1 run in 6 of this file).
+    for (let i = 0; i < 20; i++) await AnnIndex.create(16).close();
+    const ann = AnnIndex.create(4);
+    const added = ann.add([1, 2], new Float32Array(8));
+    await ann.close(); // waits for the add queued before it
+    await added;
+    await assert.rejects(ann.add([3], new Float32Array(4)), /closed/);
+  });
+
   it('rejects bad arguments with typed errors', async () => {
     assert.throws(() => AnnIndex.create(16, { connectivity: 2 }), ArgumentError);
     assert.throws(() => AnnIndex.create(16, { quantization: 'i4' as never }), ArgumentError);
@@ -221,6 +231,17 @@ describe("FaceGallery with search: 'hnsw'", () => {
     live = live.filter((p) => p.id !== 'person-1');
     await checkAnswers(old, live, queries);
     await old.close();
+
+    // Another gallery's graph copied beside a file: rebuilt, not trusted.
+    const twin = path.join(tmp, 'twin.db');
+    const t = await FaceGallery.open(twin, { model });
+    await t.enrollEmbeddings('someone', [queries[0]]);
+    await t.close();
+    fs.copyFileSync(`${file}.hnsw`, `${twin}.hnsw`);
+    fs.copyFileSync(`${file}.hnsw.json`, `${twin}.hnsw.json`);
+    const tw = await FaceGallery.open(twin, { model, search: 'hnsw' });
+    assert.deepEqual([tw.indexRebuilds, tw.approximateIndex!.size], [1, 1]);
+    await tw.close();
 
     // Missing, unreadable, or built with other parameters: rebuilt.
     fs.rmSync(`${file}.hnsw`);

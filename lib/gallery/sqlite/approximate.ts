@@ -21,6 +21,8 @@ const FORMAT = 1;
 
 interface Sidecar {
   format: number;
+  /** The gallery file's id (store.uuid()). */
+  gallery: string;
   generation: number;
   rows: number;
   dim: number;
@@ -93,7 +95,7 @@ export class ApproximateSearch {
 
   private sidecarFor(generation: number): Omit<Sidecar, 'bytes' | 'fingerprint'> {
     const o = this.ann.options;
-    return { format: FORMAT, generation, rows: this.ann.size, dim: this.ann.dim, connectivity: o.connectivity, expansionAdd: o.expansionAdd, quantization: o.quantization, maxKey: this.maxKey };
+    return { format: FORMAT, gallery: this.store.uuid(), generation, rows: this.ann.size, dim: this.ann.dim, connectivity: o.connectivity, expansionAdd: o.expansionAdd, quantization: o.quantization, maxKey: this.maxKey };
   }
 
   private async tryLoad(): Promise<boolean> {
@@ -105,7 +107,8 @@ export class ApproximateSearch {
       return false;
     }
     const want = this.sidecarFor(this.store.generation());
-    const same = (['format', 'dim', 'connectivity', 'expansionAdd', 'quantization'] as const).every((k) => side[k] === want[k]) && Number.isInteger(side.generation) && Number.isInteger(side.maxKey);
+    // Another gallery's graph, or one newer than the file (the file restored from a backup): rebuilt.
+    const same = (['format', 'gallery', 'dim', 'connectivity', 'expansionAdd', 'quantization'] as const).every((k) => side[k] === want[k]) && Number.isInteger(side.generation) && side.generation <= want.generation && Number.isInteger(side.maxKey);
     if (!same) return false;
     const now = fingerprint(this.file);
     if (now.bytes !== side.bytes || now.fingerprint !== side.fingerprint) return false; // damaged or replaced

@@ -67,6 +67,8 @@ export class SqliteStore {
         -- removed_since: the counter from which the removals are all recorded.
         INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', '0');
         INSERT OR IGNORE INTO meta (key, value) VALUES ('removed_since', '0');
+        -- Which gallery this is (a graph saved beside another file, or beside a restored copy, is not its graph).
+        INSERT OR IGNORE INTO meta (key, value) VALUES ('uuid', lower(hex(randomblob(16))));
         CREATE TABLE IF NOT EXISTS embeddings_removed (key INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
         CREATE TRIGGER IF NOT EXISTS embeddings_generation_insert AFTER INSERT ON embeddings
           BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'; END;
@@ -103,6 +105,11 @@ export class SqliteStore {
   }
   setMeta(key: string, value: string): void {
     this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  /** A random id given to the file when it was created. */
+  uuid(): string {
+    return this.getMeta('uuid') ?? '';
   }
 
   /** The embeddings' change counter (see the triggers above). */
