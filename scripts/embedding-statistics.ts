@@ -14,10 +14,8 @@ import * as path from 'path';
 import { z } from 'zod';
 import { parseArgs } from './cli';
 import { CACHE, EmbeddedImage } from './embed-sets';
-import { packageRoot } from '../lib/util/paths';
 import { fail } from './face-common';
-
-export const STATISTICS_FILE = path.join(packageRoot, 'scripts', 'bench', 'fixtures', 'face-embedding-statistics.json');
+import { STATISTICS } from './bench/face-like';
 
 const argsSchema = z
   .object({
@@ -115,9 +113,9 @@ async function main(): Promise<void> {
     totalCholesky: packLower(cholesky(total, n), n),
     withinCholesky: packLower(cholesky(within, n), n),
   };
-  fs.mkdirSync(path.dirname(STATISTICS_FILE), { recursive: true });
-  fs.writeFileSync(STATISTICS_FILE, JSON.stringify(out, null, 1) + '\n');
-  console.log(`${photos.length} photos of ${byIdentity.size} people, ${residuals.length} within-person residuals; mean squared distance: different people ${out.meanDistanceSquared.differentPeople.toFixed(3)}, same person ${out.meanDistanceSquared.samePerson.toFixed(3)} -> ${path.relative(process.cwd(), STATISTICS_FILE)}`);
+  fs.mkdirSync(path.dirname(STATISTICS), { recursive: true });
+  fs.writeFileSync(STATISTICS, JSON.stringify(out, null, 1) + '\n');
+  console.log(`${photos.length} photos of ${byIdentity.size} people, ${residuals.length} within-person residuals; mean squared distance: different people ${out.meanDistanceSquared.differentPeople.toFixed(3)}, same person ${out.meanDistanceSquared.samePerson.toFixed(3)} -> ${path.relative(process.cwd(), STATISTICS)}`);
 }
 
 if (require.main === module) main().catch(fail);

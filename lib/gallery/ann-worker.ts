@@ -28,7 +28,6 @@ export type AnnRequest =
   | { id: number; op: 'remove'; keys: Float64Array }
   | { id: number; op: 'save'; path: string }
   | { id: number; op: 'load'; path: string }
-  | { id: number; op: 'size' }
   | { id: number; op: 'close' };
 
 export type AnnReply = { id: number; error?: { name: string; message: string }; size: number; keys?: Float64Array; distances?: Float32Array };
@@ -76,7 +75,6 @@ function handle(m: AnnRequest): AnnReply {
     case 'load':
       index.load(m.path);
       return { id: m.id, size: index.size() };
-    case 'size':
     case 'close':
       return { id: m.id, size: index.size() };
   }

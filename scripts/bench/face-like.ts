@@ -9,6 +9,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Tensor, manualSeed, randn, tensor, tidy } from '../../lib';
+import { packageRoot } from '../../lib/util/paths';
 
 interface Statistics {
   dim: number;
@@ -21,7 +22,8 @@ interface Statistics {
   model: string;
 }
 
-export const STATISTICS = path.join(__dirname, '..', '..', '..', 'scripts', 'bench', 'fixtures', 'face-embedding-statistics.json');
+/** Written by scripts/embedding-statistics.ts. */
+export const STATISTICS = path.join(packageRoot, 'scripts', 'bench', 'fixtures', 'face-embedding-statistics.json');
 
 function unpackLower(b64: string, n: number): Float32Array {
   const bytes = Buffer.from(b64, 'base64');

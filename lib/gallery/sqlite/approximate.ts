@@ -14,7 +14,7 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import { AnnIndex, AnnOptions, annOptions } from '../ann-index';
 import { fromZod } from '../../core/errors';
-import type { Candidate } from '../gallery';
+import { type Candidate, euclidean } from '../gallery';
 import type { SqliteStore } from './store';
 
 const FORMAT = 1;
@@ -242,27 +242,19 @@ export class ApproximateSearch {
     const flat = new Float32Array(queries.length * dim);
     queries.forEach((q, i) => flat.set(q, i * dim));
     const found = await this.ann.search(flat, rows);
-    const distance = (a: Float32Array, q: Float32Array) => {
-      let s = 0;
-      for (let j = 0; j < dim; j++) {
-        const d = a[j] - q[j];
-        s += d * d;
-      }
-      return Math.sqrt(s);
-    };
     return found.map((c, qi) => {
       const q = queries[qi];
       const keys = Array.from(c.keys).filter((key) => key >= 0);
       const best = new Map<string, number>();
       for (const r of this.store.rowsByKeys(keys, dim)) {
-        const d = distance(r.vector, q);
+        const d = euclidean(r.vector, q);
         if (!(best.get(r.id)! <= d)) best.set(r.id, d);
       }
       // A person's distance is to their nearest embedding, which need not be
       // among the rows proposed: the leading people are measured over all their rows.
       const leading = [...best].sort((a, b) => a[1] - b[1]).slice(0, 2 * k);
       return leading
-        .map(([id]) => ({ id, distance: Math.min(...this.store.embeddingsOf(id, dim).map((v) => distance(v, q))) }))
+        .map(([id]) => ({ id, distance: Math.min(...this.store.embeddingsOf(id, dim).map((v) => euclidean(v, q))) }))
         .sort((a, b) => a.distance - b.distance)
         .slice(0, k);
     });

@@ -42,6 +42,11 @@ class SqliteBackend implements GalleryBackend {
     return this.mode.search === 'hnsw';
   }
 
+  /** The embeddings' dimension: the graph's once open, else the stored model's. */
+  private storedDim(): number | undefined {
+    return this.approx?.index.dim ?? this.store.readModel()?.dim;
+  }
+
   /** search: 'hnsw': the graph for dim-dimensional rows (loaded or built on first use). */
   private async graph(dim: number): Promise<ApproximateSearch> {
     this.approx ??= await ApproximateSearch.open(this.store, this.store.path, dim, this.mode.hnsw);
@@ -177,7 +182,7 @@ class SqliteBackend implements GalleryBackend {
   /** Makes id a person whose embeddings are exactly `vectors` (metadata kept), store and index together. */
   async replacePerson(id: string, vectors: Float32Array[]): Promise<void> {
     const now = new Date().toISOString();
-    const dim = vectors[0]?.length ?? this.store.readModel()?.dim;
+    const dim = vectors[0]?.length ?? this.storedDim();
     if (this.hnsw && dim) {
       const g = await this.graph(dim);
       let old: number[] = [];
@@ -199,7 +204,7 @@ class SqliteBackend implements GalleryBackend {
   }
 
   async remove(id: string): Promise<boolean> {
-    const dim = this.store.readModel()?.dim;
+    const dim = this.hnsw ? this.storedDim() : undefined;
     if (this.hnsw && dim) {
       const g = await this.graph(dim);
       let keys: number[] = [];
@@ -222,7 +227,7 @@ class SqliteBackend implements GalleryBackend {
   }
   async embeddingsOf(id: string): Promise<Float32Array[] | null> {
     if (this.hnsw) {
-      const dim = this.store.readModel()?.dim;
+      const dim = this.storedDim();
       if (!this.store.has(id)) return null;
       return dim ? this.store.embeddingsOf(id, dim) : [];
     }
@@ -239,7 +244,7 @@ class SqliteBackend implements GalleryBackend {
   }
   async search(queries: Float32Array[], k: number): Promise<Candidate[][]> {
     if (this.hnsw) {
-      const dim = this.store.readModel()?.dim;
+      const dim = this.storedDim();
       return dim ? (await this.graph(dim)).search(queries, k) : queries.map(() => []);
     }
     this.refresh();

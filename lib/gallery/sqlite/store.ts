@@ -265,7 +265,7 @@ export class SqliteStore {
     const key = `${this.dataVersion()}:${this.writes}`;
     if (this.countsCache?.key === key) return { ...this.countsCache.value };
     const value = this.countRows();
-    this.countsCache = { key: `${this.dataVersion()}:${this.writes}`, value };
+    this.countsCache = { key, value };
     return { ...value };
   }
 

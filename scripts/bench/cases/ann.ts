@@ -13,6 +13,7 @@
 //   [--connectivity 24] [--expansion-add 96] [--quantization bf16] [--ef 512,1024,2048]
 //   [--keep] (keep the generated rows and the graph under .cache/bench/)
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { monitorEventLoopDelay } from 'perf_hooks';
 import { AnnIndex, Tensor, tensor, tidy, topk } from '../../../lib';
@@ -124,7 +125,6 @@ export async function run(options: AnnBenchOptions = {}): Promise<TextGoalRow[]>
   q.dispose();
   qq.dispose();
   gen.dispose();
-  const rss2 = process.memoryUsage().rss;
   log(`  built ${n} rows: ${(addMs / 1000).toFixed(0)} s adding, ${wallS.toFixed(0)} s in all; RSS +${((rss1 - rss0) / 1e9).toFixed(2)} GB; saved ${(fileBytes / 1e9).toFixed(2)} GB in ${saveS.toFixed(1)} s`);
 
   const row = Buffer.alloc(dim * 4);
@@ -133,7 +133,7 @@ export async function run(options: AnnBenchOptions = {}): Promise<TextGoalRow[]>
     return new Float32Array(row.buffer, row.byteOffset, dim);
   };
   const rows: TextGoalRow[] = [];
-  const label = `${(n / 1e6).toFixed(n % 1e6 ? 1 : 0)}M x ${dim}-d face-like, ${quantization}, M=${connectivity}, ef_construction=${expansionAdd}`;
+  const label = `${n >= 1e6 ? `${n / 1e6}M` : `${n / 1e3}k`} x ${dim}-d face-like, ${quantization}, M=${connectivity}, ef_construction=${expansionAdd}`;
   const raw = n * dim * 4;
   rows.push({ case: `ANN build, ${label} (2 cores)`, torchface: +(addMs / 1000).toFixed(0), peer: null, unit: `s (${Math.round(n / (addMs / 1000))} rows/s)`, ratio: null, goal: 'reported' });
   rows.push({ case: `ANN memory while building, ${label}`, torchface: +((rss1 - rss0) / 1e9).toFixed(2), peer: +(raw / 1e9).toFixed(2), unit: 'GB RSS growth (peer = raw float32 rows)', ratio: +((rss1 - rss0) / raw).toFixed(2), goal: 'reported' });
@@ -182,7 +182,6 @@ export async function run(options: AnnBenchOptions = {}): Promise<TextGoalRow[]>
   }
   fs.closeSync(fd);
   if (!options.keep) for (const f of [rowsFile, graphFile]) fs.rmSync(f, { force: true });
-  void rss2;
   return rows;
 }
 
@@ -192,7 +191,6 @@ if (require.main === module) {
   if (!['f32', 'bf16', 'f16'].includes(quantization)) throw new Error(`--quantization: f32, bf16 or f16, not ${quantization}`);
   const efs = flags.ef ? flags.ef.split(',').map(Number) : undefined;
   if (efs?.some((e) => !Number.isInteger(e) || e < 8)) throw new Error(`--ef: integers >= 8, comma-separated, not ${flags.ef}`);
-  const os = require('os') as typeof import('os');
   console.log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   run({ rows: flags.rows, queries: flags.queries, connectivity: flags.connectivity, expansionAdd: flags['expansion-add'], quantization, efs, keep: flags.keep, log: (s) => console.error(s), progress: true })
     .then((rows) => {
