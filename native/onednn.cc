@@ -190,7 +190,9 @@ at::Tensor conv2dOnednn(const at::Tensor& input, const at::Tensor& weight, const
     srcLayout = BLOCKED, c = x.size(1) * B, h = x.size(2), w = x.size(3);
   } else {
     TORCH_CHECK(x.dim() == 4, "torchface::conv2d_onednn: a 4-D or blocked 5-D input");
-    if (!x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast)) srcLayout = NHWC;
+    // A tensor both layouts describe (1x1 maps, one channel) counts as channels-last for a
+    // channels-last output: oneDNN has only its reference kernel for nchw in, nhwc out.
+    if (x.is_contiguous(at::MemoryFormat::ChannelsLast) && (!x.is_contiguous() || layout == NHWC)) srcLayout = NHWC;
     else x = x.contiguous(), srcLayout = NCHW;
     c = x.size(1), h = x.size(2), w = x.size(3);
   }

@@ -24,7 +24,8 @@ import { ArgumentError, FileFormatError, TorchError, TorchfaceError, invalid } f
 import { traced } from '../core/jit';
 import { Module } from '../nn';
 import * as F from '../ops';
-import { DType, Op, Tensor, arange, fromBytes, full, tensor, zeros } from '../core';
+import { DType, Op, Tensor, arange, fromBytes, full, isGradEnabled, tensor, zeros } from '../core';
+import { onednnBlock, onednnConv2d } from '../ops/conv';
 
 // onnx-proto: ONNX's onnx.proto compiled for protobufjs (loaded on first use).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -190,6 +191,10 @@ export class OnnxModule extends Module {
   private readonly graphInputs: string[];
   private readonly graphOutputs: string[];
   private runner: ((...inputs: Tensor[]) => Promise<Tensor[]>) | null = null;
+  /** Conv node index -> what inference fuses into it (planFusions). */
+  private readonly fusions: Map<number, ConvFusion>;
+  /** Nodes a fusion absorbs: skipped when the fused path runs (their conv runs them if it cannot fuse). */
+  private readonly absorbed: Set<number>;
 
   constructor(model: Proto, baseDir: string | null, options: { keepFloat16?: boolean } = {}) {
     super();
@@ -246,7 +251,20 @@ export class OnnxModule extends Module {
       outputs: (graph.output ?? []).map((o: Proto) => ({ name: o.name, shape: dimsOf(o) })),
       ops,
     };
+    this.fusions = onednnBlock() > 0 ? planFusions(this.nodes, this.values, this.graphOutputs) : new Map();
+    this.absorbed = new Set([...this.fusions.values()].flatMap((f) => f.absorbed));
     this.eval(); // an imported model starts in inference mode, as the runtime that exported it
+  }
+
+  /**
+   * Whether this forward takes the fused inference path: a build with oneDNN convolutions and no
+   * gradient to record (autograd off, or nothing requires grad). The mode does not matter: what a
+   * fusion absorbs (Conv, Add, Relu, Clip) computes the same in training.
+   */
+  private fusing(inputs: Tensor[]): boolean {
+    if (!this.fusions.size) return false;
+    if (!isGradEnabled()) return true;
+    return !inputs.some((t) => t.requiresGrad) && !this.parameters().some((p) => p.requiresGrad);
   }
 
   /** Runs the graph; one output is returned as a Tensor, several as an array in the graph's order. */
@@ -259,16 +277,31 @@ export class OnnxModule extends Module {
     });
     const opset = this.info.opset;
     const temporaries: Tensor[] = [];
+    const fusing = this.fusing(inputs);
+    const argsOf = (node: Node) => node.inputs.map((n) => (n === '' ? null : env.get(n) ?? missing(node, n)));
+    const step = (node: Node) => {
+      const outs = runNode(node, argsOf(node), opset, this.training);
+      node.outputs.forEach((name, i) => {
+        if (!name) return;
+        const t = outs[i] ?? null;
+        env.set(name, t);
+        if (t) temporaries.push(t);
+      });
+    };
     try {
-      for (const node of this.nodes) {
-        const args = node.inputs.map((n) => (n === '' ? null : env.get(n) ?? missing(node, n)));
-        const outs = runNode(node, args, opset, this.training);
-        node.outputs.forEach((name, i) => {
-          if (!name) return;
-          const t = outs[i] ?? null;
-          env.set(name, t);
-          if (t) temporaries.push(t);
-        });
+      for (let i = 0; i < this.nodes.length; i++) {
+        const node = this.nodes[i];
+        if (fusing && this.absorbed.has(i)) continue;
+        const fusion = fusing ? this.fusions.get(i) : undefined;
+        const fused = fusion ? fusedConv(node, fusion, argsOf(node), (name) => env.get(name) ?? null) : null;
+        if (fused) {
+          env.set(fusion!.output, fused);
+          temporaries.push(fused);
+        } else {
+          step(node);
+          // A fusion that could not run here (shapes, a layout oneDNN refused): its nodes one by one.
+          if (fusion) for (const j of fusion.absorbed) step(this.nodes[j]);
+        }
       }
       const results = this.graphOutputs.map((n) => env.get(n) ?? missing({ name: 'graph output', op: 'output', inputs: [], outputs: [], attrs: {} }, n));
       return results.length === 1 ? results[0] : results;
@@ -277,6 +310,18 @@ export class OnnxModule extends Module {
       const keep = new Set(this.graphOutputs.map((n) => env.get(n)));
       for (const t of temporaries) if (!keep.has(t) && !this.isValue(t) && !inputs.includes(t)) t.dispose();
     }
+  }
+
+  /**
+   * What inference fuses in this graph (no gradient to record, CPU float32 tensors, a build with
+   * oneDNN convolutions; otherwise every node runs by itself): `convs` 2-D Convs run as one oneDNN
+   * call each, `absorbed` the nodes folded into them by operator, `refused` the convs oneDNN had no
+   * optimized kernel for (node by node from then on; known once a forward has run).
+   */
+  inferencePlan(): { convs: number; absorbed: Record<string, number>; refused: number } {
+    const absorbed: Record<string, number> = {};
+    for (const i of this.absorbed) absorbed[this.nodes[i].op] = (absorbed[this.nodes[i].op] ?? 0) + 1;
+    return { convs: this.fusions.size, absorbed, refused: [...this.fusions.values()].filter((f) => f.refused).length };
   }
 
   private isValue(t: Tensor): boolean {
@@ -318,6 +363,117 @@ export async function loadOnnx(source: string | Uint8Array, options: { keepFloat
   return new OnnxModule(model, baseDir, options);
 }
 
+// Inference fusion ------------------------------------------------------------------------------------
+
+// With no gradient to record, on the CPU, a 2-D Conv runs as one oneDNN call (F.onednnConv2d: the primitive and the
+// reordered weight cached, activations channels-last) with what follows it fused when the conv's output
+// has no other reader: a residual Add (the other operand computed earlier), then Relu or Clip(0, 6).
+// Exported ResNets and MobileNets are chains of these; aten ran them as NCHW convolutions (a slow
+// path at batch 1 in libtorch 1.13) plus a pass over memory per elementwise node. PRelu is not fused:
+// oneDNN 2.6 has only its reference kernel for a convolution with a prelu post-op (measured: every
+// layout); it runs as aten::prelu on the channels-last output. With gradients to record (fine-tuning),
+// on other devices or dtypes, every node runs by itself. faceplugin's fr_feature.onnx at batch 1, one
+// thread: 12.7 ms node by node (NCHW aten), 3.7 ms fused (scripts/bench/cases/networks.ts).
+
+interface ConvFusion {
+  /** Node indices the fused call replaces after the conv, in order. */
+  absorbed: number[];
+  /** The Add's other operand, or null. */
+  residual: string | null;
+  activation: 'relu' | 'relu6' | null;
+  /** The value the fused call produces (the last absorbed node's output, or the conv's). */
+  output: string;
+  /** Set when oneDNN refused this conv once (no optimized kernel for its layout): node by node from then on. */
+  refused: boolean;
+}
+
+/** What each 2-D Conv of the graph can absorb (see above). */
+function planFusions(nodes: Node[], values: Map<string, Tensor>, graphOutputs: string[]): Map<number, ConvFusion> {
+  const readers = new Map<string, number[]>();
+  nodes.forEach((n, i) => n.inputs.forEach((name) => name && readers.set(name, [...(readers.get(name) ?? []), i])));
+  for (const name of graphOutputs) readers.set(name, [...(readers.get(name) ?? []), -1]);
+  const producer = new Map<string, number>();
+  nodes.forEach((n, i) => n.outputs.forEach((name) => name && producer.set(name, i)));
+  // The single node reading value `name`, or -1.
+  const onlyReader = (name: string): number => {
+    const r = readers.get(name) ?? [];
+    return r.length === 1 ? r[0] : -1;
+  };
+  const constant = (name: string | undefined): number | null => {
+    const t = name ? values.get(name) : undefined;
+    return t && t.numel === 1 ? first(t) : null;
+  };
+  const plans = new Map<number, ConvFusion>();
+  nodes.forEach((node, i) => {
+    if (node.op !== 'Conv') return;
+    const w = values.get(node.inputs[1]);
+    const b = node.inputs[2] ? values.get(node.inputs[2]) : null;
+    if (!w || w.ndim !== 4 || w.dtype !== 'float32' || b === undefined || (b && b.dtype !== 'float32')) return;
+    if (attrInts(node.attrs.dilations, [1, 1]).some((d) => d !== 1)) return;
+    const plan: ConvFusion = { absorbed: [], residual: null, activation: null, output: node.outputs[0], refused: false };
+    let j = onlyReader(plan.output);
+    if (j >= 0 && nodes[j].op === 'Add') {
+      const other = nodes[j].inputs[0] === plan.output ? nodes[j].inputs[1] : nodes[j].inputs[0];
+      // Computed before the conv runs (an earlier node's output), and not the conv's own output twice.
+      if (other !== plan.output && (producer.get(other) ?? Infinity) < i) {
+        plan.absorbed.push(j);
+        plan.residual = other;
+        plan.output = nodes[j].outputs[0];
+        j = onlyReader(plan.output);
+      }
+    }
+    if (j >= 0) {
+      const n = nodes[j];
+      let activation: ConvFusion['activation'] = null;
+      if (n.op === 'Relu') activation = 'relu';
+      else if (n.op === 'Clip') {
+        const lo = n.attrs.min !== undefined ? (n.attrs.min as number) : n.inputs[1] ? constant(n.inputs[1]) : null;
+        const hi = n.attrs.max !== undefined ? (n.attrs.max as number) : n.inputs[2] ? constant(n.inputs[2]) : null;
+        if (lo === 0 && hi === 6 && (n.attrs.max !== undefined || n.inputs[2])) activation = 'relu6';
+        else if (lo === 0 && n.attrs.max === undefined && !n.inputs[2]) activation = 'relu';
+      }
+      if (activation) {
+        plan.absorbed.push(j);
+        plan.activation = activation;
+        plan.output = n.outputs[0];
+      }
+    }
+    plans.set(i, plan);
+  });
+  return plans;
+}
+
+/** The fused call of a planned conv, or null when this input does not fit it (the caller runs the nodes). */
+function fusedConv(node: Node, plan: ConvFusion, a: Args, read: (name: string) => Tensor | null): Tensor | null {
+  if (plan.refused) return null;
+  const [x, w, b] = a;
+  if (!x || !w || x.ndim !== 4 || x.dtype !== 'float32' || x.device !== 'cpu' || w.device !== 'cpu') return null;
+  const groups = attrNum(node.attrs.group, 1);
+  if (x.shape[1] !== w.shape[1] * groups || w.shape[0] % groups !== 0) return null;
+  const kernel = attrInts(node.attrs.kernel_shape, w.shape.slice(2));
+  if (kernel[0] !== w.shape[2] || kernel[1] !== w.shape[3]) return null;
+  const strides = attrInts(node.attrs.strides, [1, 1]);
+  const pads = onnxPads(x, node.attrs, kernel, strides, [1, 1]);
+  const outH = Math.floor((x.shape[2] + pads[0] + pads[2] - kernel[0]) / strides[0]) + 1;
+  const outW = Math.floor((x.shape[3] + pads[1] + pads[3] - kernel[1]) / strides[1]) + 1;
+  if (outH <= 0 || outW <= 0) return null;
+  const residual = plan.residual ? read(plan.residual) : null;
+  const outShape = [x.shape[0], w.shape[0], outH, outW];
+  if (plan.residual && (!residual || residual.dtype !== 'float32' || residual.device !== 'cpu' || residual.shape.join() !== outShape.join())) return null;
+  // oneDNN's optimized kernels take a channels-last input for a channels-last output (an NCHW one
+  // has only the reference kernel): the graph's input is converted once, convs' outputs already are.
+  const xl = x.contiguous({ channelsLast: true });
+  try {
+    return onednnConv2d(xl, w, b, { stride: strides, padding: [pads[0], pads[1], pads[2], pads[3]], groups, layout: 'channelsLast', activation: plan.activation, residual });
+  } catch (e) {
+    if (!(e instanceof TorchError)) throw e;
+    plan.refused = true;
+    return null;
+  } finally {
+    xl.dispose();
+  }
+}
+
 // Operators ------------------------------------------------------------------------------------------
 
 type Args = (Tensor | null)[];
@@ -351,22 +507,28 @@ function torchPads(pads: number[], k: number): number[] {
   return out;
 }
 
+/** A conv/pool's pads in ONNX's order [b1, b2, ..., e1, e2, ...], auto_pad resolved for this input. */
+function onnxPads(x: Tensor, at: Record<string, AttrValue>, kernel: number[], strides: number[], dilations: number[]): number[] {
+  const k = kernel.length;
+  const autoPad = attrStr(at.auto_pad, 'NOTSET');
+  if (autoPad === 'VALID') return new Array(2 * k).fill(0);
+  if (autoPad !== 'SAME_UPPER' && autoPad !== 'SAME_LOWER') return attrInts(at.pads, new Array(2 * k).fill(0));
+  const pads = new Array(2 * k).fill(0);
+  for (let i = 0; i < k; i++) {
+    const inSize = x.shape[2 + i];
+    const out = Math.ceil(inSize / strides[i]);
+    const total = Math.max(0, (out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - inSize);
+    const small = Math.floor(total / 2);
+    pads[i] = autoPad === 'SAME_UPPER' ? small : total - small;
+    pads[i + k] = total - pads[i];
+  }
+  return pads;
+}
+
 /** Spatial padding of a conv/pool: symmetric pads for the op itself, else a separate pad first. */
 function spatialPadding(x: Tensor, at: Record<string, AttrValue>, kernel: number[], strides: number[], dilations: number[], padValue: number): { x: Tensor; padding: number[] } {
   const k = kernel.length;
-  const autoPad = attrStr(at.auto_pad, 'NOTSET');
-  let pads = attrInts(at.pads, new Array(2 * k).fill(0));
-  if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
-    pads = new Array(2 * k).fill(0);
-    for (let i = 0; i < k; i++) {
-      const inSize = x.shape[2 + i];
-      const out = Math.ceil(inSize / strides[i]);
-      const total = Math.max(0, (out - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 - inSize);
-      const small = Math.floor(total / 2);
-      pads[i] = autoPad === 'SAME_UPPER' ? small : total - small;
-      pads[i + k] = total - pads[i];
-    }
-  } else if (autoPad === 'VALID') pads = new Array(2 * k).fill(0);
+  const pads = onnxPads(x, at, kernel, strides, dilations);
   const symmetric = pads.slice(0, k).every((p, i) => p === pads[i + k]);
   if (symmetric) return { x, padding: pads.slice(0, k) };
   return { x: F.pad(x, torchPads(pads, k), 'constant', padValue), padding: new Array(k).fill(0) };
@@ -542,7 +704,12 @@ const OPS: Record<string, Impl> = {
   PRelu: (a, _at, c) => {
     const x = need(a, 0, c.node);
     const slope = need(a, 1, c.node);
-    // ONNX broadcasts the slope (often [C, 1, 1]); max(0, x) + slope * min(0, x) is that for any shape.
+    // One slope, or one per channel of an N x C x ... input ([C, 1, 1] or [1, C, 1, 1], as exporters
+    // write it): aten::prelu, one pass that keeps a channels-last layout.
+    const k = x.ndim - 2;
+    const perChannel = x.ndim >= 3 && slope.dtype === x.dtype && (slope.numel === 1 || (slope.numel === x.shape[1] && slope.ndim >= k + 1 && slope.shape.slice(slope.ndim - k).every((d) => d === 1) && slope.shape[slope.ndim - k - 1] === x.shape[1]));
+    if (perChannel) return F.prelu(x, slope.reshape([-1]));
+    // Otherwise ONNX broadcasts the slope: max(0, x) + slope * min(0, x) is that for any shape.
     return F.relu(x).add(F.clamp(x, null, 0).mul(slope));
   },
   LeakyRelu: (a, at, c) => F.leakyRelu(need(a, 0, c.node), attrNum(at.alpha, 0.01)),

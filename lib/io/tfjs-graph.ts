@@ -296,6 +296,9 @@ function convLike(depthwise: boolean, fused: boolean): Builder {
     const { bias, alpha, act } = fused ? readFused(c, 2) : { bias: null, alpha: null, act: null };
     const fshape = c.module._shapeOf(f);
     if (fshape && fshape.length !== 4) c.fail(`a filter of rank ${fshape.length}`);
+    const onednnAct = act === ACTIVATIONS.relu ? 'relu' : act === ACTIVATIONS.relu6 ? 'relu6' : null;
+    const undilated = w.dilations[0] === 1 && w.dilations[1] === 1;
+    let refused = false;
     return (get) => {
       const input = get(x);
       if (input.ndim !== 4) throw new ArgumentError(`input of node '${c.node.name}'`, 'a 4-D NHWC tensor', `shape [${input.shape}]`);
@@ -306,7 +309,24 @@ function convLike(depthwise: boolean, fused: boolean): Builder {
       const xn = toNCHW(input);
       const pads = padsFor(w, xn.shape[2], xn.shape[3], kh, kw);
       const groups = depthwise ? cin : Math.max(1, Math.round(xn.shape[1] / cin));
-      let y = F.conv2d(padded(xn, pads), weight, bias ? get(bias) : null, { stride: w.strides, dilation: w.dilations, groups });
+      const b = bias ? get(bias) : null;
+      // Inference on the CPU: one oneDNN call (the primitive and reordered weight cached, TF's
+      // asymmetric padding given as is, relu / relu6 inside it; see onnx.ts "Inference fusion").
+      // mobilefacenet batch 16 took 13.6 ms/face through aten, batch 1 10.9.
+      if (!refused && undilated && F.onednnInference(input, filter, b)) {
+        const xl = xn.contiguous({ channelsLast: true });
+        try {
+          let y = toNHWC(F.onednnConv2d(xl, weight, b, { stride: w.strides, padding: [pads[2], pads[0], pads[3], pads[1]], groups, layout: 'channelsLast', activation: onednnAct }));
+          if (act && !onednnAct) y = act(y, alpha ? get(alpha) : null);
+          return [y];
+        } catch (e) {
+          if (!(e instanceof TorchError)) throw e;
+          refused = true; // no optimized oneDNN kernel for this one: aten from now on
+        } finally {
+          xl.dispose();
+        }
+      }
+      let y = F.conv2d(padded(xn, pads), weight, b, { stride: w.strides, dilation: w.dilations, groups });
       y = toNHWC(y);
       if (act) y = act(y, alpha ? get(alpha) : null);
       return [y];

@@ -145,6 +145,16 @@ export function onednnConv2d(x: Tensor, weight: Tensor, bias: Tensor | null, o: 
   return op('torchface::conv2d_onednn').t(h(x, 'input'), h(weight, 'weight'), bias ? h(bias, 'bias') : null, int2(o.stride ?? 1, 'stride'), padding, int(o.groups ?? 1, 'groups'), layout === 'blocked' ? 2 : 1, activation, o.residual ? h(o.residual, 'residual') : null, !!o.winograd);
 }
 
+/**
+ * Whether a convolution of these tensors may run through onednnConv2d: a build that has it, CPU
+ * float32 tensors, and no gradient to record (autograd off, or none of them requires grad).
+ */
+export function onednnInference(...tensors: (Tensor | null | undefined)[]): boolean {
+  if (!onednnBlock()) return false;
+  if (!tensors.every((t) => !t || (t.device === 'cpu' && t.dtype === 'float32'))) return false;
+  return !native.isGradEnabled() || !tensors.some((t) => t?.requiresGrad);
+}
+
 /** N x C x H x W (C a multiple of onednnBlock()) -> the blocked layout [N, C / B, H, W, B]. */
 export function toBlocked(x: Tensor): Tensor {
   const b = onednnBlock();

@@ -217,6 +217,12 @@ describe('ONNX import: a third-party face model from npm (faceplugin fr_feature.
     const d = maxDiff(y, viaOrt);
     console.log(`      fr_feature.onnx (${Object.entries(net.info.ops).map(([k, v]) => `${v} ${k}`).join(', ')}, opset ${net.info.opset}): max |torchface - onnxruntime| ${d.toExponential(2)}`);
     assert.ok(d < 1e-4);
+    // Inference took the fused path (every conv one oneDNN call, the residual adds inside them);
+    // with gradients to record, the same graph runs node by node through aten, to the same result.
+    if (T.onednnBlock() > 0) assert.deepEqual(net.inferencePlan(), { convs: 50, absorbed: { Add: 12 }, refused: 0 });
+    const nodeByNode = net.forward(x) as T.Tensor;
+    assert.ok(nodeByNode.requiresGrad);
+    assert.ok(maxDiff(nodeByNode, y) < 1e-4, `fused vs node by node: ${maxDiff(nodeByNode, y)}`);
     const [ran] = await net.run(x);
     assert.ok(maxDiff(ran, y) < 1e-6);
     net.train();
@@ -318,8 +324,11 @@ describe('ONNX export: torchface networks run in onnxruntime with the same outpu
       const theirs = [...back.stateDict().keys()].sort();
       const mine = [...net.stateDict().keys()].filter((k) => theirs.includes(k));
       assert.ok(mine.length >= Math.min(4, net.stateDict().size), `names kept: ${theirs.slice(0, 5).join(', ')}`);
+      // Re-imported, it runs the fused inference path (oneDNN convolutions): equal within the issue's 1e-4 bar, as onnxruntime above.
       const o = T.noGrad(() => back.forward(x));
-      assert.ok(maxDiff((Array.isArray(o) ? o[0] : o) as T.Tensor, forward(x)[0]) < 1e-5);
+      const reimported = maxDiff((Array.isArray(o) ? o[0] : o) as T.Tensor, forward(x)[0]);
+      console.log(`      re-imported (fused inference path): max |difference| ${reimported.toExponential(2)}`);
+      assert.ok(reimported < 1e-4, `${label} re-imported: ${reimported}`);
     });
   }
 
