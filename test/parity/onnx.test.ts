@@ -134,6 +134,53 @@ function handModel(nodes: object[], initializers: object[], inputs: [string, num
   return P.ModelProto.encode(m).finish();
 }
 
+describe('ONNX import: the fused inference path (convolutions through oneDNN)', () => {
+  // A hand-made graph with the cases the fusion planner must get right; every output against onnxruntime.
+  it('fuses Conv + Add + Relu / Clip(0, 6) where it may, leaves the rest, and equals onnxruntime and the node-by-node path', async function () {
+    if (!T.onednnBlock()) this.skip(); // a build without oneDNN convolutions runs every node by itself
+    const f32 = (name: string, t: T.Tensor) => ({ name, dataType: 1, dims: t.shape, floatData: Array.from(t.data() as Float32Array) });
+    const w = (name: string, shape: number[]) => f32(name, T.randn(shape).mul(0.3));
+    const ints = (name: string, v: number[]) => ({ name, type: 7, ints: v });
+    const conv = (name: string, x: string, weight: string, out: string, attrs: object[] = [], bias?: string) => ({ name, opType: 'Conv', input: bias ? [x, weight, bias] : [x, weight], output: [out], attribute: attrs });
+    const nodes = [
+      conv('c1', 'x', 'w1', 'c1', [ints('pads', [1, 1, 1, 1])], 'b1'), // + Relu: fused
+      { name: 'r1', opType: 'Relu', input: ['c1'], output: ['r1'] },
+      conv('c2', 'r1', 'w2', 'small', [ints('pads', [0, 0, 1, 1]), ints('strides', [2, 2])]), // asymmetric pads, a graph output
+      conv('c3', 'r1', 'w3', 'c3'), // 1x1; its Add's other operand comes later in the file: not fused
+      { name: 'q', opType: 'Sigmoid', input: ['r1'], output: ['q'] },
+      { name: 's', opType: 'Add', input: ['c3', 'q'], output: ['s'] },
+      conv('c4', 's', 'w4', 'c4', [ints('pads', [1, 1, 1, 1]), { name: 'group', type: 2, i: 8 }]), // depthwise, read twice: nothing absorbed
+      { name: 't1', opType: 'Relu', input: ['c4'], output: ['t1'] },
+      { name: 't2', opType: 'Mul', input: ['c4', 'c4'], output: ['t2'] },
+      { name: 'u', opType: 'Add', input: ['t1', 't2'], output: ['u'] },
+      conv('c5', 'u', 'w5', 'c5', [ints('pads', [1, 1, 1, 1])], 'b5'), // + Clip(0, 6) from constant inputs: relu6
+      { name: 'clip', opType: 'Clip', input: ['c5', 'lo', 'hi'], output: ['v'] },
+      conv('c6', 'v', 'w6', 'c6', [ints('pads', [1, 1, 1, 1])]), // + Add(v) + Relu: residual and relu fused
+      { name: 'res', opType: 'Add', input: ['v', 'c6'], output: ['a6'] },
+      { name: 'r6', opType: 'Relu', input: ['a6'], output: ['r6'] },
+      { name: 'gap', opType: 'GlobalAveragePool', input: ['r6'], output: ['g'] },
+      conv('c7', 'g', 'w7', 'c7'), // on a 1x1 map, then a per-channel PRelu (aten::prelu, not fused)
+      { name: 'pr', opType: 'PRelu', input: ['c7', 'slope'], output: ['y'] },
+    ];
+    const inits = [w('w1', [8, 3, 3, 3]), w('b1', [8]), w('w2', [8, 8, 3, 3]), w('w3', [8, 8, 1, 1]), w('w4', [8, 1, 3, 3]), w('w5', [8, 8, 3, 3]), w('b5', [8]), w('w6', [8, 8, 3, 3]), w('w7', [4, 8, 1, 1]), w('slope', [4, 1, 1]), f32('lo', T.tensor([0])), f32('hi', T.tensor([6]))].map((i) => (i.name === 'lo' || i.name === 'hi' ? { ...i, dims: [] } : i));
+    const bytes = handModel(nodes, inits, [['x', [2, 3, 9, 9]]], ['y', 'small']);
+    const net = await loadOnnx(bytes);
+    assert.deepEqual(net.inferencePlan(), { convs: 7, absorbed: { Relu: 2, Clip: 1, Add: 1 }, refused: 0 });
+    const x = T.randn([2, 3, 9, 9]).mul(2);
+    const fused = T.noGrad(() => net.forward(x) as T.Tensor[]);
+    assert.equal(net.inferencePlan().refused, 0, 'oneDNN ran every planned conv');
+    const viaOrt = await runOrt(bytes, { x });
+    const nodeByNode = net.forward(x) as T.Tensor[]; // parameters require grad: every node by itself
+    fused.forEach((t, i) => {
+      assert.deepEqual(t.shape, viaOrt[i].shape);
+      assert.ok(maxDiff(t, viaOrt[i]) < 1e-4, `output ${i} vs onnxruntime: ${maxDiff(t, viaOrt[i])}`);
+      assert.ok(maxDiff(t, nodeByNode[i]) < 1e-4, `output ${i} vs node by node: ${maxDiff(t, nodeByNode[i])}`);
+    });
+    const [ran] = await net.run(x);
+    assert.ok(maxDiff(ran, fused[0]) < 1e-6, 'the traced replay runs the same fused path');
+  });
+});
+
 describe('ONNX: no tensor leaks', () => {
   it('forward, run, export and re-import leave the live-tensor count where it was', async () => {
     const src = new EmbeddingNet({ architecture: 'resnet-mini', inputSize: 32, embeddingDim: 16 });
