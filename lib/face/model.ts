@@ -27,7 +27,7 @@ import { DEFAULT_MAX_PIXELS, ImageInput, RgbImage, loadImage } from '../image';
 import { CachedTrace, traced } from '../core/jit';
 import { Module } from '../nn';
 import * as F from '../ops';
-import { Device, Tensor, checkDevice, noGrad, tensor, tidy, toBytes, zeros } from '../core';
+import { Device, Tensor, checkDevice, noGrad, rand, tensor, tidy, toBytes, zeros } from '../core';
 import { ALIGN_METHODS, AlignMethod, alignFace } from './align';
 import { loadOnnx, OnnxModule } from '../io/onnx';
 import type { VerificationHead } from './head';
@@ -135,7 +135,9 @@ export type FromOnnxOptions = z.input<typeof fromOnnxOptions>;
 export class OnnxFaceEmbedder extends Module {
   readonly net: OnnxModule;
   private readonly o: { mean: number | number[]; std: number | number[]; bgr: boolean; normalize: boolean };
+  /** A fixed batch of 1 in the file, run face by face unless enableBatching() found the graph runs batches. */
   private readonly fixedBatchOne: boolean;
+  private batched = false;
   /** Its shape arithmetic is recorded with the batch size: FaceModel traces it per batch size. */
   readonly traceEachBatchSize = true;
   constructor(net: OnnxModule, o: { mean: number | number[]; std: number | number[]; bgr: boolean; normalize: boolean }) {
@@ -143,6 +145,20 @@ export class OnnxFaceEmbedder extends Module {
     this.net = this.registerModule('net', net);
     this.o = o;
     this.fixedBatchOne = net.info.inputs[0]?.shape[0] === 1;
+  }
+  /**
+   * For a file with a fixed batch of 1: whether it runs whole batches when its Reshapes' leading 1
+   * is read as the batch (OnnxModule.enableBatching, checked on two random crops of this size).
+   */
+  enableBatching(inputSize: number): boolean {
+    if (!this.fixedBatchOne) return false;
+    const probe = rand([2, 3, inputSize, inputSize], { device: this.net.parameters()[0]?.device ?? 'cpu' });
+    try {
+      this.batched = this.net.enableBatching(probe);
+    } finally {
+      probe.dispose();
+    }
+    return this.batched;
   }
   forward(x: Tensor): Tensor {
     return tidy(() => {
@@ -155,7 +171,7 @@ export class OnnxFaceEmbedder extends Module {
         if (Array.isArray(out)) out = out[0];
         return out.reshape([t.shape[0], -1]);
       };
-      const out = this.fixedBatchOne && y.shape[0] > 1 ? F.cat(F.split(y, 1, 0).map(one), 0) : one(y);
+      const out = this.fixedBatchOne && !this.batched && y.shape[0] > 1 ? F.cat(F.split(y, 1, 0).map(one), 0) : one(y);
       return this.o.normalize ? F.normalize(out, 2, 1) : out;
     });
   }
@@ -456,6 +472,7 @@ export class FaceModel {
     const device = checkDevice(o.device, 'options.device');
     net.to(device);
     net.requiresGrad_(false);
+    net.enableBatching(inputSize);
     const probe = noGrad(() => net.forward(zeros([1, 3, inputSize, inputSize], { device })));
     const embeddingDim = probe.shape[1];
     probe.dispose();

@@ -24,7 +24,7 @@ import { ArgumentError, FileFormatError, TorchError, TorchfaceError, invalid } f
 import { traced } from '../core/jit';
 import { Module } from '../nn';
 import * as F from '../ops';
-import { DType, Op, Tensor, arange, fromBytes, full, isGradEnabled, tensor, zeros } from '../core';
+import { DType, Op, Tensor, arange, fromBytes, full, isGradEnabled, noGrad, tensor, tidy, zeros } from '../core';
 import { onednnBlock, onednnConv2d } from '../ops/conv';
 
 // onnx-proto: ONNX's onnx.proto compiled for protobufjs (loaded on first use).
@@ -278,9 +278,10 @@ export class OnnxModule extends Module {
     const opset = this.info.opset;
     const temporaries: Tensor[] = [];
     const fusing = this.fusing(inputs);
+    const batch = this.batching && inputs[0].ndim > 0 && inputs[0].shape[0] > 1 ? inputs[0].shape[0] : null;
     const argsOf = (node: Node) => node.inputs.map((n) => (n === '' ? null : env.get(n) ?? missing(node, n)));
     const step = (node: Node) => {
-      const outs = runNode(node, argsOf(node), opset, this.training);
+      const outs = runNode(node, argsOf(node), opset, this.training, batch);
       node.outputs.forEach((name, i) => {
         if (!name) return;
         const t = outs[i] ?? null;
@@ -310,6 +311,46 @@ export class OnnxModule extends Module {
       const keep = new Set(this.graphOutputs.map((n) => env.get(n)));
       for (const t of temporaries) if (!keep.has(t) && !this.isValue(t) && !inputs.includes(t)) t.dispose();
     }
+  }
+
+  /** Set by enableBatching: a fixed-batch-1 graph runs whole batches. */
+  private batching = false;
+
+  /**
+   * For a graph exported with a fixed batch of 1 (its Reshapes hard-code the 1, as PyTorch's
+   * exporter writes them without dynamic axes): tries running `probe` (2 or more items) as one
+   * batch, reading a Reshape's leading 1 as the batch size, against running its items one by one.
+   * When every output agrees (within 1e-5 of the outputs' scale) later forwards run batches that
+   * way and this returns true; otherwise nothing changes (false). FaceModel.fromOnnx does this,
+   * so that a batch of faces is one pass of the network instead of one per face.
+   */
+  enableBatching(probe: Tensor): boolean {
+    if (!Tensor.isTensor(probe) || probe.ndim < 1 || probe.shape[0] < 2) invalid('probe', 'a tensor of 2 or more items', Tensor.isTensor(probe) ? `shape [${probe.shape}]` : probe);
+    if (this.graphInputs.length !== 1) return false;
+    const outputs = (x: Tensor) => {
+      const o = this.forward(x);
+      return Array.isArray(o) ? o : [o];
+    };
+    return noGrad(() =>
+      tidy(() => {
+        const singles = F.split(probe, 1, 0).map(outputs);
+        this.batching = true;
+        try {
+          const whole = outputs(probe);
+          const agree = whole.every((w, k) => {
+            const single = F.cat(singles.map((s) => s[k]), 0);
+            if (w.shape.join() !== single.shape.join()) return false;
+            const scale = Math.max(1, F.abs(single).max().item());
+            return F.sub(w, single).abs().max().item() <= 1e-5 * scale;
+          });
+          this.batching = agree;
+          return agree;
+        } catch {
+          this.batching = false; // a shape error: the graph's batch of 1 is not only in its Reshapes
+          return false;
+        }
+      }),
+    );
   }
 
   /**
@@ -477,7 +518,8 @@ function fusedConv(node: Node, plan: ConvFusion, a: Args, read: (name: string) =
 // Operators ------------------------------------------------------------------------------------------
 
 type Args = (Tensor | null)[];
-type Impl = (a: Args, at: Record<string, AttrValue>, ctx: { opset: number; training: boolean; node: Node }) => (Tensor | null)[] | Tensor;
+/** batch: the batch size a graph exported at a fixed batch of 1 runs at (OnnxModule.enableBatching), else null. */
+type Impl = (a: Args, at: Record<string, AttrValue>, ctx: { opset: number; training: boolean; node: Node; batch: number | null }) => (Tensor | null)[] | Tensor;
 
 /** A tensor's values as JS numbers (via a CPU view that is released at once). */
 function values(t: Tensor): number[] {
@@ -766,6 +808,8 @@ const OPS: Record<string, Impl> = {
     const shape = ints(a[1]);
     // 0 copies the input's dimension (unless allowzero).
     const target = shape.map((d, i) => (d === 0 && !attrNum(at.allowzero, 0) ? x.shape[i] : d));
+    // A graph exported at a fixed batch of 1 running a batch (enableBatching): its leading 1 is the batch.
+    if (c.batch && target[0] === 1 && x.shape[0] === c.batch) target[0] = c.batch;
     return x.reshape(target);
   },
   Flatten: (a, at, c) => {
@@ -916,9 +960,9 @@ function checkSupported(node: Node, opset: number): void {
   if (node.op === 'Pad' && !['constant', 'reflect', 'edge'].includes(attrStr(at.mode, 'constant'))) throw new UnsupportedOperatorError('Pad', node.name, opset, `mode ${at.mode}`);
 }
 
-function runNode(node: Node, args: Args, opset: number, training: boolean): (Tensor | null)[] {
+function runNode(node: Node, args: Args, opset: number, training: boolean, batch: number | null = null): (Tensor | null)[] {
   try {
-    const r = OPS[node.op](args, node.attrs, { opset, training, node });
+    const r = OPS[node.op](args, node.attrs, { opset, training, node, batch });
     return Array.isArray(r) ? r : [r];
   } catch (e) {
     if (e instanceof TorchfaceError && !(e instanceof TorchError)) throw e;

@@ -179,6 +179,16 @@ describe('ONNX import: the fused inference path (convolutions through oneDNN)', 
     const [ran] = await net.run(x);
     assert.ok(maxDiff(ran, fused[0]) < 1e-6, 'the traced replay runs the same fused path');
   });
+
+  it('enableBatching: refused (and nothing changed) for a graph whose batch of 1 is more than its Reshapes', async () => {
+    // ReduceSum over axis 0 mixes the items: a batch is not the items run one by one.
+    const bytes = handModel([{ name: 'sum', opType: 'ReduceSum', input: ['x', 'axes'], output: ['s'] }, { name: 'r', opType: 'Reshape', input: ['s', 'shape'], output: ['y'] }], [{ name: 'axes', dataType: 7, dims: [1], int64Data: [0] }, { name: 'shape', dataType: 7, dims: [2], int64Data: [1, 4] }], [['x', [1, 4]]], ['y']);
+    const net = await loadOnnx(bytes);
+    assert.equal(net.enableBatching(T.rand([2, 4])), false);
+    assert.throws(() => net.enableBatching(T.rand([1, 4])), /2 or more items/);
+    const x = T.rand([1, 4]);
+    assert.ok(maxDiff(T.noGrad(() => net.forward(x) as T.Tensor), x) < 1e-6);
+  });
 });
 
 describe('ONNX: no tensor leaks', () => {
@@ -272,6 +282,13 @@ describe('ONNX import: a third-party face model from npm (faceplugin fr_feature.
     assert.ok(maxDiff(nodeByNode, y) < 1e-4, `fused vs node by node: ${maxDiff(nodeByNode, y)}`);
     const [ran] = await net.run(x);
     assert.ok(maxDiff(ran, y) < 1e-6);
+    // Its Reshape hard-codes the batch of 1; read as the batch size, three faces are one pass.
+    assert.ok(net.enableBatching(T.rand([2, 3, 112, 112])));
+    const three = T.rand([3, 3, 112, 112]);
+    const batched = T.noGrad(() => net.forward(three) as T.Tensor);
+    assert.deepEqual(batched.shape, [3, 512]);
+    const oneByOne = T.cat(T.split(three, 1, 0).map((t) => T.noGrad(() => net.forward(t) as T.Tensor)), 0);
+    assert.ok(maxDiff(batched, oneByOne) < 1e-4, `batched vs one by one: ${maxDiff(batched, oneByOne)}`);
     net.train();
     const params = net.parameters();
     assert.ok(params.length > 100, `${params.length} parameters`);
