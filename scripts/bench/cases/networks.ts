@@ -43,7 +43,8 @@ async function peerFor(network: NetworkName, S: number): Promise<Peer> {
     return {
       name: 'onnxruntime-node (same file, 1 thread)',
       run: async (x, n) => {
-        // fr_feature.onnx has a fixed batch of 1: 16 faces are 16 runs, as torchface runs it too
+        // fr_feature.onnx has a fixed batch of 1: 16 faces are 16 runs here (its input shape is fixed
+        // in the file), one pass of 16 in torchface (OnnxModule.enableBatching, checked at load)
         const per = 3 * S * S;
         for (let i = 0; i < n; i++) await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', x.subarray(i * per, (i + 1) * per), [1, 3, S, S]) });
       },
