@@ -132,15 +132,20 @@ export class ApproximateSearch {
   private async catchUp(): Promise<boolean> {
     if (this.generation < 0) return false;
     const dim = this.ann.dim;
-    const changes = this.store.changesSince(this.generation, this.maxKey, dim);
+    const changes = this.store.changesSince(this.generation, this.maxKey);
     if (!changes) return false;
     await this.ann.remove(changes.removed);
-    for (let s = 0; s < changes.added.length; s += REBUILD_CHUNK) {
-      const part = changes.added.slice(s, s + REBUILD_CHUNK);
+    // The rows added up to the snapshot's last key, page by page (no statement open across the
+    // awaits). A row removed meanwhile is skipped here; its removal, recorded with a later
+    // counter, is then a no-op on the next catch-up. Rows added meanwhile have larger keys.
+    for (let after = this.maxKey; ; ) {
+      const page = this.store.embeddingsAfter(after, REBUILD_CHUNK, dim, changes.lastKey);
+      if (page.length === 0) break;
       await this.add(
-        part.map((r) => r.key),
-        part.map((r) => r.vector),
+        page.map((r) => r.key),
+        page.map((r) => r.vector),
       );
+      after = page[page.length - 1].key;
     }
     this.catchUps++;
     this.generation = changes.generation;

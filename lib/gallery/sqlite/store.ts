@@ -119,17 +119,19 @@ export class SqliteStore {
 
   /**
    * What changed since the counter read `since`, for a copy that held every
-   * row up to key `maxKey` then: the keys removed since, and the rows added
-   * since (keys above maxKey), read in one snapshot with the counter they lead
-   * to; null when removals that old are no longer recorded (then rebuild).
+   * row up to key `maxKey` then, read in one snapshot: the counter now, the
+   * keys removed since, and the largest key now (the rows added since are the
+   * keys in (maxKey, lastKey]: read them page by page with embeddingsAfter, as
+   * a catch-up after a million added rows would otherwise hold them all at
+   * once); null when removals that old are no longer recorded (then rebuild).
    */
-  changesSince(since: number, maxKey: number, dim: number): { generation: number; removed: number[]; added: { key: number; vector: Float32Array }[] } | null {
+  changesSince(since: number, maxKey: number): { generation: number; removed: number[]; lastKey: number } | null {
     return this.db
       .transaction(() => {
         if (since < Number(this.getMeta('removed_since') ?? 0)) return null;
         const removed = this.db.prepare('SELECT key FROM embeddings_removed WHERE generation > ? AND key <= ?').pluck().all(since, maxKey) as number[];
-        const rows = this.db.prepare('SELECT key, vector FROM embeddings WHERE key > ? ORDER BY key').all(maxKey) as { key: number; vector: Buffer }[];
-        return { generation: this.generation(), removed, added: rows.map((r) => ({ key: r.key, vector: fromBlob(r.vector, dim) })) };
+        const last = this.db.prepare('SELECT max(key) FROM embeddings').pluck().get() as number | null;
+        return { generation: this.generation(), removed, lastKey: Math.max(maxKey, last ?? 0) };
       })
       .deferred();
   }
@@ -243,8 +245,8 @@ export class SqliteStore {
   }
 
   /** Up to `limit` embeddings with keys above `after`, in key order (a page; no statement stays open). */
-  embeddingsAfter(after: number, limit: number, dim: number): { key: number; id: string; vector: Float32Array }[] {
-    const rows = this.db.prepare('SELECT key, person_id AS id, vector FROM embeddings WHERE key > ? ORDER BY key LIMIT ?').all(after, limit) as { key: number; id: string; vector: Buffer }[];
+  embeddingsAfter(after: number, limit: number, dim: number, upTo = Number.MAX_SAFE_INTEGER): { key: number; id: string; vector: Float32Array }[] {
+    const rows = this.db.prepare('SELECT key, person_id AS id, vector FROM embeddings WHERE key > ? AND key <= ? ORDER BY key LIMIT ?').all(after, upTo, limit) as { key: number; id: string; vector: Buffer }[];
     return rows.map((r) => ({ key: r.key, id: r.id, vector: fromBlob(r.vector, dim) }));
   }
 
