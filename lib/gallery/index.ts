@@ -2,6 +2,7 @@ export { FaceGallery } from './sqlite/gallery';
 export type { FaceGalleryOptions } from './sqlite/gallery';
 export { AnnIndex, AnnIndexError } from './ann-index';
 export type { AnnOptions, AnnCandidates } from './ann-index';
+export type { GalleryHnswOptions } from './sqlite/approximate';
 export { GalleryBase, DuplicateIdError, UnknownIdError, DEFAULT_THRESHOLD, modelIdentity, euclidean } from './gallery';
 export type { FaceModelLike, GalleryHead, ModelIdentity, Person, Candidate, IdentifyResult, GalleryVerifyResult, GalleryJson, GalleryOptions, EnrollOptions, IdentifyOptions, VerifyOptions, ImportOptions } from './gallery';
 export { DatabaseError, PgVectorGallery, pgPoolClient, pgliteClient } from './pgvector/gallery';

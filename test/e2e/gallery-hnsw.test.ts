@@ -219,16 +219,29 @@ describe("FaceGallery with search: 'hnsw'", () => {
     await checkAnswers(reopened, live, queries);
     await reopened.close();
 
-    // A graph older than the removals the file still records (they are forgotten once a graph
-    // reflecting them is saved): rebuilt, not caught up.
+    // Removals stay recorded after saves (hnsw.keepRemovals, default 1,000,000): a graph far
+    // behind them (another process's, an older copy) catches up instead of being rebuilt.
     const side = JSON.parse(fs.readFileSync(`${file}.hnsw.json`, 'utf8')) as { generation: number };
     const w2 = await FaceGallery.open(file, { model });
     await w2.remove('person-1');
     await w2.close();
     fs.writeFileSync(`${file}.hnsw.json`, JSON.stringify({ ...side, generation: 1 }));
+    const behind = await FaceGallery.open(file, { model, search: 'hnsw' });
+    assert.deepEqual([behind.indexRebuilds, behind.indexCatchUps], [0, 1]);
+    live = live.filter((p) => p.id !== 'person-1');
+    await checkAnswers(behind, live, queries);
+    await behind.close();
+
+    // keepRemovals: 0 forgets them at each save: a graph older than what the file records is
+    // rebuilt, not caught up.
+    const forgetful = await FaceGallery.open(file, { model, search: 'hnsw', hnsw: { keepRemovals: 0 } });
+    await forgetful.remove('person-2');
+    await forgetful.close();
+    const side2 = JSON.parse(fs.readFileSync(`${file}.hnsw.json`, 'utf8')) as { generation: number };
+    fs.writeFileSync(`${file}.hnsw.json`, JSON.stringify({ ...side2, generation: 1 }));
     const old = await FaceGallery.open(file, { model, search: 'hnsw' });
     assert.deepEqual([old.indexRebuilds, old.indexCatchUps], [1, 0]);
-    live = live.filter((p) => p.id !== 'person-1');
+    live = live.filter((p) => p.id !== 'person-2');
     await checkAnswers(old, live, queries);
     await old.close();
 
@@ -263,6 +276,8 @@ describe("FaceGallery with search: 'hnsw'", () => {
     await assert.rejects(FaceGallery.open(file, { model, search: 'ivf' as never }), ArgumentError);
     await assert.rejects(FaceGallery.open(file, { model, hnsw: { connectivity: 16 } }), ArgumentError);
     await assert.rejects(FaceGallery.open(file, { model, search: 'hnsw', hnsw: { connectivity: 1 } }), ArgumentError);
+    await assert.rejects(FaceGallery.open(file, { model, search: 'hnsw', hnsw: { keepRemovals: -1 } }), /keepRemovals/);
+    await assert.rejects(FaceGallery.open(file, { model, search: 'hnsw', hnsw: { keepRemoval: 5 } as never }), ArgumentError);
     const g = await FaceGallery.open(file, { model, search: 'hnsw' });
     await g.close();
   });

@@ -12,7 +12,8 @@
 // in-memory copy as the exact index keeps).
 import * as crypto from 'crypto';
 import * as fs from 'fs';
-import { AnnIndex, AnnOptions, annOptions } from '../ann-index';
+import { z } from 'zod';
+import { AnnIndex, annOptions } from '../ann-index';
 import { fromZod } from '../../core/errors';
 import { type Candidate, euclidean } from '../gallery';
 import type { SqliteStore } from './store';
@@ -51,6 +52,20 @@ function fingerprint(file: string): { bytes: number; fingerprint: string } {
   }
 }
 
+/** A gallery's HNSW options: the graph's (AnnIndex), and how long the file remembers removals. */
+export const galleryHnswOptions = annOptions
+  .extend({
+    /**
+     * Removals the file keeps recorded once a graph reflecting them is saved (the newest ones;
+     * default 1,000,000, some 20 MB of rows): another process's graph, or an older copy, that
+     * is behind by fewer catches up instead of being rebuilt (a 10M-row graph took an hour to
+     * build on 2 cores). 0 forgets them at every save.
+     */
+    keepRemovals: z.number().int().min(0).max(1e9).default(1_000_000),
+  })
+  .strict();
+export type GalleryHnswOptions = z.input<typeof galleryHnswOptions>;
+
 /** Rows read from SQLite per add while rebuilding. */
 const REBUILD_CHUNK = 65536;
 
@@ -72,14 +87,16 @@ export class ApproximateSearch {
     /** Where the graph is kept; null for ':memory:' galleries. */
     readonly file: string | null,
     private ann: AnnIndex,
+    private readonly keepRemovals: number,
   ) {}
 
   /** Opens the graph of a gallery: loaded when current, else rebuilt from the file (and saved). */
-  static async open(store: SqliteStore, galleryPath: string, dim: number, options: AnnOptions = {}): Promise<ApproximateSearch> {
-    const parsed = annOptions.safeParse(options);
+  static async open(store: SqliteStore, galleryPath: string, dim: number, options: GalleryHnswOptions = {}): Promise<ApproximateSearch> {
+    const parsed = galleryHnswOptions.safeParse(options);
     if (!parsed.success) throw fromZod(parsed.error, 'options.hnsw', options);
+    const { keepRemovals, ...graph } = parsed.data;
     const file = galleryPath === ':memory:' || galleryPath === '' ? null : `${galleryPath}.hnsw`;
-    const a = new ApproximateSearch(store, file, AnnIndex.create(dim, parsed.data));
+    const a = new ApproximateSearch(store, file, AnnIndex.create(dim, graph), keepRemovals);
     try {
       if (!(await a.tryLoad())) await a.rebuild();
     } catch (e) {
@@ -274,8 +291,9 @@ export class ApproximateSearch {
     fs.writeFileSync(`${side}.tmp`, JSON.stringify({ ...this.sidecarFor(generation), ...fingerprint(this.file) }) + '\n');
     fs.renameSync(`${side}.tmp`, side);
     this.saved = generation;
-    // Removals the saved graph already reflects need not be kept for it.
-    this.store.pruneRemoved(generation);
+    // Removals the saved graph reflects, past the newest keepRemovals: other processes' graphs
+    // (or an older copy) still behind them are rebuilt rather than caught up.
+    this.store.pruneRemoved(generation, this.keepRemovals);
   }
 
   /** Saves (when current) and stops the graph's worker. */

@@ -12,15 +12,15 @@ import { ClusterSummary, ClusterView, LibraryClusterOptions, LibraryClusters, Ph
 import type { FaceRecord, PhotoRow } from '../../library/store';
 import { DEFAULT_CLUSTER_FAR, DEFAULT_CLUSTER_THRESHOLD } from '../../library/cluster';
 import { EmbeddingIndex, INDEX_STORAGES, type IndexStorage } from '../embedding-index';
-import type { AnnIndex, AnnOptions } from '../ann-index';
-import { ApproximateSearch } from './approximate';
+import type { AnnIndex } from '../ann-index';
+import { ApproximateSearch, type GalleryHnswOptions } from './approximate';
 import { Candidate, DuplicateIdError, FaceModelLike, GalleryBackend, GalleryBase, GalleryOptions, IdentifyOptions, IdentifyResult, ModelIdentity, Person, PersonData, checkId } from '../gallery';
 import { PersonRow, SqliteStore, StoredModel } from './store';
 
 /** How FaceGallery searches: the exact in-memory index, or an approximate graph (search: 'hnsw'). */
 export interface SearchMode {
   search: 'exact' | 'hnsw';
-  hnsw?: AnnOptions;
+  hnsw?: GalleryHnswOptions;
 }
 
 class SqliteBackend implements GalleryBackend {
@@ -449,7 +449,7 @@ export interface FaceGalleryOptions extends GalleryOptions {
   /** 'exact' (default): every row, in memory. 'hnsw': an approximate graph (usearch), re-ranked exactly. */
   search?: 'exact' | 'hnsw';
   /** search: 'hnsw': the graph's parameters (lib/gallery/ann-index.ts; defaults chosen by scripts/bench/cases/ann.ts). */
-  hnsw?: AnnOptions;
+  hnsw?: GalleryHnswOptions;
 }
 
 export type { PersonRow };

@@ -70,6 +70,7 @@ export class SqliteStore {
         -- Which gallery this is (a graph saved beside another file, or beside a restored copy, is not its graph).
         INSERT OR IGNORE INTO meta (key, value) VALUES ('uuid', lower(hex(randomblob(16))));
         CREATE TABLE IF NOT EXISTS embeddings_removed (key INTEGER PRIMARY KEY, generation INTEGER NOT NULL);
+        CREATE INDEX IF NOT EXISTS embeddings_removed_generation ON embeddings_removed (generation);
         CREATE TRIGGER IF NOT EXISTS embeddings_generation_insert AFTER INSERT ON embeddings
           BEGIN UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'; END;
         CREATE TRIGGER IF NOT EXISTS embeddings_generation_delete AFTER DELETE ON embeddings
@@ -136,12 +137,19 @@ export class SqliteStore {
       .deferred();
   }
 
-  /** Forgets removals up to counter `upTo` (a copy older than that is rebuilt instead of caught up). */
-  pruneRemoved(upTo: number): void {
+  /**
+   * Forgets removals up to counter `upTo`, keeping the newest `keep` of them (a
+   * copy older than what is kept is rebuilt instead of caught up).
+   */
+  pruneRemoved(upTo: number, keep: number): void {
     this.transaction(() => {
-      if (upTo <= Number(this.getMeta('removed_since') ?? 0)) return;
-      this.db.prepare('DELETE FROM embeddings_removed WHERE generation <= ?').run(upTo);
-      this.setMeta('removed_since', String(upTo));
+      // The counter of the newest removal beyond the kept ones (each removal moves it by one).
+      const nth = this.db.prepare('SELECT generation FROM embeddings_removed ORDER BY generation DESC LIMIT 1 OFFSET ?').pluck().get(keep) as number | undefined;
+      if (nth === undefined) return;
+      const cutoff = Math.min(upTo, nth);
+      if (cutoff <= Number(this.getMeta('removed_since') ?? 0)) return;
+      this.db.prepare('DELETE FROM embeddings_removed WHERE generation <= ?').run(cutoff);
+      this.setMeta('removed_since', String(cutoff));
     });
   }
 
