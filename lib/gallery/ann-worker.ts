@@ -3,6 +3,7 @@
 // search milliseconds), so they run here, never on the caller's event loop.
 // Messages are handled one at a time, in order: a search sent after an add
 // sees the added rows. The protocol is private to ann-index.ts.
+import * as os from 'os';
 import { parentPort, workerData } from 'worker_threads';
 
 interface UsearchIndex {
@@ -10,6 +11,7 @@ interface UsearchIndex {
   search(vectors: Float32Array, k: number, threads: number): { keys: BigUint64Array; distances: Float32Array; counts?: BigUint64Array };
   remove(keys: BigUint64Array): number | number[];
   size(): number;
+  capacity(): number;
   save(path: string): void;
   load(path: string): void;
 }
@@ -47,11 +49,24 @@ const index = new Index({
 // Keys travel as float64 (store row ids are integers below 2^53) and become u64 here.
 const toU64 = (keys: Float64Array): BigUint64Array => BigUint64Array.from(keys, (k) => BigInt(k));
 
+// usearch keeps one insertion context per thread, made when it reserves capacity: an add that
+// grows the index reserves for the threads it is given, and an add on more threads than the last
+// reservation made contexts for fails ("Reserve capacity ahead of insertions!"; seen when the
+// graph's first rows went in on one thread and later single enrolments on two). So an add that
+// does not grow the index uses at most that many threads. Loading reserves for every core.
+let reservedThreads = 0;
+
 function handle(m: AnnRequest): AnnReply {
   switch (m.op) {
-    case 'add':
-      if (m.keys.length) index.add(toU64(m.keys), m.vectors, m.threads);
+    case 'add': {
+      const n = m.keys.length;
+      if (!n) return { id: m.id, size: index.size() };
+      const grows = index.size() + n >= index.capacity();
+      const threads = grows ? m.threads : Math.max(1, Math.min(m.threads, reservedThreads));
+      index.add(toU64(m.keys), m.vectors, threads);
+      if (grows) reservedThreads = threads;
       return { id: m.id, size: index.size() };
+    }
     case 'search': {
       const nq = m.queries.length / config.dim;
       const keys = new Float64Array(nq * m.k).fill(-1);
@@ -74,6 +89,7 @@ function handle(m: AnnRequest): AnnReply {
       return { id: m.id, size: index.size() };
     case 'load':
       index.load(m.path);
+      reservedThreads = os.cpus().length; // usearch's load reserves for std::thread::hardware_concurrency()
       return { id: m.id, size: index.size() };
     case 'close':
       return { id: m.id, size: index.size() };

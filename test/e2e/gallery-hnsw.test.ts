@@ -33,6 +33,26 @@ function bruteForce(rows: Float32Array, keys: number[], dim: number, q: Float32A
 }
 
 describe('AnnIndex (usearch HNSW in a worker thread)', () => {
+  it('adds small batches past the first 10,000 rows (added on one thread) on more threads', async () => {
+    // usearch makes one insertion context per thread when it grows: the first 10,000 rows went in
+    // on one thread, so a later add of a few rows spread over two failed ("Reserve capacity ahead
+    // of insertions!") until the index grew again; enrolling 30,000 people of 1-3 photos hit it.
+    const dim = 8;
+    const ann = AnnIndex.create(dim, { connectivity: 8, expansionAdd: 16, threads: 2 });
+    try {
+      const random = rng(7);
+      const rows = (n: number) => Float32Array.from({ length: n * dim }, () => random() - 0.5);
+      await ann.add(Array.from({ length: 10000 }, (_, i) => i), rows(10000));
+      for (let i = 0; i < 20; i++) await ann.add([10000 + 3 * i, 10001 + 3 * i, 10002 + 3 * i], rows(3));
+      assert.equal(ann.size, 10060);
+      await ann.add(Array.from({ length: 7000 }, (_, i) => 20000 + i), rows(7000)); // grows: contexts for two threads
+      await ann.add([30000, 30001, 30002], rows(3));
+      assert.equal(ann.size, 17063);
+    } finally {
+      await ann.close();
+    }
+  });
+
   it('finds the exact nearest rows at this size, forgets removed rows, and saves / loads the same graph', async () => {
     const r = rng(7);
     const dim = 16;
