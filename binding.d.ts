@@ -110,8 +110,14 @@ export interface Binding {
   /** The recorded program as data (for exporters); `consts` are new handles (dispose them), constOf[i] the index in `named` of consts[i] or -1. */
   programDescribe(p: ProgramHandle, named: TensorHandle[]): ProgramDescription;
   /** Replays a program on a worker thread with autograd off. */
-  /** threads: the intra-op (OpenMP) threads of this replay's worker; 0 or absent: libtorch's setting. */
-  programRun(p: ProgramHandle, inputs: TensorHandle[], threads?: number): Promise<TensorHandle[]>;
+  /**
+   * threads: the intra-op (OpenMP) threads of this replay's worker; 0 or absent: libtorch's setting.
+   * shareInputs: read the inputs in place instead of copying them first; a change from `versions`
+   * (their tensorVersion when the replay was asked for; default: when it starts) rejects.
+   */
+  programRun(p: ProgramHandle, inputs: TensorHandle[], threads?: number, shareInputs?: boolean, versions?: number[]): Promise<TensorHandle[]>;
+  /** A tensor's version counter (moves on every in-place change). */
+  tensorVersion(t: TensorHandle): number;
 
   // Distributed (native/distributed.cc, libtorch's c10d). Without Gloo at build time every entry but distAvailable throws.
   /** Which c10d backends this build has. */

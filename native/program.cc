@@ -164,6 +164,8 @@ struct Snapshot {
   std::vector<at::Tensor> owned;      // what the worker reads
   std::vector<uint32_t> versions;     // originals' version counters at queue time
 
+  // A copy of each input, made on the calling (JS) thread: the replay computes on the values
+  // the inputs had when it was called, whatever the caller does to them meanwhile.
   static Snapshot inputs(const std::vector<at::Tensor>& ts) {
     Snapshot s;
     for (const auto& t : ts) s.owned.push_back(t.detach().clone());
@@ -179,7 +181,7 @@ struct Snapshot {
     return s;
   }
   // Empty when nothing changed, else a description of the first change.
-  std::string changed() const {
+  std::string changed(const char* what = "captured tensor") const {
     for (size_t i = 0; i < originals.size(); i++) {
       const auto& t = originals[i];
       // Opaque tensors (oneDNN's blocked-format weights: aten::to_mkldnn) have no storage to
@@ -187,7 +189,7 @@ struct Snapshot {
       bool sameStorage = t.defined() && (!t.has_storage() ? !owned[i].has_storage()
                                                           : t.storage().unsafeGetStorageImpl() == owned[i].storage().unsafeGetStorageImpl());
       if (!sameStorage || t._version() != versions[i])
-        return "captured tensor " + std::to_string(i) + " (shape " + c10::str(t.sizes()) + ") was " + (sameStorage ? "modified in place" : "replaced");
+        return std::string(what) + " " + std::to_string(i) + " (shape " + c10::str(t.sizes()) + ") was " + (sameStorage ? "modified in place" : "replaced");
     }
     return "";
   }
@@ -245,14 +247,23 @@ class WideReplayThread {
 // Replays a program on a libuv worker thread, without autograd.
 class ProgramWorker : public Napi::AsyncWorker {
  public:
-  ProgramWorker(Napi::Env env, std::shared_ptr<Program> program, const std::vector<at::Tensor>& inputs, int threads)
+  // shareInputs: read the inputs in place, as the weights are (Snapshot::captured), instead of
+  // copying them on the calling thread first; a change while the replay ran is refused at the
+  // end. For callers whose inputs nobody else can reach (lib/ passes its own temporaries and
+  // decoded photos): copying a 1920x1280 photo for each face it aligns cost the event loop ~2 ms.
+  // versions: the shared inputs' version counters when the replay was asked for (it may have
+  // waited for a slot since): a change from then on is refused, not only one while it ran.
+  ProgramWorker(Napi::Env env, std::shared_ptr<Program> program, const std::vector<at::Tensor>& inputs, int threads, bool shareInputs, const std::vector<uint32_t>& versions)
       : Napi::AsyncWorker(env),
         threads_(threads),
+        shared_(shareInputs),
         deferred_(Napi::Promise::Deferred::New(env)),
         program_(std::move(program)),
-        inputs_(Snapshot::inputs(inputs)),
+        inputs_(shareInputs ? Snapshot::captured(inputs) : Snapshot::inputs(inputs)),
         consts_(Snapshot::captured(program_->constTensors)),
-        alive_(instance(env).alive) {}
+        alive_(instance(env).alive) {
+    if (shared_ && versions.size() == inputs_.versions.size()) inputs_.versions = versions;
+  }
 
   Napi::Promise promise() { return deferred_.Promise(); }
 
@@ -277,8 +288,9 @@ class ProgramWorker : public Napi::AsyncWorker {
       at::NoGradGuard noGrad;
       const Program& p = *program_;
       std::vector<at::Tensor> slots(p.numSlots);
-      for (size_t i = 0; i < inputs_.owned.size(); i++) slots[i] = std::move(inputs_.owned[i]);
-      inputs_.owned.clear();
+      // Copies are handed over; shared inputs stay in the snapshot too, for the check at the end.
+      for (size_t i = 0; i < inputs_.owned.size(); i++) slots[i] = shared_ ? inputs_.owned[i] : std::move(inputs_.owned[i]);
+      if (!shared_) inputs_.owned.clear();
       const auto& consts = consts_.owned;
       torch::jit::Stack stack;
       for (size_t k = 0; k < p.code.size(); k++) {
@@ -336,6 +348,11 @@ class ProgramWorker : public Napi::AsyncWorker {
               error_ = "programRun: the program's weights changed while the program ran (" + changed +
                        "): its result may mix old and new values; run it again after the change";
           }
+          if (error_.empty() && shared_) {
+            std::string changed = inputs_.changed("input");
+            if (!changed.empty())
+              error_ = "programRun: an input changed while the program ran (" + changed + ", read in place: shared inputs): run it again after the change";
+          }
         } catch (const std::exception& e) {
           error_ = std::string("programRun: checking the program's weights failed: ") + e.what();
         }
@@ -355,6 +372,7 @@ class ProgramWorker : public Napi::AsyncWorker {
 
  private:
   int threads_;
+  bool shared_;
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<Program> program_;
   Snapshot inputs_, consts_;
@@ -363,7 +381,13 @@ class ProgramWorker : public Napi::AsyncWorker {
   std::string error_;
 };
 
-// programRun(program, inputs[], threads = 0) -> Promise<handle[]>; threads 0: libtorch's setting
+// tensorVersion(handle) -> its version counter (moves on every in-place change)
+Napi::Value TensorVersion(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  return guarded(env, "tensorVersion", [&]() -> Napi::Value { return Napi::Number::New(env, unwrapTensor(env, info[0], "tensor")._version()); });
+}
+
+// programRun(program, inputs[], threads = 0, shareInputs = false, versions?) -> Promise<handle[]>; threads 0: libtorch's setting
 Napi::Value ProgramRun(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   return guarded(env, "programRun", [&]() -> Napi::Value {
@@ -374,7 +398,13 @@ Napi::Value ProgramRun(const Napi::CallbackInfo& info) {
     std::vector<at::Tensor> inputs;
     for (uint32_t i = 0; i < arr.Length(); i++) inputs.push_back(unwrapTensor(env, arr.Get(i), "input"));
     int threads = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
-    auto* worker = new ProgramWorker(env, program, inputs, threads);
+    bool share = info.Length() > 3 && info[3].IsBoolean() && info[3].As<Napi::Boolean>().Value();
+    std::vector<uint32_t> versions;
+    if (share && info.Length() > 4 && info[4].IsArray()) {
+      auto v = info[4].As<Napi::Array>();
+      for (uint32_t i = 0; i < v.Length(); i++) versions.push_back(static_cast<uint32_t>(v.Get(i).As<Napi::Number>().Int64Value()));
+    }
+    auto* worker = new ProgramWorker(env, program, inputs, threads, share, versions);
     auto promise = worker->promise();
     worker->Queue();
     return promise;
@@ -387,6 +417,7 @@ void initProgram(Napi::Env env, Napi::Object exports) {
   exports.Set("programInfo", Napi::Function::New(env, ProgramInfo));
   exports.Set("programDescribe", Napi::Function::New(env, ProgramDescribe));
   exports.Set("programRun", Napi::Function::New(env, ProgramRun));
+  exports.Set("tensorVersion", Napi::Function::New(env, TensorVersion));
 }
 
 }  // namespace torchface

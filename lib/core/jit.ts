@@ -53,9 +53,10 @@ class ReplayQueue {
   private active = 0;
   private readonly waiting: (() => void)[] = [];
   limit = 2;
-  async run<T>(inputs: TensorHandle[], start: (inputs: TensorHandle[]) => Promise<T>): Promise<T> {
+  /** shared: the inputs are read in place (TracedOptions.sharedInputs): a waiting replay holds aliases, not copies. */
+  async run<T>(inputs: TensorHandle[], start: (inputs: TensorHandle[]) => Promise<T>, shared = false): Promise<T> {
     if (this.active < this.limit) return this.go(inputs, start);
-    const copies = inputs.map((h) => native.call(CLONE(), h) as TensorHandle);
+    const copies = inputs.map((h) => native.call(shared ? ALIAS() : CLONE(), h) as TensorHandle);
     try {
       await new Promise<void>((resolve) => this.waiting.push(resolve));
       return await this.go(copies, start, true);
@@ -77,6 +78,8 @@ class ReplayQueue {
 const replays = new ReplayQueue();
 let cloneOp = -1;
 const CLONE = (): number => (cloneOp >= 0 ? cloneOp : (cloneOp = native.op('aten::clone', '')));
+let aliasOp = -1;
+const ALIAS = (): number => (aliasOp >= 0 ? aliasOp : (aliasOp = native.op('aten::alias', '')));
 
 /** How many traced replays may run at once in this thread (default 2, measured best on 2 cores). */
 export function setReplayConcurrency(n: number): void {
@@ -84,8 +87,21 @@ export function setReplayConcurrency(n: number): void {
   replays.limit = n;
 }
 
+/** Options of trace(). */
+export interface TraceOptions {
+  /**
+   * The callers never change an input while its replay runs (lib/'s own temporaries, decoded
+   * photos): replays read the inputs in place instead of copying them first on the calling
+   * thread (a 1920x1280 photo took ~2 ms of the event loop for each face aligned from it). A
+   * change is still caught: the replay is then refused, as when the weights change. Off by
+   * default: a replay computes on the values its inputs had when it was called.
+   */
+  sharedInputs?: boolean;
+}
+
 /** Records fn applied to example inputs (without autograd) and returns an async replay. */
-export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInputs: Tensor[]): TracedFunction {
+export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInputs: Tensor[], options: TraceOptions = {}): TracedFunction {
+  const shared = !!options?.sharedInputs;
   const handles = exampleInputs.map((t, i) => handleOf(t, `exampleInputs[${i}]`));
   let program: ProgramHandle | undefined;
   try {
@@ -108,7 +124,7 @@ export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInp
   const arity = exampleInputs.length;
   // One chooser per input shape: a program traced at batch 1 also replays larger batches (FaceModel), and the best count follows the work.
   const choosers = new Map<string, ThreadChooser>();
-  const replay = async (hs: TensorHandle[], shapeKey: string, forced?: number): Promise<TensorHandle[]> => {
+  const replay = async (hs: TensorHandle[], shapeKey: string, forced?: number, versions?: number[]): Promise<TensorHandle[]> => {
     let chooser = choosers.get(shapeKey);
     if (!chooser) {
       if (choosers.size >= 64) choosers.delete(choosers.keys().next().value as string);
@@ -118,7 +134,7 @@ export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInp
     const threads = forced ?? (f.threads === 'auto' ? chooser.pick(job.share) : f.threads);
     const t0 = performance.now();
     try {
-      const out = await native.programRun(p, hs, threads);
+      const out = await native.programRun(p, hs, threads, shared, versions);
       const alone = job.end();
       if (process.env.TORCHFACE_DEBUG_THREADS) console.error(`torchface: replay ${shapeKey} threads ${threads} share ${job.share} ${(performance.now() - t0).toFixed(1)} ms alone ${alone}`);
       if (alone && forced === undefined && f.threads === 'auto' && threadMode() === 'auto') chooser.record(threads, performance.now() - t0);
@@ -136,7 +152,9 @@ export function trace(fn: (...inputs: Tensor[]) => Tensor | Tensor[], exampleInp
       // Batch sizes by power-of-two class: the dynamic batcher (FaceModel) makes many
       // sizes, and a chooser per exact size would spend most replays warming up.
       const shapeKey = inputs.map((t) => t.shape.map((n, d) => (d === 0 && n > 1 ? `${2 ** Math.ceil(Math.log2(n))}b` : n)).join('x')).join(';');
-      result = await replays.run(handles, (hs) => replay(hs, shapeKey, options.threads));
+      // Shared inputs: their versions now, so that a change while the replay waits is caught too.
+      const versions = shared ? handles.map((h) => native.tensorVersion(h)) : undefined;
+      result = await replays.run(handles, (hs) => replay(hs, shapeKey, options.threads, versions), shared);
     } catch (e) {
       if (e instanceof TorchfaceError) throw e;
       // The worker reports "aten::conv2d: <libtorch's message>" for the failing instruction.
@@ -168,6 +186,8 @@ export interface TracedOptions {
    * imported ONNX graph's shape arithmetic) leave this off: one trace per shape.
    */
   anyBatchSize?: boolean;
+  /** See TraceOptions.sharedInputs. */
+  sharedInputs?: boolean;
 }
 
 /** What traced() returns: call it like the function (asynchronously, on a worker thread). */
@@ -200,7 +220,7 @@ export function traced(fn: (...inputs: Tensor[]) => Tensor | Tensor[], options: 
     // Tracing runs the function once on the calling thread with the inputs (their batch-1 slices for anyBatchSize).
     const examples = anyBatchSize ? inputs.map((t) => (t.shape[0] === 1 ? t : NARROW.t(t.handle, 0, 0, 1))) : inputs;
     try {
-      f = trace(fn, examples);
+      f = trace(fn, examples, { sharedInputs: options.sharedInputs });
     } catch (e) {
       if (e instanceof TorchfaceError) throw e;
       throw new TorchfaceError(`tracing failed: ${(e as Error).message}`);

@@ -126,6 +126,7 @@ function sampler(pool: number, size: number) {
         const out = F.callOp('aten::grid_sampler', '', x, grid, 0, 0, true) as Tensor; // bilinear, zeros, align_corners
         return F.permute(F.squeeze(F.round(F.clamp(out, 0, 255)), 0), [1, 2, 0]).to('uint8').contiguous();
       }),
+      { sharedInputs: true }, // the photo is read in place, not copied for each face (lib/core/jit.ts)
     );
     samplers.set(key, f);
   }

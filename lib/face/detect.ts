@@ -161,7 +161,7 @@ export class FaceDetector {
   private prepared<N extends SsdMobileNetV1 | TinyFaceDetectorNet | FaceLandmark68Net>(net: N): { net: N; run: (x: Tensor) => Promise<Tensor[]> } {
     const channelsLast = this.device === 'cpu';
     net.to({ device: this.device, channelsLast });
-    const f = traced((x: Tensor) => net.forward(channelsLast ? x.contiguous({ channelsLast }) : x));
+    const f = traced((x: Tensor) => net.forward(channelsLast ? x.contiguous({ channelsLast }) : x), { sharedInputs: true }); // lib's own inputs: read in place
     return { net, run: (x: Tensor) => f(x) };
   }
   private ssd() {
@@ -171,7 +171,7 @@ export class FaceDetector {
       // SSD at 512 x 512, traced, 1 thread: 66 ms instead of channels-last's 105 (scripts/bench/cases/detectors.ts).
       const fused = net.fuse();
       net.dispose();
-      const f = traced((x: Tensor) => fused.forward(x));
+      const f = traced((x: Tensor) => fused.forward(x), { sharedInputs: true });
       return { net: fused, run: (x: Tensor) => f(x) };
     });
     return this.ssdNet;

@@ -660,7 +660,8 @@ export class FaceModel {
           y = y.contiguous({ channelsLast });
           return module.forward(y);
         }),
-      { anyBatchSize: !perBatchSize, maxCached: 64 },
+      // The batches are this class's own tensors (embedTensor copies a caller's): read in place.
+      { anyBatchSize: !perBatchSize, maxCached: 64, sharedInputs: true },
     );
     program.threads = this.threadSetting;
     // Trace now (batch 1, main thread) so that embedding calls only replay.
@@ -837,11 +838,13 @@ export class FaceModel {
     if (this.members) invalid('model', "one of the fusion's members (model.members[i].model.embedTensor: each network takes its own crop size)", 'a fusion');
     const S = this.inputSize;
     if (!(x instanceof Tensor) || x.ndim !== 4 || x.shape[1] !== 3 || x.shape[2] !== S || x.shape[3] !== S) invalid('x', `a float N x 3 x ${S} x ${S} tensor`, x instanceof Tensor ? `shape [${x.shape}]` : x);
-    const f = x.dtype === 'float32' && x.device === this.device ? x : x.to({ dtype: 'float32', device: this.device });
+    // A copy of the caller's tensor: the replay reads its input in place (sharedInputs), and the
+    // caller may change x as soon as this returns its promise.
+    const f = x.dtype === 'float32' && x.device === this.device ? x.clone() : x.to({ dtype: 'float32', device: this.device });
     try {
       return await this.forward(f, false);
     } finally {
-      if (f !== x) f.dispose();
+      f.dispose();
     }
   }
 

@@ -65,6 +65,7 @@ const resampleProgram = traced((img: Tensor, ri0: Tensor, ri1: Tensor, rw0: Tens
     const hwc = F.add(F.mul(c, cw0), F.mul(d, cw1)); // outH x outW x 3
     return F.unsqueeze(F.permute(hwc, [2, 0, 1]), 0).contiguous();
   }),
+  { sharedInputs: true }, // the image is read in place, not copied per call (lib/core/jit.ts)
 );
 
 /** An image held as a uint8 H x W x 3 tensor, for repeated crops. */

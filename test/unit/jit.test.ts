@@ -240,6 +240,31 @@ describe('jit: one replay at a time per thread, and dynamic batching of face cro
     assert.throws(() => tf.setReplayConcurrency(0), ArgumentError);
   });
 
+  it('sharedInputs: replays read their inputs in place (queued ones hold aliases, not copies); a change while one runs is refused, never mixed in', async () => {
+    const x = tf.randn([256, 256]);
+    const f = tf.trace((a) => tf.mm(a, a).sum(), [x], { sharedInputs: true });
+    const want = (await f(x))[0].item();
+    const before = await settledTensorCount();
+    // Unchanged inputs: the same results, immediate or queued; the caller may drop its handle meanwhile.
+    const y = x.clone();
+    const runs = [f(x), f(x), f(y), f(y)];
+    y.dispose();
+    const got = await Promise.all(runs);
+    for (const r of got) assert.ok(Math.abs(r[0].item() - want) <= 1e-4 * Math.abs(want));
+    tf.dispose(got);
+    // Changed while running or queued: every replay that read x refuses.
+    const pending = [f(x), f(x), f(x)];
+    tf.noGrad(() => x.mul_(2));
+    const settled = await Promise.allSettled(pending);
+    for (const r of settled) {
+      assert.equal(r.status, 'rejected');
+      assert.match(String((r as PromiseRejectedResult).reason.message), /an input changed while the program ran/);
+    }
+    assert.equal(await settledTensorCount(), before);
+    // Not shared (the default): a queued replay computes on the values its input had when called (test above).
+    x.dispose();
+  });
+
   it('concurrent embed() calls are batched into few forward passes and give the sequential results', async () => {
     const fs = await import('fs');
     const fixture = JSON.parse(fs.readFileSync(path.join(packageRoot, 'test', 'fixtures', 'faceapi-descriptors.json'), 'utf8')) as { inputs: { shape: number[]; rgbBase64: string }[] };
