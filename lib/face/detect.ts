@@ -222,11 +222,15 @@ export class FaceDetector {
    * own size, not upsampled (docs/accuracy.md). Returns null when every stage fails.
    */
   async detectLargest(
-    input: ImageInput | RgbImage,
+    input: ImageInput | RgbImage | ImageTensor,
     options: { minConfidence?: number; fallback?: boolean; assumeCrop?: boolean; select?: 'largest' | 'central' } = {},
   ): Promise<(DetectedFace & { stage: DetectionStage }) | null> {
-    const img = await loadImage(input as ImageInput);
-    const it = new ImageTensor(img, this.device);
+    // An ImageTensor is read as it is and left to its owner (FaceModel aligns the face from the
+    // same one instead of copying the photo into a tensor again).
+    const given = input instanceof ImageTensor;
+    if (given && input.device !== this.device) invalid('input', `an ImageTensor on ${this.device}`, `one on ${input.device}`);
+    const it = given ? input : new ImageTensor(await loadImage(input as ImageInput), this.device);
+    const img = { width: it.width, height: it.height };
     try {
       // 'central': the face whose box centre is nearest the image centre (photos framed on their
       // subject, as LFW's are: there a larger face at the edge is a bystander).
@@ -278,7 +282,7 @@ export class FaceDetector {
       }
       return null;
     } finally {
-      it.dispose();
+      if (!given) it.dispose();
     }
   }
 

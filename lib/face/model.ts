@@ -734,26 +734,43 @@ export class FaceModel {
     const out: EmbeddedFace[] = [];
     for (let start = 0; start < inputs.length; start += o.batchSize) {
       const chunk = inputs.slice(start, start + o.batchSize);
-      const faces = await Promise.all(chunk.map((input) => this.faceImage(input, o)));
-      const tta = o.tta ?? (o.detect ? 'flip' : 'none');
-      const { descriptors, crops } = await this.describe(
-        faces.map((f) => ({ image: f.image, landmarks: f.face?.landmarks ?? null })),
-        tta,
-        o.align as AlignMethod | undefined,
-      );
-      faces.forEach((f, i) => out.push({ descriptor: descriptors[i], kind: f.kind, tta, face: f.face, quality: f.face ? assessFace({ ...f.face, aligned: crops[i] }) : null }));
+      const settled = await Promise.allSettled(chunk.map((input) => this.faceImage(input, o)));
+      const faces = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      try {
+        const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
+        const tta = o.tta ?? (o.detect ? 'flip' : 'none');
+        const { descriptors, crops } = await this.describe(
+          faces.map((f) => ({ image: f.image, tensor: f.tensor, landmarks: f.face?.landmarks ?? null })),
+          tta,
+          o.align as AlignMethod | undefined,
+        );
+        faces.forEach((f, i) => out.push({ descriptor: descriptors[i], kind: f.kind, tta, face: f.face, quality: f.face ? assessFace({ ...f.face, aligned: crops[i] }) : null }));
+      } finally {
+        for (const f of faces) f.tensor?.dispose();
+      }
     }
     return out;
   }
 
-  /** The decoded image, its kind and, with detection, its largest face (the fallback chain of FaceDetector.detectLargest). */
-  private async faceImage(input: ImageInput, o: z.output<typeof embedOptions>): Promise<{ image: RgbImage; kind: InputKind; face: EmbeddedFace['face'] }> {
+  /**
+   * The decoded image, its kind and, with detection, its largest face (the fallback chain of
+   * FaceDetector.detectLargest) and the image as a tensor, which detection and alignment share
+   * (the caller disposes it): the photo is copied into a tensor once, not once more per face.
+   */
+  private async faceImage(input: ImageInput, o: z.output<typeof embedOptions>): Promise<{ image: RgbImage; kind: InputKind; face: EmbeddedFace['face']; tensor?: ImageTensor }> {
     const img = await loadImage(input, { maxPixels: o.maxPixels });
     const kind: InputKind = isGreyscale(img) ? 'greyscale' : 'colour';
     if (!o.detect) return { image: img, kind, face: null };
-    const face = await (await sharedDetector({ device: this.device })).detectLargest(img, { fallback: o.fallback, select: o.select });
-    if (!face) throw new NoFaceError(`no face found in the ${img.width}x${img.height} image`);
-    return { image: img, kind, face: { box: face.box, score: face.score, landmarks: face.landmarks, stage: face.stage ?? 'ssd' } };
+    const tensor = new ImageTensor(img, this.device);
+    try {
+      const face = await (await sharedDetector({ device: this.device })).detectLargest(tensor, { fallback: o.fallback, select: o.select });
+      if (!face) throw new NoFaceError(`no face found in the ${img.width}x${img.height} image`);
+      return { image: img, kind, face: { box: face.box, score: face.score, landmarks: face.landmarks, stage: face.stage ?? 'ssd' }, tensor };
+    } catch (e) {
+      tensor.dispose();
+      throw e;
+    }
   }
 
   /**
@@ -763,7 +780,7 @@ export class FaceModel {
    * descriptors scaled by the members' weights. Also returns the crops the
    * quality checks look at (a fusion's: its first member's).
    */
-  private async describe(items: { image: RgbImage; landmarks: Point[] | null }[], tta: 'none' | 'flip', align?: AlignMethod): Promise<{ descriptors: Float32Array[]; crops: RgbImage[] }> {
+  private async describe(items: { image: RgbImage; tensor?: ImageTensor; landmarks: Point[] | null }[], tta: 'none' | 'flip', align?: AlignMethod): Promise<{ descriptors: Float32Array[]; crops: RgbImage[] }> {
     if (this.members) {
       const parts = await Promise.all(this.members.map((m) => m.model.describe(items, tta)));
       const descriptors = items.map((_, i) => {
@@ -779,7 +796,8 @@ export class FaceModel {
       });
       return { descriptors, crops: parts[0].crops };
     }
-    const crops = await Promise.all(items.map((it) => (it.landmarks ? alignFace(it.image, it.landmarks, { method: align ?? this.alignment, size: this.inputSize }) : it.image)));
+    // Aligned from the image's tensor when detection made one (one copy of the photo for all).
+    const crops = await Promise.all(items.map((it) => (it.landmarks ? alignFace(it.tensor ?? it.image, it.landmarks, { method: align ?? this.alignment, size: this.inputSize }) : it.image)));
     return { descriptors: await this.embedCrops(crops, tta), crops };
   }
 
@@ -896,11 +914,19 @@ export class FaceModel {
     if (tta !== 'none' && tta !== 'flip') invalid('options.tta', "'none' or 'flip'", tta);
     const img = await loadImage(input);
     const found = await detectFaces(img, { ...detectOptions, device: this.device });
-    const { descriptors, crops } = await this.describe(
-      found.map((f) => ({ image: img, landmarks: f.landmarks })),
-      tta,
-      align,
-    );
+    // One tensor of the photo for every face aligned from it.
+    const tensor = found.length ? new ImageTensor(img, this.device) : undefined;
+    let described: { descriptors: Float32Array[]; crops: RgbImage[] };
+    try {
+      described = await this.describe(
+        found.map((f) => ({ image: img, tensor, landmarks: f.landmarks })),
+        tta,
+        align,
+      );
+    } finally {
+      tensor?.dispose();
+    }
+    const { descriptors, crops } = described;
     return found.map((f, i) => ({ box: f.box, score: f.score, landmarks: f.landmarks, descriptor: descriptors[i], quality: assessFace({ ...f, aligned: crops[i], stage: 'ssd' }) }));
   }
 
