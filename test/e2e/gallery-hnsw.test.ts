@@ -4,13 +4,12 @@
 // the file, loaded when current and rebuilt when missing, stale (another
 // handle wrote the file) or unreadable; the event loop stays free while it builds.
 import { strict as assert } from 'assert';
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AnnIndex, ArgumentError, FaceGallery, euclidean } from '../../lib';
 import { PixelFaceModel } from '../../lib/testing/pixel-face-model';
-import { packageRoot } from '../../lib/util/paths';
+import { startServer } from '../helpers/load';
 import { rng } from '../helpers/util';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'torchface-hnsw-'));
@@ -239,31 +238,31 @@ describe("FaceGallery with search: 'hnsw'", () => {
     await checkAnswers(reopened, live, queries);
     await reopened.close();
 
+    // The saved graph's sidecar rewound to counter 1 (a copy saved long ago, or another
+    // process's): opened, it is caught up or rebuilt as `expected` says, and answers right.
+    const reopenBehind = async (removed: string, expected: [rebuilds: number, catchUps: number]) => {
+      const side = JSON.parse(fs.readFileSync(`${file}.hnsw.json`, 'utf8')) as { generation: number };
+      fs.writeFileSync(`${file}.hnsw.json`, JSON.stringify({ ...side, generation: 1 }));
+      const h = await FaceGallery.open(file, { model, search: 'hnsw' });
+      assert.deepEqual([h.indexRebuilds, h.indexCatchUps], expected);
+      live = live.filter((p) => p.id !== removed);
+      await checkAnswers(h, live, queries);
+      await h.close();
+    };
+
     // Removals stay recorded after saves (hnsw.keepRemovals, default 1,000,000): a graph far
-    // behind them (another process's, an older copy) catches up instead of being rebuilt.
-    const side = JSON.parse(fs.readFileSync(`${file}.hnsw.json`, 'utf8')) as { generation: number };
+    // behind them catches up instead of being rebuilt.
     const w2 = await FaceGallery.open(file, { model });
     await w2.remove('person-1');
     await w2.close();
-    fs.writeFileSync(`${file}.hnsw.json`, JSON.stringify({ ...side, generation: 1 }));
-    const behind = await FaceGallery.open(file, { model, search: 'hnsw' });
-    assert.deepEqual([behind.indexRebuilds, behind.indexCatchUps], [0, 1]);
-    live = live.filter((p) => p.id !== 'person-1');
-    await checkAnswers(behind, live, queries);
-    await behind.close();
+    await reopenBehind('person-1', [0, 1]);
 
     // keepRemovals: 0 forgets them at each save: a graph older than what the file records is
     // rebuilt, not caught up.
     const forgetful = await FaceGallery.open(file, { model, search: 'hnsw', hnsw: { keepRemovals: 0 } });
     await forgetful.remove('person-2');
     await forgetful.close();
-    const side2 = JSON.parse(fs.readFileSync(`${file}.hnsw.json`, 'utf8')) as { generation: number };
-    fs.writeFileSync(`${file}.hnsw.json`, JSON.stringify({ ...side2, generation: 1 }));
-    const old = await FaceGallery.open(file, { model, search: 'hnsw' });
-    assert.deepEqual([old.indexRebuilds, old.indexCatchUps], [1, 0]);
-    live = live.filter((p) => p.id !== 'person-2');
-    await checkAnswers(old, live, queries);
-    await old.close();
+    await reopenBehind('person-2', [1, 0]);
 
     // Another gallery's graph copied beside a file: rebuilt, not trusted.
     const twin = path.join(tmp, 'twin.db');
@@ -308,21 +307,9 @@ describe("FaceGallery with search: 'hnsw'", () => {
     const { list } = people();
     for (const p of list.slice(0, 50)) await g.enrollEmbeddings(p.id, p.vs);
     await g.close();
-    const cli = path.join(packageRoot, 'dist', 'cli', 'torchface.js');
-    const serve = (search: string) => spawn(process.execPath, [cli, 'serve', '--gallery', file, '--port', '0', '--model', 'pixels', '--search', search], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, TORCHFACE_TEST_MODEL: 'pixels' } });
-    const started = (child: ReturnType<typeof serve>) =>
-      new Promise<string>((resolve, reject) => {
-        let err = '';
-        child.stderr!.on('data', (d: Buffer) => {
-          err += d.toString();
-          const m = /serving .* on (http:\/\/[^\s]+)/.exec(err);
-          if (m) resolve(m[1]);
-        });
-        child.on('exit', (c) => reject(new Error(`serve exited ${c}: ${err}`)));
-      });
-    const child = serve('hnsw');
+    const serve = (search: string) => startServer(['--gallery', file, '--port', '0', '--model', 'pixels', '--search', search], { ...process.env, TORCHFACE_TEST_MODEL: 'pixels' });
+    const { child, url } = await serve('hnsw');
     try {
-      const url = await started(child);
       const listed = (await (await fetch(`${url}/people`)).json()) as { people: unknown[] };
       assert.equal(listed.people.length, 50);
     } finally {
@@ -336,7 +323,6 @@ describe("FaceGallery with search: 'hnsw'", () => {
     assert.equal((await h.identifyEmbeddings([list[3].vs[0]]))[0].id, list[3].id);
     await h.close();
     // A wrong --search value is the gallery's ArgumentError, and the command fails.
-    const bad = serve('ivf');
-    await assert.rejects(started(bad), /options\.search/);
+    await assert.rejects(serve('ivf'), /options\.search/);
   });
 });
