@@ -15,6 +15,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { z } from 'zod';
 import { MissingPackageError, TorchfaceError, fromZod } from '../core/errors';
+import { tempPathFor } from '../io/atomic';
 import type { AnnReply, AnnRequest, AnnWorkerConfig } from './ann-worker';
 
 export const annOptions = z
@@ -158,7 +159,7 @@ export class AnnIndex {
 
   /** Writes the graph to a file (through a temporary file and a rename: a crash never leaves half a file). */
   async save(file: string): Promise<void> {
-    const tmp = `${file}.tmp-${process.pid}`;
+    const tmp = tempPathFor(file);
     try {
       await this.call({ op: 'save', path: tmp });
       fs.renameSync(tmp, file);

@@ -15,6 +15,7 @@ import * as fs from 'fs';
 import { z } from 'zod';
 import { AnnIndex, annOptions } from '../ann-index';
 import { fromZod } from '../../core/errors';
+import { writeFileAtomic } from '../../io/atomic';
 import { type Candidate, euclidean } from '../gallery';
 import type { SqliteStore } from './store';
 
@@ -66,8 +67,15 @@ export const galleryHnswOptions = annOptions
   .strict();
 export type GalleryHnswOptions = z.input<typeof galleryHnswOptions>;
 
-/** Rows read from SQLite per add while rebuilding. */
-const REBUILD_CHUNK = 65536;
+/** Rows read from SQLite per add while rebuilding or catching up. */
+const PAGE_ROWS = 65536;
+
+/** Rows of dim values, one after another in one array (as AnnIndex takes them). */
+function flat(rows: readonly Float32Array[], dim: number): Float32Array {
+  const out = new Float32Array(rows.length * dim);
+  rows.forEach((r, i) => out.set(r, i * dim));
+  return out;
+}
 
 export class ApproximateSearch {
   /** The file's change counter that the graph reflects; -1: unknown (rebuild). */
@@ -148,25 +156,32 @@ export class ApproximateSearch {
    */
   private async catchUp(): Promise<boolean> {
     if (this.generation < 0) return false;
-    const dim = this.ann.dim;
     const changes = this.store.changesSince(this.generation, this.maxKey);
     if (!changes) return false;
     await this.ann.remove(changes.removed);
-    // The rows added up to the snapshot's last key, page by page (no statement open across the
-    // awaits). A row removed meanwhile is skipped here; its removal, recorded with a later
-    // counter, is then a no-op on the next catch-up. Rows added meanwhile have larger keys.
-    for (let after = this.maxKey; ; ) {
-      const page = this.store.embeddingsAfter(after, REBUILD_CHUNK, dim, changes.lastKey);
-      if (page.length === 0) break;
-      await this.add(
-        page.map((r) => r.key),
-        page.map((r) => r.vector),
-      );
-      after = page[page.length - 1].key;
-    }
+    // The rows added up to the snapshot's last key. A row removed meanwhile is skipped here; its
+    // removal, recorded with a later counter, is then a no-op on the next catch-up. Rows added
+    // meanwhile have larger keys.
+    await this.addRowsAfter(this.ann, this.maxKey, changes.lastKey);
     this.catchUps++;
     this.generation = changes.generation;
     return true;
+  }
+
+  /**
+   * Adds the file's rows with keys in (after, upTo] to `graph`, page by page, so that no
+   * statement stays open across the awaits (a write on this connection meanwhile would fail).
+   * Into this graph, maxKey follows each page (a failure midway leaves it true). Returns the
+   * last key added, or `after`.
+   */
+  private async addRowsAfter(graph: AnnIndex, after: number, upTo?: number): Promise<number> {
+    for (;;) {
+      const page = this.store.embeddingsAfter(after, PAGE_ROWS, graph.dim, upTo);
+      if (page.length === 0) return after;
+      await graph.add(page.map((r) => r.key), flat(page.map((r) => r.vector), graph.dim));
+      after = page[page.length - 1].key;
+      if (graph === this.ann) this.maxKey = Math.max(this.maxKey, after);
+    }
   }
 
   /** Rebuilds the graph from every row of the file (one rebuild at a time; callers share it). */
@@ -175,18 +190,8 @@ export class ApproximateSearch {
       const dim = this.ann.dim;
       const fresh = AnnIndex.create(dim, this.ann.options);
       try {
-        // Page by page, so that no statement stays open across the awaits (a
-        // write on this connection meanwhile would fail).
         const generation = this.store.generation();
-        let after = 0;
-        for (;;) {
-          const page = this.store.embeddingsAfter(after, REBUILD_CHUNK, dim);
-          if (page.length === 0) break;
-          const flat = new Float32Array(page.length * dim);
-          page.forEach((r, i) => flat.set(r.vector, i * dim));
-          await fresh.add(page.map((r) => r.key), flat);
-          after = page[page.length - 1].key;
-        }
+        const after = await this.addRowsAfter(fresh, 0);
         const old = this.ann;
         this.ann = fresh;
         this.rebuilds++;
@@ -221,11 +226,8 @@ export class ApproximateSearch {
   }
 
   async add(keys: number[], vectors: Float32Array[]): Promise<void> {
-    const dim = this.ann.dim;
-    const flat = new Float32Array(vectors.length * dim);
-    vectors.forEach((v, i) => flat.set(v, i * dim));
     for (const k of keys) if (k > this.maxKey) this.maxKey = k;
-    await this.ann.add(keys, flat);
+    await this.ann.add(keys, flat(vectors, this.ann.dim));
   }
 
   async remove(keys: number[]): Promise<void> {
@@ -261,9 +263,7 @@ export class ApproximateSearch {
     const dim = this.ann.dim;
     if (this.ann.size === 0) return queries.map(() => []);
     const rows = Math.min(this.ann.size, Math.max(32, 4 * k));
-    const flat = new Float32Array(queries.length * dim);
-    queries.forEach((q, i) => flat.set(q, i * dim));
-    const found = await this.ann.search(flat, rows);
+    const found = await this.ann.search(flat(queries, dim), rows);
     return found.map((c, qi) => {
       const q = queries[qi];
       const keys = Array.from(c.keys).filter((key) => key >= 0);
@@ -287,9 +287,7 @@ export class ApproximateSearch {
     if (!this.file || this.generation < 0 || this.generation === this.saved) return;
     const generation = this.generation;
     await this.ann.save(this.file);
-    const side = `${this.file}.json`;
-    fs.writeFileSync(`${side}.tmp`, JSON.stringify({ ...this.sidecarFor(generation), ...fingerprint(this.file) }) + '\n');
-    fs.renameSync(`${side}.tmp`, side);
+    await writeFileAtomic(`${this.file}.json`, JSON.stringify({ ...this.sidecarFor(generation), ...fingerprint(this.file) }) + '\n');
     this.saved = generation;
     // Removals the saved graph reflects, past the newest keepRemovals: other processes' graphs
     // (or an older copy) still behind them are rebuilt rather than caught up.
