@@ -25,7 +25,6 @@ import { traced } from '../core/jit';
 import { Module } from '../nn';
 import * as F from '../ops';
 import { DType, Op, Tensor, arange, fromBytes, full, isGradEnabled, noGrad, tensor, tidy, zeros } from '../core';
-import { onednnBlock, onednnConv2d } from '../ops/conv';
 
 // onnx-proto: ONNX's onnx.proto compiled for protobufjs (loaded on first use).
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -251,7 +250,7 @@ export class OnnxModule extends Module {
       outputs: (graph.output ?? []).map((o: Proto) => ({ name: o.name, shape: dimsOf(o) })),
       ops,
     };
-    this.fusions = onednnBlock() > 0 ? planFusions(this.nodes, this.values, this.graphOutputs) : new Map();
+    this.fusions = F.onednnBlock() > 0 ? planFusions(this.nodes, this.values, this.graphOutputs) : new Map();
     this.absorbed = new Set([...this.fusions.values()].flatMap((f) => f.absorbed));
     this.eval(); // an imported model starts in inference mode, as the runtime that exported it
   }
@@ -488,7 +487,7 @@ function planFusions(nodes: Node[], values: Map<string, Tensor>, graphOutputs: s
 function fusedConv(node: Node, plan: ConvFusion, a: Args, read: (name: string) => Tensor | null): Tensor | null {
   if (plan.refused) return null;
   const [x, w, b] = a;
-  if (!x || !w || x.ndim !== 4 || x.dtype !== 'float32' || x.device !== 'cpu' || w.device !== 'cpu') return null;
+  if (!x || !w || x.ndim !== 4) return null;
   const groups = attrNum(node.attrs.group, 1);
   if (x.shape[1] !== w.shape[1] * groups || w.shape[0] % groups !== 0) return null;
   const kernel = attrInts(node.attrs.kernel_shape, w.shape.slice(2));
@@ -500,12 +499,13 @@ function fusedConv(node: Node, plan: ConvFusion, a: Args, read: (name: string) =
   if (outH <= 0 || outW <= 0) return null;
   const residual = plan.residual ? read(plan.residual) : null;
   const outShape = [x.shape[0], w.shape[0], outH, outW];
-  if (plan.residual && (!residual || residual.dtype !== 'float32' || residual.device !== 'cpu' || residual.shape.join() !== outShape.join())) return null;
+  if (plan.residual && (!residual || residual.shape.join() !== outShape.join())) return null;
+  if (!F.onednnInference(x, w, b, residual)) return null; // CPU float32 throughout
   // oneDNN's optimized kernels take a channels-last input for a channels-last output (an NCHW one
   // has only the reference kernel): the graph's input is converted once, convs' outputs already are.
   const xl = x.contiguous({ channelsLast: true });
   try {
-    return onednnConv2d(xl, w, b, { stride: strides, padding: [pads[0], pads[1], pads[2], pads[3]], groups, layout: 'channelsLast', activation: plan.activation, residual });
+    return F.onednnConv2d(xl, w, b, { stride: strides, padding: [pads[0], pads[1], pads[2], pads[3]], groups, layout: 'channelsLast', activation: plan.activation, residual });
   } catch (e) {
     if (!(e instanceof TorchError)) throw e;
     plan.refused = true;
