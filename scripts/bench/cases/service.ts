@@ -11,7 +11,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { closeClient, multipartBody, request, startServer } from '../../../test/helpers/load';
 import { facesDir } from '../../../lib/util/paths';
-import { TextGoalRow, demoPhoto, runStandalone } from '../harness/common';
+import { TextGoalRow, demoPhoto, percentile, runStandalone } from '../harness/common';
 
 interface Person {
   id: string;
@@ -34,10 +34,6 @@ function people(count: number): { people: Person[]; source: string } {
   return { people: photos.map((b, i) => ({ id: `demo${i}`, enroll: b, probes: [b] })), source: "face-api's demo photos (probe = the enrolled photo)" };
 }
 
-const pct = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 
 export async function benchService(options: { clients?: number; requests?: number; people?: number } = {}): Promise<{ rows: TextGoalRow[]; report: Record<string, unknown> }> {
   const clients = options.clients ?? 8;
@@ -90,7 +86,7 @@ export async function benchService(options: { clients?: number; requests?: numbe
     const seconds = (performance.now() - t0) / 1000;
     const serverCpuMsPerRequest = cpu0 === null ? null : (cpuMs() - cpu0) / requests;
     const health = JSON.parse((await request(url, 'GET', '/health', undefined, key)).body) as { eventLoopDelayMs?: { p99: number } };
-    const report = { source, people: enrolled.length, clients, requests, failed, verifiedSame: same, reqPerS: requests / seconds, p50: pct(lat, 50), p99: pct(lat, 99), serverCpuMsPerRequest, serverCpuCores: serverCpuMsPerRequest === null ? null : (serverCpuMsPerRequest * requests) / 1000 / seconds, serverEventLoopP99: health.eventLoopDelayMs?.p99 ?? null };
+    const report = { source, people: enrolled.length, clients, requests, failed, verifiedSame: same, reqPerS: requests / seconds, p50: percentile(lat, 50), p99: percentile(lat, 99), serverCpuMsPerRequest, serverCpuCores: serverCpuMsPerRequest === null ? null : (serverCpuMsPerRequest * requests) / 1000 / seconds, serverEventLoopP99: health.eventLoopDelayMs?.p99 ?? null };
     const rows: TextGoalRow[] = [
       { case: `service /verify with real photos (detect), ${clients} concurrent clients: requests/s`, torchface: report.reqPerS, peer: null, unit: 'req/s (higher is better)', ratio: null, goal: '>= 2x the recorded baseline (README)' },
       { case: `service /verify, ${clients} clients: p99 / p50 latency (p50 ${report.p50.toFixed(0)} ms)`, torchface: report.p99, peer: report.p50, unit: 'ms', ratio: report.p99 / report.p50, goal: '< 4' },

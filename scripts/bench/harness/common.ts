@@ -22,6 +22,12 @@ export interface BenchRow {
 /** A row whose goal is described in words (e.g. '< 50 ms') rather than as a ratio bound. */
 export type TextGoalRow = Omit<BenchRow, 'goal'> & { goal: string };
 
+/** The p-th percentile (0-100) of xs: the value at that rank of the sorted values (0 for none). */
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : 0;
+}
+
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
