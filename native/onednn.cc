@@ -139,10 +139,12 @@ const Primitive& primitiveFor(const Problem& p) {
   };
   dnnl::convolution_forward::primitive_desc pd;
   bool made = false;
-  // Winograd F(2x2, 3x3) computes 2x2 output tiles from weights transformed to 4x4 (16/9 the
-  // bytes): on a 1x1 map it is all weight traffic (the face net's last 3x3 conv: 236 us vs 102 us
-  // direct at batch 1). Measured too: direct is slower from 3x3 maps up (303 vs 234 us at 3x3).
-  if (winograd && oh >= 2 && ow >= 2) {
+  // Winograd F(2x2, 3x3) (batch 1) computes 2x2 output tiles from weights transformed to 4x4
+  // (16/9 the bytes), F(4x4, 3x3) (larger batches) 4x4 tiles from 6x6: on maps smaller than 4x4
+  // it is mostly weight traffic and padding. Measured (256 channels, 1 thread): batch 1, 1x1 map
+  // 236 us vs 102 direct; batch 16, 3x3 map 1.35 ms vs 0.88 in the face net; 4x4 maps about even
+  // (1.2-1.6 ms either way), 8x8 maps (128 channels) gain at every batch (batch 16: 453 vs 1074 us).
+  if (winograd && oh * ow >= 16) {
     try {
       pd = make(dnnl::algorithm::convolution_winograd);
       made = true;
@@ -200,6 +202,22 @@ at::Tensor conv2dOnednn(const at::Tensor& input, const at::Tensor& weight, const
   TORCH_CHECK(weight.size(1) * groups == c && o % groups == 0 && (layout != BLOCKED || o % B == 0), "torchface::conv2d_onednn: weight ", weight.sizes(), " in ", groups, " group(s) for ", c, " input channels", layout == BLOCKED ? " (and output channels a multiple of the block)" : "");
   const int64_t oh = (h + padding[0] + padding[2] - kh) / stride[0] + 1, ow = (w + padding[1] + padding[3] - kw) / stride[1] + 1;
   TORCH_CHECK(oh > 0 && ow > 0, "torchface::conv2d_onednn: the input is smaller than the kernel");
+  // A blocked problem of one image with at most 16 output pixels (the face net's 256-channel stage
+  // at batch 1: 4x4, 3x3 and 1x1 maps) runs channels-last, where oneDNN has its brgemm kernel, its
+  // tensors reordered there and back (16 KB each). Measured at batch 1, 1 thread, in the face net
+  // (DNNL_VERBOSE): 4x4 Winograd 135-145 us -> 112-140, 3x3 144 -> 82, 8x8 stride 2 82 -> 52,
+  // 4x4 stride 2 84 -> 48, the 1x1 map 31 -> 8. From batch 2 the blocked direct kernel is as fast
+  // or faster (one conv by itself: 4x4 stride 2, batch 2: 34 vs 46 us; batch 16: 264 vs 382).
+  if (layout == BLOCKED && srcLayout == BLOCKED && groups == 1 && n == 1 && oh * ow <= 16) {
+    auto toChannelsLast = [&](const at::Tensor& t) {
+      at::Tensor d = t.permute({0, 2, 3, 1, 4}).contiguous();
+      return d.view({t.size(0), t.size(2), t.size(3), t.size(1) * B}).permute({0, 3, 1, 2});
+    };
+    c10::optional<at::Tensor> r;
+    if (residual) r = toChannelsLast(*residual);
+    at::Tensor y = conv2dOnednn(toChannelsLast(x), weight, bias, stride, padding, groups, NHWC, activation, r, false);
+    return y.permute({0, 2, 3, 1}).view({n, oh, ow, o / B, B}).permute({0, 3, 1, 2, 4}).contiguous();
+  }
   at::Tensor out = layout == BLOCKED ? at::empty({n, o / B, oh, ow, B}, x.options()) : at::empty({n, o, oh, ow}, x.options().memory_format(at::MemoryFormat::ChannelsLast));
   if (residual) {
     TORCH_CHECK(residual->sizes() == out.sizes() && residual->scalar_type() == at::kFloat, "torchface::conv2d_onednn: residual of shape ", residual->sizes(), " for an output of ", out.sizes());

@@ -248,6 +248,16 @@ describe('oneDNN convolutions (onednnConv2d, blockedPool2d)', function () {
           assert.match((e as Error).message, /reference kernel/);
         }
       }
+      // Small maps: one image with at most 16 output pixels runs channels-last inside (reordered
+      // there and back, the residual too), and Winograd is skipped below 4x4 maps.
+      for (const [n, size, stride, padding] of [[1, 4, 1, 1], [1, 3, 1, 1], [1, 1, 1, 1], [1, 4, 2, 0], [1, 8, 2, 0], [2, 3, 1, 1]]) {
+        const xs = tf.randn([n, 2 * B, size, size]);
+        const ref = tf.conv2d(xs, w, b, { stride, padding });
+        const residual = tf.randn(ref.shape);
+        const out = tf.onednnConv2d(tf.toBlocked(xs), w, b, { stride, padding, winograd: true, activation: 'relu', residual: tf.toBlocked(residual) });
+        assert.deepEqual(out.shape, [n, 2, ref.shape[2], ref.shape[3], B]);
+        assert.ok(maxDiff(tf.fromBlocked(out), tf.relu(ref.add(residual))) < 1e-4, `batch ${n}, ${size}x${size} map, stride ${stride}`);
+      }
       // Depthwise (groups = channels) with TensorFlow's asymmetric SAME padding and relu6, as MobileNets run.
       const dw = tf.randn([2 * B, 1, 3, 3]);
       const dwRef = tf.clamp(tf.conv2d(tf.pad(x, [0, 1, 0, 1]), dw, b, { stride: 2, groups: 2 * B }), 0, 6);
