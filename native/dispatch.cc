@@ -215,7 +215,7 @@ Napi::Value TraceEnd(const Napi::CallbackInfo& info) {
   auto outputs = info[0].As<Napi::Array>();
   auto program = std::make_shared<Program>(std::move(trace->program));
   for (uint32_t i = 0; i < outputs.Length(); i++) program->outputs.push_back(trace->record(unwrapTensor(env, outputs.Get(i), "output")));
-  program->indexConstants();
+  program->finish();
   return wrapProgram(env, std::move(program));
 }
 

@@ -325,6 +325,7 @@ class ProgramWorker : public Napi::AsyncWorker {
             o++;
           }
         }
+        for (int s : p.dropAfter[k]) slots[s].reset();
       }
       for (const auto& a : p.outputs) results_.push_back(a.slot >= 0 ? slots[a.slot] : materialize(a, slots, consts).toTensor());
     } catch (const std::exception& e) {

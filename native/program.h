@@ -35,7 +35,32 @@ struct Program {
   // replay works on its own snapshot of them (see ProgramWorker).
   std::vector<at::Tensor> constTensors;
 
-  // Numbers the constant tensors of the recorded arguments (once, at traceEnd).
+  // By instruction: the slots read or written for the last time there (never the program's
+  // outputs), dropped right after it, so that a replay frees each intermediate tensor as soon as
+  // nothing needs it and the next allocation reuses that memory while it is still in cache,
+  // rather than holding every activation until the end.
+  std::vector<std::vector<int>> dropAfter;
+
+  // Once, at traceEnd: numbers the constant tensors of the recorded arguments, and plans lifetimes.
+  void finish() {
+    indexConstants();
+    std::vector<int> last(numSlots, -1);
+    auto use = [&](const RecordedArg& a, int k) {
+      if (a.slot >= 0) last[a.slot] = k;
+      for (int s : a.listSlots)
+        if (s >= 0) last[s] = k;
+    };
+    for (size_t k = 0; k < code.size(); k++) {
+      for (const auto& a : code[k].args) use(a, static_cast<int>(k));
+      for (int s : code[k].outSlots)
+        if (s >= 0) last[s] = static_cast<int>(k);
+    }
+    for (const auto& a : outputs) use(a, static_cast<int>(code.size()));  // past the end: kept
+    dropAfter.assign(code.size(), {});
+    for (int s = 0; s < numSlots; s++)
+      if (last[s] >= 0 && last[s] < static_cast<int>(code.size())) dropAfter[last[s]].push_back(s);
+  }
+
   void indexConstants() {
     std::unordered_map<const c10::TensorImpl*, int> index;
     auto number = [&](const at::Tensor& t) {

@@ -1,7 +1,7 @@
 // Benchmark (not a test): the pretrained face recognition net exported to ONNX
 // (saveOnnx), run by onnxruntime-node on the CPU with the same intra-op thread
 // count, vs the same network in torchface (a traced program replayed on a
-// worker thread, fused, its convolutions through oneDNN with relu and residual adds fused, as FaceModel
+// worker thread, its input read in place, fused, its convolutions through oneDNN with relu and residual adds fused, as FaceModel
 // runs it), batch 1 and 16, alternating in one run.
 //   node dist/scripts/bench/cases/onnx.js [--reps N] [--rounds N]
 import * as fs from 'fs';
@@ -36,7 +36,8 @@ export async function benchOnnx(options: { reps?: number; rounds?: number } = {}
   const session = await ort.InferenceSession.create(file, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
   for (const batch of [1, 16]) {
     const x = rand([batch, 3, 150, 150]).mul(255);
-    const program = trace(forward, [x]);
+    // The input read in place, as FaceModel's replays read theirs (and onnxruntime its feed).
+    const program = trace(forward, [x], { sharedInputs: true });
     const run = (t: Tensor) => program.runWith({ threads }, t);
     const feeds = { input: new ort.Tensor('float32', x.data() as Float32Array, x.shape) };
     const ours: number[] = [];
