@@ -87,7 +87,19 @@ enum Activation : int64_t { NONE = 0, RELU = 1, RELU6 = 2 };
 struct Primitive {
   dnnl::convolution_forward::primitive_desc pd;
   dnnl::convolution_forward conv;
+  uint64_t id;  // never reused, unlike the address once the cache is cleared
+  Md src, weights, dst, bias, scratch;
 };
+
+// Per calling thread and primitive: memory objects bound to each call's buffers with
+// set_data_handle, and the argument map that holds them, made once instead of at every call
+// (each dnnl::memory and map node is an allocation; a small convolution's wrapper cost about
+// 2.5 us a call, a third of it malloc/free).
+struct Bound {
+  dnnl::memory src, dst, bias, scratch;
+  std::unordered_map<int, dnnl::memory> args;
+};
+thread_local std::unordered_map<uint64_t, Bound> bound;
 
 // A weight reordered into a primitive's weight format. Keyed by the weight's storage,
 // held weakly: the StorageImpl cannot be freed (and its address reused by another
@@ -101,7 +113,7 @@ struct PackedWeight {
 };
 
 std::mutex cacheMutex;
-std::map<Problem, Primitive> primitives;
+std::map<Problem, std::shared_ptr<const Primitive>> primitives;
 std::vector<PackedWeight> packed;
 
 // The weight's dims as oneDNN wants them: {O, I, kh, kw}, or {groups, O/g, I/g, kh, kw} when grouped.
@@ -112,7 +124,7 @@ dnnl::memory::dims weightDims(int64_t groups, int64_t o, int64_t c, int64_t kh, 
 
 // p: n, c, h, w, o, kh, kw, stride h, w, padding top, left, bottom, right, groups, src and dst layout,
 // bias, activation, sum, winograd, threads.
-const Primitive& primitiveFor(const Problem& p) {
+std::shared_ptr<const Primitive> primitiveFor(const Problem& p) {
   auto found = primitives.find(p);
   if (found != primitives.end()) return found->second;
   const int64_t n = p[0], c = p[1], h = p[2], w = p[3], o = p[4], kh = p[5], kw = p[6], sh = p[7], sw = p[8];
@@ -158,7 +170,9 @@ const Primitive& primitiveFor(const Problem& p) {
   std::string impl = pd.impl_info_str();
   TORCH_CHECK(impl.rfind("ref", 0) != 0, "torchface::conv2d_onednn: oneDNN has only its reference kernel (", impl, ") for this layout pair on this CPU");
   if (primitives.size() >= 1024) primitives.clear();
-  return primitives.emplace(p, Primitive{pd, dnnl::convolution_forward(pd)}).first->second;
+  static uint64_t ids = 0;
+  auto entry = std::make_shared<const Primitive>(Primitive{pd, dnnl::convolution_forward(pd), ++ids, pd.src_desc(), pd.weights_desc(), pd.dst_desc(), hasBias ? pd.bias_desc() : Md(), pd.scratchpad_desc()});
+  return primitives.emplace(p, std::move(entry)).first->second;
 }
 
 dnnl::memory packedWeight(const at::Tensor& weight, const Md& md) {
@@ -228,32 +242,40 @@ at::Tensor conv2dOnednn(const at::Tensor& input, const at::Tensor& weight, const
   const bool hasBias = bias.has_value() && bias->defined();
   at::Tensor b = hasBias ? bias->contiguous() : at::Tensor();
   Problem p{n, c, h, w, o, kh, kw, stride[0], stride[1], padding[0], padding[1], padding[2], padding[3], groups, srcLayout, layout, hasBias, activation, residual.has_value(), winograd, omp_get_max_threads()};
-  dnnl::convolution_forward conv;
-  Md srcMd, weightsMd, dstMd, biasMd, scratchMd;
+  std::shared_ptr<const Primitive> prim;  // held: a full cache is cleared by the next miss, maybe on another thread
   dnnl::memory weights;
   {
     std::lock_guard<std::mutex> lock(cacheMutex);
     try {
-      const Primitive& prim = primitiveFor(p);
-      conv = prim.conv, srcMd = prim.pd.src_desc(), weightsMd = prim.pd.weights_desc(), dstMd = prim.pd.dst_desc(), scratchMd = prim.pd.scratchpad_desc();
-      if (hasBias) biasMd = prim.pd.bias_desc();
-      weights = packedWeight(weight, weightsMd);
+      prim = primitiveFor(p);
+      weights = packedWeight(weight, prim->weights);
     } catch (const dnnl::error& e) {
       TORCH_CHECK(false, "torchface::conv2d_onednn: oneDNN: ", e.what());
     }
   }
   try {
     auto& engine = cpuEngine();
-    std::unordered_map<int, dnnl::memory> args{
-        {DNNL_ARG_SRC, dnnl::memory(srcMd, engine, x.data_ptr())},
-        {DNNL_ARG_WEIGHTS, weights},
-        {DNNL_ARG_DST, dnnl::memory(dstMd, engine, out.data_ptr())},
-    };
-    if (hasBias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(biasMd, engine, b.data_ptr()));
-    if (scratchMd.get_size()) args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratchMd, engine, scratchpad.get(scratchMd.get_size())));
+    // A cleared primitive's entry (keyed by id, never reused) is just never looked up again.
+    auto found = bound.find(prim->id);
+    if (found == bound.end()) {
+      if (bound.size() >= 4096) bound.clear();
+      Bound fresh{dnnl::memory(prim->src, engine, nullptr), dnnl::memory(prim->dst, engine, nullptr), {}, {}, {}};
+      fresh.args = {{DNNL_ARG_SRC, fresh.src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, fresh.dst}};
+      if (hasBias) fresh.bias = dnnl::memory(prim->bias, engine, nullptr), fresh.args.emplace(DNNL_ARG_BIAS, fresh.bias);
+      if (prim->scratch.get_size()) fresh.scratch = dnnl::memory(prim->scratch, engine, nullptr), fresh.args.emplace(DNNL_ARG_SCRATCHPAD, fresh.scratch);
+      found = bound.emplace(prim->id, std::move(fresh)).first;
+    }
+    Bound& mem = found->second;
+    mem.src.set_data_handle(x.data_ptr());
+    mem.dst.set_data_handle(out.data_ptr());
+    if (hasBias) mem.bias.set_data_handle(b.data_ptr());
+    if (mem.scratch) mem.scratch.set_data_handle(scratchpad.get(prim->scratch.get_size()));
+    mem.args[DNNL_ARG_WEIGHTS] = weights;
     auto& stream = threadStream();
-    conv.execute(stream, args);
+    prim->conv.execute(stream, mem.args);
     stream.wait();
+    // Not left pointing at this call's tensors (freed after it).
+    mem.src.set_data_handle(nullptr), mem.dst.set_data_handle(nullptr);
   } catch (const dnnl::error& e) {
     TORCH_CHECK(false, "torchface::conv2d_onednn: oneDNN: ", e.what());
   }
