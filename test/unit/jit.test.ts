@@ -83,6 +83,24 @@ describe('jit: trace and replay', () => {
     assert.deepEqual(values((await id(x2))[0]), values(x2));
   });
 
+  it('intermediates dropped after their last use (Program::dropAfter) leave views, in-place results and outputs intact', async () => {
+    const fn = (x: Tensor): Tensor[] => {
+      const a = x.mul(2);
+      const v = a.view([-1]); // a's storage lives on in v after a's last use below
+      const b = a.sub(1);
+      tf.mul_(b, 3); // in place: b's slot is written again
+      const c = b.mul(b);
+      return [v.add(c.view([-1])), b, v];
+    };
+    const f = tf.trace(fn, [tf.randn([3, 4])]);
+    const x = tf.randn([3, 4]);
+    for (let i = 0; i < 3; i++) {
+      const outs = await f(x);
+      const eager = tf.noGrad(() => fn(x));
+      outs.forEach((o, k) => assertClose(o, values(eager[k]), 1e-6, 1e-6, `replay ${i}, output ${k}`));
+    }
+  });
+
   it('runs several programs concurrently, each with its own result', async () => {
     const f = tf.trace(net.forward, [tf.randn([1, 3, 14, 14])]);
     const inputs = Array.from({ length: 12 }, () => tf.randn([1, 3, 14, 14]));
