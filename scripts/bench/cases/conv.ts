@@ -4,7 +4,7 @@
 // (test/unit/conv.test.ts: length 14 / 14x14x14, one channel, 16 filters of 5 /
 // 5x5x5) and at a realistic size. conv2d is in overhead.ts.
 // Per case: `reps` timed repetitions of `iterations` ops after a warm-up
-// repetition; µs per op, median and spread; ratio = torchface / PyTorch.
+// (one repetition, and more calls up to 2000 or 300 ms: warmUp); µs per op, median and spread; ratio = torchface / PyTorch.
 //
 //   node dist/scripts/bench/cases/conv.js [--quick]
 // `npm run bench` uses run().
@@ -35,6 +35,19 @@ export function convMacs(x: number[], w: number[]): number {
   return 2 * fwd;
 }
 
+/**
+ * Untimed calls before the timed ones: at least `calls`, and on until WARMUP_CALLS calls or
+ * WARMUP_MS have passed. V8 optimizes the JS side of a call after some hundreds of them: with
+ * --quick's one repetition of 200 the seed conv1d measured 21.4-21.8 us against 18.4-18.5 after
+ * 1000 (Python, with nothing to warm, 18.0-18.8 either way). The peer warms up by the same rule.
+ */
+const WARMUP_CALLS = 2000;
+const WARMUP_MS = 300;
+function warmUp(step: () => void, calls: number): void {
+  const start = performance.now();
+  for (let i = 0; i < calls || (i < WARMUP_CALLS && performance.now() - start < WARMUP_MS); i++) step();
+}
+
 export type ConvRow = BenchRow & { torchfaceSpread: Summary; peerSpread: Summary | null; macs: number };
 
 export function run(options: { quick?: boolean; reps?: number; warmup?: number; peer?: boolean; only?: (label: string) => boolean } = {}): ConvRow[] {
@@ -49,16 +62,18 @@ export function run(options: { quick?: boolean; reps?: number; warmup?: number; 
     const x = randn(c.x);
     const w = randn(c.w, { requiresGrad: true });
     const b = randn([c.w[0]], { requiresGrad: true });
+    const step = () => tidy(() => f(x, w, b).sum().backward());
+    warmUp(step, warmup * c.iterations);
     const times: number[] = [];
-    for (let r = 0; r < warmup + reps; r++) {
+    for (let r = 0; r < reps; r++) {
       const t0 = process.hrtime.bigint();
-      for (let i = 0; i < c.iterations; i++) tidy(() => f(x, w, b).sum().backward());
-      if (r >= warmup) times.push(Number(process.hrtime.bigint() - t0) / 1e3 / c.iterations);
+      for (let i = 0; i < c.iterations; i++) step();
+      times.push(Number(process.hrtime.bigint() - t0) / 1e3 / c.iterations);
     }
     dispose(x, w, b);
     ours.push(times);
   }
-  const py = options.peer === false || !cases.length ? null : runPython<{ us: number[][] }>('conv_torch.py', { threads, reps, warmup, cases: cases.map(({ dims, x, w, iterations }) => ({ dims, x, w, iterations })) });
+  const py = options.peer === false || !cases.length ? null : runPython<{ us: number[][] }>('conv_torch.py', { threads, reps, warmup, warmupCalls: WARMUP_CALLS, warmupMs: WARMUP_MS, cases: cases.map(({ dims, x, w, iterations }) => ({ dims, x, w, iterations })) });
   return cases.map((c, i) => {
     const s = summarize(ours[i]);
     const p = py ? summarize(py.us[i]) : null;

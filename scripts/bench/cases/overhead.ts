@@ -10,7 +10,7 @@
 // executes one repetition per request, so torchface and PyTorch repetitions
 // alternate: on a shared, noisy machine both see the same background load.
 // Each case reports the median per-op time (µs) over the repetitions, after a
-// warm-up repetition.
+// warm-up (one repetition, and more up to 2000 calls or 300 ms).
 // `npm run bench` can reuse benchOverhead() (also exported as run()).
 import { spawn, ChildProcessWithoutNullStreams } from 'child_process';
 import { createInterface } from 'readline';
@@ -170,10 +170,16 @@ export async function benchOverhead(options: OverheadOptions = {}): Promise<Benc
       const ours: Timing[] = [];
       const theirs: Timing[] = [];
       const us = (s: number) => (s / spec.iterations) * 1e6;
-      for (let r = 0; r <= reps; r++) {
+      // Warm-up: one repetition each, and more until 2000 calls or 300 ms (V8 optimizes the JS side
+      // of a call after some hundreds of them; --quick's 100-call repetition is not enough: conv.ts).
+      const warmStart = performance.now();
+      for (let calls = 0; calls === 0 || (calls < 2000 && performance.now() - warmStart < 300); calls += spec.iterations) {
+        torchfaceSeconds(spec, state);
+        if (started) await started.peer.seconds(spec);
+      }
+      for (let r = 1; r <= reps; r++) {
         const a = torchfaceSeconds(spec, state);
         const b = started ? await started.peer.seconds(spec) : { wall: NaN, cpu: NaN };
-        if (r === 0) continue; // warm-up
         ours.push(a);
         theirs.push(b);
         options.onRepetition?.({ case: spec.name, rep: r, torchface: { wall: us(a.wall), cpu: us(a.cpu) }, pytorch: { wall: us(b.wall), cpu: us(b.cpu) } });
