@@ -15,8 +15,15 @@ export async function benchConcurrency(options: { rounds?: number; faces?: numbe
   const faces = fixtureCrops(n);
   const photos = ['sample1.jpg', 'sample2.jpg', 'sample3.jpg', 'sample4.jpg'].map((f) => fs.readFileSync(demoPhoto(f)));
   const model = await FaceModel.pretrained();
-  await model.embed(faces[0]);
-  await model.embed(photos[0], { detect: true });
+  // Warm-up, one untimed run of each kind: the batch sizes that concurrent calls coalesce into
+  // are new shapes the first time (a trace's first replay at a shape builds its oneDNN primitives:
+  // 80 ms for the first burst of 7 crops against 13 ms for the next), which --quick's two rounds,
+  // median of two, did not leave out (concurrent crops read 0.84-0.98x sequential in the harness
+  // against 1.5-1.8x standalone with three rounds).
+  for (const f of faces) await model.embed(f);
+  await Promise.all(faces.map((f) => model.embed(f)));
+  for (const p of photos) await model.embed(p, { detect: true });
+  await Promise.all(photos.map((p) => model.embed(p, { detect: true })));
   // One histogram per concurrent run: a re-enabled one counts the pause since its last sample as a delay.
   const delays = { p99: 0, max: 0 };
   const time = async (fn: () => Promise<unknown>, watchLoop = false) => {
