@@ -274,8 +274,10 @@ at::Tensor conv2dOnednn(const at::Tensor& input, const at::Tensor& weight, const
     auto& stream = threadStream();
     prim->conv.execute(stream, mem.args);
     stream.wait();
-    // Not left pointing at this call's tensors (freed after it).
+    // Not left pointing at this call's tensors (freed after it), nor holding a packed weight the
+    // cache may drop.
     mem.src.set_data_handle(nullptr), mem.dst.set_data_handle(nullptr);
+    mem.args[DNNL_ARG_WEIGHTS] = dnnl::memory();
   } catch (const dnnl::error& e) {
     TORCH_CHECK(false, "torchface::conv2d_onednn: oneDNN: ", e.what());
   }
