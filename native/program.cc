@@ -296,7 +296,11 @@ class ProgramWorker : public Napi::AsyncWorker {
       for (size_t k = 0; k < p.code.size(); k++) {
         const auto& ins = p.code[k];
         stack.clear();
-        for (const auto& a : ins.args) stack.push_back(materialize(a, slots, consts));
+        for (size_t i = 0; i < ins.args.size(); i++) {
+          const auto& a = ins.args[i];
+          if (p.moveArg[k][i]) stack.push_back(std::move(slots[a.slot]));
+          else stack.push_back(materialize(a, slots, consts));
+        }
         try {
           p.handles[k].callBoxed(stack);
         } catch (const c10::Error& e) {

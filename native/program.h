@@ -40,6 +40,10 @@ struct Program {
   // nothing needs it and the next allocation reuses that memory while it is still in cache,
   // rather than holding every activation until the end.
   std::vector<std::vector<int>> dropAfter;
+  // By instruction and argument: a tensor argument read for the last time there, once, is moved
+  // from its slot onto the call's stack instead of copied, so the operator holds the only
+  // reference and may reuse its memory (conv2d_onednn writes into a residual it alone holds).
+  std::vector<std::vector<bool>> moveArg;
 
   // Once, at traceEnd: numbers the constant tensors of the recorded arguments, and plans lifetimes.
   void finish() {
@@ -59,6 +63,16 @@ struct Program {
     dropAfter.assign(code.size(), {});
     for (int s = 0; s < numSlots; s++)
       if (last[s] >= 0 && last[s] < static_cast<int>(code.size())) dropAfter[last[s]].push_back(s);
+    moveArg.assign(code.size(), {});
+    for (size_t k = 0; k < code.size(); k++) {
+      std::unordered_map<int, int> reads;
+      for (const auto& a : code[k].args) {
+        if (a.slot >= 0) reads[a.slot]++;
+        for (int s : a.listSlots)
+          if (s >= 0) reads[s]++;
+      }
+      for (const auto& a : code[k].args) moveArg[k].push_back(a.slot >= 0 && last[a.slot] == static_cast<int>(k) && reads[a.slot] == 1);
+    }
   }
 
   void indexConstants() {

@@ -275,6 +275,31 @@ describe('oneDNN convolutions (onednnConv2d, blockedPool2d)', function () {
     });
   });
 
+  it('in a replay, a residual read for the last time is written in place; one the caller or a later op still sees is not', async function () {
+    const B = tf.onednnBlock();
+    const w = tf.randn([B, B, 3, 3]).mul(0.1);
+    const b = tf.randn([B]);
+    const x = tf.toBlocked(tf.randn([2, B, 6, 6]));
+    const r = tf.toBlocked(tf.randn([2, B, 6, 6]));
+    const before = values(r);
+    const conv = (t: Tensor, res: Tensor) => tf.onednnConv2d(t, w, b, { padding: 1, activation: 'relu', residual: res });
+    const expected = values(conv(x, r));
+    // The residual is an intermediate (handed over at its last use), a shared input (the caller's
+    // own tensor, read in place), an input copy, and one a later op reads again.
+    const intermediate = tf.trace((t: Tensor, res: Tensor) => conv(t, res.mul(1)), [x, r]);
+    const shared = tf.trace((t: Tensor, res: Tensor) => conv(t, res), [x, r], { sharedInputs: true });
+    const copied = tf.trace((t: Tensor, res: Tensor) => conv(t, res), [x, r]);
+    const readAgain = tf.trace((t: Tensor, res: Tensor) => {
+      const m = res.mul(1);
+      return [conv(t, m), m.add(0)];
+    }, [x, r]);
+    for (const f of [intermediate, shared, copied]) assertClose((await f(x, r))[0], expected, 1e-6, 1e-6);
+    const [y, again] = await readAgain(x, r);
+    assertClose(y, expected, 1e-6, 1e-6);
+    assertClose(again, before, 0, 0, 'a residual read again after the convolution is unchanged');
+    assertClose(r, before, 0, 0, "the caller's residual is unchanged");
+  });
+
   it('a changed weight is re-packed (the cache follows the tensor version); bad inputs are errors, not crashes', function () {
     const B = tf.onednnBlock();
     tf.tidy(() => {
