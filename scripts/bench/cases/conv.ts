@@ -9,7 +9,7 @@
 //   node dist/scripts/bench/cases/conv.js [--quick]
 // `npm run bench` uses run().
 import { conv1d, conv3d, getNumThreads, manualSeed, randn, tidy, dispose } from '../../../lib';
-import { BenchRow, Summary, cli, runPython, summarize } from '../harness/common';
+import { BenchRow, Summary, WARMUP_CALLS, WARMUP_MS, cli, runPython, summarize } from '../harness/common';
 
 interface ConvCase {
   label: string;
@@ -35,14 +35,7 @@ export function convMacs(x: number[], w: number[]): number {
   return 2 * fwd;
 }
 
-/**
- * Untimed calls before the timed ones: at least `calls`, and on until WARMUP_CALLS calls or
- * WARMUP_MS have passed. V8 optimizes the JS side of a call after some hundreds of them: with
- * --quick's one repetition of 200 the seed conv1d measured 21.4-21.8 us against 18.4-18.5 after
- * 1000 (Python, with nothing to warm, 18.0-18.8 either way). The peer warms up by the same rule.
- */
-const WARMUP_CALLS = 2000;
-const WARMUP_MS = 300;
+/** Untimed calls before the timed ones: at least `calls`, then the harness's rule (WARMUP_CALLS, WARMUP_MS), which the peer follows too. */
 function warmUp(step: () => void, calls: number): void {
   const start = performance.now();
   for (let i = 0; i < calls || (i < WARMUP_CALLS && performance.now() - start < WARMUP_MS); i++) step();

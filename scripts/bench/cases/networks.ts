@@ -10,7 +10,7 @@
 import { FaceModel, NETWORKS, setNumThreads, threadMode, type NetworkName, type RgbImage } from '../../../lib';
 import { facepluginFile, mobileFaceNetFile } from '../../../lib/face/networks';
 import { loadReferenceGraphModel } from '../../../test/helpers/tfjs-graph-ref';
-import { TextGoalRow, median, runStandalone } from '../harness/common';
+import { TextGoalRow, median, ortSessionOptions, runStandalone } from '../harness/common';
 
 type Peer = { name: string; run(batch: Float32Array, n: number): Promise<void> } | null;
 
@@ -39,7 +39,7 @@ async function peerFor(network: NetworkName, S: number): Promise<Peer> {
   if (network === 'faceplugin') {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
     const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
-    const session = await ort.InferenceSession.create(facepluginFile(), { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+    const session = await ort.InferenceSession.create(facepluginFile(), ortSessionOptions(1));
     return {
       name: 'onnxruntime-node (same file, 1 thread)',
       run: async (x, n) => {

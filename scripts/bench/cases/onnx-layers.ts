@@ -10,9 +10,10 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { FaceRecognitionNet, noGrad, rand, saveOnnx, setNumThreads, trace } from '../../../lib';
+import { FaceRecognitionNet, noGrad, rand, setNumThreads, trace } from '../../../lib';
 import { onednnBlock } from '../../../lib/ops';
-import { cli, median } from '../harness/common';
+import { cli, median, ortSessionOptions } from '../harness/common';
+import { exportFaceNet } from './onnx';
 
 interface Layer {
   shape: string;
@@ -57,9 +58,8 @@ async function onnxruntimeLayers(batch: number, threads: number, runs: number): 
   try {
     const net = await FaceRecognitionNet.load();
     net.eval();
-    const file = path.join(dir, 'face.onnx');
-    await saveOnnx(net, [rand([1, 3, 150, 150]).mul(255)], file, { dynamicBatch: true });
-    const session = await ort.InferenceSession.create(file, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all', enableProfiling: true, profileFilePrefix: path.join(dir, 'profile') });
+    const file = await exportFaceNet(net, dir);
+    const session = await ort.InferenceSession.create(file, { ...ortSessionOptions(threads), enableProfiling: true, profileFilePrefix: path.join(dir, 'profile') });
     const x = rand([batch, 3, 150, 150]).mul(255);
     const feeds = { input: new ort.Tensor('float32', x.data() as Float32Array, x.shape) };
     for (let i = 0; i < 5 + runs; i++) await session.run(feeds);

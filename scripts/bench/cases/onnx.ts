@@ -9,17 +9,31 @@ import * as os from 'os';
 import * as path from 'path';
 import { FaceRecognitionNet, Tensor, mkldnnAvailable, noGrad, rand, saveOnnx, setNumThreads, threadMode, trace } from '../../../lib';
 import { onednnBlock } from '../../../lib/ops';
-import { TextGoalRow, cli, median } from '../harness/common';
+import { TextGoalRow, cli, median, ortSessionOptions } from '../harness/common';
 
 export async function benchOnnx(options: { reps?: number; rounds?: number } = {}): Promise<TextGoalRow[]> {
   const reps = options.reps ?? 10;
   const rounds = options.rounds ?? 3;
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
   const net = await FaceRecognitionNet.load();
   net.eval();
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tf-bench-onnx-')), 'face.onnx');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tf-bench-onnx-'));
+  try {
+    return await compare(net, await exportFaceNet(net, dir), reps, rounds);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The face net as the ONNX comparisons export it (dynamic batch), written into `dir`. */
+export async function exportFaceNet(net: FaceRecognitionNet, dir: string): Promise<string> {
+  const file = path.join(dir, 'face.onnx');
   await saveOnnx(net, [rand([1, 3, 150, 150]).mul(255)], file, { dynamicBatch: true });
+  return file;
+}
+
+async function compare(net: FaceRecognitionNet, file: string, reps: number, rounds: number): Promise<TextGoalRow[]> {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const ort = require('onnxruntime-node') as typeof import('onnxruntime-node');
   // As FaceModel.pretrained() runs it on the CPU: scales folded into the convolutions, which run
   // through oneDNN with relu and the residual adds fused (else libtorch's oneDNN tensors, else channels-last).
   const onednn = onednnBlock() > 0;
@@ -33,7 +47,7 @@ export async function benchOnnx(options: { reps?: number; rounds?: number } = {}
   // replays' OpenMP threads: lib/core/threads.ts, AUTO_EAGER_THREADS).
   setNumThreads('auto');
   for (const threads of [...new Set([1, os.availableParallelism()])]) {
-  const session = await ort.InferenceSession.create(file, { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+  const session = await ort.InferenceSession.create(file, ortSessionOptions(threads));
   for (const batch of [1, 16]) {
     const x = rand([batch, 3, 150, 150]).mul(255);
     // The input read in place, as FaceModel's replays read theirs (and onnxruntime its feed).

@@ -15,7 +15,7 @@
 import { spawn, ChildProcessWithoutNullStreams } from 'child_process';
 import { createInterface } from 'readline';
 import * as tf from '../../../lib';
-import { PYTHON, cli, median, peerScript, type BenchRow as HarnessRow } from '../harness/common';
+import { PYTHON, WARMUP_CALLS, WARMUP_MS, cli, median, peerScript, type BenchRow as HarnessRow } from '../harness/common';
 
 /**
  * A row of the `npm run bench` harness (torchface and peer: median wall µs per
@@ -170,10 +170,10 @@ export async function benchOverhead(options: OverheadOptions = {}): Promise<Benc
       const ours: Timing[] = [];
       const theirs: Timing[] = [];
       const us = (s: number) => (s / spec.iterations) * 1e6;
-      // Warm-up: one repetition each, and more until 2000 calls or 300 ms (V8 optimizes the JS side
-      // of a call after some hundreds of them; --quick's 100-call repetition is not enough: conv.ts).
+      // Warm-up: one repetition each, and more by the harness's rule (WARMUP_CALLS, WARMUP_MS:
+      // --quick's 100-call repetition leaves the JS side unoptimized), alternating as the timed ones.
       const warmStart = performance.now();
-      for (let calls = 0; calls === 0 || (calls < 2000 && performance.now() - warmStart < 300); calls += spec.iterations) {
+      for (let calls = 0; calls === 0 || (calls < WARMUP_CALLS && performance.now() - warmStart < WARMUP_MS); calls += spec.iterations) {
         torchfaceSeconds(spec, state);
         if (started) await started.peer.seconds(spec);
       }

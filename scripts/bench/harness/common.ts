@@ -23,6 +23,21 @@ export interface BenchRow {
 export type TextGoalRow = Omit<BenchRow, 'goal'> & { goal: string };
 
 /** The p-th percentile (0-100) of xs: the value at that rank of the sorted values (0 for none). */
+/**
+ * The warm-up rule of the per-op cases (conv.ts, overhead.ts, and the conv peer): after their
+ * warm-up repetitions, untimed calls go on until WARMUP_CALLS calls or WARMUP_MS have passed.
+ * V8 optimizes the JS side of a call after some hundreds of them: with --quick's one repetition
+ * of 200 the seed conv1d measured 21.4-21.8 us against 18.4-18.5 after 1000 (Python, with
+ * nothing to warm, 18.0-18.8 either way).
+ */
+export const WARMUP_CALLS = 2000;
+export const WARMUP_MS = 300;
+
+/** onnxruntime-node's session options for every comparison with it: `threads` intra-op threads, sequential, all graph optimizations. */
+export function ortSessionOptions(threads: number) {
+  return { intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' as const, graphOptimizationLevel: 'all' as const };
+}
+
 export function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] : 0;
