@@ -216,6 +216,10 @@ at::Tensor conv2dOnednn(const at::Tensor& input, const at::Tensor& weight, const
   TORCH_CHECK(weight.size(1) * groups == c && o % groups == 0 && (layout != BLOCKED || o % B == 0), "torchface::conv2d_onednn: weight ", weight.sizes(), " in ", groups, " group(s) for ", c, " input channels", layout == BLOCKED ? " (and output channels a multiple of the block)" : "");
   const int64_t oh = (h + padding[0] + padding[2] - kh) / stride[0] + 1, ow = (w + padding[1] + padding[3] - kw) / stride[1] + 1;
   TORCH_CHECK(oh > 0 && ow > 0, "torchface::conv2d_onednn: the input is smaller than the kernel");
+  const std::vector<int64_t> outSizes = layout == BLOCKED ? std::vector<int64_t>{n, o / B, oh, ow, B} : std::vector<int64_t>{n, o, oh, ow};
+  // Checked before any path reads it (the channels-last detour below reorders it, the copy below reads its bytes).
+  if (residual)
+    TORCH_CHECK(residual->sizes() == at::IntArrayRef(outSizes) && residual->scalar_type() == at::kFloat && residual->device().is_cpu(), "torchface::conv2d_onednn: residual of shape ", residual->sizes(), " (", residual->scalar_type(), " on ", residual->device(), ") for a float32 CPU output of ", at::IntArrayRef(outSizes));
   // A blocked problem of one image with at most 16 output pixels (the face net's 256-channel stage
   // at batch 1: 4x4, 3x3 and 1x1 maps) runs channels-last, where oneDNN has its brgemm kernel, its
   // tensors reordered there and back (16 KB each). Measured at batch 1, 1 thread, in the face net
@@ -232,15 +236,13 @@ at::Tensor conv2dOnednn(const at::Tensor& input, const at::Tensor& weight, const
     at::Tensor y = conv2dOnednn(toChannelsLast(x), weight, bias, stride, padding, groups, NHWC, activation, r, false);
     return y.permute({0, 2, 3, 1}).view({n, oh, ow, o / B, B}).permute({0, 3, 1, 2, 4}).contiguous();
   }
-  const std::vector<int64_t> outSizes = layout == BLOCKED ? std::vector<int64_t>{n, o / B, oh, ow, B} : std::vector<int64_t>{n, o, oh, ow};
   const auto outFormat = layout == BLOCKED ? at::MemoryFormat::Contiguous : at::MemoryFormat::ChannelsLast;
-  if (residual) TORCH_CHECK(residual->sizes() == at::IntArrayRef(outSizes) && residual->scalar_type() == at::kFloat, "torchface::conv2d_onednn: residual of shape ", residual->sizes(), " for an output of ", at::IntArrayRef(outSizes));
   // The sum post-op adds the convolution onto what dst holds: the residual's values. A residual
   // nothing else can see (its only reference is this call's: a replay hands over a tensor at its
   // last use, Program::moveArg) is written in place: no allocation, no copy (the face net's
   // 32-channel blocks copied 157 KB per convolution at batch 1, 2.5 MB at batch 16).
   const bool donated = residual && residual->use_count() == 1 && residual->storage().use_count() == 1 && residual->storage_offset() == 0 &&
-                       residual->is_contiguous(outFormat) && residual->device().is_cpu() && residual->nbytes() == residual->storage().nbytes();
+                       residual->is_contiguous(outFormat) && residual->nbytes() == residual->storage().nbytes();
   at::Tensor out = donated ? *residual : at::empty(outSizes, x.options().memory_format(outFormat));
   if (residual && !donated) {
     if (residual->is_contiguous(outFormat)) std::memcpy(out.data_ptr(), residual->data_ptr(), out.nbytes());

@@ -277,13 +277,15 @@ describe('oneDNN convolutions (onednnConv2d, blockedPool2d)', function () {
 
   it('in a replay, a residual read for the last time is written in place; one the caller or a later op still sees is not', async function () {
     const B = tf.onednnBlock();
+    const tensorsBefore = await settledTensorCount();
     const w = tf.randn([B, B, 3, 3]).mul(0.1);
     const b = tf.randn([B]);
     const x = tf.toBlocked(tf.randn([2, B, 6, 6]));
     const r = tf.toBlocked(tf.randn([2, B, 6, 6]));
     const before = values(r);
     const conv = (t: Tensor, res: Tensor) => tf.onednnConv2d(t, w, b, { padding: 1, activation: 'relu', residual: res });
-    const expected = values(conv(x, r));
+    const eager = conv(x, r);
+    const expected = values(eager);
     // The residual is an intermediate (handed over at its last use), a shared input (the caller's
     // own tensor, read in place), an input copy, and one a later op reads again.
     const intermediate = tf.trace((t: Tensor, res: Tensor) => conv(t, res.mul(1)), [x, r]);
@@ -293,11 +295,17 @@ describe('oneDNN convolutions (onednnConv2d, blockedPool2d)', function () {
       const m = res.mul(1);
       return [conv(t, m), m.add(0)];
     }, [x, r]);
-    for (const f of [intermediate, shared, copied]) assertClose((await f(x, r))[0], expected, 1e-6, 1e-6);
+    for (const f of [intermediate, shared, copied]) {
+      const [y] = await f(x, r);
+      assertClose(y, expected, 1e-6, 1e-6);
+      y.dispose();
+    }
     const [y, again] = await readAgain(x, r);
     assertClose(y, expected, 1e-6, 1e-6);
     assertClose(again, before, 0, 0, 'a residual read again after the convolution is unchanged');
     assertClose(r, before, 0, 0, "the caller's residual is unchanged");
+    tf.dispose(w, b, x, r, eager, y, again);
+    assert.equal(await settledTensorCount(), tensorsBefore, 'tensors left behind');
   });
 
   it('a changed weight is re-packed (the cache follows the tensor version); bad inputs are errors, not crashes', function () {
@@ -310,6 +318,10 @@ describe('oneDNN convolutions (onednnConv2d, blockedPool2d)', function () {
       const after = tf.onednnConv2d(x, w, null, { padding: 1 });
       assert.ok(maxDiff(after, before.mul(2)) < 1e-4, 'the doubled weight doubles the output');
       assert.throws(() => tf.onednnConv2d(x, w, null, { padding: 1, residual: tf.zeros([1, 1, 5, 5, B]) }), /residual/);
+      // The same checks where one image's small map takes the channels-last detour (4x4 output).
+      const small = tf.toBlocked(tf.randn([1, B, 4, 4]));
+      assert.throws(() => tf.onednnConv2d(small, w, null, { padding: 1, residual: tf.zeros([1, B, 4, 4]) }), /residual of shape/);
+      assert.throws(() => tf.onednnConv2d(small, w, null, { padding: 1, residual: tf.zeros([1, 1, 4, 4, B], { dtype: 'float64' }) }), /residual of shape/);
       assert.throws(() => tf.onednnConv2d(tf.randn([1, 1, 6, 6, B === 16 ? 8 : 16]), w, null), /blocked input/);
       assert.throws(() => tf.onednnConv2d(x, tf.randn([B, 2 * B, 3, 3]), null), /weight/);
       assert.throws(() => tf.onednnConv2d(x, w, null, { layout: 'nchw' as 'blocked' }), ArgumentError);
